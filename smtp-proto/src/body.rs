@@ -1,0 +1,580 @@
+//! Message bodies: the streaming DATA encoder (CRLF normalisation and
+//! dot-stuffing), the BDAT chunker, the body inspector, and the server's
+//! DATA decoder.
+//!
+//! All of them keep constant state across chunk boundaries: a body is fed
+//! in chunks of any size and never copied whole.
+
+use bytes::BufMut;
+use memchr::memchr2;
+
+use crate::command::BodyType;
+
+/// CRLF normalisation with optional dot-stuffing, the shared engine of the
+/// DATA encoder and the BDAT chunker.
+///
+/// Bare CR and bare LF both become CRLF; a CR at the end of one chunk and an
+/// LF at the start of the next are one CRLF.
+#[derive(Debug, Clone, Copy)]
+struct Normalizer {
+    stuff_dots: bool,
+    /// The last byte seen was a CR, already written as CRLF: an LF that
+    /// follows belongs to it.
+    after_cr: bool,
+    /// The output ends with CRLF (or nothing was written yet).
+    at_line_start: bool,
+}
+
+impl Normalizer {
+    const fn new(stuff_dots: bool) -> Self {
+        Normalizer {
+            stuff_dots,
+            after_cr: false,
+            at_line_start: true,
+        }
+    }
+
+    /// Writes `input` normalised; returns the number of octets written.
+    fn push<B: BufMut>(&mut self, mut input: &[u8], out: &mut B) -> usize {
+        let mut written = 0;
+        if self.after_cr && !input.is_empty() {
+            self.after_cr = false;
+            if input[0] == b'\n' {
+                input = &input[1..];
+            }
+        }
+        while !input.is_empty() {
+            if self.at_line_start && self.stuff_dots && input[0] == b'.' {
+                out.put_u8(b'.');
+                written += 1;
+            }
+            self.at_line_start = false;
+            let Some(i) = memchr2(b'\r', b'\n', input) else {
+                out.put_slice(input);
+                return written + input.len();
+            };
+            out.put_slice(&input[..i]);
+            out.put_slice(b"\r\n");
+            written += i + 2;
+            self.at_line_start = true;
+            let skip = match (input[i], input.get(i + 1)) {
+                (b'\r', Some(b'\n')) => 2,
+                (b'\r', None) => {
+                    self.after_cr = true;
+                    1
+                }
+                _ => 1,
+            };
+            input = &input[i + skip..];
+        }
+        written
+    }
+}
+
+/// The streaming DATA encoder: CRLF-normalises and dot-stuffs the message
+/// and ends it with `CRLF.CRLF`.
+///
+/// Bare CR and bare LF both become CRLF, so no byte sequence in a message
+/// (`<LF>.<LF>`, `<CR>.<CR>`, `<CR><LF>.<LF>`) can end the DATA early: the
+/// only end of data the server sees is the one [`finish`](Self::finish)
+/// writes.
+///
+/// ```
+/// use smtp_proto::DataEncoder;
+///
+/// let mut out = Vec::new();
+/// let mut encoder = DataEncoder::new();
+/// encoder.push(b"Subject: hi\n\n.hidden\r", &mut out);
+/// encoder.push(b"\n.\nmore", &mut out);
+/// encoder.finish(&mut out);
+/// assert_eq!(out, b"Subject: hi\r\n\r\n..hidden\r\n..\r\nmore\r\n.\r\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataEncoder {
+    normalizer: Normalizer,
+    finished: bool,
+}
+
+impl Default for DataEncoder {
+    fn default() -> Self {
+        DataEncoder::new()
+    }
+}
+
+impl DataEncoder {
+    /// A new encoder, at the start of the message.
+    pub const fn new() -> Self {
+        DataEncoder {
+            normalizer: Normalizer::new(true),
+            finished: false,
+        }
+    }
+
+    /// Encodes the next chunk of the message; returns octets written.
+    /// Chunks pushed after [`finish`](Self::finish) are ignored.
+    pub fn push<B: BufMut>(&mut self, chunk: &[u8], out: &mut B) -> usize {
+        if self.finished {
+            return 0;
+        }
+        self.normalizer.push(chunk, out)
+    }
+
+    /// Ends the message: CRLF if the message did not end with a line
+    /// break, then `.CRLF`. Returns octets written; a second call writes
+    /// nothing.
+    pub fn finish<B: BufMut>(&mut self, out: &mut B) -> usize {
+        if self.finished {
+            return 0;
+        }
+        self.finished = true;
+        if self.normalizer.at_line_start {
+            out.put_slice(b".\r\n");
+            3
+        } else {
+            out.put_slice(b"\r\n.\r\n");
+            5
+        }
+    }
+}
+
+/// Cuts a message into BDAT chunks (RFC 3030): `BDAT n CRLF` followed by
+/// exactly `n` octets, the last one `BDAT n LAST`.
+///
+/// No dot-stuffing (BDAT has no end marker to protect). Line endings are
+/// normalised to CRLF unless the body is sent as BINARYMIME, which is
+/// passed through untouched.
+///
+/// ```
+/// use smtp_proto::BdatChunker;
+///
+/// let mut out = Vec::new();
+/// let mut chunker = BdatChunker::new(8, false);
+/// assert_eq!(chunker.push(b"line one\nline two\n", &mut out), 2);
+/// chunker.finish(&mut out);
+/// assert_eq!(out, b"BDAT 8\r\nline oneBDAT 8\r\n\r\nline tBDAT 4 LAST\r\nwo\r\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct BdatChunker {
+    chunk_size: usize,
+    normalizer: Option<Normalizer>,
+    pending: Vec<u8>,
+    finished: bool,
+}
+
+impl BdatChunker {
+    /// A chunker emitting chunks of `chunk_size` octets (at least 1;
+    /// `mail.smtp.chunksize`). `binary` passes octets through unchanged,
+    /// for `BODY=BINARYMIME`.
+    pub fn new(chunk_size: usize, binary: bool) -> Self {
+        let chunk_size = chunk_size.max(1);
+        BdatChunker {
+            chunk_size,
+            normalizer: (!binary).then(|| Normalizer::new(false)),
+            pending: Vec::with_capacity(chunk_size.min(1 << 20) + 2),
+            finished: false,
+        }
+    }
+
+    /// The chunk size in use.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Adds message data; writes every chunk that is now full, each with
+    /// its `BDAT n` line. Returns the number of BDAT commands written, each
+    /// of which the server answers. Holds back less than one chunk.
+    pub fn push<B: BufMut>(&mut self, chunk: &[u8], out: &mut B) -> usize {
+        if self.finished {
+            return 0;
+        }
+        match &mut self.normalizer {
+            Some(n) => {
+                n.push(chunk, &mut self.pending);
+            }
+            None => self.pending.extend_from_slice(chunk),
+        }
+        let mut commands = 0;
+        let mut start = 0;
+        while self.pending.len() - start >= self.chunk_size {
+            write_chunk(&self.pending[start..start + self.chunk_size], false, out);
+            start += self.chunk_size;
+            commands += 1;
+        }
+        self.pending.drain(..start);
+        commands
+    }
+
+    /// Writes the final `BDAT n LAST` chunk (possibly `BDAT 0 LAST`).
+    /// Returns the number of BDAT commands written: 1, or 0 when already
+    /// finished.
+    pub fn finish<B: BufMut>(&mut self, out: &mut B) -> usize {
+        if self.finished {
+            return 0;
+        }
+        self.finished = true;
+        write_chunk(&self.pending, true, out);
+        self.pending.clear();
+        1
+    }
+}
+
+fn write_chunk<B: BufMut>(data: &[u8], last: bool, out: &mut B) {
+    crate::Command::Bdat {
+        size: data.len() as u64,
+        last,
+    }
+    .encode(out);
+    out.put_slice(data);
+}
+
+/// What the [`BodyInspector`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyReport {
+    /// Octets as given.
+    pub raw_size: u64,
+    /// Octets after CRLF normalisation, with the final CRLF added when
+    /// missing: the value for `SIZE=` (RFC 1870 excludes dot-stuffing).
+    pub size: u64,
+    /// Some octet is 0x80 or above: needs `BODY=8BITMIME` (or SMTPUTF8).
+    pub has_8bit: bool,
+    /// Some octet is NUL: only `BODY=BINARYMIME` carries it unchanged.
+    pub has_nul: bool,
+    /// A CR not followed by LF (normalised to CRLF unless sent binary).
+    pub has_bare_cr: bool,
+    /// An LF not preceded by CR (normalised to CRLF unless sent binary).
+    pub has_bare_lf: bool,
+    /// The longest line in octets, without its line ending.
+    pub longest_line: usize,
+}
+
+impl BodyReport {
+    /// RFC 5322 §2.1.1: lines must not exceed 998 octets.
+    pub const MAX_LINE_LEN: usize = 998;
+
+    /// Lines longer than 998 octets (RFC 5322 §2.1.1).
+    pub fn has_long_lines(&self) -> bool {
+        self.longest_line > Self::MAX_LINE_LEN
+    }
+
+    /// The least `BODY=` type that carries this body once its line endings
+    /// are normalised: NUL needs BINARYMIME, 8-bit octets 8BITMIME.
+    pub fn body_type(&self) -> BodyType {
+        if self.has_nul {
+            BodyType::BinaryMime
+        } else if self.has_8bit {
+            BodyType::EightBitMime
+        } else {
+            BodyType::SevenBit
+        }
+    }
+
+    /// Whether normalisation changes the body (it has bare CR or LF).
+    pub fn has_bare_line_endings(&self) -> bool {
+        self.has_bare_cr || self.has_bare_lf
+    }
+}
+
+/// Looks at a body in one pass, in chunks of any size, and reports what a
+/// client must know before MAIL FROM: its size, whether it is 8-bit or
+/// binary, and its longest line.
+///
+/// ```
+/// use smtp_proto::{BodyInspector, BodyType};
+///
+/// let mut inspector = BodyInspector::new();
+/// inspector.update(b"Subject: caf\xc3\xa9\n\nbody");
+/// let report = inspector.finish();
+/// assert_eq!(report.body_type(), BodyType::EightBitMime);
+/// assert!(report.has_bare_lf);
+/// assert_eq!(report.size, 24); // two LFs became CRLF, and a final CRLF
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct BodyInspector {
+    report: BodyReport,
+    line_len: usize,
+    after_cr: bool,
+}
+
+impl BodyInspector {
+    /// A new inspector.
+    pub fn new() -> Self {
+        BodyInspector::default()
+    }
+
+    /// Inspects the next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        let r = &mut self.report;
+        r.raw_size += chunk.len() as u64;
+        r.size += chunk.len() as u64;
+        let mut input = chunk;
+        if self.after_cr && !input.is_empty() {
+            self.after_cr = false;
+            if input[0] == b'\n' {
+                input = &input[1..];
+            } else {
+                r.has_bare_cr = true;
+                r.size += 1;
+            }
+        }
+        while !input.is_empty() {
+            let end = memchr2(b'\r', b'\n', input).unwrap_or(input.len());
+            let segment = &input[..end];
+            if !r.has_8bit {
+                r.has_8bit = segment.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0;
+            }
+            if !r.has_nul {
+                r.has_nul = memchr::memchr(0, segment).is_some();
+            }
+            self.line_len += segment.len();
+            if end == input.len() {
+                break;
+            }
+            r.longest_line = r.longest_line.max(self.line_len);
+            self.line_len = 0;
+            match (input[end], input.get(end + 1)) {
+                (b'\r', Some(b'\n')) => input = &input[end + 2..],
+                (b'\r', None) => {
+                    self.after_cr = true;
+                    input = &[];
+                }
+                (b'\r', Some(_)) => {
+                    r.has_bare_cr = true;
+                    r.size += 1;
+                    input = &input[end + 1..];
+                }
+                _ => {
+                    r.has_bare_lf = true;
+                    r.size += 1;
+                    input = &input[end + 1..];
+                }
+            }
+        }
+        self.report.longest_line = self.report.longest_line.max(self.line_len);
+    }
+
+    /// The report; a trailing CR or an unterminated last line count as
+    /// normalisation will send them.
+    pub fn finish(mut self) -> BodyReport {
+        if self.after_cr {
+            self.report.has_bare_cr = true;
+            self.report.size += 1;
+        } else if self.line_len > 0 {
+            self.report.size += 2;
+        }
+        self.report
+    }
+}
+
+/// The server side of DATA: finds the `CRLF.CRLF` end and removes
+/// dot-stuffing (RFC 5321 §4.5.2).
+///
+/// Only CRLF counts as a line ending, so `<LF>.<LF>` and `<CR>.<CR>` never
+/// end the data: what the decoder accepts is what a smuggling-safe server
+/// accepts. The content it writes ends with the CRLF before the final dot.
+#[derive(Debug, Clone, Default)]
+pub struct DataDecoder {
+    state: DecodeState,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum DecodeState {
+    #[default]
+    LineStart,
+    Mid,
+    SawCr,
+    Dot,
+    DotCr,
+    Done,
+}
+
+/// Progress of a [`DataDecoder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataProgress {
+    /// Input octets consumed.
+    pub consumed: usize,
+    /// The end of data was reached; input after `consumed` belongs to the
+    /// next command.
+    pub done: bool,
+}
+
+impl DataDecoder {
+    /// A decoder at the start of the message content.
+    pub fn new() -> Self {
+        DataDecoder::default()
+    }
+
+    /// Whether the end of data was seen.
+    pub fn is_done(&self) -> bool {
+        self.state == DecodeState::Done
+    }
+
+    /// Decodes `input`, appending the un-stuffed content to `out`.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> DataProgress {
+        use DecodeState::*;
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                Done => break,
+                Mid => match memchr::memchr(b'\r', &input[i..]) {
+                    Some(cr) => {
+                        out.extend_from_slice(&input[i..=i + cr]);
+                        i += cr + 1;
+                        self.state = SawCr;
+                    }
+                    None => {
+                        out.extend_from_slice(&input[i..]);
+                        i = input.len();
+                    }
+                },
+                LineStart => {
+                    self.state = if input[i] == b'.' {
+                        i += 1;
+                        Dot
+                    } else {
+                        Mid
+                    };
+                }
+                SawCr => {
+                    if input[i] == b'\n' {
+                        out.push(b'\n');
+                        i += 1;
+                        self.state = LineStart;
+                    } else {
+                        self.state = Mid;
+                    }
+                }
+                // A leading dot is removed; if the line is just ".", it ends.
+                Dot => {
+                    if input[i] == b'\r' {
+                        i += 1;
+                        self.state = DotCr;
+                    } else {
+                        self.state = Mid;
+                    }
+                }
+                DotCr => {
+                    if input[i] == b'\n' {
+                        i += 1;
+                        self.state = Done;
+                    } else {
+                        out.push(b'\r');
+                        self.state = SawCr;
+                    }
+                }
+            }
+        }
+        DataProgress {
+            consumed: i,
+            done: self.state == Done,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode_all(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut e = DataEncoder::new();
+        for c in chunks {
+            e.push(c, &mut out);
+        }
+        e.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn smuggling_sequences_are_neutralised() {
+        // The sequences of the 2023 SMTP smuggling research.
+        for body in [
+            &b"a\n.\nMAIL FROM:<evil@x>"[..],
+            b"a\r.\rMAIL FROM:<evil@x>",
+            b"a\r\n.\nMAIL FROM:<evil@x>",
+            b"a\n.\r\nMAIL FROM:<evil@x>",
+            b"a\r.\r\nMAIL FROM:<evil@x>",
+        ] {
+            let out = encode_all(&[body]);
+            let mut d = DataDecoder::new();
+            let mut content = Vec::new();
+            let p = d.decode(&out, &mut content);
+            assert!(p.done);
+            assert_eq!(p.consumed, out.len(), "ended early: {out:?}");
+            assert!(content.ends_with(b"MAIL FROM:<evil@x>\r\n"));
+        }
+    }
+
+    #[test]
+    fn empty_and_terminated_bodies() {
+        assert_eq!(encode_all(&[]), b".\r\n");
+        assert_eq!(encode_all(&[b"x\r\n"]), b"x\r\n.\r\n");
+        assert_eq!(encode_all(&[b"x"]), b"x\r\n.\r\n");
+        assert_eq!(encode_all(&[b"x\r"]), b"x\r\n.\r\n");
+        assert_eq!(encode_all(&[b".", b".", b"\n."]), b"...\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn cr_at_chunk_end_then_lf() {
+        assert_eq!(encode_all(&[b"a\r", b"\n.b"]), b"a\r\n..b\r\n.\r\n");
+        assert_eq!(encode_all(&[b"a\r", b"", b"\n"]), b"a\r\n.\r\n");
+        assert_eq!(encode_all(&[b"a\r", b"\r", b"\n"]), b"a\r\n\r\n.\r\n");
+    }
+
+    #[test]
+    fn decoder_unstuffs_and_stops_at_the_end() {
+        let mut d = DataDecoder::new();
+        let mut out = Vec::new();
+        let wire = b"..a\r\n.b\r\nc\r\n.\r\nQUIT\r\n";
+        let p = d.decode(wire, &mut out);
+        assert_eq!(out, b".a\r\nb\r\nc\r\n");
+        assert_eq!(&wire[p.consumed..], b"QUIT\r\n");
+        // Byte by byte gives the same.
+        let mut d = DataDecoder::new();
+        let mut out2 = Vec::new();
+        let mut consumed = 0;
+        for b in wire.iter() {
+            if d.is_done() {
+                break;
+            }
+            consumed += d.decode(std::slice::from_ref(b), &mut out2).consumed;
+        }
+        assert_eq!(out2, out);
+        assert_eq!(consumed, p.consumed);
+        // ".\r" followed by something else is content.
+        let mut d = DataDecoder::new();
+        let mut out = Vec::new();
+        assert!(d.decode(b".\rx\r\n.\r\n", &mut out).done);
+        assert_eq!(out, b"\rx\r\n");
+    }
+
+    #[test]
+    fn bdat_binary_passes_through() {
+        let mut out = Vec::new();
+        let mut c = BdatChunker::new(4, true);
+        assert_eq!(c.push(b"a\nb\r\0", &mut out), 1);
+        assert_eq!(c.finish(&mut out), 1);
+        assert_eq!(out, b"BDAT 4\r\na\nb\rBDAT 1 LAST\r\n\0");
+        let mut out = Vec::new();
+        let mut c = BdatChunker::new(4, false);
+        c.finish(&mut out);
+        assert_eq!(out, b"BDAT 0 LAST\r\n");
+    }
+
+    #[test]
+    fn inspector_facts() {
+        let mut i = BodyInspector::new();
+        i.update(b"a\r");
+        i.update(b"\nb\0\rc");
+        let r = i.finish();
+        assert!(r.has_nul && r.has_bare_cr && !r.has_bare_lf && !r.has_8bit);
+        assert_eq!(r.body_type(), BodyType::BinaryMime);
+        assert_eq!(r.raw_size, 7);
+        assert_eq!(r.size, 10); // bare CR -> CRLF, final CRLF added
+        let mut i = BodyInspector::new();
+        i.update(&[b'x'; 999]);
+        i.update(b"\r\n");
+        let r = i.finish();
+        assert!(r.has_long_lines());
+        assert_eq!(r.size, 1001);
+    }
+}
