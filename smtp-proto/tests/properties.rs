@@ -1,0 +1,240 @@
+//! Property tests: encode/parse round trips, split invariance, and the body
+//! encoder's guarantees.
+
+use proptest::prelude::*;
+use smtp_proto::fuzz_harness::{decode_stream, reference_normalize};
+use smtp_proto::{
+    Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder,
+    DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host,
+    InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
+    RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
+};
+
+fn reply_code() -> impl Strategy<Value = ReplyCode> {
+    (2u16..=5, 0u16..=5, 0u16..=9).prop_map(|(a, b, c)| ReplyCode::new(a * 100 + b * 10 + c).unwrap())
+}
+
+/// Reply text that does not itself start with something like a status code.
+fn reply_text() -> impl Strategy<Value = String> {
+    "([a-zA-Z<>@.:;\\[\\]()!?'\" \t-][ -~\t]{0,60})?".prop_map(|s| s)
+}
+
+fn reply() -> impl Strategy<Value = Reply> {
+    (reply_code(), any::<bool>(), 0u16..1000, 0u16..1000, prop::collection::vec(reply_text(), 1..6))
+        .prop_map(|(code, with_enhanced, subject, detail, lines)| {
+            let enhanced = (with_enhanced && code.class() != 3)
+                .then(|| EnhancedStatusCode::new(code.class(), subject, detail).unwrap());
+            Reply::new(code, enhanced, lines).unwrap()
+        })
+}
+
+fn domain() -> impl Strategy<Value = String> {
+    prop::collection::vec("[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", 1..4).prop_map(|l| l.join("."))
+}
+
+fn address() -> impl Strategy<Value = Address> {
+    let dot_string = prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4).prop_map(|a| a.join("."));
+    let quoted = "\"([ !#-\\[\\]-~]|\\\\[ -~]){0,12}\"";
+    let utf8 = "[a-zé用户δ]{1,6}";
+    (prop_oneof![dot_string, quoted.prop_map(String::from), utf8.prop_map(String::from)], domain())
+        .prop_filter_map("valid address", |(local, domain)| {
+            Address::parse(&format!("{local}@{domain}")).ok()
+        })
+}
+
+fn printable(max: usize) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(&format!("[!-~][ -~]{{0,{max}}}")).unwrap()
+}
+
+fn mail_params() -> impl Strategy<Value = MailParameters> {
+    (
+        (
+            prop::option::of(any::<u64>()),
+            prop::option::of(prop_oneof![
+                Just(BodyType::SevenBit),
+                Just(BodyType::EightBitMime),
+                Just(BodyType::BinaryMime)
+            ]),
+            any::<bool>(),
+            prop::option::of(prop_oneof![Just(DsnReturn::Full), Just(DsnReturn::Headers)]),
+            prop::option::of(printable(30).prop_filter_map("envid", |s| Envid::new(s).ok())),
+        ),
+        (
+            prop::option::of(prop_oneof![
+                Just(MailAuth::Unknown),
+                "[ -~é]{1,20}".prop_filter_map("auth", |s| MailAuth::identity(s).ok())
+            ]),
+            any::<bool>(),
+            prop::option::of((-9i8..=9).prop_map(|p| MtPriority::new(p).unwrap())),
+            prop::option::of((1i32..999_999_999, any::<bool>(), any::<bool>()).prop_map(
+                |(s, r, t)| DeliverBy::new(s, if r { ByMode::Return } else { ByMode::Notify }, t).unwrap(),
+            )),
+            prop::collection::vec(
+                ("X[A-Z0-9-]{0,8}", prop::option::of("[!-<>-~]{1,10}"))
+                    .prop_map(|(k, v)| EsmtpParam::new(&k, v.as_deref()).unwrap()),
+                0..3,
+            )
+            .prop_filter("distinct keywords", |ps| {
+                let mut k: Vec<_> = ps.iter().map(|p| p.keyword().to_ascii_uppercase()).collect();
+                k.sort();
+                k.dedup();
+                k.len() == ps.len()
+            }),
+        ),
+    )
+        .prop_map(|((size, body, smtputf8, ret, envid), (auth, requiretls, mt_priority, by, extra))| {
+            MailParameters { size, body, smtputf8, ret, envid, auth, requiretls, mt_priority, by, extra }
+        })
+}
+
+fn rcpt_params() -> impl Strategy<Value = RcptParameters> {
+    (
+        prop::option::of(prop_oneof![
+            Just(Notify::Never),
+            (any::<bool>(), any::<bool>(), any::<bool>())
+                .prop_filter("one condition", |(a, b, c)| *a || *b || *c)
+                .prop_map(|(success, failure, delay)| Notify::On { success, failure, delay })
+        ]),
+        prop::option::of("[ -~é用]{1,30}".prop_filter_map("orcpt", |s| OriginalRecipient::new(s).ok())),
+    )
+        .prop_map(|(notify, orcpt)| RcptParameters { notify, orcpt, extra: vec![] })
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let host = prop_oneof![
+        domain().prop_map(|d| Host::parse(&d).unwrap()),
+        any::<[u8; 4]>().prop_map(|ip| Host::from(std::net::IpAddr::from(ip))),
+        any::<[u16; 8]>().prop_map(|ip| Host::from(std::net::IpAddr::from(ip))),
+    ];
+    let argument = || printable(40).prop_map(|s| Argument::new(s).unwrap());
+    prop_oneof![
+        host.clone().prop_map(Command::Helo),
+        host.prop_map(Command::Ehlo),
+        (prop::option::of(address()), mail_params()).prop_map(|(a, params)| Command::Mail {
+            from: a.map_or(ReversePath::Null, ReversePath::Mailbox),
+            params
+        }),
+        (prop::option::of(address()), rcpt_params()).prop_map(|(a, params)| Command::Rcpt {
+            to: a.map_or(ForwardPath::Postmaster, ForwardPath::Mailbox),
+            params
+        }),
+        Just(Command::Data),
+        (any::<u64>(), any::<bool>()).prop_map(|(size, last)| Command::Bdat { size, last }),
+        Just(Command::Rset),
+        Just(Command::Quit),
+        Just(Command::StartTls),
+        prop::option::of(argument()).prop_map(Command::Noop),
+        prop::option::of(argument()).prop_map(Command::Help),
+        argument().prop_map(Command::Vrfy),
+        argument().prop_map(Command::Expn),
+        ("[A-Za-z0-9_-]{1,20}", prop::option::of("[A-Za-z0-9+/]{0,40}={0,2}|="))
+            .prop_filter_map("auth", |(m, r)| Some(Command::Auth {
+                mechanism: Mechanism::new(&m).ok()?,
+                initial_response: match r {
+                    Some(r) => Some(InitialResponse::new(r).ok()?),
+                    None => None,
+                },
+            })),
+    ]
+}
+
+/// Splits `data` at the given (sorted, deduplicated) offsets.
+fn split_at<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (data.len() + 1)).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for cut in cuts {
+        pieces.push(&data[start..cut]);
+        start = cut;
+    }
+    pieces.push(&data[start..]);
+    pieces
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replies_round_trip_in_any_split(replies in prop::collection::vec(reply(), 1..5), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        let wire: Vec<u8> = replies.iter().flat_map(Reply::to_bytes).collect();
+        let (decoded, error) = decode_stream(&split_at(&wire, &cuts), ReplyLimits::default());
+        prop_assert_eq!(error, None);
+        prop_assert_eq!(decoded, replies);
+    }
+
+    #[test]
+    fn arbitrary_reply_bytes_decode_the_same_in_any_split(wire in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'-'), b'0'..=b'9', any::<u8>()], 0..200), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
+        let limits = ReplyLimits { max_line_len: 32, max_lines: 4, max_reply_len: 64 };
+        prop_assert_eq!(decode_stream(&[&wire], limits), decode_stream(&split_at(&wire, &cuts), limits));
+    }
+
+    #[test]
+    fn commands_round_trip(command in command()) {
+        let wire = command.to_bytes();
+        prop_assert!(wire.ends_with(b"\r\n"));
+        let line = &wire[..wire.len() - 2];
+        prop_assert!(!line.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0));
+        prop_assert_eq!(Command::parse(line).unwrap(), command);
+    }
+
+    #[test]
+    fn xtext_round_trips(data in prop::collection::vec(any::<u8>(), 0..64), text in "\\PC{0,20}") {
+        prop_assert_eq!(smtp_proto::xtext::decode(&smtp_proto::xtext::encode(&data)).unwrap(), data);
+        prop_assert_eq!(smtp_proto::xtext::decode_utf8_addr(&smtp_proto::xtext::encode_utf8_addr(&text)).unwrap(), text);
+    }
+
+    #[test]
+    fn data_encoder_guarantees(body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'.'), any::<u8>()], 0..400), cuts in prop::collection::vec(any::<usize>(), 0..10)) {
+        let encode = |chunks: &[&[u8]]| {
+            let mut out = Vec::new();
+            let mut e = DataEncoder::new();
+            for c in chunks { e.push(c, &mut out); }
+            e.finish(&mut out);
+            out
+        };
+        let whole = encode(&[&body]);
+        prop_assert_eq!(&encode(&split_at(&body, &cuts)), &whole, "output depends on the split");
+        // No bare CR or LF anywhere.
+        for (i, &b) in whole.iter().enumerate() {
+            if b == b'\r' { prop_assert_eq!(whole.get(i + 1), Some(&b'\n')); }
+            if b == b'\n' { prop_assert!(i > 0 && whole[i - 1] == b'\r'); }
+        }
+        // A line that is just "." appears only at the very end.
+        let lone_dot = whole.windows(5).position(|w| w == b"\r\n.\r\n");
+        if let Some(p) = lone_dot { prop_assert_eq!(p + 5, whole.len()); }
+        prop_assert!(!whole.starts_with(b".\r\n") || whole.len() == 3);
+        // Un-stuffed, it is the normalised input (plus a final CRLF).
+        let mut expected = reference_normalize(&body);
+        if !expected.is_empty() && !expected.ends_with(b"\r\n") { expected.extend_from_slice(b"\r\n"); }
+        let mut content = Vec::new();
+        let progress = DataDecoder::new().decode(&whole, &mut content);
+        prop_assert!(progress.done);
+        prop_assert_eq!(progress.consumed, whole.len());
+        prop_assert_eq!(content, expected);
+    }
+
+    #[test]
+    fn bdat_chunks_reassemble(body in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), any::<u8>()], 0..300), size in 1usize..50, binary: bool, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let mut wire = Vec::new();
+        let mut chunker = BdatChunker::new(size, binary);
+        for piece in split_at(&body, &cuts) { chunker.push(piece, &mut wire); }
+        chunker.finish(&mut wire);
+        let mut payload = Vec::new();
+        let mut rest = &wire[..];
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let Command::Bdat { size: n, last } = Command::parse(&rest[..end]).unwrap() else { panic!() };
+            let n = n as usize;
+            prop_assert!(n <= size);
+            prop_assert!(last || n == size);
+            payload.extend_from_slice(&rest[end + 2..end + 2 + n]);
+            rest = &rest[end + 2 + n..];
+            if last { break; }
+        }
+        prop_assert!(rest.is_empty());
+        let expected = if binary { body.clone() } else { reference_normalize(&body) };
+        prop_assert_eq!(payload, expected);
+    }
+}
