@@ -894,25 +894,7 @@ fn split_path<'a>(
     )
         .parse(rest)
         .map_err(|_| syntax("expected FROM:<path> or TO:<path>"))?;
-    // The path ends at the first '>' outside a quoted local part.
-    let mut quoted = false;
-    let mut escaped = false;
-    let end = after
-        .char_indices()
-        .find(|&(_, c)| {
-            if escaped {
-                escaped = false;
-            } else if quoted && c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                quoted = !quoted;
-            } else if c == '>' && !quoted {
-                return true;
-            }
-            false
-        })
-        .map(|(i, _)| i)
-        .ok_or(syntax("unterminated <path>"))?;
+    let end = path_end(after).ok_or(syntax("unterminated <path>"))?;
     let mut path = &after[..end];
     let params = &after[end + 1..];
     if !params.is_empty() && !params.starts_with(' ') {
@@ -926,6 +908,39 @@ fn split_path<'a>(
             .ok_or(syntax("source route without ':'"))?;
     }
     Ok((path, params.trim_start_matches(' ')))
+}
+
+/// The offset of the `>` that closes a path: the first one outside a
+/// quoted local part and outside an address literal's brackets (both may
+/// contain `>`).
+fn path_end(path: &str) -> Option<usize> {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    if bytes.first() == Some(&b'@') {
+        i = path.find(':')? + 1;
+    }
+    if bytes.get(i) == Some(&b'"') {
+        i += 1;
+        loop {
+            match bytes.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break,
+                _ => i += 1,
+            }
+        }
+        i += 1;
+    }
+    let mut in_literal = false;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'[' => in_literal = true,
+            b']' => in_literal = false,
+            b'>' if !in_literal => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Iterates `keyword[=value]` words, refusing repeats of a keyword.

@@ -3,6 +3,8 @@
 //! checks the fuzz targets run, so the corpus is a regression suite on a
 //! stable toolchain with plain `cargo test`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use smtp_proto::fuzz_harness;
@@ -10,7 +12,10 @@ use smtp_proto::fuzz_harness;
 fn replay(target: &str, check: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut replayed = 0;
-    for dir in [root.join("corpus").join(target), root.join("regressions").join(target)] {
+    for dir in [
+        root.join("corpus").join(target),
+        root.join("regressions").join(target),
+    ] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -18,7 +23,11 @@ fn replay(target: &str, check: fn(&[u8])) {
             let path = entry.expect("readable corpus directory").path();
             let data = std::fs::read(&path).expect("readable corpus file");
             let outcome = std::panic::catch_unwind(|| check(&data));
-            assert!(outcome.is_ok(), "{target}: invariant failed on {}", path.display());
+            assert!(
+                outcome.is_ok(),
+                "{target}: invariant failed on {}",
+                path.display()
+            );
             replayed += 1;
         }
     }

@@ -1,17 +1,20 @@
 //! Property tests: encode/parse round trips, split invariance, and the body
 //! encoder's guarantees.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use smtp_proto::fuzz_harness::{decode_stream, reference_normalize};
 use smtp_proto::{
-    Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder,
-    DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host,
-    InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
-    RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
+    Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder, DeliverBy,
+    DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host, InitialResponse, MailAuth,
+    MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient, RcptParameters, Reply,
+    ReplyCode, ReplyLimits, ReversePath,
 };
 
 fn reply_code() -> impl Strategy<Value = ReplyCode> {
-    (2u16..=5, 0u16..=5, 0u16..=9).prop_map(|(a, b, c)| ReplyCode::new(a * 100 + b * 10 + c).unwrap())
+    (2u16..=5, 0u16..=5, 0u16..=9)
+        .prop_map(|(a, b, c)| ReplyCode::new(a * 100 + b * 10 + c).unwrap())
 }
 
 /// Reply text that does not itself start with something like a status code.
@@ -20,7 +23,13 @@ fn reply_text() -> impl Strategy<Value = String> {
 }
 
 fn reply() -> impl Strategy<Value = Reply> {
-    (reply_code(), any::<bool>(), 0u16..1000, 0u16..1000, prop::collection::vec(reply_text(), 1..6))
+    (
+        reply_code(),
+        any::<bool>(),
+        0u16..1000,
+        0u16..1000,
+        prop::collection::vec(reply_text(), 1..6),
+    )
         .prop_map(|(code, with_enhanced, subject, detail, lines)| {
             let enhanced = (with_enhanced && code.class() != 3)
                 .then(|| EnhancedStatusCode::new(code.class(), subject, detail).unwrap());
@@ -33,10 +42,18 @@ fn domain() -> impl Strategy<Value = String> {
 }
 
 fn address() -> impl Strategy<Value = Address> {
-    let dot_string = prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4).prop_map(|a| a.join("."));
+    let dot_string = prop::collection::vec("[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,8}", 1..4)
+        .prop_map(|a| a.join("."));
     let quoted = "\"([ !#-\\[\\]-~]|\\\\[ -~]){0,12}\"";
     let utf8 = "[a-zé用户δ]{1,6}";
-    (prop_oneof![dot_string, quoted.prop_map(String::from), utf8.prop_map(String::from)], domain())
+    (
+        prop_oneof![
+            dot_string,
+            quoted.prop_map(String::from),
+            utf8.prop_map(String::from)
+        ],
+        domain(),
+    )
         .prop_filter_map("valid address", |(local, domain)| {
             Address::parse(&format!("{local}@{domain}")).ok()
         })
@@ -67,7 +84,9 @@ fn mail_params() -> impl Strategy<Value = MailParameters> {
             any::<bool>(),
             prop::option::of((-9i8..=9).prop_map(|p| MtPriority::new(p).unwrap())),
             prop::option::of((1i32..999_999_999, any::<bool>(), any::<bool>()).prop_map(
-                |(s, r, t)| DeliverBy::new(s, if r { ByMode::Return } else { ByMode::Notify }, t).unwrap(),
+                |(s, r, t)| {
+                    DeliverBy::new(s, if r { ByMode::Return } else { ByMode::Notify }, t).unwrap()
+                },
             )),
             prop::collection::vec(
                 ("X[A-Z0-9-]{0,8}", prop::option::of("[!-<>-~]{1,10}"))
@@ -75,16 +94,32 @@ fn mail_params() -> impl Strategy<Value = MailParameters> {
                 0..3,
             )
             .prop_filter("distinct keywords", |ps| {
-                let mut k: Vec<_> = ps.iter().map(|p| p.keyword().to_ascii_uppercase()).collect();
+                let mut k: Vec<_> = ps
+                    .iter()
+                    .map(|p| p.keyword().to_ascii_uppercase())
+                    .collect();
                 k.sort();
                 k.dedup();
                 k.len() == ps.len()
             }),
         ),
     )
-        .prop_map(|((size, body, smtputf8, ret, envid), (auth, requiretls, mt_priority, by, extra))| {
-            MailParameters { size, body, smtputf8, ret, envid, auth, requiretls, mt_priority, by, extra }
-        })
+        .prop_map(
+            |((size, body, smtputf8, ret, envid), (auth, requiretls, mt_priority, by, extra))| {
+                MailParameters {
+                    size,
+                    body,
+                    smtputf8,
+                    ret,
+                    envid,
+                    auth,
+                    requiretls,
+                    mt_priority,
+                    by,
+                    extra,
+                }
+            },
+        )
 }
 
 fn rcpt_params() -> impl Strategy<Value = RcptParameters> {
@@ -93,11 +128,21 @@ fn rcpt_params() -> impl Strategy<Value = RcptParameters> {
             Just(Notify::Never),
             (any::<bool>(), any::<bool>(), any::<bool>())
                 .prop_filter("one condition", |(a, b, c)| *a || *b || *c)
-                .prop_map(|(success, failure, delay)| Notify::On { success, failure, delay })
+                .prop_map(|(success, failure, delay)| Notify::On {
+                    success,
+                    failure,
+                    delay
+                })
         ]),
-        prop::option::of("[ -~é用]{1,30}".prop_filter_map("orcpt", |s| OriginalRecipient::new(s).ok())),
+        prop::option::of(
+            "[ -~é用]{1,30}".prop_filter_map("orcpt", |s| OriginalRecipient::new(s).ok()),
+        ),
     )
-        .prop_map(|(notify, orcpt)| RcptParameters { notify, orcpt, extra: vec![] })
+        .prop_map(|(notify, orcpt)| RcptParameters {
+            notify,
+            orcpt,
+            extra: vec![],
+        })
 }
 
 fn command() -> impl Strategy<Value = Command> {
@@ -127,7 +172,10 @@ fn command() -> impl Strategy<Value = Command> {
         prop::option::of(argument()).prop_map(Command::Help),
         argument().prop_map(Command::Vrfy),
         argument().prop_map(Command::Expn),
-        ("[A-Za-z0-9_-]{1,20}", prop::option::of("[A-Za-z0-9+/]{0,40}={0,2}|="))
+        (
+            "[A-Za-z0-9_-]{1,20}",
+            prop::option::of("[A-Za-z0-9+/]{0,40}={0,2}|=")
+        )
             .prop_filter_map("auth", |(m, r)| Some(Command::Auth {
                 mechanism: Mechanism::new(&m).ok()?,
                 initial_response: match r {
