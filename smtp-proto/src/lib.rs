@@ -73,10 +73,15 @@
 mod address;
 mod body;
 mod command;
+mod config;
 mod ehlo;
+mod envelope;
 mod input;
 mod line;
 mod reply;
+mod sasl;
+mod session;
+mod tls;
 pub mod xtext;
 
 #[doc(hidden)]
@@ -92,8 +97,18 @@ pub use command::{
     InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
     RcptParameters,
 };
+pub use config::{SessionConfig, StartTlsPolicy, Timeouts, default_ehlo_name};
 pub use ehlo::{EhloError, EhloResponse, Extension, Limits};
+pub use envelope::{
+    BodyInfo, DeliveryReport, Envelope, FailureKind, MessageId, Recipient, RecipientReport,
+    RecipientStatus, SendFailure, UnsentReason,
+};
 pub use input::{Field, InvalidInput, Reason};
 pub use reply::{
     Decoded, EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyError, ReplyLimits,
 };
+pub use sasl::{AuthError, Authenticator, SaslMechanism};
+pub use session::{
+    BodyRequest, Direction, Event, Session, SessionError, TranscriptEntry, UsageError,
+};
+pub use tls::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};

@@ -258,6 +258,15 @@ impl Reply {
         Reply::new(code, enhanced, vec![text.to_owned()])
     }
 
+    /// A reply with no text.
+    pub fn empty(code: ReplyCode) -> Reply {
+        Reply {
+            code,
+            enhanced: None,
+            lines: vec![String::new()],
+        }
+    }
+
     /// The reply code.
     pub fn code(&self) -> ReplyCode {
         self.code

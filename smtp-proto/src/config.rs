@@ -1,0 +1,217 @@
+//! Session configuration: every protocol decision the client makes is
+//! driven by these values, whichever adapter runs the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::address::{Domain, Host};
+use crate::command::{DsnReturn, EsmtpParam, MailAuth, Notify};
+use crate::reply::ReplyLimits;
+use crate::sasl::Authenticator;
+use crate::tls::TlsConnector;
+
+/// When to use STARTTLS (`mail.smtp.starttls.enable` /
+/// `mail.smtp.starttls.required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartTlsPolicy {
+    /// Never upgrade.
+    #[default]
+    Never,
+    /// Upgrade when the server offers STARTTLS; continue in plaintext when
+    /// it does not, or when it refuses the command.
+    Opportunistic,
+    /// Upgrade or fail before anything but EHLO/STARTTLS/QUIT is sent.
+    Required,
+}
+
+/// Reply deadlines per phase. Defaults are RFC 5321 §4.5.3.2's;
+/// `mail.smtp.timeout` sets them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The 220 greeting: 5 minutes.
+    pub greeting: Duration,
+    /// EHLO, HELO, STARTTLS, AUTH, the TLS handshake, RSET, NOOP: 5 minutes.
+    pub command: Duration,
+    /// MAIL: 5 minutes.
+    pub mail: Duration,
+    /// RCPT: 5 minutes.
+    pub rcpt: Duration,
+    /// DATA (the 354): 2 minutes.
+    pub data_init: Duration,
+    /// The reply after end of data, and to each BDAT: 10 minutes.
+    pub data_term: Duration,
+    /// The reply to QUIT (when `quit_wait`): 5 minutes.
+    pub quit: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let five = Duration::from_secs(300);
+        Timeouts {
+            greeting: five,
+            command: five,
+            mail: five,
+            rcpt: five,
+            data_init: Duration::from_secs(120),
+            data_term: Duration::from_secs(600),
+            quit: five,
+        }
+    }
+}
+
+impl Timeouts {
+    /// The same deadline for every phase (`mail.smtp.timeout`).
+    pub fn uniform(timeout: Duration) -> Self {
+        Timeouts {
+            greeting: timeout,
+            command: timeout,
+            mail: timeout,
+            rcpt: timeout,
+            data_init: timeout,
+            data_term: timeout,
+            quit: timeout,
+        }
+    }
+}
+
+/// How a session behaves. Cheap to clone; share one per pool.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// The EHLO/HELO argument (`mail.smtp.localhost`); see
+    /// [`default_ehlo_name`].
+    pub local_name: Host,
+    /// The server's host name, for TLS verification and SNI.
+    pub server_name: String,
+    /// `mail.smtp.ehlo`: false sends HELO only.
+    pub use_ehlo: bool,
+    /// STARTTLS policy.
+    pub starttls: StartTlsPolicy,
+    /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`, smtps).
+    pub implicit_tls: bool,
+    /// Makes the TLS layer for STARTTLS and implicit TLS.
+    pub tls: Option<Arc<dyn TlsConnector>>,
+    /// Authentication (`mail.smtp.auth`): chooses and runs a SASL mechanism
+    /// after TLS, before MAIL.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Use PIPELINING when offered (RFC 2920).
+    pub pipelining: bool,
+    /// Use BDAT when CHUNKING is offered (RFC 3030).
+    pub chunking: bool,
+    /// BDAT chunk size in octets (`mail.smtp.chunksize`).
+    pub chunk_size: usize,
+    /// `mail.smtp.sendpartial`.
+    pub send_partial: bool,
+    /// `mail.smtp.reportsuccess`.
+    pub report_success: bool,
+    /// `mail.smtp.dsn.notify`, used for recipients without their own.
+    pub dsn_notify: Option<Notify>,
+    /// `mail.smtp.dsn.ret`.
+    pub dsn_ret: Option<DsnReturn>,
+    /// `mail.smtp.submitter`: the `AUTH=` parameter of MAIL.
+    pub submitter: Option<MailAuth>,
+    /// `mail.smtp.mailextension`: appended to every MAIL command.
+    pub mail_extension: Vec<EsmtpParam>,
+    /// `mail.smtp.quitwait`: wait for the reply to QUIT.
+    pub quit_wait: bool,
+    /// `mail.smtp.quitonsessionreject`: send QUIT after a refused greeting.
+    pub quit_on_session_reject: bool,
+    /// `mail.smtp.userset`: the liveness check sends RSET, not NOOP.
+    pub use_rset_for_liveness: bool,
+    /// `mail.smtp.noop.strict`: only 250 to the liveness check counts.
+    pub noop_strict: bool,
+    /// Reply deadlines.
+    pub timeouts: Timeouts,
+    /// Bounds on server replies.
+    pub reply_limits: ReplyLimits,
+    /// Emit [`Event::Transcript`](crate::Event::Transcript) entries.
+    pub transcript: bool,
+    /// Most octets the session buffers for sending before it stops taking
+    /// body data (backpressure).
+    pub max_buffered: usize,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("local_name", &self.local_name)
+            .field("server_name", &self.server_name)
+            .field("use_ehlo", &self.use_ehlo)
+            .field("starttls", &self.starttls)
+            .field("implicit_tls", &self.implicit_tls)
+            .field("tls", &self.tls.is_some())
+            .field("authenticator", &self.authenticator.is_some())
+            .field("pipelining", &self.pipelining)
+            .field("chunking", &self.chunking)
+            .field("chunk_size", &self.chunk_size)
+            .field("send_partial", &self.send_partial)
+            .field("report_success", &self.report_success)
+            .field("dsn_notify", &self.dsn_notify)
+            .field("dsn_ret", &self.dsn_ret)
+            .field("submitter", &self.submitter)
+            .field("mail_extension", &self.mail_extension)
+            .field("quit_wait", &self.quit_wait)
+            .field("quit_on_session_reject", &self.quit_on_session_reject)
+            .field("use_rset_for_liveness", &self.use_rset_for_liveness)
+            .field("noop_strict", &self.noop_strict)
+            .field("timeouts", &self.timeouts)
+            .field("reply_limits", &self.reply_limits)
+            .field("transcript", &self.transcript)
+            .field("max_buffered", &self.max_buffered)
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    /// JavaMail's defaults where they are sound, with PIPELINING and BDAT
+    /// used when offered and RFC 5321 deadlines instead of none.
+    pub fn new(local_name: Host, server_name: impl Into<String>) -> Self {
+        SessionConfig {
+            local_name,
+            server_name: server_name.into(),
+            use_ehlo: true,
+            starttls: StartTlsPolicy::Never,
+            implicit_tls: false,
+            tls: None,
+            authenticator: None,
+            pipelining: true,
+            chunking: true,
+            chunk_size: 1 << 20,
+            send_partial: false,
+            report_success: false,
+            dsn_notify: None,
+            dsn_ret: None,
+            submitter: None,
+            mail_extension: Vec::new(),
+            quit_wait: true,
+            quit_on_session_reject: false,
+            use_rset_for_liveness: false,
+            noop_strict: true,
+            timeouts: Timeouts::default(),
+            reply_limits: ReplyLimits::default(),
+            transcript: false,
+            max_buffered: 256 * 1024,
+        }
+    }
+}
+
+/// The default EHLO argument: the local host name when it is a valid
+/// domain (JavaMail's `InetAddress.getLocalHost().getHostName()`), else an
+/// address literal of the local socket address (RFC 5321 §4.1.4), else
+/// `[127.0.0.1]`.
+///
+/// ```
+/// use smtp_proto::default_ehlo_name;
+/// use std::net::IpAddr;
+///
+/// let ip: IpAddr = "192.0.2.7".parse().unwrap();
+/// assert_eq!(default_ehlo_name(Some("mail.example.org"), Some(ip)).to_string(), "mail.example.org");
+/// assert_eq!(default_ehlo_name(Some("my_laptop"), Some(ip)).to_string(), "[192.0.2.7]");
+/// assert_eq!(default_ehlo_name(None, None).to_string(), "[127.0.0.1]");
+/// ```
+pub fn default_ehlo_name(host_name: Option<&str>, local_addr: Option<std::net::IpAddr>) -> Host {
+    if let Some(domain) = host_name.and_then(|n| Domain::parse(n).ok()) {
+        return Host::Domain(domain);
+    }
+    let ip = local_addr.unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    Host::from(ip)
+}

@@ -1,0 +1,1800 @@
+//! The client session: a sans-IO state machine in the style of quinn-proto
+//! and rustls. One [`Session`] per connection.
+//!
+//! Inputs: [`handle_input`](Session::handle_input) (bytes read from the
+//! socket), [`handle_eof`](Session::handle_eof),
+//! [`handle_timeout`](Session::handle_timeout); requests:
+//! [`send`](Session::send), [`push_body`](Session::push_body),
+//! [`check_liveness`](Session::check_liveness), [`reset`](Session::reset),
+//! [`quit`](Session::quit). Outputs, drained after every input or request:
+//! [`poll_transmit`](Session::poll_transmit) (bytes to write, ciphertext
+//! once TLS is up), [`poll_event`](Session::poll_event),
+//! [`body_request`](Session::body_request) and
+//! [`poll_timeout`](Session::poll_timeout). The session never reads a
+//! clock: every input carries `now`.
+//!
+//! A caller's misuse is an error returned at the call ([`UsageError`]). A
+//! fatal connection problem is reported once, as [`Event::Closed`], after
+//! which the session stays closed; every unfinished message is reported
+//! first. An SMTP 4xx/5xx reply is not a session error: it is an outcome in
+//! a message's report.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::BytesMut;
+
+use crate::address::ForwardPath;
+use crate::body::{BdatChunker, BodyInspector, DataEncoder};
+use crate::command::{
+    BodyType, Command, InitialResponse, MailParameters, Mechanism, RcptParameters,
+};
+use crate::config::{SessionConfig, StartTlsPolicy};
+use crate::ehlo::{EhloResponse, Extension};
+use crate::envelope::{
+    BodyInfo, DeliveryReport, Envelope, FailureKind, MessageId, Recipient, RecipientReport,
+    RecipientStatus, SendFailure, UnsentReason,
+};
+use crate::reply::{Reply, ReplyCode, ReplyDecoder, ReplyError};
+use crate::sasl::{AuthError, SaslMechanism};
+use crate::tls::{TlsError, TlsErrorKind, TlsInfo, TlsLayer};
+
+/// RFC 4954 §4: an AUTH command line longer than this sends its initial
+/// response in a second step instead.
+const MAX_AUTH_LINE: usize = 500;
+
+/// A fatal session error: the connection cannot be used any more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The greeting was not 220 (usually 554): the server refuses service.
+    #[error("session refused by the server: {0}")]
+    Rejected(Reply),
+    /// The server said 421: it is closing the connection.
+    #[error("service closing: {0}")]
+    ServiceClosing(Reply),
+    /// Both EHLO and HELO were refused.
+    #[error("HELO refused: {0}")]
+    HeloRejected(Reply),
+    /// A malformed reply.
+    #[error("malformed server reply: {0}")]
+    Protocol(#[from] ReplyError),
+    /// A reply when none was expected.
+    #[error("unexpected reply with nothing outstanding: {0}")]
+    UnexpectedReply(Reply),
+    /// The server closed the connection.
+    #[error("connection closed by the server{}", if *.while_waiting { " while a reply was awaited" } else { "" })]
+    ConnectionClosed {
+        /// Whether a reply was outstanding.
+        while_waiting: bool,
+    },
+    /// No reply within the deadline.
+    #[error("timed out after {after:?} waiting for the reply to {waiting_for}")]
+    Timeout {
+        /// The command whose reply did not come.
+        waiting_for: &'static str,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// Bytes arrived after the 220 to STARTTLS, before the TLS handshake:
+    /// a response injection attempt (CVE-2011-0411 class). Nothing was
+    /// acted on.
+    #[error("{0} octets arrived after the STARTTLS reply, before TLS: possible response injection")]
+    ResponseInjection(usize),
+    /// STARTTLS is required and the server does not offer it, or no TLS
+    /// connector is configured.
+    #[error("STARTTLS is required but {0}")]
+    StartTlsUnavailable(&'static str),
+    /// STARTTLS is required and the server refused it.
+    #[error("STARTTLS is required but the server refused it: {0}")]
+    StartTlsRefused(Reply),
+    /// TLS failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// Authentication failed.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The caller abandoned a body after DATA was accepted: the only safe
+    /// way to stop is to drop the connection.
+    #[error(
+        "message content abandoned after DATA; connection dropped so nothing partial is delivered"
+    )]
+    BodyAborted,
+    /// Streamed content needed a BODY type that was not declared, after
+    /// DATA was accepted: the connection was dropped so that nothing
+    /// corrupted is delivered.
+    #[error("message content needs {0:?}, which was not declared; connection dropped")]
+    ContentNotAllowed(BodyType),
+}
+
+impl SessionError {
+    /// Whether a new connection may succeed later: timeouts, lost
+    /// connections, 4xx refusals.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SessionError::Rejected(r)
+            | SessionError::HeloRejected(r)
+            | SessionError::StartTlsRefused(r) => r.is_transient(),
+            SessionError::ServiceClosing(_)
+            | SessionError::ConnectionClosed { .. }
+            | SessionError::Timeout { .. } => true,
+            SessionError::Auth(AuthError::Rejected { reply }) => reply.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// A request the session cannot take now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The session is closed.
+    #[error("the session is closed")]
+    Closed,
+    /// QUIT was requested; nothing more can be queued.
+    #[error("the session is quitting")]
+    Quitting,
+    /// The envelope has no recipients.
+    #[error("the envelope has no recipients")]
+    NoRecipients,
+    /// The request needs an idle, established session.
+    #[error("the session is busy or not yet ready")]
+    Busy,
+    /// No such message, or it is not the one whose body is wanted.
+    #[error("message {0} is not waiting for its body")]
+    BodyNotWanted(MessageId),
+}
+
+/// Who wrote a transcript line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The client (`C:`).
+    Client,
+    /// The server (`S:`).
+    Server,
+    /// A note from the session (TLS, AUTH steps).
+    Info,
+}
+
+/// One transcript line; secrets are already redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptEntry {
+    /// Who wrote it.
+    pub direction: Direction,
+    /// The line, without CRLF.
+    pub line: String,
+}
+
+impl fmt::Display for TranscriptEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = match self.direction {
+            Direction::Client => "C: ",
+            Direction::Server => "S: ",
+            Direction::Info => "* ",
+        };
+        write!(f, "{prefix}{}", self.line)
+    }
+}
+
+/// What the session reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The session is established (greeting, EHLO, TLS and AUTH done) and
+    /// messages can flow.
+    Ready {
+        /// The server's greeting.
+        greeting: Reply,
+        /// The capabilities (after TLS when upgraded); `None` after HELO.
+        extensions: Option<EhloResponse>,
+        /// The TLS connection, when there is one.
+        tls: Option<TlsInfo>,
+        /// The SASL mechanism used, when authenticated.
+        auth: Option<String>,
+    },
+    /// A message finished: delivered to at least one recipient (see the
+    /// report for who), or not sent at all.
+    Message {
+        /// The message.
+        id: MessageId,
+        /// The outcome.
+        result: Result<DeliveryReport, SendFailure>,
+    },
+    /// The answer to [`Session::check_liveness`].
+    Liveness {
+        /// Whether the connection is usable.
+        alive: bool,
+        /// The server's reply.
+        reply: Reply,
+    },
+    /// The answer to [`Session::reset`].
+    Reset(Reply),
+    /// A transcript line (only with `SessionConfig::transcript`).
+    Transcript(TranscriptEntry),
+    /// The session ended: `None` after an orderly QUIT. Drain
+    /// [`Session::poll_transmit`] once more, then close the socket.
+    Closed(Option<SessionError>),
+}
+
+/// The body data the session wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyRequest {
+    /// Whose body.
+    pub id: MessageId,
+    /// At most this many octets should be pushed now.
+    pub max_len: usize,
+    /// The body must be supplied again from its first octet (a further
+    /// transaction after LIMITS RCPTMAX split the recipients).
+    pub restart: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Handshake,
+    Auth,
+    Ready,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth,
+    Mail(MessageId),
+    Rcpt(MessageId, usize),
+    Data(MessageId),
+    Bdat { id: MessageId, last: bool },
+    EndOfData(MessageId),
+    Rset { reported: bool },
+    Liveness,
+    Quit,
+}
+
+impl Awaiting {
+    fn name(self) -> &'static str {
+        match self {
+            Awaiting::Greeting => "the greeting",
+            Awaiting::Ehlo => "EHLO",
+            Awaiting::Helo => "HELO",
+            Awaiting::StartTls => "STARTTLS",
+            Awaiting::Auth => "AUTH",
+            Awaiting::Mail(_) => "MAIL",
+            Awaiting::Rcpt(..) => "RCPT",
+            Awaiting::Data(_) => "DATA",
+            Awaiting::Bdat { .. } => "BDAT",
+            Awaiting::EndOfData(_) => "the end of data",
+            Awaiting::Rset { .. } => "RSET",
+            Awaiting::Liveness => "NOOP",
+            Awaiting::Quit => "QUIT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    awaiting: Awaiting,
+    sent_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Not started (or the next RCPTMAX transaction).
+    Queued,
+    /// Lockstep: MAIL or RCPT written, its reply awaited.
+    Envelope,
+    /// Pipelined: DATA held back until every RCPT reply is in.
+    AwaitRcpts,
+    /// DATA written, 354 awaited.
+    AwaitData,
+    /// Body wanted from the caller.
+    Body,
+    /// End of data (or BDAT LAST) written; the final reply is awaited.
+    Sent,
+}
+
+enum Transfer {
+    Data(DataEncoder),
+    Bdat(BdatChunker),
+}
+
+struct Message {
+    id: MessageId,
+    envelope: Envelope,
+    body: BodyInfo,
+    stage: Stage,
+    /// Recipients of the current transaction: `range.start..range.end`.
+    range: std::ops::Range<usize>,
+    rcpt_replies: Vec<Option<Reply>>,
+    statuses: Vec<Option<RecipientStatus>>,
+    mail_reply: Option<Reply>,
+    next_rcpt: usize,
+    transfer: Option<Transfer>,
+    declared: BodyType,
+    inspector: Option<BodyInspector>,
+    failure: Option<FailureKind>,
+    final_reply: Option<Reply>,
+    transactions: usize,
+    restart: bool,
+    body_octets: u64,
+}
+
+impl Message {
+    fn accepted(&self) -> usize {
+        self.rcpt_replies
+            .iter()
+            .filter(|r| r.as_ref().is_some_and(Reply::is_positive_completion))
+            .count()
+    }
+
+    fn refused(&self) -> usize {
+        self.rcpt_replies
+            .iter()
+            .filter(|r| r.as_ref().is_some_and(|r| !r.is_positive_completion()))
+            .count()
+    }
+
+    /// Whether another transaction (LIMITS RCPTMAX) will follow this one.
+    fn has_more(&self) -> bool {
+        self.range.end < self.envelope.recipients.len()
+            && self.body.replayable
+            && !matches!(self.failure, Some(FailureKind::SenderRejected(_)))
+    }
+
+    fn all_rcpt_replies_in(&self) -> bool {
+        self.rcpt_replies.iter().all(Option::is_some)
+    }
+}
+
+/// One SMTP client connection, sans IO. See the module documentation.
+///
+/// ```
+/// use std::time::Instant;
+/// use smtp_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+///
+/// let config = SessionConfig::new(Host::parse("client.example")?, "mx.example");
+/// let now = Instant::now();
+/// let mut session = Session::new(config.into(), now);
+/// let from = Address::parse("a@client.example")?;
+/// let to = Address::parse("b@mx.example")?;
+/// let body = b"Subject: hi\r\n\r\nhello\r\n";
+/// let id = session.send(Envelope::new(from, [to]), BodyInfo { size: Some(body.len() as u64), ..BodyInfo::default() })?;
+///
+/// // A scripted server; a real adapter reads these bytes from a socket.
+/// session.handle_input(now, b"220 mx.example ESMTP\r\n");
+/// assert_eq!(session.poll_transmit(now).unwrap(), b"EHLO client.example\r\n");
+/// session.handle_input(now, b"250-mx.example\r\n250 PIPELINING\r\n");
+/// assert_eq!(session.poll_transmit(now).unwrap(), b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n");
+/// session.handle_input(now, b"250 ok\r\n250 ok\r\n354 go\r\n");
+/// let request = session.body_request().unwrap();
+/// session.push_body(request.id, body, true)?;
+/// assert_eq!(session.poll_transmit(now).unwrap(), b"Subject: hi\r\n\r\nhello\r\n.\r\n");
+/// session.handle_input(now, b"250 2.0.0 queued\r\n");
+/// let outcome = std::iter::from_fn(|| session.poll_event())
+///     .find_map(|e| match e { Event::Message { id: done, result } if done == id => Some(result), _ => None })
+///     .unwrap();
+/// assert!(outcome.unwrap().all_delivered());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Session {
+    config: Arc<SessionConfig>,
+    phase: Phase,
+    decoder: ReplyDecoder,
+    inbuf: BytesMut,
+    out: Vec<u8>,
+    transmit: Vec<u8>,
+    tls: Option<Box<dyn TlsLayer>>,
+    tls_info: Option<TlsInfo>,
+    plaintext: Vec<u8>,
+    inflight: VecDeque<Pending>,
+    messages: VecDeque<Message>,
+    events: VecDeque<Event>,
+    greeting: Option<Reply>,
+    ehlo: Option<EhloResponse>,
+    sasl: Option<Box<dyn SaslMechanism>>,
+    deferred_initial: Option<Vec<u8>>,
+    auth_used: Option<String>,
+    next_id: u64,
+    last_reply_at: Instant,
+    handshake_started: Option<Instant>,
+    quit_requested: bool,
+    quit_sent: bool,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("phase", &self.phase)
+            .field("server", &self.config.server_name)
+            .field("tls", &self.tls_info)
+            .field("inflight", &self.inflight.len())
+            .field("messages", &self.messages.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session for a connection that was just established at `now`. With
+    /// implicit TLS the handshake starts at once (its first flight is in
+    /// [`poll_transmit`](Self::poll_transmit)); otherwise the session waits
+    /// for the greeting.
+    pub fn new(config: Arc<SessionConfig>, now: Instant) -> Session {
+        let mut session = Session {
+            decoder: ReplyDecoder::new(config.reply_limits),
+            phase: Phase::Greeting,
+            inbuf: BytesMut::with_capacity(4096),
+            out: Vec::with_capacity(4096),
+            transmit: Vec::new(),
+            tls: None,
+            tls_info: None,
+            plaintext: Vec::new(),
+            inflight: VecDeque::new(),
+            messages: VecDeque::new(),
+            events: VecDeque::new(),
+            greeting: None,
+            ehlo: None,
+            sasl: None,
+            deferred_initial: None,
+            auth_used: None,
+            next_id: 0,
+            last_reply_at: now,
+            handshake_started: None,
+            quit_requested: false,
+            quit_sent: false,
+            config,
+        };
+        session.inflight.push_back(Pending {
+            awaiting: Awaiting::Greeting,
+            sent_at: Some(now),
+        });
+        if session.config.implicit_tls {
+            session.start_tls(now);
+        }
+        session
+    }
+
+    // ----- inputs -------------------------------------------------------
+
+    /// Bytes read from the connection (ciphertext once TLS is up).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            if let Err(e) = decrypt(tls.as_mut(), data, &mut self.plaintext) {
+                self.plaintext.clear();
+                return self.fail(SessionError::Tls(e));
+            }
+            let handshaking = tls.is_handshaking();
+            if self.phase == Phase::Handshake && !handshaking {
+                self.handshake_done(now);
+            }
+            self.inbuf.extend_from_slice(&self.plaintext);
+            self.plaintext.clear();
+        } else {
+            self.inbuf.extend_from_slice(data);
+        }
+        self.process_replies(now);
+        self.flush();
+    }
+
+    /// The server closed the connection (a read returned 0).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.quit_sent {
+            self.close(None);
+        } else {
+            let while_waiting = !self.inflight.is_empty();
+            self.fail(SessionError::ConnectionClosed { while_waiting });
+        }
+    }
+
+    /// Call when [`poll_timeout`](Self::poll_timeout)'s deadline has
+    /// passed; a call before it is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some((deadline, what, after)) = self.deadline() else {
+            return;
+        };
+        if now >= deadline {
+            if what == Awaiting::Quit {
+                self.close(None);
+            } else {
+                self.fail(SessionError::Timeout {
+                    waiting_for: what.name(),
+                    after,
+                });
+            }
+        }
+    }
+
+    // ----- requests -----------------------------------------------------
+
+    /// Queues a message. It is sent when the session is ready, after the
+    /// messages queued before it; with PIPELINING its commands ride in the
+    /// same flight as the previous message's end of data. The body is
+    /// asked for through [`body_request`](Self::body_request).
+    ///
+    /// # Errors
+    /// [`UsageError::Closed`], [`UsageError::Quitting`],
+    /// [`UsageError::NoRecipients`].
+    pub fn send(&mut self, envelope: Envelope, body: BodyInfo) -> Result<MessageId, UsageError> {
+        if self.phase == Phase::Closed {
+            return Err(UsageError::Closed);
+        }
+        if self.quit_requested {
+            return Err(UsageError::Quitting);
+        }
+        if envelope.recipients.is_empty() {
+            return Err(UsageError::NoRecipients);
+        }
+        let id = MessageId(self.next_id);
+        self.next_id += 1;
+        let n = envelope.recipients.len();
+        self.messages.push_back(Message {
+            id,
+            envelope,
+            body,
+            stage: Stage::Queued,
+            range: 0..0,
+            rcpt_replies: Vec::new(),
+            statuses: vec![None; n],
+            mail_reply: None,
+            next_rcpt: 0,
+            transfer: None,
+            declared: BodyType::SevenBit,
+            inspector: None,
+            failure: None,
+            final_reply: None,
+            transactions: 0,
+            restart: false,
+            body_octets: 0,
+        });
+        self.pump();
+        self.flush();
+        Ok(id)
+    }
+
+    /// The body the session wants now, if any: push it with
+    /// [`push_body`](Self::push_body). `None` while the session waits for
+    /// replies or its send buffer is full (backpressure): drain
+    /// [`poll_transmit`](Self::poll_transmit) and feed input first.
+    pub fn body_request(&self) -> Option<BodyRequest> {
+        if self.phase != Phase::Ready {
+            return None;
+        }
+        let m = self.write_head()?;
+        if m.stage != Stage::Body {
+            return None;
+        }
+        let lockstep_bdat = matches!(m.transfer, Some(Transfer::Bdat(_))) && !self.pipelining();
+        if lockstep_bdat && !self.inflight.is_empty() {
+            return None;
+        }
+        let buffered = self.out.len() + self.transmit.len();
+        let mut room = self.config.max_buffered.saturating_sub(buffered);
+        if let (true, Some(Transfer::Bdat(c))) = (lockstep_bdat, &m.transfer) {
+            room = room.min(c.chunk_size());
+        }
+        (room > 0).then_some(BodyRequest {
+            id: m.id,
+            max_len: room,
+            restart: m.restart,
+        })
+    }
+
+    /// Supplies the next `chunk` of message `id`'s body; `last` marks its
+    /// end. The chunk should not exceed the request's `max_len`.
+    ///
+    /// # Errors
+    /// [`UsageError::BodyNotWanted`] when the message is not the one whose
+    /// body is wanted (for example because its transaction already failed:
+    /// its [`Event::Message`] says why).
+    pub fn push_body(&mut self, id: MessageId, chunk: &[u8], last: bool) -> Result<(), UsageError> {
+        if self.phase == Phase::Closed {
+            return Err(UsageError::Closed);
+        }
+        let transcript = self.config.transcript;
+        let out = &mut self.out;
+        let Some(m) = head_mut(&mut self.messages).filter(|m| m.id == id && m.stage == Stage::Body)
+        else {
+            return Err(UsageError::BodyNotWanted(id));
+        };
+        m.restart = false;
+        if let Some(inspector) = &mut m.inspector {
+            inspector.update(chunk);
+            let report = inspector.clone().finish();
+            let needed = report.body_type();
+            if needed > m.declared {
+                self.content_not_allowed(id, needed);
+                return Ok(());
+            }
+        }
+        m.body_octets += chunk.len() as u64;
+        let mut new_pending = Vec::new();
+        match &mut m.transfer {
+            Some(Transfer::Data(encoder)) => {
+                encoder.push(chunk, out);
+                if last {
+                    encoder.finish(out);
+                    new_pending.push(Awaiting::EndOfData(id));
+                }
+            }
+            Some(Transfer::Bdat(chunker)) => {
+                let n = chunker.push(chunk, out);
+                new_pending.extend((0..n).map(|_| Awaiting::Bdat { id, last: false }));
+                if last {
+                    chunker.finish(out);
+                    new_pending.push(Awaiting::Bdat { id, last: true });
+                }
+            }
+            None => return Err(UsageError::BodyNotWanted(id)),
+        }
+        if last {
+            m.stage = Stage::Sent;
+        }
+        let octets = m.body_octets;
+        for awaiting in new_pending {
+            self.expect(awaiting);
+        }
+        if last && transcript {
+            self.note(
+                Direction::Client,
+                format!("[message content, {octets} octets]"),
+            );
+        }
+        self.pump();
+        self.flush();
+        Ok(())
+    }
+
+    /// Gives up on message `id`'s body. With BDAT the transaction is reset
+    /// and the message reported as [`FailureKind::BodyAborted`]; after a
+    /// 354 the connection must be dropped (a `.` would deliver a truncated
+    /// message), so the session closes with [`SessionError::BodyAborted`].
+    ///
+    /// # Errors
+    /// [`UsageError::BodyNotWanted`] when that body is not being sent.
+    pub fn abort_body(&mut self, id: MessageId) -> Result<(), UsageError> {
+        let Some(m) = self
+            .write_head()
+            .filter(|m| m.id == id && m.stage == Stage::Body)
+        else {
+            return Err(UsageError::BodyNotWanted(id));
+        };
+        if matches!(m.transfer, Some(Transfer::Data(_))) {
+            self.fail(SessionError::BodyAborted);
+        } else {
+            self.abandon(id, FailureKind::BodyAborted);
+            self.pump();
+            self.flush();
+        }
+        Ok(())
+    }
+
+    /// Checks that the connection is alive: NOOP, or RSET with
+    /// `use_rset_for_liveness` (`mail.smtp.userset`). The answer is
+    /// [`Event::Liveness`].
+    ///
+    /// # Errors
+    /// [`UsageError::Busy`] unless the session is ready and idle.
+    pub fn check_liveness(&mut self) -> Result<(), UsageError> {
+        self.require_idle()?;
+        let command = if self.config.use_rset_for_liveness {
+            Command::Rset
+        } else {
+            Command::Noop(None)
+        };
+        self.write(&command);
+        self.expect(Awaiting::Liveness);
+        self.flush();
+        Ok(())
+    }
+
+    /// Sends RSET; the answer is [`Event::Reset`].
+    ///
+    /// # Errors
+    /// [`UsageError::Busy`] unless the session is ready and idle.
+    pub fn reset(&mut self) -> Result<(), UsageError> {
+        self.require_idle()?;
+        self.write(&Command::Rset);
+        self.expect(Awaiting::Rset { reported: true });
+        self.flush();
+        Ok(())
+    }
+
+    /// Ends the session after the queued messages: QUIT, then
+    /// [`Event::Closed`]`(None)` on the reply (or at once with
+    /// `quit_wait = false`). Before the session is ready, it closes at once.
+    pub fn quit(&mut self) {
+        if self.phase == Phase::Closed || self.quit_requested {
+            return;
+        }
+        self.quit_requested = true;
+        if self.phase != Phase::Ready {
+            for m in std::mem::take(&mut self.messages) {
+                self.report_unsent(
+                    m,
+                    UnsentReason::ConnectionLost,
+                    FailureKind::ConnectionLost {
+                        data_sent: false,
+                        reply: None,
+                    },
+                );
+            }
+            if self.phase != Phase::Greeting && self.phase != Phase::Handshake {
+                self.write(&Command::Quit);
+                self.flush();
+            }
+            self.close(None);
+            return;
+        }
+        self.pump();
+        self.flush();
+    }
+
+    // ----- outputs ------------------------------------------------------
+
+    /// Bytes to write to the connection, all pending ones in one buffer
+    /// (write them in one call: a pipelined flight must not be split into
+    /// many small writes). Stamps the outstanding commands as sent at
+    /// `now`, which starts their reply deadlines.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.flush();
+        for p in self.inflight.iter_mut().rev() {
+            if p.sent_at.is_some() {
+                break;
+            }
+            p.sent_at = Some(now);
+        }
+        if self.phase == Phase::Handshake && self.handshake_started.is_none() {
+            self.handshake_started = Some(now);
+        }
+        (!self.transmit.is_empty()).then(|| std::mem::take(&mut self.transmit))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called if no
+    /// input arrives first; `None` when no reply is awaited.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline().map(|(deadline, ..)| deadline)
+    }
+
+    // ----- state --------------------------------------------------------
+
+    /// True once [`Event::Closed`] was emitted.
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// True when established, with no message queued and no reply awaited.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Ready && self.messages.is_empty() && self.inflight.is_empty()
+    }
+
+    /// The capabilities of the last EHLO (after TLS when upgraded).
+    pub fn extensions(&self) -> Option<&EhloResponse> {
+        self.ehlo.as_ref()
+    }
+
+    /// The TLS connection, when there is one.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
+    }
+
+    /// The SASL mechanism that authenticated the session.
+    pub fn auth_mechanism(&self) -> Option<&str> {
+        self.auth_used.as_deref()
+    }
+
+    // ----- internals: plumbing -----------------------------------------
+
+    fn note(&mut self, direction: Direction, line: String) {
+        tracing::debug!(target: "smtp_proto::transcript", ?direction, line = %line);
+        if self.config.transcript {
+            self.events
+                .push_back(Event::Transcript(TranscriptEntry { direction, line }));
+        }
+    }
+
+    fn write(&mut self, command: &Command) {
+        command.encode(&mut self.out);
+        if self.config.transcript || tracing::enabled!(tracing::Level::DEBUG) {
+            self.note(Direction::Client, command.redacted());
+        }
+    }
+
+    fn write_secret_line(&mut self, base64: &str) {
+        self.out.extend_from_slice(base64.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.note(Direction::Client, "[redacted]".into());
+    }
+
+    fn expect(&mut self, awaiting: Awaiting) {
+        self.inflight.push_back(Pending {
+            awaiting,
+            sent_at: None,
+        });
+    }
+
+    /// Moves staged plaintext into the transmit buffer, through TLS when up.
+    fn flush(&mut self) {
+        match self.tls.as_mut() {
+            Some(tls) => {
+                let mut result = Ok(());
+                if !self.out.is_empty() && !tls.is_handshaking() {
+                    result = tls.write_plaintext(&self.out);
+                    self.out.clear();
+                }
+                tls.write_tls(&mut self.transmit);
+                if let Err(e) = result {
+                    self.fail(SessionError::Tls(e));
+                }
+            }
+            None => {
+                if self.transmit.is_empty() {
+                    std::mem::swap(&mut self.transmit, &mut self.out);
+                } else {
+                    self.transmit.append(&mut self.out);
+                }
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<(Instant, Awaiting, Duration)> {
+        let t = &self.config.timeouts;
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        if self.phase == Phase::Handshake
+            && self
+                .inflight
+                .iter()
+                .all(|p| p.awaiting != Awaiting::Greeting)
+        {
+            let started = self.handshake_started?;
+            return Some((started + t.command, Awaiting::StartTls, t.command));
+        }
+        let front = self.inflight.front()?;
+        let sent_at = front.sent_at?;
+        let timeout = match front.awaiting {
+            Awaiting::Greeting => t.greeting,
+            Awaiting::Mail(_) => t.mail,
+            Awaiting::Rcpt(..) => t.rcpt,
+            Awaiting::Data(_) => t.data_init,
+            Awaiting::EndOfData(_) | Awaiting::Bdat { .. } => t.data_term,
+            Awaiting::Quit => t.quit,
+            _ => t.command,
+        };
+        Some((
+            sent_at.max(self.last_reply_at) + timeout,
+            front.awaiting,
+            timeout,
+        ))
+    }
+
+    fn require_idle(&self) -> Result<(), UsageError> {
+        match self.phase {
+            Phase::Closed => Err(UsageError::Closed),
+            _ if self.quit_requested => Err(UsageError::Quitting),
+            _ if !self.is_idle() => Err(UsageError::Busy),
+            _ => Ok(()),
+        }
+    }
+
+    fn pipelining(&self) -> bool {
+        self.config.pipelining && self.has(&Extension::Pipelining)
+    }
+
+    fn has(&self, extension: &Extension) -> bool {
+        self.ehlo.as_ref().is_some_and(|e| e.has(extension))
+    }
+
+    fn tls_up(&self) -> bool {
+        self.tls.is_some() && self.tls_info.is_some()
+    }
+
+    // ----- internals: connection setup ----------------------------------
+
+    fn start_tls(&mut self, now: Instant) {
+        let connector = match &self.config.tls {
+            Some(c) => Arc::clone(c),
+            None => {
+                return self.fail(SessionError::StartTlsUnavailable(
+                    "no TLS connector is configured",
+                ));
+            }
+        };
+        match connector.connect(&self.config.server_name) {
+            Ok(layer) => {
+                self.tls = Some(layer);
+                self.phase = Phase::Handshake;
+                self.handshake_started = Some(now);
+                self.note(Direction::Info, "TLS handshake started".into());
+                self.flush();
+            }
+            Err(e) => self.fail(SessionError::Tls(e)),
+        }
+    }
+
+    fn handshake_done(&mut self, _now: Instant) {
+        let info = self.tls.as_ref().map(|t| t.info()).unwrap_or_default();
+        self.note(
+            Direction::Info,
+            format!(
+                "TLS established: {} {}{}",
+                info.version.as_deref().unwrap_or("?"),
+                info.cipher_suite.as_deref().unwrap_or("?"),
+                if info.verified {
+                    ", certificate verified"
+                } else {
+                    ", certificate NOT verified"
+                }
+            ),
+        );
+        self.tls_info = Some(info);
+        self.handshake_started = None;
+        if self.greeting.is_some() {
+            // STARTTLS: everything learned before TLS is forgotten.
+            self.ehlo = None;
+            self.send_greeting_reply();
+        } else {
+            self.phase = Phase::Greeting;
+        }
+    }
+
+    fn send_greeting_reply(&mut self) {
+        let name = self.config.local_name.clone();
+        if self.config.use_ehlo {
+            self.write(&Command::Ehlo(name));
+            self.expect(Awaiting::Ehlo);
+            self.phase = Phase::Ehlo;
+        } else {
+            self.write(&Command::Helo(name));
+            self.expect(Awaiting::Helo);
+            self.phase = Phase::Helo;
+        }
+    }
+
+    fn after_ehlo(&mut self) {
+        let tls_active = self.tls.is_some();
+        if !tls_active && self.config.starttls != StartTlsPolicy::Never {
+            let required = self.config.starttls == StartTlsPolicy::Required;
+            if self.has(&Extension::StartTls) && self.config.tls.is_some() {
+                self.write(&Command::StartTls);
+                self.expect(Awaiting::StartTls);
+                self.phase = Phase::StartTls;
+                return;
+            }
+            if required {
+                let why = if self.config.tls.is_none() {
+                    "no TLS connector is configured"
+                } else {
+                    "the server does not offer it"
+                };
+                return self.fail_with_quit(SessionError::StartTlsUnavailable(why));
+            }
+        }
+        if let (Some(authenticator), None) = (self.config.authenticator.clone(), &self.auth_used) {
+            let offered = self
+                .ehlo
+                .as_ref()
+                .map(|e| e.auth_mechanisms().to_vec())
+                .unwrap_or_default();
+            if offered.is_empty() {
+                return self.fail_with_quit(SessionError::Auth(AuthError::NotOffered));
+            }
+            let started = authenticator
+                .start(&offered, tls_active)
+                .and_then(|mut mech| {
+                    let initial = mech.initial_response()?;
+                    Ok((mech, initial))
+                });
+            let (mech, initial) = match started {
+                Ok(x) => x,
+                Err(e) => return self.fail_with_quit(SessionError::Auth(e)),
+            };
+            let mechanism = match Mechanism::new(mech.name()) {
+                Ok(m) => m,
+                Err(e) => {
+                    return self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
+                        mechanism: mech.name().to_owned(),
+                        message: e.to_string(),
+                    }));
+                }
+            };
+            let encoded = initial.as_ref().map(|i| {
+                if i.is_empty() {
+                    "=".to_owned()
+                } else {
+                    BASE64.encode(i)
+                }
+            });
+            let fits = encoded
+                .as_ref()
+                .is_none_or(|e| 6 + mechanism.as_str().len() + e.len() <= MAX_AUTH_LINE);
+            let initial_response = match (&encoded, fits) {
+                (Some(e), true) => InitialResponse::new(e.clone()).ok(),
+                _ => None,
+            };
+            if !fits {
+                self.deferred_initial = initial;
+            }
+            self.note(
+                Direction::Info,
+                format!("authenticating with {}", mechanism.as_str()),
+            );
+            self.write(&Command::Auth {
+                mechanism,
+                initial_response,
+            });
+            self.expect(Awaiting::Auth);
+            self.sasl = Some(mech);
+            self.phase = Phase::Auth;
+            return;
+        }
+        self.become_ready();
+    }
+
+    fn become_ready(&mut self) {
+        self.phase = Phase::Ready;
+        let greeting = self
+            .greeting
+            .clone()
+            .unwrap_or_else(|| Reply::empty(ReplyCode::SERVICE_READY));
+        self.events.push_back(Event::Ready {
+            greeting,
+            extensions: self.ehlo.clone(),
+            tls: self.tls_info.clone(),
+            auth: self.auth_used.clone(),
+        });
+        self.pump();
+    }
+
+    fn on_auth_reply(&mut self, reply: Reply) {
+        let Some(mech) = self.sasl.as_mut() else {
+            return self.fail(SessionError::UnexpectedReply(reply));
+        };
+        let name = mech.name().to_owned();
+        match reply.code().get() {
+            334 => {
+                let response = if let Some(initial) = self.deferred_initial.take() {
+                    Ok(initial)
+                } else {
+                    let text = reply
+                        .lines()
+                        .first()
+                        .map(String::as_str)
+                        .unwrap_or_default();
+                    BASE64
+                        .decode(text.trim())
+                        .map_err(|_| AuthError::Mechanism {
+                            mechanism: name.clone(),
+                            message: "the server's challenge is not base64".into(),
+                        })
+                        .and_then(|challenge| mech.respond(&challenge))
+                };
+                match response {
+                    Ok(bytes) => {
+                        let line = BASE64.encode(bytes);
+                        self.write_secret_line(&line);
+                        self.expect(Awaiting::Auth);
+                    }
+                    Err(e) => {
+                        // RFC 4954 §4: "*" cancels the exchange.
+                        self.out.extend_from_slice(b"*\r\n");
+                        self.note(Direction::Client, "*".into());
+                        self.fail_with_quit(SessionError::Auth(e));
+                    }
+                }
+            }
+            235 => match mech.finish() {
+                Ok(()) => {
+                    self.note(Direction::Info, format!("authenticated with {name}"));
+                    self.auth_used = Some(name);
+                    self.sasl = None;
+                    self.become_ready();
+                }
+                Err(e) => self.fail_with_quit(SessionError::Auth(e)),
+            },
+            _ => self.fail_with_quit(SessionError::Auth(AuthError::Rejected { reply })),
+        }
+    }
+
+    // ----- internals: replies -------------------------------------------
+
+    fn process_replies(&mut self, now: Instant) {
+        while self.phase != Phase::Closed {
+            match self.decoder.decode_buf(&mut self.inbuf) {
+                Ok(Some(reply)) => self.on_reply(now, reply),
+                Ok(None) => break,
+                Err(e) => return self.fail(SessionError::Protocol(e)),
+            }
+        }
+    }
+
+    fn on_reply(&mut self, now: Instant, reply: Reply) {
+        if self.config.transcript || tracing::enabled!(tracing::Level::DEBUG) {
+            let wire = reply.to_bytes();
+            for line in String::from_utf8_lossy(&wire).split_terminator("\r\n") {
+                self.note(Direction::Server, line.to_owned());
+            }
+        }
+        self.last_reply_at = now;
+        let Some(pending) = self.inflight.pop_front() else {
+            return if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
+                self.fail(SessionError::ServiceClosing(reply))
+            } else {
+                self.fail(SessionError::UnexpectedReply(reply))
+            };
+        };
+        if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && pending.awaiting != Awaiting::Quit {
+            return self.fail(SessionError::ServiceClosing(reply));
+        }
+        match pending.awaiting {
+            Awaiting::Greeting => {
+                if reply.code() == ReplyCode::SERVICE_READY {
+                    self.greeting = Some(reply);
+                    self.send_greeting_reply();
+                } else if self.config.quit_on_session_reject {
+                    self.fail_with_quit(SessionError::Rejected(reply));
+                } else {
+                    self.fail(SessionError::Rejected(reply));
+                }
+            }
+            Awaiting::Ehlo => match EhloResponse::from_reply(&reply) {
+                Ok(ehlo) => {
+                    self.ehlo = Some(ehlo);
+                    self.after_ehlo();
+                }
+                Err(_) => {
+                    // JavaMail falls back to HELO whenever EHLO fails.
+                    let name = self.config.local_name.clone();
+                    self.write(&Command::Helo(name));
+                    self.expect(Awaiting::Helo);
+                    self.phase = Phase::Helo;
+                }
+            },
+            Awaiting::Helo => {
+                if reply.is_positive_completion() {
+                    self.ehlo = None;
+                    self.after_ehlo();
+                } else {
+                    self.fail_with_quit(SessionError::HeloRejected(reply));
+                }
+            }
+            Awaiting::StartTls => {
+                if reply.code() == ReplyCode::SERVICE_READY {
+                    if !self.inbuf.is_empty() {
+                        let n = self.inbuf.len();
+                        self.inbuf.clear();
+                        return self.fail(SessionError::ResponseInjection(n));
+                    }
+                    self.start_tls(now);
+                } else if self.config.starttls == StartTlsPolicy::Required {
+                    self.fail_with_quit(SessionError::StartTlsRefused(reply));
+                } else {
+                    self.note(
+                        Direction::Info,
+                        "STARTTLS refused; continuing without TLS".into(),
+                    );
+                    self.after_ehlo_without_tls();
+                }
+            }
+            Awaiting::Auth => self.on_auth_reply(reply),
+            Awaiting::Mail(id) => self.on_mail_reply(id, reply),
+            Awaiting::Rcpt(id, i) => self.on_rcpt_reply(id, i, reply),
+            Awaiting::Data(id) => self.on_data_reply(id, reply),
+            Awaiting::Bdat { id, last } => self.on_bdat_reply(id, last, reply),
+            Awaiting::EndOfData(id) => self.on_final_reply(id, reply),
+            Awaiting::Rset { reported } => {
+                if reported {
+                    self.events.push_back(Event::Reset(reply));
+                }
+            }
+            Awaiting::Liveness => {
+                let alive = if self.config.noop_strict {
+                    reply.code() == ReplyCode::OK
+                } else {
+                    reply.is_positive_completion()
+                };
+                self.events.push_back(Event::Liveness { alive, reply });
+            }
+            Awaiting::Quit => return self.close(None),
+        }
+        self.pump();
+    }
+
+    fn after_ehlo_without_tls(&mut self) {
+        // Opportunistic STARTTLS was refused: continue as if it was not
+        // offered, without asking again.
+        if let Some(ehlo) = &mut self.ehlo {
+            let kept: Vec<Extension> = ehlo
+                .extensions()
+                .iter()
+                .filter(|e| **e != Extension::StartTls)
+                .cloned()
+                .collect();
+            *ehlo = EhloResponse::new(ehlo.domain(), ehlo.greeting(), kept);
+        }
+        self.after_ehlo();
+    }
+
+    // ----- internals: transactions --------------------------------------
+
+    /// The message that owns the output stream: the first one not yet
+    /// completely written. A message with another RCPTMAX transaction to
+    /// go keeps it, so no later message slips in between.
+    fn write_head(&self) -> Option<&Message> {
+        self.messages
+            .iter()
+            .find(|m| m.stage != Stage::Sent || m.has_more())
+    }
+
+    fn message_mut(&mut self, id: MessageId) -> Option<&mut Message> {
+        self.messages.iter_mut().find(|m| m.id == id)
+    }
+
+    /// Starts whatever can be written now: the next message's envelope, or
+    /// QUIT once every message is written.
+    fn pump(&mut self) {
+        if self.phase != Phase::Ready {
+            return;
+        }
+        loop {
+            let pipelining = self.pipelining();
+            let Some(head) = self.write_head() else {
+                break;
+            };
+            if head.stage != Stage::Queued || (!pipelining && !self.inflight.is_empty()) {
+                break;
+            }
+            let id = head.id;
+            self.start_transaction(id);
+        }
+        if self.quit_requested && !self.quit_sent && self.write_head().is_none() {
+            self.write(&Command::Quit);
+            self.quit_sent = true;
+            if self.config.quit_wait {
+                self.expect(Awaiting::Quit);
+            } else {
+                self.flush();
+                self.close(None);
+            }
+        }
+    }
+
+    /// Checks what the message needs against what the server offers, then
+    /// writes MAIL (and, pipelined, the RCPTs and DATA).
+    fn start_transaction(&mut self, id: MessageId) {
+        let ehlo = self.ehlo.clone().unwrap_or_default();
+        let verified_tls = self.tls_info.as_ref().is_some_and(|i| i.verified) && self.tls_up();
+        let config = Arc::clone(&self.config);
+        let pipelining = self.pipelining();
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        let first = m.transactions == 0;
+        let needed = m.body.body_type.unwrap_or(BodyType::SevenBit);
+        let chunking = ehlo.has(&Extension::Chunking);
+        let use_bdat = (config.chunking && chunking) || needed == BodyType::BinaryMime;
+        let check = if let (Some(size), Some(max)) = (m.body.size, ehlo.max_message_size()) {
+            (size > max).then_some(FailureKind::TooLarge { size, max })
+        } else {
+            None
+        }
+        .or_else(|| {
+            match needed {
+                BodyType::EightBitMime if !ehlo.has(&Extension::EightBitMime) => Some("8BITMIME"),
+                BodyType::BinaryMime if !ehlo.has(&Extension::BinaryMime) => Some("BINARYMIME"),
+                BodyType::BinaryMime if !chunking => Some("CHUNKING"),
+                _ => None,
+            }
+            .map(|extension| FailureKind::Unsupported { extension })
+        })
+        .or_else(|| {
+            (m.envelope.needs_smtputf8() && !ehlo.has(&Extension::SmtpUtf8)).then_some(
+                FailureKind::Unsupported {
+                    extension: "SMTPUTF8",
+                },
+            )
+        })
+        .or_else(|| {
+            (m.envelope.require_tls && !(verified_tls && ehlo.has(&Extension::RequireTls)))
+                .then_some(FailureKind::RequireTlsUnavailable)
+        });
+        if let Some(kind) = check {
+            return self.finish_unsent(id, kind);
+        }
+
+        // The BODY= declared: what the content needs, or for unknown
+        // content the most the server accepts; checked while streaming.
+        let declared = match m.body.body_type {
+            Some(t) => t,
+            None if ehlo.has(&Extension::EightBitMime) => BodyType::EightBitMime,
+            None => BodyType::SevenBit,
+        };
+        m.declared = declared;
+        m.inspector = m.body.body_type.is_none().then(BodyInspector::new);
+        m.transfer = Some(if use_bdat {
+            Transfer::Bdat(BdatChunker::new(
+                config.chunk_size,
+                declared == BodyType::BinaryMime,
+            ))
+        } else {
+            Transfer::Data(DataEncoder::new())
+        });
+        let start = m.range.end;
+        let remaining = m.envelope.recipients.len() - start;
+        let per_transaction = ehlo
+            .limits()
+            .and_then(|l| l.rcpt_max)
+            .filter(|&n| n > 0)
+            .map_or(remaining, |n| (n as usize).min(remaining));
+        m.range = start..start + per_transaction;
+        m.rcpt_replies = vec![None; per_transaction];
+        m.mail_reply = None;
+        m.final_reply = None;
+        m.failure = None;
+        m.next_rcpt = 0;
+        m.body_octets = 0;
+        m.restart = !first;
+        m.transactions += 1;
+        if !first && !m.body.replayable {
+            // Unreachable by construction (see finish_transaction), kept as
+            // a guard: never ask for a body twice that cannot be replayed.
+            return self.finish_unsent(
+                id,
+                FailureKind::Unsupported {
+                    extension: "LIMITS RCPTMAX",
+                },
+            );
+        }
+
+        let mut params = MailParameters {
+            size: m.body.size.filter(|_| ehlo.has(&Extension::Size(None))),
+            body: match declared {
+                BodyType::SevenBit => None,
+                other => Some(other),
+            },
+            smtputf8: m.envelope.needs_smtputf8(),
+            requiretls: m.envelope.require_tls,
+            ..MailParameters::default()
+        };
+        if ehlo.has(&Extension::Dsn) {
+            params.ret = m.envelope.ret.or(config.dsn_ret);
+            params.envid = m.envelope.envid.clone();
+        }
+        if ehlo.has_keyword("AUTH") {
+            params.auth = m
+                .envelope
+                .submitter
+                .clone()
+                .or_else(|| config.submitter.clone());
+        }
+        if ehlo.has(&Extension::MtPriority(None)) {
+            params.mt_priority = m.envelope.mt_priority;
+        }
+        if ehlo.has(&Extension::DeliverBy(None)) {
+            params.by = m.envelope.deliver_by;
+        }
+        params.extra = config.mail_extension.clone();
+        params.extra.extend(m.envelope.extra.iter().cloned());
+        let mail = Command::Mail {
+            from: m.envelope.from.clone(),
+            params,
+        };
+        let rcpts: Vec<Command> = m.envelope.recipients[m.range.clone()]
+            .iter()
+            .map(|r| rcpt_command(Some(&ehlo), &config, r))
+            .collect();
+        let hold_data = !config.send_partial && rcpts.len() > 1;
+        let stage = if !pipelining {
+            Stage::Envelope
+        } else if hold_data {
+            Stage::AwaitRcpts
+        } else if use_bdat {
+            Stage::Body
+        } else {
+            Stage::AwaitData
+        };
+        m.stage = stage;
+        if pipelining {
+            m.next_rcpt = rcpts.len();
+        }
+
+        self.write(&mail);
+        self.expect(Awaiting::Mail(id));
+        if pipelining {
+            for (i, rcpt) in rcpts.iter().enumerate() {
+                self.write(rcpt);
+                self.expect(Awaiting::Rcpt(id, i));
+            }
+            if stage == Stage::AwaitData {
+                self.write(&Command::Data);
+                self.expect(Awaiting::Data(id));
+            }
+        }
+    }
+
+    /// Writes the RCPT for recipient `i` of the message's transaction.
+    fn write_rcpt(&mut self, id: MessageId, i: usize) {
+        let Some(recipient) = self
+            .messages
+            .iter()
+            .find(|m| m.id == id)
+            .and_then(|m| m.envelope.recipients.get(m.range.start + i))
+            .cloned()
+        else {
+            return;
+        };
+        let command = rcpt_command(self.ehlo.as_ref(), &self.config, &recipient);
+        self.write(&command);
+        self.expect(Awaiting::Rcpt(id, i));
+    }
+
+    fn on_mail_reply(&mut self, id: MessageId, reply: Reply) {
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        let ok = reply.is_positive_completion();
+        m.mail_reply = Some(reply.clone());
+        if !ok && m.failure.is_none() {
+            m.failure = Some(FailureKind::SenderRejected(reply));
+        }
+        match m.stage {
+            Stage::Envelope if ok => {
+                m.next_rcpt = 1;
+                self.write_rcpt(id, 0);
+            }
+            Stage::Envelope => self.abandon_with_rset(id),
+            // Pipelined BDAT body may be streaming: stop it at a chunk
+            // boundary.
+            Stage::Body if !ok => self.abandon_with_rset(id),
+            _ => {}
+        }
+    }
+
+    fn on_rcpt_reply(&mut self, id: MessageId, i: usize, reply: Reply) {
+        let send_partial = self.config.send_partial;
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        if let Some(slot) = m.rcpt_replies.get_mut(i) {
+            *slot = Some(reply);
+        }
+        match m.stage {
+            Stage::Envelope if m.next_rcpt < m.rcpt_replies.len() => {
+                let next = m.next_rcpt;
+                m.next_rcpt += 1;
+                self.write_rcpt(id, next);
+            }
+            Stage::Envelope | Stage::AwaitRcpts if m.all_rcpt_replies_in() => {
+                let dead =
+                    m.failure.is_some() || m.accepted() == 0 || (!send_partial && m.refused() > 0);
+                if dead {
+                    if m.failure.is_none() {
+                        m.failure = Some(FailureKind::RecipientsRejected);
+                    }
+                    self.abandon_with_rset(id);
+                } else if matches!(m.transfer, Some(Transfer::Bdat(_))) {
+                    m.stage = Stage::Body;
+                } else {
+                    m.stage = Stage::AwaitData;
+                    self.write(&Command::Data);
+                    self.expect(Awaiting::Data(id));
+                }
+            }
+            // Pipelined BDAT: once every recipient is refused, stop.
+            Stage::Body if m.all_rcpt_replies_in() && m.accepted() == 0 => {
+                m.failure.get_or_insert(FailureKind::RecipientsRejected);
+                self.abandon_with_rset(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_data_reply(&mut self, id: MessageId, reply: Reply) {
+        let send_partial = self.config.send_partial;
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        if reply.code() == ReplyCode::START_MAIL_INPUT {
+            let dead =
+                m.failure.is_some() || m.accepted() == 0 || (!send_partial && m.refused() > 0);
+            if dead {
+                // The server wants content for a transaction that failed:
+                // end it empty rather than send the message to anyone.
+                m.failure.get_or_insert(FailureKind::RecipientsRejected);
+                m.stage = Stage::Sent;
+                self.out.extend_from_slice(b".\r\n");
+                self.note(Direction::Client, ".".into());
+                self.expect(Awaiting::EndOfData(id));
+            } else {
+                m.stage = Stage::Body;
+            }
+        } else {
+            let kind = if m.failure.is_some() {
+                None
+            } else if m.accepted() == 0 {
+                Some(FailureKind::RecipientsRejected)
+            } else {
+                Some(FailureKind::MessageRejected(reply))
+            };
+            if let Some(kind) = kind {
+                m.failure = Some(kind);
+            }
+            self.abandon_with_rset(id);
+        }
+    }
+
+    fn on_bdat_reply(&mut self, id: MessageId, last: bool, reply: Reply) {
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        if !reply.is_positive_completion() && m.failure.is_none() {
+            m.failure = Some(if m.accepted() == 0 {
+                FailureKind::RecipientsRejected
+            } else {
+                FailureKind::MessageRejected(reply.clone())
+            });
+            if m.stage == Stage::Body {
+                return self.abandon_with_rset(id);
+            }
+        }
+        if last {
+            self.on_final_reply(id, reply);
+        }
+    }
+
+    fn on_final_reply(&mut self, id: MessageId, reply: Reply) {
+        let Some(m) = self.message_mut(id) else {
+            return;
+        };
+        if !reply.is_positive_completion() && m.failure.is_none() {
+            m.failure = Some(FailureKind::MessageRejected(reply.clone()));
+        }
+        m.final_reply = Some(reply);
+        self.finish_transaction(id);
+    }
+
+    /// Ends the current transaction with RSET (written now, answered later)
+    /// and reports the message.
+    fn abandon_with_rset(&mut self, id: MessageId) {
+        self.write(&Command::Rset);
+        self.expect(Awaiting::Rset { reported: false });
+        self.finish_transaction(id);
+    }
+
+    fn abandon(&mut self, id: MessageId, kind: FailureKind) {
+        if let Some(m) = self.message_mut(id) {
+            m.failure = Some(kind);
+        }
+        self.abandon_with_rset(id);
+    }
+
+    fn content_not_allowed(&mut self, id: MessageId, needed: BodyType) {
+        let data = self
+            .message_mut(id)
+            .is_some_and(|m| matches!(m.transfer, Some(Transfer::Data(_))));
+        if data {
+            self.fail(SessionError::ContentNotAllowed(needed));
+        } else {
+            self.abandon(id, FailureKind::ContentNotAllowed { needed });
+            self.flush();
+        }
+    }
+
+    /// Records the transaction's recipient outcomes; starts the next
+    /// RCPTMAX transaction or reports the message.
+    fn finish_transaction(&mut self, id: MessageId) {
+        let Some(index) = self.messages.iter().position(|m| m.id == id) else {
+            return;
+        };
+        let m = &mut self.messages[index];
+        let delivered = m.failure.is_none();
+        for (i, reply) in m.rcpt_replies.iter().enumerate() {
+            let status = match reply {
+                Some(r) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),
+                Some(r) if delivered => RecipientStatus::Delivered(r.clone()),
+                Some(r) => RecipientStatus::AcceptedUnsent(r.clone()),
+                None => RecipientStatus::Unsent(UnsentReason::TransactionFailed),
+            };
+            m.statuses[m.range.start + i] = Some(status);
+        }
+        let more = m.range.end < m.envelope.recipients.len();
+        let sender_refused = matches!(m.failure, Some(FailureKind::SenderRejected(_)));
+        if more && m.body.replayable && !sender_refused {
+            m.stage = Stage::Queued;
+            // Keep it at the write head: move it before any later message
+            // is not needed, as later messages wait behind it.
+            return;
+        }
+        let Some(m) = self.messages.remove(index) else {
+            return;
+        };
+        let reason = if more && !m.body.replayable {
+            UnsentReason::RcptMax
+        } else {
+            UnsentReason::TransactionFailed
+        };
+        let kind = m.failure.clone();
+        self.report(m, reason, kind);
+    }
+
+    fn finish_unsent(&mut self, id: MessageId, kind: FailureKind) {
+        if let Some(index) = self.messages.iter().position(|m| m.id == id) {
+            if let Some(m) = self.messages.remove(index) {
+                self.report(m, UnsentReason::TransactionFailed, Some(kind));
+            }
+        }
+    }
+
+    fn report_unsent(&mut self, m: Message, reason: UnsentReason, kind: FailureKind) {
+        self.report(m, reason, Some(kind));
+    }
+
+    fn report(&mut self, m: Message, unsent: UnsentReason, kind: Option<FailureKind>) {
+        let recipients: Vec<RecipientReport> = m
+            .envelope
+            .recipients
+            .iter()
+            .zip(m.statuses)
+            .map(|(r, status)| RecipientReport {
+                address: r.address.clone(),
+                status: status.unwrap_or(RecipientStatus::Unsent(unsent)),
+            })
+            .collect();
+        let report = DeliveryReport {
+            id: m.id,
+            recipients,
+            reply: m.final_reply,
+            transactions: m.transactions,
+        };
+        let any_delivered = report.delivered().next().is_some();
+        let result = match kind {
+            Some(kind) if !any_delivered => Err(SendFailure { kind, report }),
+            _ if !any_delivered => Err(SendFailure {
+                kind: FailureKind::RecipientsRejected,
+                report,
+            }),
+            _ => Ok(report),
+        };
+        self.events.push_back(Event::Message { id: m.id, result });
+    }
+
+    // ----- internals: closing -------------------------------------------
+
+    fn fail_with_quit(&mut self, error: SessionError) {
+        if !self.quit_sent {
+            self.write(&Command::Quit);
+            self.quit_sent = true;
+        }
+        self.flush();
+        self.fail(error);
+    }
+
+    fn fail(&mut self, error: SessionError) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        tracing::debug!(target: "smtp_proto::session", %error, "session failed");
+        let closing_reply = match &error {
+            SessionError::ServiceClosing(r) => Some(r.clone()),
+            _ => None,
+        };
+        for m in std::mem::take(&mut self.messages) {
+            let data_sent = m.stage == Stage::Sent;
+            self.report_unsent(
+                m,
+                UnsentReason::ConnectionLost,
+                FailureKind::ConnectionLost {
+                    data_sent,
+                    reply: closing_reply.clone(),
+                },
+            );
+        }
+        self.finish_close(Some(error));
+    }
+
+    fn close(&mut self, error: Option<SessionError>) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        for m in std::mem::take(&mut self.messages) {
+            let data_sent = m.stage == Stage::Sent;
+            self.report_unsent(
+                m,
+                UnsentReason::ConnectionLost,
+                FailureKind::ConnectionLost {
+                    data_sent,
+                    reply: None,
+                },
+            );
+        }
+        if let Some(tls) = self.tls.as_mut() {
+            tls.send_close_notify();
+        }
+        self.finish_close(error);
+    }
+
+    fn finish_close(&mut self, error: Option<SessionError>) {
+        if let (Some(tls), false) = (self.tls.as_mut(), self.out.is_empty()) {
+            if !tls.is_handshaking() {
+                let _ = tls.write_plaintext(&self.out);
+            }
+            self.out.clear();
+            tls.write_tls(&mut self.transmit);
+        } else if self.tls.is_none() {
+            self.transmit.append(&mut self.out);
+        }
+        self.phase = Phase::Closed;
+        self.inflight.clear();
+        self.events.push_back(Event::Closed(error));
+    }
+}
+
+/// The mutable write head; see [`Session::write_head`].
+fn head_mut(messages: &mut VecDeque<Message>) -> Option<&mut Message> {
+    messages
+        .iter_mut()
+        .find(|m| m.stage != Stage::Sent || m.has_more())
+}
+
+/// Feeds ciphertext through the TLS layer, collecting plaintext.
+fn decrypt(
+    tls: &mut dyn TlsLayer,
+    mut data: &[u8],
+    plaintext: &mut Vec<u8>,
+) -> Result<(), TlsError> {
+    while !data.is_empty() {
+        let taken = tls.read_tls(data)?;
+        tls.read_plaintext(plaintext)?;
+        if taken == 0 {
+            return Err(TlsError {
+                kind: TlsErrorKind::Protocol,
+                message: "the TLS layer stopped taking input".into(),
+            });
+        }
+        data = &data[taken..];
+    }
+    tls.read_plaintext(plaintext)
+}
+
+/// The RCPT command for one recipient, with DSN options only when the
+/// server offers DSN.
+fn rcpt_command(ehlo: Option<&EhloResponse>, config: &SessionConfig, r: &Recipient) -> Command {
+    let dsn = ehlo.is_some_and(|e| e.has(&Extension::Dsn));
+    Command::Rcpt {
+        to: ForwardPath::Mailbox(r.address.clone()),
+        params: RcptParameters {
+            notify: if dsn {
+                r.notify.or(config.dsn_notify)
+            } else {
+                None
+            },
+            orcpt: r.orcpt.clone().filter(|_| dsn),
+            extra: Vec::new(),
+        },
+    }
+}
+
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Session>();
+};

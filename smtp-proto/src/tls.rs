@@ -1,0 +1,101 @@
+//! The TLS layer the session drives itself, so adapters never swap streams.
+//!
+//! rustls' `ClientConnection` is sans-IO, and so is this trait: the session
+//! feeds it the ciphertext that arrived, takes the ciphertext to send, and
+//! reads and writes plaintext through it. `smtp-tls` implements it with
+//! rustls; tests use a fake.
+
+use std::fmt;
+
+/// Why TLS failed; the session closes with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("TLS {kind}: {message}")]
+pub struct TlsError {
+    /// What kind of failure.
+    pub kind: TlsErrorKind,
+    /// Details from the TLS library.
+    pub message: String,
+}
+
+/// The broad reason for a [`TlsError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The configuration could not be used (bad server name, no roots).
+    Config,
+    /// The certificate was not trusted (unknown CA, expired, name mismatch).
+    Certificate,
+    /// The handshake failed (alert, version or cipher not allowed).
+    Handshake,
+    /// The peer sent something that is not valid TLS.
+    Protocol,
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::Config => "configuration error",
+            TlsErrorKind::Certificate => "certificate error",
+            TlsErrorKind::Handshake => "handshake failure",
+            TlsErrorKind::Protocol => "protocol error",
+        })
+    }
+}
+
+/// What is known about an established TLS connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// For example `TLSv1.3`.
+    pub version: Option<String>,
+    /// For example `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: Option<String>,
+    /// The server's certificate chain, DER, leaf first.
+    pub peer_certificates: Vec<Vec<u8>>,
+    /// Whether the server certificate was verified against trusted roots
+    /// and the server name (REQUIRETLS needs this).
+    pub verified: bool,
+}
+
+/// One TLS connection, driven by the session (see the module docs).
+pub trait TlsLayer: Send {
+    /// Feeds ciphertext received from the peer; returns how much was taken
+    /// (the session offers the rest again later).
+    ///
+    /// # Errors
+    /// A [`TlsError`] that ends the connection.
+    fn read_tls(&mut self, ciphertext: &[u8]) -> Result<usize, TlsError>;
+
+    /// Appends ciphertext that must be sent to the peer to `out`.
+    fn write_tls(&mut self, out: &mut Vec<u8>);
+
+    /// Appends decrypted plaintext to `out`.
+    ///
+    /// # Errors
+    /// A [`TlsError`] that ends the connection.
+    fn read_plaintext(&mut self, out: &mut Vec<u8>) -> Result<(), TlsError>;
+
+    /// Encrypts plaintext to send (emitted by the next `write_tls`).
+    ///
+    /// # Errors
+    /// A [`TlsError`] that ends the connection.
+    fn write_plaintext(&mut self, plaintext: &[u8]) -> Result<(), TlsError>;
+
+    /// True until the handshake has completed.
+    fn is_handshaking(&self) -> bool;
+
+    /// Queues a close_notify alert.
+    fn send_close_notify(&mut self);
+
+    /// Details of the established connection.
+    fn info(&self) -> TlsInfo;
+}
+
+/// Makes a [`TlsLayer`] for a connection to `server_name` (the name the
+/// certificate must match).
+pub trait TlsConnector: Send + Sync {
+    /// Starts a client TLS connection.
+    ///
+    /// # Errors
+    /// A [`TlsError`] of kind [`TlsErrorKind::Config`].
+    fn connect(&self, server_name: &str) -> Result<Box<dyn TlsLayer>, TlsError>;
+}
