@@ -35,38 +35,57 @@ impl Normalizer {
     }
 
     /// Writes `input` normalised; returns the number of octets written.
-    fn push<B: BufMut>(&mut self, mut input: &[u8], out: &mut B) -> usize {
+    ///
+    /// Well-formed CRLF text is copied in one piece: only a bare CR, a
+    /// bare LF or a dot to stuff interrupts the copy, so the common case
+    /// costs one `memchr2` step per line and a single `memcpy`.
+    fn push<B: BufMut>(&mut self, input: &[u8], out: &mut B) -> usize {
         let mut written = 0;
+        // input[..copied] has been written; input[..scan] examined.
+        let mut copied = 0;
+        let mut scan = 0;
         if self.after_cr && !input.is_empty() {
             self.after_cr = false;
             if input[0] == b'\n' {
-                input = &input[1..];
+                copied = 1;
+                scan = 1;
             }
         }
-        while !input.is_empty() {
-            if self.at_line_start && self.stuff_dots && input[0] == b'.' {
-                out.put_u8(b'.');
-                written += 1;
+        let mut emit = |out: &mut B, from: &mut usize, upto: usize, extra: &[u8]| {
+            out.put_slice(&input[*from..upto]);
+            out.put_slice(extra);
+            written += upto - *from + extra.len();
+            *from = upto;
+        };
+        while scan < input.len() {
+            if self.at_line_start {
+                self.at_line_start = false;
+                if self.stuff_dots && input[scan] == b'.' {
+                    emit(out, &mut copied, scan, b".");
+                }
             }
-            self.at_line_start = false;
-            let Some(i) = memchr2(b'\r', b'\n', input) else {
-                out.put_slice(input);
-                return written + input.len();
+            let Some(offset) = memchr2(b'\r', b'\n', &input[scan..]) else {
+                break;
             };
-            out.put_slice(&input[..i]);
-            out.put_slice(b"\r\n");
-            written += i + 2;
+            let at = scan + offset;
             self.at_line_start = true;
-            let skip = match (input[i], input.get(i + 1)) {
-                (b'\r', Some(b'\n')) => 2,
+            match (input[at], input.get(at + 1)) {
+                (b'\r', Some(b'\n')) => scan = at + 2,
                 (b'\r', None) => {
                     self.after_cr = true;
-                    1
+                    emit(out, &mut copied, at, b"\r\n");
+                    copied = at + 1;
+                    scan = at + 1;
                 }
-                _ => 1,
-            };
-            input = &input[i + skip..];
+                // A bare CR or a bare LF becomes CRLF.
+                _ => {
+                    emit(out, &mut copied, at, b"\r\n");
+                    copied = at + 1;
+                    scan = at + 1;
+                }
+            }
         }
+        emit(out, &mut copied, input.len(), b"");
         written
     }
 }
