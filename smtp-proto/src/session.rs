@@ -714,32 +714,15 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session after the queued messages: QUIT, then
-    /// [`Event::Closed`]`(None)` on the reply (or at once with
-    /// `quit_wait = false`). Before the session is ready, it closes at once.
+    /// Ends the session after the queued messages: QUIT once every message
+    /// is written (pipelined behind the last one), then
+    /// [`Event::Closed`]`(None)` on the reply, or at once with `quit_wait =
+    /// false`. To drop a connection without QUIT, drop the session.
     pub fn quit(&mut self) {
         if self.phase == Phase::Closed || self.quit_requested {
             return;
         }
         self.quit_requested = true;
-        if self.phase != Phase::Ready {
-            for m in std::mem::take(&mut self.messages) {
-                self.report_unsent(
-                    m,
-                    UnsentReason::ConnectionLost,
-                    FailureKind::ConnectionLost {
-                        data_sent: false,
-                        reply: None,
-                    },
-                );
-            }
-            if self.phase != Phase::Greeting && self.phase != Phase::Handshake {
-                self.write(&Command::Quit);
-                self.flush();
-            }
-            self.close(None);
-            return;
-        }
         self.pump();
         self.flush();
     }

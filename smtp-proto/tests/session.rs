@@ -1,0 +1,1302 @@
+//! Sans-IO transcript tests of the client session: every branch of the
+//! state machine and every JavaMail property it honours, with server
+//! replies fed whole and byte by byte.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smtp_proto::{
+    Address, AuthError, Authenticator, BodyInfo, BodyType, DsnReturn, Envelope, Envid, Event,
+    FailureKind, Host, MailAuth, Notify, OriginalRecipient, Recipient, RecipientStatus,
+    SaslMechanism, SendFailure, Session, SessionConfig, SessionError, StartTlsPolicy, TlsConnector,
+    TlsError, TlsErrorKind, TlsInfo, TlsLayer, UnsentReason, UsageError,
+};
+
+// ----- a fake TLS layer: "ciphertext" is plaintext XOR 0x55 ------------
+
+const CLIENT_HELLO: &[u8] = b"CLIENT-HELLO";
+const SERVER_HELLO: &[u8] = b"SERVER-HELLO";
+const SERVER_BAD: &[u8] = b"SERVER-BAD!!";
+
+fn xor(data: &[u8]) -> Vec<u8> {
+    data.iter().map(|b| b ^ 0x55).collect()
+}
+
+struct FakeTls {
+    handshaking: bool,
+    hello_sent: bool,
+    hello_buf: Vec<u8>,
+    incoming: Vec<u8>,
+    outgoing: Vec<u8>,
+}
+
+impl TlsLayer for FakeTls {
+    fn read_tls(&mut self, data: &[u8]) -> Result<usize, TlsError> {
+        if self.handshaking {
+            let need = SERVER_HELLO.len() - self.hello_buf.len();
+            let n = need.min(data.len());
+            self.hello_buf.extend_from_slice(&data[..n]);
+            if self.hello_buf.len() == SERVER_HELLO.len() {
+                if self.hello_buf == SERVER_BAD {
+                    return Err(TlsError {
+                        kind: TlsErrorKind::Certificate,
+                        message: "unknown CA".into(),
+                    });
+                }
+                self.handshaking = false;
+            }
+            return Ok(n);
+        }
+        self.incoming.extend_from_slice(&xor(data));
+        Ok(data.len())
+    }
+    fn write_tls(&mut self, out: &mut Vec<u8>) {
+        if !self.hello_sent {
+            out.extend_from_slice(CLIENT_HELLO);
+            self.hello_sent = true;
+        }
+        out.append(&mut self.outgoing);
+    }
+    fn read_plaintext(&mut self, out: &mut Vec<u8>) -> Result<(), TlsError> {
+        out.append(&mut self.incoming);
+        Ok(())
+    }
+    fn write_plaintext(&mut self, plaintext: &[u8]) -> Result<(), TlsError> {
+        self.outgoing.extend_from_slice(&xor(plaintext));
+        Ok(())
+    }
+    fn is_handshaking(&self) -> bool {
+        self.handshaking
+    }
+    fn send_close_notify(&mut self) {}
+    fn info(&self) -> TlsInfo {
+        TlsInfo {
+            version: Some("FAKE".into()),
+            cipher_suite: Some("XOR".into()),
+            peer_certificates: vec![],
+            verified: true,
+        }
+    }
+}
+
+struct FakeConnector;
+
+impl TlsConnector for FakeConnector {
+    fn connect(&self, _server_name: &str) -> Result<Box<dyn TlsLayer>, TlsError> {
+        Ok(Box::new(FakeTls {
+            handshaking: true,
+            hello_sent: false,
+            hello_buf: Vec::new(),
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+        }))
+    }
+}
+
+// ----- a fake SASL mechanism ------------------------------------------
+
+struct Fake {
+    initial: Vec<u8>,
+    verify_fails: bool,
+}
+
+impl SaslMechanism for Fake {
+    fn name(&self) -> &str {
+        "X-FAKE"
+    }
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, AuthError> {
+        Ok(Some(self.initial.clone()))
+    }
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
+        Ok([b"re:", challenge].concat())
+    }
+    fn finish(&mut self) -> Result<(), AuthError> {
+        if self.verify_fails {
+            Err(AuthError::Mechanism {
+                mechanism: "X-FAKE".into(),
+                message: "server signature mismatch".into(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+struct FakeAuth {
+    initial: Vec<u8>,
+    verify_fails: bool,
+}
+
+impl Authenticator for FakeAuth {
+    fn start(&self, offered: &[String], _tls: bool) -> Result<Box<dyn SaslMechanism>, AuthError> {
+        if !offered.iter().any(|m| m == "X-FAKE") {
+            return Err(AuthError::NoUsableMechanism {
+                offered: offered.join(" "),
+            });
+        }
+        Ok(Box::new(Fake {
+            initial: self.initial.clone(),
+            verify_fails: self.verify_fails,
+        }))
+    }
+}
+
+// ----- the harness -----------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Split {
+    Whole,
+    Bytes,
+}
+
+struct Harness {
+    session: Session,
+    now: Instant,
+    split: Split,
+    events: Vec<Event>,
+    tls: bool,
+}
+
+fn config() -> SessionConfig {
+    SessionConfig::new(Host::parse("client.example").unwrap(), "mx.example")
+}
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn envelope(rcpts: &[&str]) -> Envelope {
+    Envelope::new(addr("from@client.example"), rcpts.iter().map(|r| addr(r)))
+}
+
+fn known(body: &[u8]) -> BodyInfo {
+    let mut inspector = smtp_proto::BodyInspector::new();
+    inspector.update(body);
+    BodyInfo::from_report(&inspector.finish())
+}
+
+impl Harness {
+    fn new(config: SessionConfig, split: Split) -> Harness {
+        let now = Instant::now();
+        Harness {
+            session: Session::new(Arc::new(config), now),
+            now,
+            split,
+            events: Vec::new(),
+            tls: false,
+        }
+    }
+
+    /// The server writes `text`.
+    fn server(&mut self, text: &str) {
+        let bytes = if self.tls {
+            xor(text.as_bytes())
+        } else {
+            text.as_bytes().to_vec()
+        };
+        self.server_raw(&bytes);
+    }
+
+    fn server_raw(&mut self, bytes: &[u8]) {
+        match self.split {
+            Split::Whole => self.session.handle_input(self.now, bytes),
+            Split::Bytes => {
+                for b in bytes {
+                    self.session.handle_input(self.now, std::slice::from_ref(b));
+                }
+            }
+        }
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.session.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// What the client wrote since the last call.
+    fn client(&mut self) -> String {
+        let raw = self.session.poll_transmit(self.now).unwrap_or_default();
+        self.drain();
+        let plain = if self.tls { xor(&raw) } else { raw };
+        String::from_utf8(plain).unwrap()
+    }
+
+    fn expect(&mut self, expected: &str) {
+        assert_eq!(self.client(), expected);
+    }
+
+    /// Greeting and EHLO with the given extension lines.
+    fn connect(&mut self, extensions: &[&str]) {
+        self.server("220 mx.example ESMTP\r\n");
+        self.expect("EHLO client.example\r\n");
+        self.server(&ehlo_reply(extensions));
+    }
+
+    fn body(&mut self, id: smtp_proto::MessageId, body: &[u8]) {
+        let request = self.session.body_request().expect("body wanted");
+        assert_eq!(request.id, id);
+        self.session.push_body(id, body, true).unwrap();
+        self.drain();
+    }
+
+    fn outcome(
+        &mut self,
+        id: smtp_proto::MessageId,
+    ) -> Result<smtp_proto::DeliveryReport, SendFailure> {
+        self.drain();
+        let position = self
+            .events
+            .iter()
+            .position(|e| matches!(e, Event::Message { id: done, .. } if *done == id))
+            .unwrap_or_else(|| panic!("no outcome for {id}: {:?}", self.events));
+        match self.events.remove(position) {
+            Event::Message { result, .. } => result,
+            _ => unreachable!(),
+        }
+    }
+
+    fn closed(&mut self) -> Option<Option<SessionError>> {
+        self.drain();
+        self.events.iter().find_map(|e| match e {
+            Event::Closed(err) => Some(err.clone()),
+            _ => None,
+        })
+    }
+}
+
+fn ehlo_reply(extensions: &[&str]) -> String {
+    let mut lines = vec!["mx.example".to_owned()];
+    lines.extend(extensions.iter().map(|s| s.to_string()));
+    let last = lines.len() - 1;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("250{}{}\r\n", if i == last { ' ' } else { '-' }, l))
+        .collect()
+}
+
+fn both(test: impl Fn(Split)) {
+    test(Split::Whole);
+    test(Split::Bytes);
+}
+
+const BODY: &[u8] = b"Subject: test\r\n\r\nHello\r\n";
+
+// ----- tests ------------------------------------------------------------
+
+#[test]
+fn pipelined_transaction_in_one_flight() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING", "SIZE 1000000"]);
+        h.expect("MAIL FROM:<from@client.example> SIZE=24\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        h.server("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("250 2.0.0 Ok: queued as 123\r\n");
+        let report = h.outcome(id).unwrap();
+        assert!(report.all_delivered());
+        assert_eq!(
+            report.reply.unwrap().enhanced_code().unwrap().to_string(),
+            "2.0.0"
+        );
+    });
+}
+
+#[test]
+fn lockstep_without_pipelining() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["8BITMIME"]);
+        h.expect("MAIL FROM:<from@client.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("RCPT TO:<a@mx.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("RCPT TO:<b@mx.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("DATA\r\n");
+        assert!(h.session.body_request().is_none(), "no body before 354");
+        h.server("354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("250 ok\r\n");
+        assert!(h.outcome(id).unwrap().all_delivered());
+    });
+}
+
+#[test]
+fn greeting_refused_closes_with_quit_only_when_asked() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        h.server("554 5.7.1 no service for you\r\n");
+        assert!(
+            matches!(h.closed(), Some(Some(SessionError::Rejected(r))) if r.code().get() == 554)
+        );
+        h.expect("");
+
+        let mut c = config();
+        c.quit_on_session_reject = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.server("554 busy\r\n");
+        h.expect("QUIT\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert!(matches!(
+            failure.kind,
+            FailureKind::ConnectionLost {
+                data_sent: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            failure.report.recipients[0].status,
+            RecipientStatus::Unsent(UnsentReason::ConnectionLost)
+        ));
+    });
+}
+
+#[test]
+fn helo_fallback_and_ehlo_disabled() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        h.server("220 old.example\r\n");
+        h.expect("EHLO client.example\r\n");
+        h.server("502 5.5.2 command not recognized\r\n");
+        h.expect("HELO client.example\r\n");
+        h.server("250 old.example\r\n");
+        assert!(h.session.is_idle());
+        assert!(h.session.extensions().is_none());
+
+        let mut c = config();
+        c.use_ehlo = false; // mail.smtp.ehlo=false
+        let mut h = Harness::new(c, split);
+        h.server("220 mx\r\n");
+        h.expect("HELO client.example\r\n");
+        h.server("550 go away\r\n");
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::HeloRejected(_)))
+        ));
+        h.expect("QUIT\r\n");
+    });
+}
+
+#[test]
+fn starttls_upgrades_and_forgets_pre_tls_capabilities() {
+    both(|split| {
+        let mut c = config();
+        c.starttls = StartTlsPolicy::Opportunistic;
+        c.tls = Some(Arc::new(FakeConnector));
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["STARTTLS", "AUTH PLAIN", "PIPELINING"]);
+        h.expect("STARTTLS\r\n");
+        h.server("220 2.0.0 Ready to start TLS\r\n");
+        assert_eq!(
+            h.client(),
+            String::from_utf8(CLIENT_HELLO.to_vec()).unwrap()
+        );
+        h.server_raw(SERVER_HELLO);
+        h.tls = true;
+        h.expect("EHLO client.example\r\n");
+        h.server(&ehlo_reply(&["PIPELINING", "CHUNKING"]));
+        assert_eq!(h.session.extensions().unwrap().auth_mechanisms().len(), 0);
+        assert!(matches!(&h.events[0], Event::Ready { tls: Some(info), .. } if info.verified));
+        // CHUNKING: MAIL + RCPT + BDAT LAST and the body ride in one flight.
+        h.body(id, BODY);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nBDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\n");
+        h.server("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+        assert!(h.outcome(id).unwrap().all_delivered());
+    });
+}
+
+#[test]
+fn starttls_required_but_not_offered_fails_before_mail() {
+    both(|split| {
+        let mut c = config();
+        c.starttls = StartTlsPolicy::Required; // mail.smtp.starttls.required
+        c.tls = Some(Arc::new(FakeConnector));
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.expect("QUIT\r\n");
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::StartTlsUnavailable(_)))
+        ));
+        assert!(matches!(
+            h.outcome(id).unwrap_err().kind,
+            FailureKind::ConnectionLost {
+                data_sent: false,
+                ..
+            }
+        ));
+    });
+}
+
+#[test]
+fn starttls_refused_is_fatal_only_when_required() {
+    let mut c = config();
+    c.starttls = StartTlsPolicy::Opportunistic;
+    c.tls = Some(Arc::new(FakeConnector));
+    let mut h = Harness::new(c.clone(), Split::Whole);
+    h.connect(&["STARTTLS"]);
+    h.expect("STARTTLS\r\n");
+    h.server("454 4.7.0 TLS not available\r\n");
+    assert!(h.session.is_idle(), "opportunistic: continue in plaintext");
+    assert!(h.session.tls_info().is_none());
+
+    c.starttls = StartTlsPolicy::Required;
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&["STARTTLS"]);
+    h.expect("STARTTLS\r\n");
+    h.server("454 4.7.0 TLS not available\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::StartTlsRefused(_)))
+    ));
+}
+
+#[test]
+fn response_injection_after_starttls_is_refused() {
+    let mut c = config();
+    c.starttls = StartTlsPolicy::Required;
+    c.tls = Some(Arc::new(FakeConnector));
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&["STARTTLS"]);
+    h.expect("STARTTLS\r\n");
+    h.server("220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::ResponseInjection(30)))
+    ));
+    assert_eq!(h.client(), "", "no TLS hello, nothing acted on");
+}
+
+#[test]
+fn tls_failure_closes_the_session() {
+    let mut c = config();
+    c.implicit_tls = true; // mail.smtp.ssl.enable / smtps
+    c.tls = Some(Arc::new(FakeConnector));
+    let mut h = Harness::new(c, Split::Whole);
+    assert_eq!(h.client(), "CLIENT-HELLO");
+    h.server_raw(SERVER_BAD);
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::Tls(TlsError {
+            kind: TlsErrorKind::Certificate,
+            ..
+        })))
+    ));
+}
+
+#[test]
+fn implicit_tls_greeting_comes_encrypted() {
+    both(|split| {
+        let mut c = config();
+        c.implicit_tls = true;
+        c.tls = Some(Arc::new(FakeConnector));
+        let mut h = Harness::new(c, split);
+        assert_eq!(h.client(), "CLIENT-HELLO");
+        h.server_raw(SERVER_HELLO);
+        h.tls = true;
+        h.connect(&[]);
+        assert!(h.session.is_idle());
+        assert!(h.session.tls_info().is_some());
+    });
+}
+
+#[test]
+fn sendpartial_false_refused_recipient_aborts_with_rset() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "bad@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        // More than one recipient and sendpartial=false: DATA waits.
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<bad@mx.example>\r\n");
+        h.server("250 ok\r\n250 ok\r\n550 5.1.1 <bad@mx.example>: Recipient address rejected\r\n");
+        h.expect("RSET\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::RecipientsRejected);
+        assert_eq!(
+            failure.invalid().map(Address::as_str).collect::<Vec<_>>(),
+            ["bad@mx.example"]
+        );
+        assert_eq!(
+            failure
+                .valid_unsent()
+                .map(Address::as_str)
+                .collect::<Vec<_>>(),
+            ["a@mx.example"]
+        );
+        assert!(failure.report.reply.is_none());
+        h.server("250 reset\r\n");
+        assert!(h.session.is_idle());
+    });
+}
+
+#[test]
+fn sendpartial_true_sends_to_the_rest() {
+    both(|split| {
+        let mut c = config();
+        c.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "bad@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING", "ENHANCEDSTATUSCODES"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<bad@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n250 ok\r\n450 4.2.0 try later\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("250 queued\r\n");
+        let report = h.outcome(id).unwrap();
+        assert!(!report.all_delivered());
+        assert_eq!(report.delivered().count(), 1);
+        let (bad, reply) = report.rejected().next().unwrap();
+        assert_eq!(bad.as_str(), "bad@mx.example");
+        assert!(reply.is_transient());
+    });
+}
+
+#[test]
+fn single_refused_recipient_with_pipelined_data() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["bad@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<bad@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n550 no such user\r\n554 5.5.1 Error: no valid recipients\r\n");
+        h.expect("RSET\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::RecipientsRejected);
+
+        // A server that says 354 anyway gets an empty message, not ours.
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["bad@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.client();
+        h.server("250 ok\r\n550 no such user\r\n354 go\r\n");
+        h.expect(".\r\n");
+        assert!(h.session.body_request().is_none());
+        h.server("554 no valid recipients\r\n");
+        assert_eq!(
+            h.outcome(id).unwrap_err().kind,
+            FailureKind::RecipientsRejected
+        );
+    });
+}
+
+#[test]
+fn sender_refused() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&[]);
+        h.expect("MAIL FROM:<from@client.example>\r\n");
+        h.server("553 5.7.1 sender not allowed\r\n");
+        h.expect("RSET\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert!(matches!(&failure.kind, FailureKind::SenderRejected(r) if r.is_permanent()));
+        assert!(!failure.kind.is_transient());
+    });
+}
+
+#[test]
+fn message_refused_after_data() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.client();
+        h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.client();
+        h.server("451 4.3.0 try again later\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert!(matches!(&failure.kind, FailureKind::MessageRejected(r) if r.is_transient()));
+        assert!(failure.kind.is_transient());
+        assert_eq!(failure.valid_unsent().count(), 1);
+        assert!(matches!(
+            failure.report.recipients[0].status,
+            RecipientStatus::AcceptedUnsent(_)
+        ));
+        assert!(h.session.is_idle(), "no RSET needed after end of data");
+    });
+}
+
+#[test]
+fn what_the_server_lacks_fails_before_mail() {
+    // SIZE
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["SIZE 10"]);
+    h.expect("");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::TooLarge { size: 24, max: 10 }
+    );
+    // 8BITMIME
+    let body = "Subject: café\r\n\r\n".as_bytes();
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(body))
+        .unwrap();
+    h.connect(&[]);
+    h.expect("");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::Unsupported {
+            extension: "8BITMIME"
+        }
+    );
+    // SMTPUTF8
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["用户@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["8BITMIME"]);
+    h.expect("");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::Unsupported {
+            extension: "SMTPUTF8"
+        }
+    );
+    // BINARYMIME
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(b"a\0b"))
+        .unwrap();
+    h.connect(&["8BITMIME", "CHUNKING"]);
+    h.expect("");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::Unsupported {
+            extension: "BINARYMIME"
+        }
+    );
+    // REQUIRETLS without TLS
+    let mut h = Harness::new(config(), Split::Whole);
+    let mut e = envelope(&["a@mx.example"]);
+    e.require_tls = true;
+    let id = h.session.send(e, known(BODY)).unwrap();
+    h.connect(&["REQUIRETLS"]);
+    h.expect("");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::RequireTlsUnavailable
+    );
+    assert!(h.session.is_idle());
+}
+
+#[test]
+fn needs_are_declared_when_offered() {
+    let body = "Subject: café\r\n\r\n".as_bytes();
+    let mut h = Harness::new(config(), Split::Whole);
+    let _ = h
+        .session
+        .send(envelope(&["用户@mx.example"]), known(body))
+        .unwrap();
+    h.connect(&["8BITMIME", "SMTPUTF8", "SIZE"]);
+    h.expect("MAIL FROM:<from@client.example> SIZE=18 BODY=8BITMIME SMTPUTF8\r\n");
+    let mut h = Harness::new(config(), Split::Whole);
+    let _ = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(b"a\0b"))
+        .unwrap();
+    h.connect(&["BINARYMIME", "CHUNKING", "PIPELINING"]);
+    h.session
+        .push_body(smtp_proto::MessageId(0), b"a\0b", true)
+        .unwrap();
+    h.expect("MAIL FROM:<from@client.example> BODY=BINARYMIME\r\nRCPT TO:<a@mx.example>\r\nBDAT 3 LAST\r\na\0b");
+}
+
+#[test]
+fn dsn_submitter_and_mail_extension() {
+    let mut c = config();
+    c.dsn_notify = Some("FAILURE,DELAY".parse().unwrap()); // mail.smtp.dsn.notify
+    c.dsn_ret = Some(DsnReturn::Headers); // mail.smtp.dsn.ret
+    c.submitter = Some(MailAuth::identity("agent@client.example").unwrap()); // mail.smtp.submitter
+    c.mail_extension = smtp_proto::EsmtpParam::parse_list("XVERP").unwrap(); // mail.smtp.mailextension
+    let mut e = envelope(&["a@mx.example"]);
+    e.envid = Some(Envid::new("QQ314159").unwrap());
+    e.recipients.push(Recipient {
+        address: addr("b@mx.example"),
+        notify: Some(Notify::Never),
+        orcpt: Some(OriginalRecipient::new("b+x@mx.example").unwrap()),
+    });
+    let mut h = Harness::new(c.clone(), Split::Whole);
+    let _ = h.session.send(e.clone(), known(BODY)).unwrap();
+    h.connect(&["PIPELINING", "DSN", "AUTH PLAIN"]);
+    h.expect(
+        "MAIL FROM:<from@client.example> RET=HDRS ENVID=QQ314159 AUTH=agent@client.example XVERP\r\n\
+RCPT TO:<a@mx.example> NOTIFY=FAILURE,DELAY\r\nRCPT TO:<b@mx.example> NOTIFY=NEVER ORCPT=rfc822;b+2Bx@mx.example\r\n",
+    );
+    // Without DSN and AUTH offered, only the extension string is sent.
+    let mut h = Harness::new(c, Split::Whole);
+    let _ = h.session.send(e, known(BODY)).unwrap();
+    h.connect(&["PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example> XVERP\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\n");
+}
+
+#[test]
+fn messages_overlap_across_transactions() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let first = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        let second = h
+            .session
+            .send(envelope(&["b@mx.example"]), known(BODY))
+            .unwrap();
+        h.session.quit();
+        h.connect(&["PIPELINING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+        h.body(first, BODY);
+        // The first body, its end, and the second envelope in one flight.
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\nMAIL FROM:<from@client.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n");
+        h.server("250 first queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+        assert_eq!(
+            h.outcome(first).unwrap().reply.unwrap().message(),
+            "first queued"
+        );
+        h.body(second, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\nQUIT\r\n");
+        h.server("250 second queued\r\n221 bye\r\n");
+        assert_eq!(
+            h.outcome(second).unwrap().reply.unwrap().message(),
+            "second queued"
+        );
+        assert_eq!(h.closed(), Some(None));
+    });
+}
+
+#[test]
+fn rcptmax_splits_into_transactions() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(
+            envelope(&["a@mx.example", "b@mx.example", "c@mx.example"]),
+            known(BODY),
+        )
+        .unwrap();
+    let later = h
+        .session
+        .send(envelope(&["d@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING", "LIMITS RCPTMAX=2"]);
+    h.expect(
+        "MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\n",
+    );
+    h.server("250 ok\r\n250 ok\r\n250 ok\r\n");
+    h.expect("DATA\r\n");
+    h.server("354 go\r\n");
+    assert!(!h.session.body_request().unwrap().restart);
+    h.body(id, BODY);
+    // The next message must not slip in before the second transaction.
+    h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+    h.server("250 queued 1\r\n");
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<c@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    assert!(h.session.body_request().unwrap().restart);
+    h.body(id, BODY);
+    h.expect("Subject: test\r\n\r\nHello\r\n.\r\nMAIL FROM:<from@client.example>\r\nRCPT TO:<d@mx.example>\r\nDATA\r\n");
+    h.server("250 queued 2\r\n");
+    let report = h.outcome(id).unwrap();
+    assert!(report.all_delivered());
+    assert_eq!(report.transactions, 2);
+    let _ = later;
+
+    // A body that cannot be replayed: the rest are reported unsent.
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(
+            envelope(&["a@mx.example", "b@mx.example"]),
+            BodyInfo::streamed(),
+        )
+        .unwrap();
+    h.connect(&["PIPELINING", "8BITMIME", "LIMITS RCPTMAX=1"]);
+    h.expect("MAIL FROM:<from@client.example> BODY=8BITMIME\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(id, BODY);
+    h.client();
+    h.server("250 ok\r\n");
+    let report = h.outcome(id).unwrap();
+    assert_eq!(
+        report.recipients[1].status,
+        RecipientStatus::Unsent(UnsentReason::RcptMax)
+    );
+}
+
+#[test]
+fn liveness_and_reset() {
+    let mut h = Harness::new(config(), Split::Whole);
+    h.connect(&[]);
+    h.session.check_liveness().unwrap();
+    h.expect("NOOP\r\n");
+    assert_eq!(h.session.check_liveness(), Err(UsageError::Busy));
+    h.server("250 2.0.0 Ok\r\n");
+    assert!(matches!(
+        h.events.last(),
+        Some(Event::Liveness { alive: true, .. })
+    ));
+    h.session.reset().unwrap();
+    h.expect("RSET\r\n");
+    h.server("250 ok\r\n");
+    assert!(matches!(h.events.last(), Some(Event::Reset(_))));
+
+    // mail.smtp.userset=true, mail.smtp.noop.strict
+    let mut c = config();
+    c.use_rset_for_liveness = true;
+    let mut h = Harness::new(c.clone(), Split::Whole);
+    h.connect(&[]);
+    h.session.check_liveness().unwrap();
+    h.expect("RSET\r\n");
+    h.server("251 odd but fine\r\n");
+    assert!(
+        matches!(h.events.last(), Some(Event::Liveness { alive: false, .. })),
+        "strict by default"
+    );
+    c.noop_strict = false;
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&[]);
+    h.session.check_liveness().unwrap();
+    h.client();
+    h.server("251 odd but fine\r\n");
+    assert!(matches!(
+        h.events.last(),
+        Some(Event::Liveness { alive: true, .. })
+    ));
+}
+
+#[test]
+fn quit_wait_or_not() {
+    let mut h = Harness::new(config(), Split::Whole);
+    h.connect(&[]);
+    h.session.quit();
+    h.expect("QUIT\r\n");
+    assert_eq!(h.closed(), None, "waits for 221 (mail.smtp.quitwait=true)");
+    h.server("221 bye\r\n");
+    assert_eq!(h.closed(), Some(None));
+
+    let mut c = config();
+    c.quit_wait = false;
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&[]);
+    h.session.quit();
+    h.expect("QUIT\r\n");
+    assert_eq!(h.closed(), Some(None));
+    assert_eq!(
+        h.session.send(envelope(&["a@mx.example"]), known(BODY)),
+        Err(UsageError::Closed)
+    );
+}
+
+#[test]
+fn deadlines_follow_rfc5321_and_mail_smtp_timeout() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let start = h.now;
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(start + Duration::from_secs(300))
+    );
+    h.session.handle_timeout(start + Duration::from_secs(299));
+    assert_eq!(h.closed(), None, "a spurious timeout is a no-op");
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING"]);
+    h.client();
+    h.server("250 ok\r\n250 ok\r\n");
+    // Waiting for the 354: two minutes.
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(start + Duration::from_secs(120))
+    );
+    h.server("354 go\r\n");
+    assert_eq!(
+        h.session.poll_timeout(),
+        None,
+        "nothing awaited while the body is wanted"
+    );
+    h.body(id, BODY);
+    h.now = start + Duration::from_secs(5);
+    h.client();
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(start + Duration::from_secs(605))
+    );
+    h.session.handle_timeout(start + Duration::from_secs(605));
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::Timeout {
+            waiting_for: "the end of data",
+            ..
+        }))
+    ));
+    assert!(matches!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::ConnectionLost {
+            data_sent: true,
+            ..
+        }
+    ));
+
+    let mut c = config();
+    c.timeouts = smtp_proto::Timeouts::uniform(Duration::from_millis(1500)); // mail.smtp.timeout
+    let h = Harness::new(c, Split::Whole);
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(h.now + Duration::from_millis(1500))
+    );
+}
+
+#[test]
+fn service_closing_421_mid_transaction() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.client();
+        h.server("250 ok\r\n421 4.3.2 shutting down\r\n");
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::ServiceClosing(_)))
+        ));
+        let failure = h.outcome(id).unwrap_err();
+        assert!(matches!(
+            failure.kind,
+            FailureKind::ConnectionLost {
+                data_sent: false,
+                reply: Some(_)
+            }
+        ));
+        assert!(failure.kind.is_transient());
+    });
+}
+
+#[test]
+fn eof_and_malformed_replies() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING"]);
+    h.client();
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    h.session.push_body(id, b"partial", false).unwrap();
+    h.session.handle_eof(h.now);
+    assert_eq!(
+        h.closed(),
+        Some(Some(SessionError::ConnectionClosed {
+            while_waiting: false
+        }))
+    );
+    assert!(matches!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::ConnectionLost {
+            data_sent: false,
+            ..
+        }
+    ));
+
+    let mut h = Harness::new(config(), Split::Whole);
+    h.server("220 hi\r\n");
+    h.server("250-mx\r\n251 mixed codes\r\n");
+    assert!(matches!(h.closed(), Some(Some(SessionError::Protocol(_)))));
+
+    let mut h = Harness::new(config(), Split::Whole);
+    h.connect(&[]);
+    h.server("250 nobody asked\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::UnexpectedReply(_)))
+    ));
+}
+
+#[test]
+fn streamed_content_is_checked_against_the_declared_type() {
+    // DATA mode: the offending chunk never reaches the wire; the
+    // connection is dropped so nothing partial is delivered.
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    h.connect(&["PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    h.session.push_body(id, b"plain ascii\r\n", false).unwrap();
+    h.session
+        .push_body(id, "caf\u{e9}\r\n".as_bytes(), true)
+        .unwrap();
+    assert_eq!(h.client(), "plain ascii\r\n");
+    assert_eq!(
+        h.closed(),
+        Some(Some(SessionError::ContentNotAllowed(
+            BodyType::EightBitMime
+        )))
+    );
+
+    // BDAT mode: the transaction is reset instead.
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    h.connect(&["PIPELINING", "CHUNKING", "8BITMIME"]);
+    h.session.push_body(id, b"a\0b", true).unwrap();
+    h.expect("MAIL FROM:<from@client.example> BODY=8BITMIME\r\nRCPT TO:<a@mx.example>\r\nRSET\r\n");
+    assert_eq!(
+        h.outcome(id).unwrap_err().kind,
+        FailureKind::ContentNotAllowed {
+            needed: BodyType::BinaryMime
+        }
+    );
+}
+
+#[test]
+fn bodies_are_streamed_with_backpressure() {
+    let mut c = config();
+    c.max_buffered = 64 * 1024;
+    let mut h = Harness::new(c, Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    h.connect(&["PIPELINING", "8BITMIME"]);
+    h.client();
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    let line = [b'x'; 1000];
+    let mut sent = 0u64;
+    let mut wire = 0usize;
+    let total = 8 * 1024 * 1024;
+    while sent < total {
+        let request = h.session.body_request().expect("wanted after draining");
+        let n = request.max_len.min(line.len()).min((total - sent) as usize);
+        h.session
+            .push_body(id, &line[..n], sent + n as u64 == total)
+            .unwrap();
+        sent += n as u64;
+        if h.session.body_request().is_none() {
+            let flight = h.session.poll_transmit(h.now).unwrap();
+            assert!(
+                flight.len() <= 64 * 1024 + 1002,
+                "buffered {} octets",
+                flight.len()
+            );
+            wire += flight.len();
+        }
+    }
+    wire += h.session.poll_transmit(h.now).map_or(0, |f| f.len());
+    assert!(wire as u64 > total);
+    h.server("250 ok\r\n");
+    assert!(h.outcome(id).unwrap().all_delivered());
+}
+
+#[test]
+fn authentication_step() {
+    both(|split| {
+        let mut c = config();
+        c.transcript = true;
+        c.authenticator = Some(Arc::new(FakeAuth {
+            initial: b"secret-initial".to_vec(),
+            verify_fails: false,
+        }));
+        let mut h = Harness::new(c.clone(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["AUTH PLAIN X-FAKE", "PIPELINING"]);
+        h.expect("AUTH X-FAKE c2VjcmV0LWluaXRpYWw=\r\n");
+        h.server("334 Y2hhbGxlbmdl\r\n");
+        h.expect("cmU6Y2hhbGxlbmdl\r\n");
+        h.server("235 2.7.0 Authentication successful\r\n");
+        assert_eq!(h.session.auth_mechanism(), Some("X-FAKE"));
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        let transcript: Vec<String> = h
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Transcript(t) => Some(t.to_string()),
+                _ => None,
+            })
+            .collect();
+        let text = transcript.join("\n");
+        assert!(text.contains("C: AUTH X-FAKE [redacted]"), "{text}");
+        assert!(text.contains("C: [redacted]"));
+        assert!(
+            !text.contains("c2VjcmV0") && !text.contains("cmU6"),
+            "{text}"
+        );
+        let _ = id;
+    });
+
+    // A long initial response goes in a second step (RFC 4954 §4).
+    let mut c = config();
+    c.authenticator = Some(Arc::new(FakeAuth {
+        initial: vec![b'x'; 600],
+        verify_fails: false,
+    }));
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&["AUTH X-FAKE"]);
+    h.expect("AUTH X-FAKE\r\n");
+    h.server("334 \r\n");
+    assert_eq!(h.client().len(), 802);
+
+    // Refused credentials, a server that fails verification, nothing usable.
+    for (ext, reply, expected) in [
+        (
+            "AUTH X-FAKE",
+            "535 5.7.8 Authentication credentials invalid\r\n",
+            "rejected",
+        ),
+        ("AUTH X-FAKE", "235 ok\r\n", "mechanism"),
+        ("AUTH PLAIN", "", "no usable"),
+        ("PIPELINING", "", "not offered"),
+    ] {
+        let mut c = config();
+        c.authenticator = Some(Arc::new(FakeAuth {
+            initial: b"x".to_vec(),
+            verify_fails: true,
+        }));
+        let mut h = Harness::new(c, Split::Whole);
+        h.connect(&[ext]);
+        h.client();
+        h.server(reply);
+        let err = h.closed().flatten().unwrap();
+        let ok = match expected {
+            "rejected" => matches!(err, SessionError::Auth(AuthError::Rejected { .. })),
+            "mechanism" => matches!(err, SessionError::Auth(AuthError::Mechanism { .. })),
+            "no usable" => matches!(err, SessionError::Auth(AuthError::NoUsableMechanism { .. })),
+            _ => matches!(err, SessionError::Auth(AuthError::NotOffered)),
+        };
+        assert!(ok, "{expected}: {err:?}");
+    }
+}
+
+#[test]
+fn transcript_of_a_whole_session() {
+    let mut c = config();
+    c.transcript = true;
+    let mut h = Harness::new(c, Split::Bytes);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.session.quit();
+    h.connect(&["PIPELINING"]);
+    h.client();
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(id, BODY);
+    h.client();
+    h.server("250 queued\r\n221 bye\r\n");
+    let lines: Vec<String> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Transcript(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "S: 220 mx.example ESMTP",
+            "C: EHLO client.example",
+            "S: 250-mx.example",
+            "S: 250 PIPELINING",
+            "C: MAIL FROM:<from@client.example>",
+            "C: RCPT TO:<a@mx.example>",
+            "C: DATA",
+            "S: 250 ok",
+            "S: 250 ok",
+            "S: 354 go",
+            "C: [message content, 24 octets]",
+            "C: QUIT",
+            "S: 250 queued",
+            "S: 221 bye",
+        ]
+    );
+}
+
+#[test]
+fn misuse_is_refused_at_the_call() {
+    let mut h = Harness::new(config(), Split::Whole);
+    assert_eq!(
+        h.session.send(
+            Envelope::new(addr("a@b.example"), Vec::<Address>::new()),
+            known(BODY)
+        ),
+        Err(UsageError::NoRecipients)
+    );
+    assert_eq!(h.session.check_liveness(), Err(UsageError::Busy));
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    assert_eq!(
+        h.session.push_body(id, b"x", true),
+        Err(UsageError::BodyNotWanted(id))
+    );
+    h.session.quit();
+    assert_eq!(
+        h.session.send(envelope(&["a@mx.example"]), known(BODY)),
+        Err(UsageError::Quitting)
+    );
+}
