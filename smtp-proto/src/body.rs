@@ -171,6 +171,12 @@ impl DataEncoder {
 /// assert_eq!(chunker.push(b"line one\nline two\n", &mut out), 2);
 /// chunker.finish(&mut out);
 /// assert_eq!(out, b"BDAT 8\r\nline oneBDAT 8\r\n\r\nline tBDAT 4 LAST\r\nwo\r\n");
+/// // An unterminated last line gets its CRLF, as with DATA.
+/// let mut out = Vec::new();
+/// let mut chunker = BdatChunker::new(100, false);
+/// chunker.push(b"no newline", &mut out);
+/// chunker.finish(&mut out);
+/// assert_eq!(out, b"BDAT 12 LAST\r\nno newline\r\n");
 /// ```
 #[derive(Debug, Clone)]
 pub struct BdatChunker {
@@ -223,17 +229,28 @@ impl BdatChunker {
         commands
     }
 
-    /// Writes the final `BDAT n LAST` chunk (possibly `BDAT 0 LAST`).
-    /// Returns the number of BDAT commands written: 1, or 0 when already
-    /// finished.
+    /// Writes the final `BDAT n LAST` chunk (possibly `BDAT 0 LAST`), after
+    /// adding the CRLF a text message must end with when it lacks one (as
+    /// the DATA encoder does, so both transfers deliver the same octets).
+    /// Returns the number of BDAT commands written: usually 1, 2 when that
+    /// CRLF overflowed a chunk, 0 when already finished.
     pub fn finish<B: BufMut>(&mut self, out: &mut B) -> usize {
         if self.finished {
             return 0;
         }
         self.finished = true;
+        if self.normalizer.is_some_and(|n| !n.at_line_start) {
+            self.pending.extend_from_slice(b"\r\n");
+        }
+        let mut commands = 1;
+        if self.pending.len() > self.chunk_size {
+            write_chunk(&self.pending[..self.chunk_size], false, out);
+            self.pending.drain(..self.chunk_size);
+            commands += 1;
+        }
         write_chunk(&self.pending, true, out);
         self.pending.clear();
-        1
+        commands
     }
 }
 

@@ -635,7 +635,8 @@ impl Session {
                 let n = chunker.push(chunk, out);
                 new_pending.extend((0..n).map(|_| Awaiting::Bdat { id, last: false }));
                 if last {
-                    chunker.finish(out);
+                    let n = chunker.finish(out);
+                    new_pending.extend((1..n).map(|_| Awaiting::Bdat { id, last: false }));
                     new_pending.push(Awaiting::Bdat { id, last: true });
                 }
             }
@@ -851,7 +852,11 @@ impl Session {
                 .all(|p| p.awaiting != Awaiting::Greeting)
         {
             let started = self.handshake_started?;
-            return Some((started + t.command, Awaiting::StartTls, t.command));
+            return Some((
+                started.checked_add(t.command)?,
+                Awaiting::StartTls,
+                t.command,
+            ));
         }
         let front = self.inflight.front()?;
         let sent_at = front.sent_at?;

@@ -282,7 +282,15 @@ proptest! {
             if last { break; }
         }
         prop_assert!(rest.is_empty());
-        let expected = if binary { body.clone() } else { reference_normalize(&body) };
+        let expected = if binary {
+            body.clone()
+        } else {
+            let mut n = reference_normalize(&body);
+            if !n.is_empty() && !n.ends_with(b"\r\n") {
+                n.extend_from_slice(b"\r\n");
+            }
+            n
+        };
         prop_assert_eq!(payload, expected);
     }
 }

@@ -1,0 +1,453 @@
+//! JavaMail-style configuration: `mail.smtp.*` (and `mail.smtps.*`)
+//! properties turned into typed settings, once, for every adapter.
+//!
+//! | key | setting | our default (JavaMail's) |
+//! |---|---|---|
+//! | `host`, `port` | [`ClientSettings::host`], [`ClientSettings::port`] | `localhost`, 25; 465 for smtps |
+//! | `user` | [`ClientSettings::user`] | — |
+//! | `from` | [`ClientSettings::from`] | the message's From: |
+//! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
+//! | `localaddress`, `localport` | [`ClientSettings::local_address`], [`ClientSettings::local_port`] | — |
+//! | `connectiontimeout` (ms) | [`ClientSettings::connect_timeout`] | 5 minutes (infinite) |
+//! | `timeout` (ms) | [`SessionConfig::timeouts`], all phases | RFC 5321 §4.5.3.2 per phase (infinite) |
+//! | `writetimeout` (ms) | [`ClientSettings::write_timeout`] | 5 minutes (infinite) |
+//! | `ehlo` | [`SessionConfig::use_ehlo`] | true |
+//! | `sendpartial` | [`SessionConfig::send_partial`] | false |
+//! | `reportsuccess` | [`SessionConfig::report_success`] | false |
+//! | `quitwait` | [`SessionConfig::quit_wait`] | true |
+//! | `quitonsessionreject` | [`SessionConfig::quit_on_session_reject`] | false |
+//! | `userset` | [`SessionConfig::use_rset_for_liveness`] | false |
+//! | `noop.strict` | [`SessionConfig::noop_strict`] | true |
+//! | `mailextension` | [`SessionConfig::mail_extension`], validated | — |
+//! | `submitter` | [`SessionConfig::submitter`] | — |
+//! | `dsn.notify`, `dsn.ret` | [`SessionConfig::dsn_notify`], [`SessionConfig::dsn_ret`] | — |
+//! | `chunksize` | [`SessionConfig::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
+//! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
+//! | `auth`, `auth.*`, `sasl.*`, `ssl.*`, `starttls.*`, `socks.*`, `proxy.*`, `socketFactory*` | recognised; enabling them is a configuration error until the authentication, TLS and proxy support lands | |
+//!
+//! Values are read strictly: booleans are `true` or `false` (any case),
+//! numbers are decimal; anything else is an error naming the key. Keys
+//! under the prefix that are not in JavaMail's table are returned in
+//! [`ClientSettings::unknown_keys`].
+
+use std::time::Duration;
+
+use crate::address::{Address, Host, ReversePath};
+use crate::command::{EsmtpParam, MailAuth};
+use crate::config::{SessionConfig, Timeouts};
+
+/// `smtp` or `smtps` (implicit TLS): which key prefix applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `mail.smtp.*`, port 25.
+    Smtp,
+    /// `mail.smtps.*`, port 465, implicit TLS.
+    Smtps,
+}
+
+impl Protocol {
+    /// The key prefix, with its trailing dot.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "mail.smtp.",
+            Protocol::Smtps => "mail.smtps.",
+        }
+    }
+
+    /// The default port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Protocol::Smtp => 25,
+            Protocol::Smtps => 465,
+        }
+    }
+}
+
+/// A property with a value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}={value:?}: {reason}")]
+pub struct PropertyError {
+    /// The full key.
+    pub key: String,
+    /// The value given.
+    pub value: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Everything a client needs to connect and run sessions.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Which protocol (and key prefix).
+    pub protocol: Protocol,
+    /// The server (`mail.smtp.host`).
+    pub host: String,
+    /// The port (`mail.smtp.port`).
+    pub port: u16,
+    /// The default user name (`mail.smtp.user`).
+    pub user: Option<String>,
+    /// The envelope sender (`mail.smtp.from`).
+    pub from: Option<ReversePath>,
+    /// The EHLO name (`mail.smtp.localhost`); see
+    /// [`default_ehlo_name`](crate::default_ehlo_name) when `None`.
+    pub local_name: Option<Host>,
+    /// Local address to bind (`mail.smtp.localaddress`).
+    pub local_address: Option<String>,
+    /// Local port to bind (`mail.smtp.localport`).
+    pub local_port: Option<u16>,
+    /// TCP connect timeout (`mail.smtp.connectiontimeout`).
+    pub connect_timeout: Duration,
+    /// Socket write timeout (`mail.smtp.writetimeout`).
+    pub write_timeout: Duration,
+    /// The session's behaviour. Its `local_name` and `server_name` are
+    /// placeholders until [`ClientSettings::session_config`] fills them.
+    pub session: SessionConfig,
+    /// Keys under the prefix that JavaMail does not define.
+    pub unknown_keys: Vec<String>,
+}
+
+impl ClientSettings {
+    /// Defaults for `protocol` and `host`.
+    pub fn new(protocol: Protocol, host: impl Into<String>) -> Self {
+        let host = host.into();
+        let mut session = SessionConfig::new(
+            Host::from(std::net::IpAddr::from([127, 0, 0, 1])),
+            host.clone(),
+        );
+        session.implicit_tls = protocol == Protocol::Smtps;
+        ClientSettings {
+            protocol,
+            port: protocol.default_port(),
+            host,
+            user: None,
+            from: None,
+            local_name: None,
+            local_address: None,
+            local_port: None,
+            connect_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(300),
+            session,
+            unknown_keys: Vec::new(),
+        }
+    }
+
+    /// Reads properties (later pairs win). Keys outside the protocol's
+    /// prefix are ignored, as JavaMail ignores other providers' keys.
+    ///
+    /// # Errors
+    /// A [`PropertyError`] for the first malformed or unsupported value.
+    ///
+    /// ```
+    /// use smtp_proto::properties::{ClientSettings, Protocol};
+    ///
+    /// let settings = ClientSettings::from_properties(Protocol::Smtp, [
+    ///     ("mail.smtp.host", "mx.example.org"),
+    ///     ("mail.smtp.port", "2525"),
+    ///     ("mail.smtp.sendpartial", "true"),
+    ///     ("mail.smtp.timeout", "30000"),
+    ///     ("mail.smtp.colour", "blue"),
+    /// ])?;
+    /// assert_eq!((settings.host.as_str(), settings.port), ("mx.example.org", 2525));
+    /// assert!(settings.session.send_partial);
+    /// assert_eq!(settings.unknown_keys, ["mail.smtp.colour"]);
+    /// assert!(ClientSettings::from_properties(Protocol::Smtp, [("mail.smtp.port", "25x")]).is_err());
+    /// # Ok::<(), smtp_proto::properties::PropertyError>(())
+    /// ```
+    pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
+        protocol: Protocol,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<ClientSettings, PropertyError> {
+        let mut settings = ClientSettings::new(protocol, "localhost");
+        for (key, value) in properties {
+            settings.set(key.as_ref(), value.as_ref())?;
+        }
+        Ok(settings)
+    }
+
+    /// Applies one property.
+    ///
+    /// # Errors
+    /// A [`PropertyError`] when the value is malformed or unsupported.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), PropertyError> {
+        let Some(name) = key.strip_prefix(self.protocol.prefix()) else {
+            return Ok(());
+        };
+        let err = |reason: &str| PropertyError {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let boolean = || match value.trim() {
+            v if v.eq_ignore_ascii_case("true") => Ok(true),
+            v if v.eq_ignore_ascii_case("false") => Ok(false),
+            _ => Err(err("expected true or false")),
+        };
+        let integer = || {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| err("expected an integer"))
+        };
+        let millis = || {
+            integer().map(|ms| {
+                if ms <= 0 {
+                    Duration::MAX
+                } else {
+                    Duration::from_millis(ms.unsigned_abs())
+                }
+            })
+        };
+        let port = || {
+            integer().and_then(|p| {
+                u16::try_from(p)
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| err("expected a port, 1 to 65535"))
+            })
+        };
+        let unsupported = |what: &str| -> Result<(), PropertyError> {
+            Err(err(&format!("{what} is not available yet in this version")))
+        };
+        let s = &mut self.session;
+        match name {
+            "host" => {
+                Host::parse(value.trim()).map_err(|e| err(&e.to_string()))?;
+                self.host = value.trim().to_owned();
+                s.server_name = self.host.clone();
+            }
+            "port" => self.port = port()?,
+            "user" => self.user = Some(value.to_owned()),
+            "from" => {
+                let v = value.trim();
+                self.from = Some(if v.is_empty() || v == "<>" {
+                    ReversePath::Null
+                } else {
+                    ReversePath::Mailbox(
+                        Address::parse(v.trim_start_matches('<').trim_end_matches('>'))
+                            .map_err(|e| err(&e.to_string()))?,
+                    )
+                });
+            }
+            "localhost" => {
+                self.local_name = Some(Host::parse(value.trim()).map_err(|e| err(&e.to_string()))?);
+            }
+            "localaddress" => self.local_address = Some(value.trim().to_owned()),
+            "localport" => self.local_port = Some(port()?),
+            "connectiontimeout" => self.connect_timeout = millis()?,
+            "timeout" => s.timeouts = Timeouts::uniform(millis()?),
+            "writetimeout" => self.write_timeout = millis()?,
+            "ehlo" => s.use_ehlo = boolean()?,
+            "sendpartial" => s.send_partial = boolean()?,
+            "reportsuccess" => s.report_success = boolean()?,
+            "quitwait" => s.quit_wait = boolean()?,
+            "quitonsessionreject" => s.quit_on_session_reject = boolean()?,
+            "userset" => s.use_rset_for_liveness = boolean()?,
+            "noop.strict" => s.noop_strict = boolean()?,
+            "allow8bitmime" => {
+                boolean()?;
+            }
+            "mailextension" => {
+                s.mail_extension =
+                    EsmtpParam::parse_list(value).map_err(|e| err(&e.to_string()))?;
+            }
+            "submitter" => {
+                s.submitter = Some(if value.trim() == "<>" {
+                    MailAuth::Unknown
+                } else {
+                    MailAuth::identity(value.trim()).map_err(|e| err(&e.to_string()))?
+                });
+            }
+            "dsn.notify" => {
+                s.dsn_notify = Some(
+                    value
+                        .parse()
+                        .map_err(|e: crate::InvalidInput| err(&e.to_string()))?,
+                )
+            }
+            "dsn.ret" => {
+                s.dsn_ret = Some(
+                    value
+                        .parse()
+                        .map_err(|e: crate::InvalidInput| err(&e.to_string()))?,
+                )
+            }
+            "chunksize" => {
+                let n = integer()?;
+                s.chunking = n > 0;
+                if n > 0 {
+                    s.chunk_size = usize::try_from(n).map_err(|_| err("too large"))?;
+                }
+            }
+            "auth"
+            | "sasl.enable"
+            | "ssl.enable"
+            | "starttls.enable"
+            | "starttls.required"
+            | "ssl.checkserveridentity"
+            | "socketFactory.fallback" => {
+                if boolean()?
+                    && name != "ssl.checkserveridentity"
+                    && name != "socketFactory.fallback"
+                {
+                    return unsupported(match name {
+                        "auth" | "sasl.enable" => "authentication",
+                        _ => "TLS",
+                    });
+                }
+            }
+            "auth.mechanisms"
+            | "auth.ntlm.domain"
+            | "auth.ntlm.flags"
+            | "sasl.mechanisms"
+            | "sasl.authorizationid"
+            | "sasl.realm"
+            | "ssl.trust"
+            | "ssl.protocols"
+            | "ssl.ciphersuites"
+            | "socks.host"
+            | "socks.port"
+            | "proxy.host"
+            | "proxy.port"
+            | "proxy.user"
+            | "proxy.password"
+            | "socketFactory"
+            | "socketFactory.class"
+            | "socketFactory.port"
+            | "ssl.socketFactory"
+            | "ssl.socketFactory.class"
+            | "ssl.socketFactory.port" => {
+                if !value.trim().is_empty() {
+                    return unsupported(match name.split('.').next().unwrap_or(name) {
+                        "auth" | "sasl" => "authentication",
+                        "socks" | "proxy" => "proxy support",
+                        "socketFactory" => "a custom connector",
+                        _ => "TLS",
+                    });
+                }
+            }
+            _ if name.starts_with("auth.") && name.ends_with(".disable") => {
+                boolean()?;
+            }
+            _ => self.unknown_keys.push(key.to_owned()),
+        }
+        Ok(())
+    }
+
+    /// The session configuration for a connection, with the EHLO name
+    /// (`local_name`, or `default_name` when unset) filled in.
+    pub fn session_config(&self, default_name: Host) -> SessionConfig {
+        let mut config = self.session.clone();
+        config.local_name = self.local_name.clone().unwrap_or(default_name);
+        config.server_name = self.host.clone();
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_key_is_recognised() {
+        let keys = [
+            ("user", "u"),
+            ("host", "mx.example"),
+            ("port", "587"),
+            ("connectiontimeout", "1000"),
+            ("timeout", "1000"),
+            ("from", "a@b.example"),
+            ("localhost", "client.example"),
+            ("localaddress", "127.0.0.1"),
+            ("localport", "40000"),
+            ("ehlo", "false"),
+            ("auth", "false"),
+            ("auth.mechanisms", ""),
+            ("auth.login.disable", "true"),
+            ("auth.plain.disable", "false"),
+            ("auth.digest-md5.disable", "true"),
+            ("auth.ntlm.disable", "true"),
+            ("auth.ntlm.domain", ""),
+            ("auth.ntlm.flags", ""),
+            ("submitter", "x@y.example"),
+            ("dsn.notify", "SUCCESS,FAILURE"),
+            ("dsn.ret", "HDRS"),
+            ("sendpartial", "true"),
+            ("sasl.enable", "false"),
+            ("sasl.mechanisms", ""),
+            ("sasl.authorizationid", ""),
+            ("sasl.realm", ""),
+            ("quitwait", "false"),
+            ("reportsuccess", "true"),
+            ("socketFactory", ""),
+            ("socketFactory.class", ""),
+            ("socketFactory.fallback", "true"),
+            ("socketFactory.port", ""),
+            ("ssl.enable", "false"),
+            ("ssl.checkserveridentity", "true"),
+            ("ssl.trust", ""),
+            ("ssl.socketFactory", ""),
+            ("ssl.socketFactory.class", ""),
+            ("ssl.socketFactory.port", ""),
+            ("ssl.protocols", ""),
+            ("starttls.enable", "false"),
+            ("starttls.required", "false"),
+            ("socks.host", ""),
+            ("socks.port", ""),
+            ("mailextension", "XVERP"),
+            ("userset", "true"),
+            ("writetimeout", "1000"),
+            ("chunksize", "0"),
+            ("noop.strict", "false"),
+            ("quitonsessionreject", "true"),
+            ("allow8bitmime", "true"),
+            ("ssl.ciphersuites", ""),
+            ("proxy.host", ""),
+            ("proxy.port", ""),
+            ("proxy.user", ""),
+            ("proxy.password", ""),
+            ("auth.xoauth2.disable", "true"),
+        ];
+        for protocol in [Protocol::Smtp, Protocol::Smtps] {
+            let pairs = keys
+                .iter()
+                .map(|(k, v)| (format!("{}{k}", protocol.prefix()), *v));
+            let s = ClientSettings::from_properties(protocol, pairs).unwrap();
+            assert!(s.unknown_keys.is_empty(), "{:?}", s.unknown_keys);
+            assert_eq!(s.port, 587);
+            assert!(!s.session.use_ehlo && s.session.send_partial && !s.session.quit_wait);
+            assert!(
+                s.session.use_rset_for_liveness && !s.session.noop_strict && !s.session.chunking
+            );
+            assert_eq!(
+                s.session.timeouts,
+                Timeouts::uniform(Duration::from_secs(1))
+            );
+            assert_eq!(s.local_port, Some(40000));
+        }
+    }
+
+    #[test]
+    fn malformed_values_name_the_key() {
+        for (key, value) in [
+            ("mail.smtp.port", "0"),
+            ("mail.smtp.port", "70000"),
+            ("mail.smtp.sendpartial", "yes"),
+            ("mail.smtp.timeout", "soon"),
+            ("mail.smtp.dsn.notify", "SOMETIMES"),
+            ("mail.smtp.dsn.ret", "ALL"),
+            ("mail.smtp.mailextension", "X=a b=\r\n"),
+            ("mail.smtp.from", "not an address"),
+            ("mail.smtp.localhost", "bad_name"),
+            ("mail.smtp.ssl.enable", "true"),
+            ("mail.smtp.socks.host", "127.0.0.1"),
+        ] {
+            let e = ClientSettings::from_properties(Protocol::Smtp, [(key, value)]).unwrap_err();
+            assert_eq!(e.key, key);
+        }
+        // Other protocols' keys are ignored.
+        let s =
+            ClientSettings::from_properties(Protocol::Smtps, [("mail.smtp.port", "x")]).unwrap();
+        assert_eq!(s.port, 465);
+        assert!(s.session.implicit_tls);
+    }
+}

@@ -1,0 +1,799 @@
+//! # smtp-testkit: an in-process, scriptable SMTP server
+//!
+//! For tests, demos and benchmarks, whatever runtime the client uses: the
+//! server runs on its own threads over `std::net`, on a loopback port.
+//! It reads commands with `smtp-proto`'s server direction and answers with
+//! byte literals (so an encoder bug mirrored in the client's parser cannot
+//! hide), records every transaction (envelope and the exact content after
+//! un-stuffing), and can be scripted: extensions offered, replies per
+//! command or recipient, delays, hangs and disconnects at chosen points.
+//! Sink mode answers as fast as it can and keeps only counts.
+//!
+//! ```
+//! use smtp_testkit::{Action, Script, TestServer, When};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! let server = TestServer::start(
+//!     Script::new().rule(When::RcptTo("bad@example.org".into()), Action::reply("550 5.1.1 no such user\r\n")),
+//! )?;
+//! let mut stream = std::net::TcpStream::connect(server.addr())?;
+//! stream.write_all(b"EHLO me\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bad@example.org>\r\n\
+//!     RCPT TO:<ok@example.org>\r\nDATA\r\n")?;
+//! stream.write_all(b"Subject: hi\r\n\r\n..dot\r\n.\r\nQUIT\r\n")?;
+//! let replies: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+//! assert!(replies.contains(&"550 5.1.1 no such user".to_owned()));
+//! assert_eq!(replies.last().unwrap(), "221 2.0.0 Bye");
+//! let t = &server.transactions()[0];
+//! assert_eq!(t.rcpt_to, ["ok@example.org"]);
+//! assert_eq!(t.data, b"Subject: hi\r\n\r\n.dot\r\n");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
+
+/// When a rule applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    /// Instead of the greeting.
+    Connect,
+    /// A command, by verb (`"EHLO"`, `"MAIL"`, `"RCPT"`, `"DATA"`, `"BDAT"`,
+    /// `"RSET"`, `"NOOP"`, `"QUIT"`, `"HELO"`, `"STARTTLS"`, `"AUTH"`, …).
+    Command(&'static str),
+    /// RCPT for this address (case-insensitive).
+    RcptTo(String),
+    /// The n-th RCPT of a transaction (0-based) and every one after it: a
+    /// "452 too many recipients after N" rule.
+    RcptFrom(usize),
+    /// The end of data (the final `.`, or BDAT LAST).
+    EndOfData,
+    /// After this many octets of message content have arrived.
+    DataBytes(usize),
+}
+
+/// What a rule does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Answer with exactly these bytes.
+    Reply(Vec<u8>),
+    /// Wait, then answer as usual (or as a later rule says).
+    Delay(Duration),
+    /// Close the connection without answering.
+    Disconnect,
+    /// Never answer again; read and discard until the client leaves.
+    Hang,
+}
+
+impl Action {
+    /// [`Action::Reply`] from a string.
+    pub fn reply(text: &str) -> Action {
+        Action::Reply(text.as_bytes().to_vec())
+    }
+}
+
+/// A scripted behaviour.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// When it applies.
+    pub when: When,
+    /// What it does.
+    pub action: Action,
+    /// How many times it applies (every time when `None`).
+    pub times: Option<usize>,
+}
+
+/// The server's behaviour.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// The EHLO extension lines, in order.
+    pub extensions: Vec<String>,
+    /// Scripted replies and faults, first match wins.
+    pub rules: Vec<Rule>,
+    /// Sink mode: keep counts only, not transactions or commands.
+    pub sink: bool,
+    /// Longest command line accepted.
+    pub max_line_len: usize,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script::new()
+    }
+}
+
+impl Script {
+    /// PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, DSN, CHUNKING
+    /// and SIZE 104857600.
+    pub fn new() -> Script {
+        Script {
+            hostname: "testkit.invalid".into(),
+            extensions: [
+                "PIPELINING",
+                "SIZE 104857600",
+                "8BITMIME",
+                "SMTPUTF8",
+                "ENHANCEDSTATUSCODES",
+                "DSN",
+                "CHUNKING",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rules: Vec::new(),
+            sink: false,
+            max_line_len: 4096,
+        }
+    }
+
+    /// Replaces the EHLO extensions.
+    pub fn extensions<S: Into<String>>(
+        mut self,
+        extensions: impl IntoIterator<Item = S>,
+    ) -> Script {
+        self.extensions = extensions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a rule that always applies.
+    pub fn rule(mut self, when: When, action: Action) -> Script {
+        self.rules.push(Rule {
+            when,
+            action,
+            times: None,
+        });
+        self
+    }
+
+    /// Adds a rule that applies `times` times.
+    pub fn rule_times(mut self, when: When, action: Action, times: usize) -> Script {
+        self.rules.push(Rule {
+            when,
+            action,
+            times: Some(times),
+        });
+        self
+    }
+
+    /// Sink mode.
+    pub fn sink(mut self) -> Script {
+        self.sink = true;
+        self
+    }
+}
+
+/// A transaction the server accepted or refused after its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// The reverse path without brackets (empty for `<>`).
+    pub mail_from: String,
+    /// The MAIL parameters as received (`SIZE=…`, `BODY=…`).
+    pub mail_params: Vec<String>,
+    /// The accepted recipients.
+    pub rcpt_to: Vec<String>,
+    /// The content after un-stuffing (with the CRLF before the final dot),
+    /// or the concatenated BDAT chunks.
+    pub data: Vec<u8>,
+    /// Whether it came by BDAT.
+    pub bdat: bool,
+    /// The server's final reply.
+    pub reply: String,
+}
+
+#[derive(Default)]
+struct Shared {
+    transactions: Vec<Transaction>,
+    commands: Vec<String>,
+}
+
+struct State {
+    script: Script,
+    shared: Mutex<Shared>,
+    rule_uses: Vec<AtomicUsize>,
+    connections: AtomicUsize,
+    messages: AtomicU64,
+    octets: AtomicU64,
+    shutdown: AtomicBool,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panicking connection thread must not hide the others' records.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The first rule matching `matches` that has uses left.
+    fn take_rule(&self, matches: impl Fn(&When) -> bool) -> Option<Action> {
+        for (i, rule) in self.script.rules.iter().enumerate() {
+            if !matches(&rule.when) {
+                continue;
+            }
+            let used = self.rule_uses[i].fetch_add(1, Ordering::SeqCst);
+            if rule.times.is_none_or(|t| used < t) {
+                return Some(rule.action.clone());
+            }
+        }
+        None
+    }
+}
+
+/// A running test server; stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on an ephemeral port of 127.0.0.1.
+    ///
+    /// # Errors
+    /// When the listening socket cannot be made.
+    pub fn start(script: Script) -> io::Result<TestServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            rule_uses: script.rules.iter().map(|_| AtomicUsize::new(0)).collect(),
+            script,
+            shared: Mutex::new(Shared::default()),
+            connections: AtomicUsize::new(0),
+            messages: AtomicU64::new(0),
+            octets: AtomicU64::new(0),
+            shutdown: AtomicBool::new(false),
+        });
+        let accept_state = Arc::clone(&state);
+        let accept = std::thread::Builder::new()
+            .name("smtp-testkit-accept".into())
+            .spawn(move || accept_loop(&listener, &accept_state))?;
+        Ok(TestServer {
+            addr,
+            state,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address to connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every transaction that reached its end of data, in order.
+    pub fn transactions(&self) -> Vec<Transaction> {
+        self.state.lock().transactions.clone()
+    }
+
+    /// Every command line received (AUTH responses excluded), in order.
+    pub fn commands(&self) -> Vec<String> {
+        self.state.lock().commands.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Messages accepted (also counted in sink mode).
+    pub fn messages(&self) -> u64 {
+        self.state.messages.load(Ordering::SeqCst)
+    }
+
+    /// Octets of message content accepted (also counted in sink mode).
+    pub fn octets(&self) -> u64 {
+        self.state.octets.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.state.shutdown.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(handle) = self.accept.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, state: &Arc<State>) {
+    for stream in listener.incoming() {
+        if state.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        state.connections.fetch_add(1, Ordering::SeqCst);
+        let state = Arc::clone(state);
+        let _ = std::thread::Builder::new()
+            .name("smtp-testkit-conn".into())
+            .spawn(move || {
+                let _ = Connection::new(stream, state).run();
+            });
+    }
+}
+
+enum Mode {
+    Command,
+    Data(DataDecoder),
+    Bdat {
+        remaining: u64,
+        last: bool,
+        replied: bool,
+    },
+    Hang,
+}
+
+struct Envelope {
+    from: String,
+    params: Vec<String>,
+    rcpts: Vec<String>,
+    rcpt_count: usize,
+    data: Vec<u8>,
+    bdat: bool,
+}
+
+enum Step {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    stream: TcpStream,
+    state: Arc<State>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    mode: Mode,
+    envelope: Option<Envelope>,
+    data_octets: usize,
+    queued: u64,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, state: Arc<State>) -> Connection {
+        Connection {
+            stream,
+            state,
+            input: Vec::with_capacity(64 * 1024),
+            output: Vec::with_capacity(4096),
+            mode: Mode::Command,
+            envelope: None,
+            data_octets: 0,
+            queued: 0,
+        }
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        self.stream.set_nodelay(true)?;
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(60)))?;
+        let greeting = format!("220 {} ESMTP smtp-testkit\r\n", self.state.script.hostname);
+        if let Step::Close = self.respond(|w| *w == When::Connect, greeting.as_bytes())? {
+            return self.close();
+        }
+        self.flush()?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if let Mode::Hang = self.mode {
+                continue;
+            }
+            self.input.extend_from_slice(&buf[..n]);
+            let step = self.process()?;
+            self.flush()?;
+            if let Step::Close = step {
+                return self.close();
+            }
+        }
+    }
+
+    fn close(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let _ = self.stream.shutdown(Shutdown::Both);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.output.is_empty() {
+            self.stream.write_all(&self.output)?;
+            self.output.clear();
+        }
+        Ok(())
+    }
+
+    /// Applies the rules matching `when` (delays first), then writes the
+    /// scripted reply or `default`.
+    fn respond(&mut self, when: impl Fn(&When) -> bool, default: &[u8]) -> io::Result<Step> {
+        loop {
+            match self.state.take_rule(&when) {
+                Some(Action::Delay(d)) => {
+                    self.flush()?;
+                    std::thread::sleep(d);
+                }
+                Some(Action::Reply(bytes)) => {
+                    self.output.extend_from_slice(&bytes);
+                    return Ok(if bytes.starts_with(b"421") {
+                        Step::Close
+                    } else {
+                        Step::Continue
+                    });
+                }
+                Some(Action::Disconnect) => {
+                    self.output.clear();
+                    return Ok(Step::Close);
+                }
+                Some(Action::Hang) => {
+                    self.flush()?;
+                    self.mode = Mode::Hang;
+                    return Ok(Step::Continue);
+                }
+                None => {
+                    self.output.extend_from_slice(default);
+                    return Ok(Step::Continue);
+                }
+            }
+        }
+    }
+
+    fn process(&mut self) -> io::Result<Step> {
+        let mut consumed = 0;
+        let result = loop {
+            let input = &self.input[consumed..];
+            if input.is_empty() {
+                break Ok(Step::Continue);
+            }
+            match &mut self.mode {
+                Mode::Hang => break Ok(Step::Continue),
+                Mode::Data(decoder) => {
+                    let envelope = self.envelope.as_mut();
+                    let mut scratch = Vec::new();
+                    let out = match envelope {
+                        Some(e) if !self.state.script.sink => &mut e.data,
+                        _ => &mut scratch,
+                    };
+                    let before = out.len();
+                    let progress = decoder.decode(input, out);
+                    self.data_octets += out.len() - before;
+                    consumed += progress.consumed;
+                    if let Some(step) = self.data_fault()? {
+                        break Ok(step);
+                    }
+                    if progress.done {
+                        self.mode = Mode::Command;
+                        if let Step::Close = self.end_of_data()? {
+                            break Ok(Step::Close);
+                        }
+                    }
+                }
+                Mode::Bdat {
+                    remaining,
+                    last,
+                    replied,
+                } => {
+                    let take = (*remaining).min(input.len() as u64) as usize;
+                    let last = *last;
+                    let replied = *replied;
+                    *remaining -= take as u64;
+                    let done = *remaining == 0;
+                    if let (Some(e), false) = (self.envelope.as_mut(), self.state.script.sink) {
+                        e.data.extend_from_slice(&input[..take]);
+                    }
+                    self.data_octets += take;
+                    consumed += take;
+                    if let Some(step) = self.data_fault()? {
+                        break Ok(step);
+                    }
+                    if done {
+                        self.mode = Mode::Command;
+                        let step = if replied {
+                            Step::Continue
+                        } else if last {
+                            self.end_of_data()?
+                        } else if self.envelope.as_ref().is_some_and(|e| !e.rcpts.is_empty()) {
+                            self.output
+                                .extend_from_slice(b"250 2.0.0 Chunk received\r\n");
+                            Step::Continue
+                        } else {
+                            self.output
+                                .extend_from_slice(b"554 5.5.1 Error: no valid recipients\r\n");
+                            Step::Continue
+                        };
+                        if let Step::Close = step {
+                            break Ok(Step::Close);
+                        }
+                    }
+                }
+                Mode::Command => {
+                    let (line, used) = match smtp_proto::server::next_line(
+                        input,
+                        self.state.script.max_line_len,
+                    ) {
+                        Ok(Some((line, used))) => (line.to_vec(), used),
+                        Ok(None) => break Ok(Step::Continue),
+                        Err(_) => {
+                            self.output
+                                .extend_from_slice(b"500 5.5.0 Error: line too long\r\n");
+                            break Ok(Step::Close);
+                        }
+                    };
+                    consumed += used;
+                    if let Step::Close = self.command(&line)? {
+                        break Ok(Step::Close);
+                    }
+                }
+            }
+        };
+        self.input.drain(..consumed);
+        result
+    }
+
+    /// A `DataBytes` rule firing mid-content.
+    fn data_fault(&mut self) -> io::Result<Option<Step>> {
+        let octets = self.data_octets;
+        let fired = self
+            .state
+            .script
+            .rules
+            .iter()
+            .any(|r| matches!(r.when, When::DataBytes(n) if octets >= n));
+        if !fired {
+            return Ok(None);
+        }
+        match self
+            .state
+            .take_rule(|w| matches!(w, When::DataBytes(n) if octets >= *n))
+        {
+            Some(Action::Reply(bytes)) => {
+                self.output.extend_from_slice(&bytes);
+                Ok(Some(Step::Close))
+            }
+            Some(Action::Delay(d)) => {
+                self.flush()?;
+                std::thread::sleep(d);
+                Ok(None)
+            }
+            Some(Action::Hang) => {
+                self.mode = Mode::Hang;
+                Ok(Some(Step::Continue))
+            }
+            Some(Action::Disconnect) => Ok(Some(Step::Close)),
+            None => Ok(None),
+        }
+    }
+
+    fn end_of_data(&mut self) -> io::Result<Step> {
+        let envelope = self.envelope.take();
+        self.data_octets = 0;
+        let Some(envelope) = envelope.filter(|e| !e.rcpts.is_empty()) else {
+            self.output
+                .extend_from_slice(b"554 5.5.1 Error: no valid recipients\r\n");
+            return Ok(Step::Continue);
+        };
+        self.queued += 1;
+        let default = format!("250 2.0.0 Ok: queued as TK{:06}\r\n", self.queued);
+        let start = self.output.len();
+        let step = self.respond(|w| *w == When::EndOfData, default.as_bytes())?;
+        let reply = String::from_utf8_lossy(self.output.get(start..).unwrap_or_default())
+            .trim_end()
+            .to_owned();
+        if reply.starts_with('2') {
+            self.state.messages.fetch_add(1, Ordering::SeqCst);
+            self.state
+                .octets
+                .fetch_add(envelope.data.len() as u64, Ordering::SeqCst);
+        }
+        if !self.state.script.sink {
+            self.state.lock().transactions.push(Transaction {
+                mail_from: envelope.from,
+                mail_params: envelope.params,
+                rcpt_to: envelope.rcpts,
+                data: envelope.data,
+                bdat: envelope.bdat,
+                reply,
+            });
+        }
+        Ok(step)
+    }
+
+    fn command(&mut self, line: &[u8]) -> io::Result<Step> {
+        if !self.state.script.sink {
+            self.state
+                .lock()
+                .commands
+                .push(String::from_utf8_lossy(line).into_owned());
+        }
+        let command = match Command::parse(line) {
+            Ok(c) => c,
+            Err(smtp_proto::CommandError::UnknownCommand { .. }) => {
+                self.output
+                    .extend_from_slice(b"502 5.5.2 Error: command not recognized\r\n");
+                return Ok(Step::Continue);
+            }
+            Err(_) => {
+                self.output
+                    .extend_from_slice(b"501 5.5.4 Syntax error in parameters or arguments\r\n");
+                return Ok(Step::Continue);
+            }
+        };
+        let verb = command.verb();
+        match command {
+            Command::Ehlo(_) => {
+                let host = &self.state.script.hostname;
+                let mut reply = Vec::new();
+                let exts = &self.state.script.extensions;
+                reply.extend_from_slice(
+                    format!("250{}{host}\r\n", if exts.is_empty() { ' ' } else { '-' }).as_bytes(),
+                );
+                for (i, ext) in exts.iter().enumerate() {
+                    let sep = if i + 1 == exts.len() { ' ' } else { '-' };
+                    reply.extend_from_slice(format!("250{sep}{ext}\r\n").as_bytes());
+                }
+                self.envelope = None;
+                self.respond(|w| *w == When::Command("EHLO"), &reply)
+            }
+            Command::Helo(_) => {
+                let reply = format!("250 {}\r\n", self.state.script.hostname);
+                self.envelope = None;
+                self.respond(|w| *w == When::Command("HELO"), reply.as_bytes())
+            }
+            Command::Mail { from, .. } => {
+                if self.envelope.is_some() {
+                    self.output
+                        .extend_from_slice(b"503 5.5.1 Error: nested MAIL command\r\n");
+                    return Ok(Step::Continue);
+                }
+                let start = self.output.len();
+                let step = self.respond(|w| *w == When::Command("MAIL"), b"250 2.1.0 Ok\r\n")?;
+                if self.replied(start, b"2") {
+                    let text = String::from_utf8_lossy(line).into_owned();
+                    let params = text.split(' ').skip(2).map(str::to_owned).collect();
+                    self.envelope = Some(Envelope {
+                        from: match from {
+                            ReversePath::Null => String::new(),
+                            ReversePath::Mailbox(a) => a.to_string(),
+                        },
+                        params,
+                        rcpts: Vec::new(),
+                        rcpt_count: 0,
+                        data: Vec::new(),
+                        bdat: false,
+                    });
+                }
+                Ok(step)
+            }
+            Command::Rcpt { to, .. } => {
+                let Some(index) = self.envelope.as_ref().map(|e| e.rcpt_count) else {
+                    self.output
+                        .extend_from_slice(b"503 5.5.1 Error: need MAIL command\r\n");
+                    return Ok(Step::Continue);
+                };
+                let address = match to {
+                    ForwardPath::Postmaster => "Postmaster".to_owned(),
+                    ForwardPath::Mailbox(a) => a.to_string(),
+                };
+                let start = self.output.len();
+                let step = self.respond(
+                    |w| match w {
+                        When::RcptTo(a) => a.eq_ignore_ascii_case(&address),
+                        When::RcptFrom(n) => index >= *n,
+                        When::Command(v) => *v == "RCPT",
+                        _ => false,
+                    },
+                    b"250 2.1.5 Ok\r\n",
+                )?;
+                let accepted = self.replied(start, b"2");
+                if let Some(e) = self.envelope.as_mut() {
+                    e.rcpt_count += 1;
+                    if accepted {
+                        e.rcpts.push(address);
+                    }
+                }
+                Ok(step)
+            }
+            Command::Data => {
+                match &self.envelope {
+                    None => {
+                        self.output
+                            .extend_from_slice(b"503 5.5.1 Error: need RCPT command\r\n");
+                        return Ok(Step::Continue);
+                    }
+                    Some(e) if e.rcpts.is_empty() => {
+                        self.output
+                            .extend_from_slice(b"554 5.5.1 Error: no valid recipients\r\n");
+                        return Ok(Step::Continue);
+                    }
+                    Some(_) => {}
+                }
+                let start = self.output.len();
+                let step = self.respond(
+                    |w| *w == When::Command("DATA"),
+                    b"354 End data with <CR><LF>.<CR><LF>\r\n",
+                )?;
+                if self.replied(start, b"354") {
+                    self.mode = Mode::Data(DataDecoder::new());
+                    self.data_octets = 0;
+                }
+                Ok(step)
+            }
+            Command::Bdat { size, last } => {
+                if let Some(e) = self.envelope.as_mut() {
+                    e.bdat = true;
+                }
+                // The chunk is read whatever the reply (RFC 3030).
+                let start = self.output.len();
+                let step = self.respond(|w| *w == When::Command("BDAT"), b"")?;
+                let scripted = self.output.len() > start;
+                if scripted {
+                    // A refused chunk ends the transaction; its octets are
+                    // still read.
+                    self.envelope = None;
+                }
+                if size == 0 {
+                    return if scripted {
+                        Ok(step)
+                    } else {
+                        self.process_zero_chunk(last)
+                    };
+                }
+                self.mode = Mode::Bdat {
+                    remaining: size,
+                    last,
+                    replied: scripted,
+                };
+                Ok(step)
+            }
+            Command::Rset => {
+                self.envelope = None;
+                self.respond(|w| *w == When::Command("RSET"), b"250 2.0.0 Ok\r\n")
+            }
+            Command::Noop(_) => self.respond(|w| *w == When::Command("NOOP"), b"250 2.0.0 Ok\r\n"),
+            Command::Quit => {
+                self.respond(|w| *w == When::Command("QUIT"), b"221 2.0.0 Bye\r\n")?;
+                Ok(Step::Close)
+            }
+            Command::Vrfy(_) => self.respond(
+                |w| *w == When::Command("VRFY"),
+                b"252 2.0.0 Cannot VRFY user\r\n",
+            ),
+            Command::StartTls => self.respond(
+                |w| *w == When::Command("STARTTLS"),
+                b"454 4.7.0 TLS not available\r\n",
+            ),
+            Command::Auth { .. } => self.respond(
+                |w| *w == When::Command("AUTH"),
+                b"504 5.5.4 Unrecognized authentication type\r\n",
+            ),
+            _ => self.respond(
+                |w| *w == When::Command(verb),
+                b"502 5.5.2 Error: command not implemented\r\n",
+            ),
+        }
+    }
+
+    /// Whether the reply written since `start` begins with `prefix` (a
+    /// hang or disconnect leaves none).
+    fn replied(&self, start: usize, prefix: &[u8]) -> bool {
+        self.output
+            .get(start..)
+            .is_some_and(|o| o.starts_with(prefix))
+    }
+
+    fn process_zero_chunk(&mut self, last: bool) -> io::Result<Step> {
+        self.mode = Mode::Command;
+        if last {
+            self.end_of_data()
+        } else {
+            self.output
+                .extend_from_slice(b"250 2.0.0 Chunk received\r\n");
+            Ok(Step::Continue)
+        }
+    }
+}
