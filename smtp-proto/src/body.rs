@@ -181,6 +181,8 @@ impl DataEncoder {
 #[derive(Debug, Clone)]
 pub struct BdatChunker {
     chunk_size: usize,
+    chunks: u64,
+    payload: u64,
     normalizer: Option<Normalizer>,
     pending: Vec<u8>,
     finished: bool,
@@ -194,6 +196,8 @@ impl BdatChunker {
         let chunk_size = chunk_size.max(1);
         BdatChunker {
             chunk_size,
+            chunks: 0,
+            payload: 0,
             normalizer: (!binary).then(|| Normalizer::new(false)),
             pending: Vec::with_capacity(chunk_size.min(1 << 20) + 2),
             finished: false,
@@ -203,6 +207,16 @@ impl BdatChunker {
     /// The chunk size in use.
     pub fn chunk_size(&self) -> usize {
         self.chunk_size
+    }
+
+    /// BDAT commands written so far.
+    pub fn chunks_written(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Payload octets written so far (excluding the BDAT lines).
+    pub fn payload_written(&self) -> u64 {
+        self.payload
     }
 
     /// Adds message data; writes every chunk that is now full, each with
@@ -225,6 +239,8 @@ impl BdatChunker {
             start += self.chunk_size;
             commands += 1;
         }
+        self.chunks += commands as u64;
+        self.payload += start as u64;
         self.pending.drain(..start);
         commands
     }
@@ -249,6 +265,8 @@ impl BdatChunker {
             commands += 1;
         }
         write_chunk(&self.pending, true, out);
+        self.chunks += commands as u64;
+        self.payload += (self.pending.len() + (commands - 1) * self.chunk_size) as u64;
         self.pending.clear();
         commands
     }

@@ -621,23 +621,36 @@ impl Session {
                 return Ok(());
             }
         }
-        m.body_octets += chunk.len() as u64;
         let mut new_pending = Vec::new();
+        let mut notes = Vec::new();
         match &mut m.transfer {
             Some(Transfer::Data(encoder)) => {
-                encoder.push(chunk, out);
+                m.body_octets += encoder.push(chunk, out) as u64;
                 if last {
-                    encoder.finish(out);
+                    m.body_octets += encoder.finish(out) as u64;
                     new_pending.push(Awaiting::EndOfData(id));
+                    notes.push(format!(
+                        "[message content, {} octets, ending with <CRLF>.<CRLF>]",
+                        m.body_octets
+                    ));
                 }
             }
             Some(Transfer::Bdat(chunker)) => {
+                let size = chunker.chunk_size();
                 let n = chunker.push(chunk, out);
                 new_pending.extend((0..n).map(|_| Awaiting::Bdat { id, last: false }));
+                notes.extend((0..n).map(|_| format!("BDAT {size} [chunk]")));
                 if last {
+                    let before = chunker.payload_written();
                     let n = chunker.finish(out);
+                    let mut final_size = chunker.payload_written() - before;
+                    if n == 2 {
+                        notes.push(format!("BDAT {size} [chunk]"));
+                        final_size -= size as u64;
+                    }
                     new_pending.extend((1..n).map(|_| Awaiting::Bdat { id, last: false }));
                     new_pending.push(Awaiting::Bdat { id, last: true });
+                    notes.push(format!("BDAT {final_size} LAST [chunk]"));
                 }
             }
             None => return Err(UsageError::BodyNotWanted(id)),
@@ -645,15 +658,13 @@ impl Session {
         if last {
             m.stage = Stage::Sent;
         }
-        let octets = m.body_octets;
         for awaiting in new_pending {
             self.expect(awaiting);
         }
-        if last && transcript {
-            self.note(
-                Direction::Client,
-                format!("[message content, {octets} octets]"),
-            );
+        if transcript || tracing::enabled!(tracing::Level::DEBUG) {
+            for note in notes {
+                self.note(Direction::Client, note);
+            }
         }
         self.pump();
         self.flush();

@@ -1270,7 +1270,7 @@ fn transcript_of_a_whole_session() {
             "S: 250 ok",
             "S: 250 ok",
             "S: 354 go",
-            "C: [message content, 24 octets]",
+            "C: [message content, 27 octets, ending with <CRLF>.<CRLF>]",
             "C: QUIT",
             "S: 250 queued",
             "S: 221 bye",

@@ -1,1 +1,513 @@
-fn main() {}
+//! `smtp-send`: send one RFC 5322 message over SMTP, or run the demo.
+//! See `smtp-send --help`.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use smtp_blocking::{Body, Client, ClientSettings, Error, Protocol};
+use smtp_proto::{
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SendFailure,
+    SessionError,
+};
+
+mod demo;
+
+/// sysexits(3) codes, as documented in `--help`.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 64;
+    pub const DATAERR: u8 = 65;
+    pub const NOUSER: u8 = 67;
+    pub const UNAVAILABLE: u8 = 69;
+    pub const TEMPFAIL: u8 = 75;
+    pub const PROTOCOL: u8 = 76;
+    pub const NOPERM: u8 = 77;
+    pub const CONFIG: u8 = 78;
+}
+
+const AFTER_HELP: &str = "\
+Precedence: the tool's own defaults, then --properties, then each -o in
+order, then explicit flags (-s, -f, --ehlo, ...) win.
+
+Exit status (sysexits):
+   0  the message was accepted for every recipient
+  64  usage error
+  65  the message could not be read or is invalid
+  67  a recipient was refused
+  69  the server refused permanently (5xx, or lacks what the message needs)
+  75  temporary failure (4xx, connection lost, timeout)
+  76  malformed server reply
+  77  authentication failed
+  78  configuration error";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smtp-send",
+    version,
+    about = "Send one message over SMTP, or run the embedded demo",
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Commands>,
+
+    /// Server as HOST[:PORT] (default localhost:25)
+    #[arg(short = 's', long = "server", value_name = "HOST[:PORT]")]
+    server: Option<String>,
+
+    /// Envelope sender (default: the From: header's address)
+    #[arg(short = 'f', long = "from", value_name = "ADDRESS")]
+    from: Option<String>,
+
+    /// Also take recipients from To:, Cc:, Bcc:; strip Bcc:
+    #[arg(short = 't', long = "read-recipients")]
+    read_recipients: bool,
+
+    /// The RFC 5322 message (default: standard input)
+    #[arg(short = 'm', long = "message", value_name = "FILE")]
+    message: Option<std::path::PathBuf>,
+
+    /// EHLO name
+    #[arg(long = "ehlo", value_name = "NAME")]
+    ehlo: Option<String>,
+
+    /// Any mail.smtp.* property; repeatable, later wins
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    options: Vec<String>,
+
+    /// A Java .properties file of such keys
+    #[arg(long = "properties", value_name = "FILE")]
+    properties: Option<std::path::PathBuf>,
+
+    /// One JSON report object on stdout
+    #[arg(long = "json")]
+    json: bool,
+
+    /// The dialogue on stderr, lines "C: " / "S: " (and "* " for TLS/AUTH notes)
+    #[arg(long = "transcript")]
+    transcript: bool,
+
+    /// Recipients
+    #[arg(value_name = "RECIPIENT")]
+    recipients: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Commands {
+    /// Start an in-process test server and send a sample message to two
+    /// recipients, one of which is refused; exit 0 when all went as expected
+    Demo,
+}
+
+/// A failure of the tool itself, with its exit status.
+struct Fail {
+    code: u8,
+    message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        message: message.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Some(Commands::Demo) = cli.command {
+        return ExitCode::from(demo::run());
+    }
+    match run(&cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("smtp-send: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Builds the settings in the documented precedence.
+fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
+    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+    let config = |e: smtp_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
+    if let Some(path) = &cli.properties {
+        let file = std::fs::File::open(path)
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let map = java_properties::read(BufReader::new(file))
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let mut keys: Vec<_> = map.into_iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            settings.set(&k, &v).map_err(config)?;
+        }
+    }
+    for option in &cli.options {
+        let (k, v) = option
+            .split_once('=')
+            .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
+        settings.set(k.trim(), v).map_err(config)?;
+    }
+    if let Some(server) = &cli.server {
+        let (host, port) = split_host_port(server).ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                format!("--server {server}: expected HOST[:PORT]"),
+            )
+        })?;
+        settings.set("mail.smtp.host", host).map_err(config)?;
+        if let Some(port) = port {
+            settings.set("mail.smtp.port", port).map_err(config)?;
+        }
+    }
+    if let Some(from) = &cli.from {
+        settings
+            .set("mail.smtp.from", from)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    if let Some(name) = &cli.ehlo {
+        settings
+            .set("mail.smtp.localhost", name)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    for key in &settings.unknown_keys {
+        eprintln!("smtp-send: warning: unknown property {key} ignored");
+    }
+    Ok(settings)
+}
+
+/// `host`, `host:port`, `[v6]:port`, or a bare IPv6 address.
+fn split_host_port(server: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = server.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            _ => Some((host, Some(after.strip_prefix(':')?))),
+        };
+    }
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
+        _ => Some((server, None)),
+    }
+}
+
+/// The message, split into its (possibly rewritten) header block and the
+/// rest, with what the header says.
+struct Message {
+    header: Vec<u8>,
+    rest: Box<dyn Read + Send>,
+    rewritten: bool,
+    from: Option<Address>,
+    recipients: Vec<Address>,
+}
+
+const MAX_HEADER: usize = 1 << 20;
+
+fn read_message(cli: &Cli) -> Result<Message, Fail> {
+    let source: Box<dyn Read + Send> = match &cli.message {
+        Some(path) => Box::new(
+            std::fs::File::open(path)
+                .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
+        ),
+        None => Box::new(io::stdin()),
+    };
+    let mut reader = BufReader::with_capacity(64 * 1024, source);
+    let mut header = Vec::new();
+    loop {
+        let before = header.len();
+        let n = reader
+            .by_ref()
+            .take((MAX_HEADER + 1 - header.len()) as u64)
+            .read_until(b'\n', &mut header)
+            .map_err(|e| fail(exit::DATAERR, format!("reading the message: {e}")))?;
+        if header.len() > MAX_HEADER {
+            return Err(fail(exit::DATAERR, "the header block is larger than 1 MiB"));
+        }
+        let line = &header[before..];
+        if n == 0 || line == b"\n" || line == b"\r\n" {
+            break;
+        }
+    }
+    let parsed = mail_parser::MessageParser::new().parse_headers(&header[..]);
+    let mut from = None;
+    let mut recipients = Vec::new();
+    if let Some(parsed) = &parsed {
+        from = parsed
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(|a| {
+                Address::parse(a).map_err(|e| fail(exit::DATAERR, format!("From: header: {e}")))
+            })
+            .transpose()?;
+        if cli.read_recipients {
+            for list in [parsed.to(), parsed.cc(), parsed.bcc()]
+                .into_iter()
+                .flatten()
+            {
+                for addr in list.iter() {
+                    if let Some(a) = addr.address() {
+                        recipients.push(
+                            Address::parse(a).map_err(|e| {
+                                fail(exit::DATAERR, format!("recipient header: {e}"))
+                            })?,
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let rewritten = cli.read_recipients && has_bcc(&header);
+    if rewritten {
+        header = strip_bcc(&header);
+    }
+    Ok(Message {
+        header,
+        rest: Box::new(reader),
+        rewritten,
+        from,
+        recipients,
+    })
+}
+
+fn has_bcc(header: &[u8]) -> bool {
+    header_lines(header).any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"bcc:"))
+}
+
+/// Header lines with their folded continuations.
+fn header_lines(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = header;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = 0;
+        loop {
+            let nl = rest[end..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |p| end + p + 1);
+            end = nl;
+            if end >= rest.len() || !matches!(rest[end], b' ' | b'\t') {
+                break;
+            }
+        }
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
+fn strip_bcc(header: &[u8]) -> Vec<u8> {
+    header_lines(header)
+        .filter(|l| !(l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"bcc:")))
+        .flatten()
+        .copied()
+        .collect()
+}
+
+fn run(cli: &Cli) -> Result<u8, Fail> {
+    let settings = settings(cli)?;
+    let mut recipients = Vec::new();
+    for r in &cli.recipients {
+        recipients
+            .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("recipient {r}: {e}")))?);
+    }
+    let message = read_message(cli)?;
+    recipients.extend(message.recipients.iter().cloned());
+    if recipients.is_empty() {
+        return Err(fail(
+            exit::USAGE,
+            "no recipients (give them as arguments, or use -t)",
+        ));
+    }
+    let from = match (&settings.from, &message.from) {
+        (Some(from), _) => from.clone(),
+        (None, Some(from)) => ReversePath::Mailbox(from.clone()),
+        (None, None) => {
+            return Err(fail(
+                exit::DATAERR,
+                "no envelope sender: use -f or give the message a From: header",
+            ));
+        }
+    };
+    let envelope = Envelope::new(from, recipients);
+
+    let transcript: Option<smtp_blocking::TranscriptHook> = cli
+        .transcript
+        .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
+    let mut client = match Client::connect_with(&settings, transcript) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(cli, &e, None, None)),
+    };
+    let body = match (&cli.message, message.rewritten) {
+        (Some(path), false) => {
+            drop(message.rest);
+            Body::File(
+                std::fs::File::open(path)
+                    .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
+            )
+        }
+        _ => Body::Reader(Box::new(
+            io::Cursor::new(message.header).chain(message.rest),
+        )),
+    };
+    let result = client.send(envelope, body);
+    let tls = client.tls_info().is_some();
+    let auth = client.auth_mechanism().map(str::to_owned);
+    let extensions: Vec<String> = client
+        .extensions()
+        .map(|e| e.keywords().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let info = (tls, auth, extensions);
+    let code = match result {
+        Ok(report) => {
+            let _ = client.close();
+            emit(cli, Some(&report), None, &info);
+            if report.all_delivered() {
+                exit::OK
+            } else {
+                exit::NOUSER
+            }
+        }
+        Err(e) => {
+            if !matches!(
+                e,
+                Error::Send { cause: Some(_), .. } | Error::Io(_) | Error::Session(_)
+            ) {
+                let _ = client.close();
+            }
+            report_error(cli, &e, Some(&info), None)
+        }
+    };
+    Ok(code)
+}
+
+type Info = (bool, Option<String>, Vec<String>);
+
+fn reply_json(reply: &Reply) -> Value {
+    json!({
+        "code": reply.code().get(),
+        "enhanced_code": reply.enhanced_code().map(|c| c.to_string()),
+        "message": reply.message(),
+    })
+}
+
+/// Writes the report (JSON on stdout, or a summary on stderr).
+fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &Info) {
+    let (tls, auth, extensions) = info;
+    let accepted: Vec<&str> = report
+        .map(|r| r.delivered().map(Address::as_str).collect())
+        .unwrap_or_default();
+    let rejected: Vec<Value> = report
+        .map(|r| {
+            r.rejected()
+                .map(|(a, reply)| {
+                    let mut v = reply_json(reply);
+                    v["address"] = json!(a.as_str());
+                    v
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let unsent: Vec<&str> = report
+        .map(|r| r.unsent().map(Address::as_str).collect())
+        .unwrap_or_default();
+    if cli.json {
+        let mut object = json!({
+            "accepted": accepted,
+            "rejected": rejected,
+            "unsent": unsent,
+            "reply": report.and_then(|r| r.reply.as_ref()).map(reply_json),
+            "tls": tls,
+            "auth": auth,
+            "extensions": extensions,
+        });
+        if let Some(error) = error {
+            object["error"] = json!(error);
+        }
+        println!("{object}");
+    } else {
+        for a in &accepted {
+            eprintln!("accepted: {a}");
+        }
+        for r in &rejected {
+            eprintln!(
+                "rejected: {} ({} {})",
+                r["address"].as_str().unwrap_or(""),
+                r["code"],
+                r["message"].as_str().unwrap_or("")
+            );
+        }
+        for a in &unsent {
+            eprintln!("unsent: {a}");
+        }
+        if let Some(error) = error {
+            eprintln!("smtp-send: {error}");
+        }
+    }
+}
+
+fn failure_code(failure: &SendFailure, cause: Option<&SessionError>) -> u8 {
+    match &failure.kind {
+        FailureKind::RecipientsRejected => exit::NOUSER,
+        FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r) => {
+            if r.is_transient() {
+                exit::TEMPFAIL
+            } else {
+                exit::UNAVAILABLE
+            }
+        }
+        FailureKind::ConnectionLost { .. } => cause.map_or(exit::TEMPFAIL, session_code),
+        FailureKind::ContentNotAllowed { .. } => exit::DATAERR,
+        _ => exit::UNAVAILABLE,
+    }
+}
+
+fn session_code(e: &SessionError) -> u8 {
+    match e {
+        SessionError::Protocol(_)
+        | SessionError::UnexpectedReply(_)
+        | SessionError::ResponseInjection(_) => exit::PROTOCOL,
+        SessionError::Auth(AuthError::Rejected { reply }) if reply.is_transient() => exit::TEMPFAIL,
+        SessionError::Auth(_) => exit::NOPERM,
+        SessionError::ContentNotAllowed(_) | SessionError::BodyAborted => exit::DATAERR,
+        e if e.is_transient() => exit::TEMPFAIL,
+        _ => exit::UNAVAILABLE,
+    }
+}
+
+fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, _: Option<()>) -> u8 {
+    let empty: Info = (false, None, Vec::new());
+    let info = info.unwrap_or(&empty);
+    let message = error.to_string();
+    match error {
+        Error::Send { failure, cause } => {
+            emit(cli, Some(&failure.report), Some(&message), info);
+            failure_code(failure, cause.as_ref())
+        }
+        other => {
+            emit(cli, None, Some(&message), info);
+            match other {
+                Error::Session(e) => session_code(e),
+                Error::Config(_) => exit::CONFIG,
+                Error::Body(_) => exit::DATAERR,
+                Error::Io(_) => exit::TEMPFAIL,
+                _ => exit::UNAVAILABLE,
+            }
+        }
+    }
+}

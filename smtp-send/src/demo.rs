@@ -1,0 +1,129 @@
+//! `smtp-send demo`: the whole library on one page. Starts smtp-testkit on
+//! an ephemeral loopback port, sends a sample message to two recipients
+//! (the server refuses one), prints the transcript and the report, and
+//! checks that everything happened as expected.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use smtp_blocking::{Body, Client, ClientSettings, Protocol};
+use smtp_proto::{Address, Envelope, RecipientStatus};
+use smtp_testkit::{Action, Script, TestServer, When};
+
+const MESSAGE: &[u8] = b"From: Demo Sender <sender@demo.invalid>\n\
+To: alice@demo.invalid, nobody@demo.invalid\n\
+Subject: smtp-send demo\n\
+\n\
+This message travels over a pipelined SMTP session.\n\
+.A line that starts with a dot is dot-stuffed on the wire.\n";
+
+const REFUSAL: &str =
+    "550 5.1.1 <nobody@demo.invalid>: Recipient address rejected: User unknown\r\n";
+
+pub fn run() -> u8 {
+    match demo() {
+        Ok(()) => {
+            println!("demo: everything happened as expected");
+            0
+        }
+        Err(problem) => {
+            eprintln!("demo: FAILED: {problem}");
+            1
+        }
+    }
+}
+
+fn demo() -> Result<(), String> {
+    let server = TestServer::start(Script::new().rule(
+        When::RcptTo("nobody@demo.invalid".into()),
+        Action::reply(REFUSAL),
+    ))
+    .map_err(|e| format!("starting the test server: {e}"))?;
+    println!("demo: smtp-testkit listening on {}", server.addr());
+
+    let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    settings.port = server.addr().port();
+    let set = |s: &mut ClientSettings, k: &str, v: &str| s.set(k, v).map_err(|e| e.to_string());
+    set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
+    set(&mut settings, "mail.smtp.sendpartial", "true")?;
+
+    let transcript = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&transcript);
+    let hook: smtp_blocking::TranscriptHook = Box::new(move |e| {
+        println!("{e}");
+        if let Ok(mut lines) = sink.lock() {
+            lines.push(e.to_string());
+        }
+    });
+    let mut client =
+        Client::connect_with(&settings, Some(hook)).map_err(|e| format!("connect: {e}"))?;
+    let address = |s: &str| Address::parse(s).map_err(|e| e.to_string());
+    let envelope = Envelope::new(
+        address("sender@demo.invalid")?,
+        [
+            address("alice@demo.invalid")?,
+            address("nobody@demo.invalid")?,
+        ],
+    );
+    let report = client
+        .send(envelope, Body::Bytes(MESSAGE))
+        .map_err(|e| format!("send: {e}"))?;
+    client.close().map_err(|e| format!("close: {e}"))?;
+
+    let json = json!({
+        "accepted": report.delivered().map(Address::as_str).collect::<Vec<_>>(),
+        "rejected": report.rejected().map(|(a, r)| json!({
+            "address": a.as_str(),
+            "code": r.code().get(),
+            "enhanced_code": r.enhanced_code().map(|c| c.to_string()),
+            "message": r.message(),
+        })).collect::<Vec<_>>(),
+        "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
+        "reply": report.reply.as_ref().map(|r| json!({
+            "code": r.code().get(),
+            "enhanced_code": r.enhanced_code().map(|c| c.to_string()),
+            "message": r.message(),
+        })),
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
+    );
+
+    // What the demo expects, checked rather than assumed.
+    let delivered: Vec<&str> = report.delivered().map(Address::as_str).collect();
+    if delivered != ["alice@demo.invalid"] {
+        return Err(format!(
+            "expected delivery to alice only, got {delivered:?}"
+        ));
+    }
+    match &report.recipients[1].status {
+        RecipientStatus::Rejected(r)
+            if r.code().get() == 550
+                && r.enhanced_code().is_some_and(|c| c.to_string() == "5.1.1") => {}
+        other => {
+            return Err(format!(
+                "expected nobody@ to be refused with 550 5.1.1, got {other:?}"
+            ));
+        }
+    }
+    let transactions = server.transactions();
+    let [t] = transactions.as_slice() else {
+        return Err(format!(
+            "expected one transaction at the server, got {}",
+            transactions.len()
+        ));
+    };
+    let expected: Vec<u8> = String::from_utf8_lossy(MESSAGE)
+        .replace('\n', "\r\n")
+        .into_bytes();
+    if t.data != expected || t.rcpt_to != ["alice@demo.invalid"] {
+        return Err("the server did not receive exactly the message".into());
+    }
+    let lines = transcript.lock().map_err(|_| "transcript lock")?.clone();
+    if !lines.iter().any(|l| l.starts_with("S: 550 5.1.1")) || !lines.iter().any(|l| l == "C: QUIT")
+    {
+        return Err("the transcript misses the refusal or the QUIT".into());
+    }
+    Ok(())
+}
