@@ -11,17 +11,19 @@
 //! Every protocol decision is made by `smtp-proto`'s [`Session`]; this crate
 //! only moves bytes, owns the clock and the socket, and reads bodies.
 //!
-//! ```no_run
+//! ```
 //! use smtp_blocking::{Body, Client, ClientSettings, Protocol};
 //! use smtp_proto::{Address, Envelope};
+//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
 //!
-//! let mut settings = ClientSettings::new(Protocol::Smtp, "mx.example.org");
-//! settings.port = 2525;
+//! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+//! settings.port = server.addr().port(); // a test server on loopback
 //! let mut client = Client::connect(&settings)?;
 //! let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);
 //! let report = client.send(envelope, Body::Bytes(b"Subject: hi\r\n\r\nHello.\r\n"))?;
 //! assert!(report.all_delivered());
 //! client.close()?;
+//! assert_eq!(server.transactions()[0].data, b"Subject: hi\r\n\r\nHello.\r\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -483,6 +485,13 @@ impl Client {
             self.pump_events();
             if self.closed.is_some() || done(self) {
                 return Ok(());
+            }
+            // While the session takes body data, keep writing: replies wait
+            // in the socket buffer (a few octets per BDAT chunk), and a
+            // blocking read here would wait for a reply to data not yet
+            // sent.
+            if self.session.body_request().is_some() {
+                continue;
             }
             let timeout = self
                 .session

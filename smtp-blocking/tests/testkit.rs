@@ -83,24 +83,32 @@ fn data_path_and_many_messages_pipelined() {
 }
 
 #[test]
-fn streamed_reader_body() {
-    let server = TestServer::start(Script::new()).unwrap();
-    let mut client = Client::connect(&settings(&server)).unwrap();
+fn streamed_reader_body_over_data_and_bdat() {
+    // Larger than the session's send buffer: the adapter must keep writing
+    // while the body is wanted, not wait for a reply (a DATA regression).
     let big: Vec<u8> = b"0123456789abcdef\n"
         .iter()
         .copied()
         .cycle()
         .take(3_000_000)
         .collect();
-    let report = client
-        .send(
-            envelope(&["a@example.org"]),
-            Body::Reader(Box::new(std::io::Cursor::new(big.clone()))),
-        )
-        .unwrap();
-    assert!(report.all_delivered());
-    let data = &server.transactions()[0].data;
-    assert_eq!(data.len(), 3_000_000 / 17 * 18 + 3_000_000 % 17 + 2);
+    for chunksize in ["0", "65536"] {
+        let server = TestServer::start(Script::new()).unwrap();
+        let mut s = settings(&server);
+        s.set("mail.smtp.chunksize", chunksize).unwrap();
+        s.set("mail.smtp.timeout", "5000").unwrap();
+        let mut client = Client::connect(&s).unwrap();
+        let report = client
+            .send(
+                envelope(&["a@example.org"]),
+                Body::Reader(Box::new(std::io::Cursor::new(big.clone()))),
+            )
+            .unwrap();
+        assert!(report.all_delivered());
+        let t = &server.transactions()[0];
+        assert_eq!(t.bdat, chunksize != "0");
+        assert_eq!(t.data.len(), 3_000_000 / 17 * 18 + 3_000_000 % 17 + 2);
+    }
 }
 
 #[test]

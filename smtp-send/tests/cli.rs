@@ -1,0 +1,304 @@
+//! The command line against smtp-testkit: reports, exit codes, -t, and the
+//! precedence of properties, -o and flags.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use smtp_testkit::{Action, Script, TestServer, When};
+
+fn smtp_send(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+const MESSAGE: &[u8] = b"From: Sender <sender@example.org>\nTo: a@example.org\nCc: c@example.org\nBcc: hidden@example.org,\n  hidden2@example.org\nSubject: hi\n\nbody\n";
+
+#[test]
+fn sends_and_reports_json() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--json",
+            "--ehlo",
+            "cli.example",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["accepted"], serde_json::json!(["x@example.org"]));
+    assert_eq!(report["reply"]["code"], 250);
+    assert_eq!(report["tls"], false);
+    assert_eq!(report["auth"], serde_json::Value::Null);
+    assert!(
+        report["extensions"]
+            .as_array()
+            .unwrap()
+            .contains(&"PIPELINING".into())
+    );
+    let t = &server.transactions()[0];
+    assert_eq!(
+        t.mail_from, "sender@example.org",
+        "envelope sender from the From: header"
+    );
+    assert!(
+        String::from_utf8_lossy(&t.data).contains("Bcc: hidden"),
+        "without -t, Bcc is not touched"
+    );
+    assert_eq!(server.commands()[0], "EHLO cli.example");
+}
+
+#[test]
+fn read_recipients_strips_bcc() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-t",
+            "-f",
+            "<bounce@example.org>",
+            "--transcript",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = &server.transactions()[0];
+    assert_eq!(t.mail_from, "bounce@example.org");
+    assert_eq!(
+        t.rcpt_to,
+        [
+            "a@example.org",
+            "c@example.org",
+            "hidden@example.org",
+            "hidden2@example.org"
+        ]
+    );
+    let data = String::from_utf8(t.data.clone()).unwrap();
+    assert!(!data.contains("hidden"), "{data}");
+    assert!(data.starts_with("From: Sender <sender@example.org>\r\nTo: a@example.org\r\nCc: c@example.org\r\nSubject: hi\r\n"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("C: MAIL FROM:<bounce@example.org>"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("S: 221 2.0.0 Bye"));
+}
+
+#[test]
+fn exit_codes() {
+    // 67: a recipient refused (sendpartial: delivered to the rest).
+    let server = TestServer::start(Script::new().rule(
+        When::RcptTo("bad@example.org".into()),
+        Action::reply("550 5.1.1 unknown\r\n"),
+    ))
+    .unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--json",
+            "-o",
+            "mail.smtp.sendpartial=true",
+            "ok@example.org",
+            "bad@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(67));
+    let report = json(&out);
+    assert_eq!(report["rejected"][0]["address"], "bad@example.org");
+    assert_eq!(report["rejected"][0]["enhanced_code"], "5.1.1");
+    // 67 and nothing sent without sendpartial.
+    let out = smtp_send(
+        &["-s", &addr, "--json", "ok@example.org", "bad@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(67));
+    assert_eq!(json(&out)["unsent"], serde_json::json!(["ok@example.org"]));
+    assert_eq!(server.transactions().len(), 1);
+
+    // 69: permanent refusal; 75: temporary.
+    for (reply, code) in [("554 5.7.1 spam\r\n", 69), ("451 4.3.0 later\r\n", 75)] {
+        let server =
+            TestServer::start(Script::new().rule(When::EndOfData, Action::reply(reply))).unwrap();
+        let out = smtp_send(
+            &["-s", &server.addr().to_string(), "x@example.org"],
+            MESSAGE,
+        );
+        assert_eq!(out.status.code(), Some(code), "{reply}");
+    }
+    // 76: malformed reply.
+    let server =
+        TestServer::start(Script::new().rule(When::Command("MAIL"), Action::reply("2x0 what\r\n")))
+            .unwrap();
+    let out = smtp_send(
+        &["-s", &server.addr().to_string(), "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(76));
+    // 75: timeout.
+    let server =
+        TestServer::start(Script::new().rule(When::Command("MAIL"), Action::Hang)).unwrap();
+    let out = smtp_send(
+        &[
+            "-s",
+            &server.addr().to_string(),
+            "-o",
+            "mail.smtp.timeout=300",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(75));
+    // 64: usage; 65: bad message; 78: bad configuration.
+    assert_eq!(smtp_send(&["--no-such-flag"], b"").status.code(), Some(64));
+    assert_eq!(
+        smtp_send(&["-s", "127.0.0.1:1"], MESSAGE).status.code(),
+        Some(64),
+        "no recipients"
+    );
+    assert_eq!(
+        smtp_send(
+            &["-s", "127.0.0.1:1", "x@example.org"],
+            b"Subject: no from\n\nx\n"
+        )
+        .status
+        .code(),
+        Some(65)
+    );
+    assert_eq!(
+        smtp_send(&["-o", "mail.smtp.port=abc", "x@example.org"], MESSAGE)
+            .status
+            .code(),
+        Some(78)
+    );
+    assert_eq!(
+        smtp_send(&["-m", "/nonexistent/message", "x@example.org"], b"")
+            .status
+            .code(),
+        Some(65)
+    );
+}
+
+#[test]
+fn precedence_of_properties_options_and_flags() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let dir = std::env::temp_dir().join(format!("smtp-send-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let props = dir.join("mail.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "mail.smtp.host=127.0.0.1\nmail.smtp.port=1\nmail.smtp.localhost=from-file.example\nmail.smtp.ehlo=false\n"
+        ),
+    )
+    .unwrap();
+    let port = server.addr().port().to_string();
+    let out = smtp_send(
+        &[
+            "--properties",
+            props.to_str().unwrap(),
+            "-o",
+            &format!("mail.smtp.port={port}"),
+            "-o",
+            "mail.smtp.localhost=from-option.example",
+            "-o",
+            "mail.smtp.localhost=later-option.example",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.commands()[0], "HELO later-option.example");
+    let out = smtp_send(
+        &[
+            "--properties",
+            props.to_str().unwrap(),
+            "-s",
+            &server.addr().to_string(),
+            "--ehlo",
+            "flag.example",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        server
+            .commands()
+            .iter()
+            .filter(|c| c.starts_with("HELO"))
+            .last()
+            .unwrap(),
+        "HELO flag.example"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn demo_passes() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("S: 550 5.1.1"));
+    assert!(stdout.contains("\"accepted\""));
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let out = smtp_send(&["--help"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "--read-recipients",
+        "--transcript",
+        "77  authentication failed",
+        "Precedence",
+    ] {
+        assert!(help.contains(needle), "{needle}");
+    }
+}
