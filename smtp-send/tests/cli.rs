@@ -219,9 +219,7 @@ fn precedence_of_properties_options_and_flags() {
     let props = dir.join("mail.properties");
     std::fs::write(
         &props,
-        format!(
-            "mail.smtp.host=127.0.0.1\nmail.smtp.port=1\nmail.smtp.localhost=from-file.example\nmail.smtp.ehlo=false\n"
-        ),
+        "mail.smtp.host=127.0.0.1\nmail.smtp.port=1\nmail.smtp.localhost=from-file.example\nmail.smtp.ehlo=false\n",
     )
     .unwrap();
     let port = server.addr().port().to_string();
@@ -263,8 +261,7 @@ fn precedence_of_properties_options_and_flags() {
         server
             .commands()
             .iter()
-            .filter(|c| c.starts_with("HELO"))
-            .last()
+            .rfind(|c| c.starts_with("HELO"))
             .unwrap(),
         "HELO flag.example"
     );
