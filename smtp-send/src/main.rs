@@ -351,7 +351,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
     let mut client = match Client::connect_with(&settings, transcript) {
         Ok(c) => c,
-        Err(e) => return Ok(report_error(cli, &e, None, None)),
+        Err(e) => return Ok(report_error(cli, &e, None)),
     };
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
@@ -372,7 +372,12 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         .extensions()
         .map(|e| e.keywords().map(str::to_owned).collect())
         .unwrap_or_default();
-    let info = (tls, auth, extensions);
+    let info = Info {
+        tls,
+        auth,
+        extensions,
+        report_success: settings.session.report_success,
+    };
     let code = match result {
         Ok(report) => {
             let _ = client.close();
@@ -390,13 +395,21 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             ) {
                 let _ = client.close();
             }
-            report_error(cli, &e, Some(&info), None)
+            report_error(cli, &e, Some(&info))
         }
     };
     Ok(code)
 }
 
-type Info = (bool, Option<String>, Vec<String>);
+/// What the report says about the session besides the message.
+#[derive(Default)]
+struct Info {
+    tls: bool,
+    auth: Option<String>,
+    extensions: Vec<String>,
+    /// `mail.smtp.reportsuccess`: list each success with its reply.
+    report_success: bool,
+}
 
 fn reply_json(reply: &Reply) -> Value {
     json!({
@@ -408,7 +421,12 @@ fn reply_json(reply: &Reply) -> Value {
 
 /// Writes the report (JSON on stdout, or a summary on stderr).
 fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &Info) {
-    let (tls, auth, extensions) = info;
+    let Info {
+        tls,
+        auth,
+        extensions,
+        report_success,
+    } = info;
     let accepted: Vec<&str> = report
         .map(|r| r.delivered().map(Address::as_str).collect())
         .unwrap_or_default();
@@ -436,6 +454,26 @@ fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &
             "auth": auth,
             "extensions": extensions,
         });
+        if *report_success {
+            // mail.smtp.reportsuccess: each success with the server's reply,
+            // as JavaMail's SMTPAddressSucceededException carries it.
+            object["successes"] = report
+                .map(|r| {
+                    r.recipients
+                        .iter()
+                        .filter_map(|rr| match &rr.status {
+                            smtp_proto::RecipientStatus::Delivered(reply) => {
+                                let mut v = reply_json(reply);
+                                v["address"] = json!(rr.address.as_str());
+                                Some(v)
+                            }
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into();
+        }
         if let Some(error) = error {
             object["error"] = json!(error);
         }
@@ -490,8 +528,8 @@ fn session_code(e: &SessionError) -> u8 {
     }
 }
 
-fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, _: Option<()>) -> u8 {
-    let empty: Info = (false, None, Vec::new());
+fn report_error(cli: &Cli, error: &Error, info: Option<&Info>) -> u8 {
+    let empty = Info::default();
     let info = info.unwrap_or(&empty);
     let message = error.to_string();
     match error {
