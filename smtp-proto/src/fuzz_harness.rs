@@ -284,3 +284,110 @@ pub fn address(data: &[u8]) {
     let wire = rcpt.to_bytes();
     assert_eq!(Command::parse(&wire[..wire.len() - 2]).unwrap(), rcpt);
 }
+
+/// The client session against arbitrary server bytes: never panics, every
+/// queued message is reported exactly once, the session closes exactly
+/// once, and nothing is transmitted after it closed.
+pub fn session(data: &[u8]) {
+    use crate::{BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let (flags, rest) = data.split_at(data.len().min(2));
+    let (sizes, server) = rest.split_at(rest.len().min(6));
+    let flag = |i: u32| flags.first().is_some_and(|f| f & (1 << i) != 0);
+    let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "mx.example");
+    config.pipelining = flag(0);
+    config.chunking = flag(1);
+    config.send_partial = flag(2);
+    config.quit_wait = !flag(3);
+    config.use_ehlo = !flag(4);
+    config.chunk_size = 16;
+    config.max_buffered = 64;
+    config.reply_limits = small_limits();
+    config.transcript = flag(5);
+    // `fuzz_harness` is a test oracle: reading the clock once for an
+    // origin of virtual time is fine here (the session itself never does).
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    let mut session = Session::new(Arc::new(config), start);
+    let body = b"Subject: x\r\n\r\n.dot\nline\r\n";
+    let mut ids = Vec::new();
+    let rcpts = ["a@mx.example", "b@mx.example", "c@mx.example"];
+    for n in 1..=2 {
+        let envelope = Envelope::new(
+            Address::parse("from@client.example").unwrap(),
+            rcpts[..n].iter().map(|r| Address::parse(r).unwrap()),
+        );
+        let info = if flag(6) {
+            BodyInfo::streamed()
+        } else {
+            let mut i = BodyInspector::new();
+            i.update(body);
+            BodyInfo::from_report(&i.finish())
+        };
+        ids.push(session.send(envelope, info).unwrap());
+    }
+    if flag(7) {
+        session.quit();
+    }
+    let mut outcomes: HashMap<crate::MessageId, usize> = HashMap::new();
+    let mut closed = 0;
+    let mut offsets: HashMap<crate::MessageId, usize> = HashMap::new();
+    let mut drain = |session: &mut Session, now: Instant, closed_before: bool| {
+        while let Some(request) = session.body_request() {
+            let at = offsets.entry(request.id).or_insert(0);
+            if request.restart {
+                *at = 0;
+            }
+            let n = request.max_len.min(body.len() - *at).min(7);
+            let last = *at + n == body.len();
+            session
+                .push_body(request.id, &body[*at..*at + n], last)
+                .unwrap();
+            *at += n;
+        }
+        let sent = session.poll_transmit(now);
+        assert!(
+            !(closed_before && sent.is_some()),
+            "transmitted after Closed"
+        );
+        let mut events = Vec::new();
+        while let Some(e) = session.poll_event() {
+            events.push(e);
+        }
+        events
+    };
+    let mut now = start;
+    for chunk in split(server, sizes) {
+        now += Duration::from_millis(10);
+        let was_closed = closed > 0;
+        session.handle_input(now, chunk);
+        for event in drain(&mut session, now, was_closed) {
+            match event {
+                Event::Message { id, .. } => *outcomes.entry(id).or_insert(0) += 1,
+                Event::Closed(_) => closed += 1,
+                _ => assert!(closed == 0, "event after Closed"),
+            }
+        }
+    }
+    session.handle_timeout(now + Duration::from_secs(3600));
+    session.handle_eof(now);
+    for event in drain(&mut session, now, true) {
+        match event {
+            Event::Message { id, .. } => *outcomes.entry(id).or_insert(0) += 1,
+            Event::Closed(_) => closed += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(closed, 1, "closed {closed} times");
+    for id in ids {
+        assert_eq!(
+            outcomes.get(&id),
+            Some(&1),
+            "message {id} reported {:?} times",
+            outcomes.get(&id)
+        );
+    }
+}

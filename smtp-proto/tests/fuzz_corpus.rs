@@ -63,3 +63,8 @@ fn body_corpus() {
 fn address_corpus() {
     replay("address", fuzz_harness::address);
 }
+
+#[test]
+fn session_corpus() {
+    replay("session", fuzz_harness::session);
+}
