@@ -1,0 +1,208 @@
+//! # smtp-auth: SASL client mechanisms, pure and IO-free
+//!
+//! Each mechanism is a step function: the server's challenge in, the
+//! client's response out, and the server's final data verified where the
+//! mechanism allows (SCRAM's server signature, DIGEST-MD5's `rspauth`).
+//! Nothing here knows SMTP: base64 and the `334` exchange belong to
+//! `smtp-proto`'s session, which drives any [`Mechanism`].
+//!
+//! [`Chooser`] picks a mechanism from what the server offers, the
+//! configured order (`mail.smtp.auth.mechanisms`), the per-mechanism
+//! disable switches, and one rule JavaMail lacks: mechanisms that send the
+//! password in the clear (PLAIN, LOGIN) are refused on a connection without
+//! TLS unless explicitly allowed.
+//!
+//! Secrets are held in [`Secret`], which zeroizes on drop and prints as
+//! `[redacted]`.
+//!
+//! ```
+//! use smtp_auth::{Chooser, Credentials, Secret};
+//!
+//! let chooser = Chooser::new(Credentials::new("user", Secret::new("pencil")));
+//! // Over TLS the strongest offered mechanism wins.
+//! let mut mechanism = chooser.choose(&["PLAIN".into(), "SCRAM-SHA-256".into()], true)?;
+//! assert_eq!(mechanism.name(), "SCRAM-SHA-256");
+//! // Without TLS, PLAIN is refused unless allowed.
+//! assert!(chooser.choose(&["PLAIN".into()], false).is_err());
+//! let mut plain = chooser.allow_plaintext(true).choose(&["PLAIN".into()], false)?;
+//! assert_eq!(plain.initial_response()?.unwrap(), b"\0user\0pencil");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+mod chooser;
+mod digest_md5;
+mod ntlm;
+mod scram;
+mod simple;
+
+pub use chooser::{Chooser, MechanismFactory, SelectError};
+pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
+
+/// A password or token: zeroized on drop, `[redacted]` in `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Secret {
+        Secret(Zeroizing::new(secret.into()))
+    }
+
+    /// The secret itself. Handle with care.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret::new(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret::new(s)
+    }
+}
+
+/// Who authenticates, and with what.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// The authentication identity (`mail.smtp.user`).
+    pub user: String,
+    /// The password (or, for XOAUTH2 / OAUTHBEARER, the access token).
+    pub password: Secret,
+    /// The authorization identity (`mail.smtp.sasl.authorizationid`);
+    /// empty means "the same as `user`".
+    pub authzid: Option<String>,
+    /// The DIGEST-MD5 realm (`mail.smtp.sasl.realm`).
+    pub realm: Option<String>,
+    /// The NTLM domain (`mail.smtp.auth.ntlm.domain`).
+    pub ntlm_domain: Option<String>,
+    /// The NTLM workstation name.
+    pub ntlm_workstation: Option<String>,
+    /// NTLM negotiate flags (`mail.smtp.auth.ntlm.flags`); `None` for the
+    /// defaults.
+    pub ntlm_flags: Option<u32>,
+    /// Use NTLMv1 instead of NTLMv2 (only when asked: v1 is weak).
+    pub ntlm_v1: bool,
+    /// The server host name (DIGEST-MD5's `digest-uri` is `smtp/host`,
+    /// OAUTHBEARER's `host`).
+    pub host: String,
+    /// The server port (OAUTHBEARER's `port`).
+    pub port: Option<u16>,
+}
+
+impl Credentials {
+    /// A user and password.
+    pub fn new(user: impl Into<String>, password: Secret) -> Credentials {
+        Credentials {
+            user: user.into(),
+            password,
+            ..Credentials::default()
+        }
+    }
+}
+
+/// Why a mechanism step failed on the client side.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaslError {
+    /// The server's challenge is malformed or unusable.
+    #[error("bad server challenge: {0}")]
+    BadChallenge(String),
+    /// The server could not prove it knows the password (SCRAM server
+    /// signature, DIGEST-MD5 rspauth): it may be an impostor.
+    #[error("server verification failed: {0}")]
+    ServerVerification(String),
+    /// The exchange went on longer than the mechanism allows.
+    #[error("unexpected step: {0}")]
+    UnexpectedStep(&'static str),
+    /// The credentials cannot be used with this mechanism (for example a
+    /// password SASLprep rejects).
+    #[error("unusable credentials: {0}")]
+    Credentials(String),
+    /// The server sent an error (OAUTHBEARER's JSON error response).
+    #[error("server error: {0}")]
+    ServerError(String),
+    /// The system random generator failed.
+    #[error("no randomness: {0}")]
+    Random(String),
+}
+
+/// One SASL client exchange.
+pub trait Mechanism: Send {
+    /// The mechanism name, upper-case.
+    fn name(&self) -> &str;
+
+    /// The initial response sent with `AUTH`, if the mechanism has one
+    /// (`Some(vec![])` is an empty initial response).
+    ///
+    /// # Errors
+    /// A [`SaslError`].
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError>;
+
+    /// The response to a server challenge.
+    ///
+    /// # Errors
+    /// A [`SaslError`], for a malformed challenge or a failed verification.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+
+    /// Called when the server says success; mechanisms that verify the
+    /// server fail here if it never proved itself.
+    ///
+    /// # Errors
+    /// [`SaslError::ServerVerification`].
+    fn finish(&mut self) -> Result<(), SaslError> {
+        Ok(())
+    }
+}
+
+/// Chooses and starts a mechanism for a connection. [`Chooser`] is the
+/// standard one; implement this to replace the policy entirely.
+pub trait Authenticator: Send + Sync {
+    /// Picks a mechanism among `offered` (upper-case names from EHLO),
+    /// knowing whether the connection is protected by TLS.
+    ///
+    /// # Errors
+    /// A [`SelectError`].
+    fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError>;
+}
+
+impl Authenticator for Chooser {
+    fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
+        self.choose(offered, tls)
+    }
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub(crate) fn random(buf: &mut [u8]) -> Result<(), SaslError> {
+    getrandom::fill(buf).map_err(|e| SaslError::Random(e.to_string()))
+}
+
+/// A random printable nonce (base64 of 24 random octets).
+pub(crate) fn nonce() -> Result<String, SaslError> {
+    use base64::Engine as _;
+    let mut raw = [0u8; 24];
+    random(&mut raw)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// Shared, so that factories can hand the same credentials to every
+/// mechanism they start.
+pub type SharedCredentials = Arc<Credentials>;
