@@ -43,7 +43,7 @@ mod ntlm;
 mod scram;
 mod simple;
 
-pub use chooser::{Chooser, MechanismFactory, SelectError};
+pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory, SelectError};
 pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
 
 /// A password or token: zeroized on drop, `[redacted]` in `Debug`.

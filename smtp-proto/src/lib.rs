@@ -109,7 +109,7 @@ pub use input::{Field, InvalidInput, Reason};
 pub use reply::{
     Decoded, EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyError, ReplyLimits,
 };
-pub use sasl::{AuthError, Authenticator, SaslMechanism};
+pub use sasl::{AuthError, Authenticator, SaslError, SaslMechanism, SelectError};
 pub use session::{
     BodyRequest, Direction, Event, Session, SessionError, TranscriptEntry, UsageError,
 };

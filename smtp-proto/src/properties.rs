@@ -102,8 +102,44 @@ pub struct ClientSettings {
     /// The session's behaviour. Its `local_name` and `server_name` are
     /// placeholders until [`ClientSettings::session_config`] fills them.
     pub session: SessionConfig,
+        /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
+    pub auth: AuthSettings,
     /// Keys under the prefix that JavaMail does not define.
     pub unknown_keys: Vec<String>,
+}
+
+/// Authentication settings; the password is never a property (JavaMail
+/// takes it from `connect` or an `Authenticator`), set it in code.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// `mail.smtp.auth`.
+    pub enabled: bool,
+    /// The password or OAuth token.
+    pub password: Option<smtp_auth::Secret>,
+    /// `mail.smtp.auth.mechanisms`: preference list.
+    pub mechanisms: Option<String>,
+    /// `mail.smtp.sasl.enable`.
+    pub sasl_enable: bool,
+    /// `mail.smtp.sasl.mechanisms` (used when `sasl_enable`).
+    pub sasl_mechanisms: Option<String>,
+    /// `mail.smtp.sasl.authorizationid`.
+    pub authzid: Option<String>,
+    /// `mail.smtp.sasl.realm`.
+    pub realm: Option<String>,
+    /// `mail.smtp.auth.ntlm.domain`.
+    pub ntlm_domain: Option<String>,
+    /// `mail.smtp.auth.ntlm.flags`.
+    pub ntlm_flags: Option<u32>,
+    /// Use NTLMv1 (only when asked).
+    pub ntlm_v1: bool,
+    /// `mail.smtp.auth.<mech>.disable=true`, upper-cased.
+    pub disabled: Vec<String>,
+    /// `mail.smtp.auth.<mech>.disable=false`: opted in (XOAUTH2 and the
+    /// other mechanisms that are off by default).
+    pub enabled_explicitly: Vec<String>,
+    /// Allow PLAIN and LOGIN without TLS (a secure default JavaMail
+    /// lacks: it sends them in the clear).
+    pub allow_plaintext: bool,
 }
 
 impl ClientSettings {
@@ -126,7 +162,8 @@ impl ClientSettings {
             local_port: None,
             connect_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(300),
-            session,
+                        session,
+            auth: AuthSettings::default(),
             unknown_keys: Vec::new(),
         }
     }
@@ -278,9 +315,35 @@ impl ClientSettings {
                     s.chunk_size = usize::try_from(n).map_err(|_| err("too large"))?;
                 }
             }
-            "auth"
-            | "sasl.enable"
-            | "ssl.enable"
+                        "auth" => self.auth.enabled = boolean()?,
+            "sasl.enable" => self.auth.sasl_enable = boolean()?,
+            "auth.mechanisms" => self.auth.mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "sasl.mechanisms" => self.auth.sasl_mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "sasl.authorizationid" => self.auth.authzid = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "sasl.realm" => self.auth.realm = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "auth.ntlm.domain" => self.auth.ntlm_domain = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "auth.ntlm.flags" => {
+                self.auth.ntlm_flags = match value.trim() {
+                    "" => None,
+                    v => Some(
+                        v.parse::<i64>()
+                            .ok()
+                            .and_then(|n| u32::try_from(n).ok().or_else(|| i32::try_from(n).ok().map(|n| n as u32)))
+                            .ok_or_else(|| err("expected a 32-bit integer"))?,
+                    ),
+                }
+            }
+            _ if name.starts_with("auth.") && name.ends_with(".disable") => {
+                let mechanism = name["auth.".len()..name.len() - ".disable".len()].to_ascii_uppercase();
+                self.auth.disabled.retain(|m| *m != mechanism);
+                self.auth.enabled_explicitly.retain(|m| *m != mechanism);
+                if boolean()? {
+                    self.auth.disabled.push(mechanism);
+                } else {
+                    self.auth.enabled_explicitly.push(mechanism);
+                }
+            }
+            "ssl.enable"
             | "starttls.enable"
             | "starttls.required"
             | "ssl.checkserveridentity"
@@ -289,19 +352,10 @@ impl ClientSettings {
                     && name != "ssl.checkserveridentity"
                     && name != "socketFactory.fallback"
                 {
-                    return unsupported(match name {
-                        "auth" | "sasl.enable" => "authentication",
-                        _ => "TLS",
-                    });
+                                        return unsupported("TLS");
                 }
             }
-            "auth.mechanisms"
-            | "auth.ntlm.domain"
-            | "auth.ntlm.flags"
-            | "sasl.mechanisms"
-            | "sasl.authorizationid"
-            | "sasl.realm"
-            | "ssl.trust"
+                        "ssl.trust"
             | "ssl.protocols"
             | "ssl.ciphersuites"
             | "socks.host"
@@ -318,28 +372,75 @@ impl ClientSettings {
             | "ssl.socketFactory.port" => {
                 if !value.trim().is_empty() {
                     return unsupported(match name.split('.').next().unwrap_or(name) {
-                        "auth" | "sasl" => "authentication",
+                        
                         "socks" | "proxy" => "proxy support",
                         "socketFactory" => "a custom connector",
                         _ => "TLS",
                     });
                 }
             }
-            _ if name.starts_with("auth.") && name.ends_with(".disable") => {
-                boolean()?;
-            }
-            _ => self.unknown_keys.push(key.to_owned()),
+                        _ => self.unknown_keys.push(key.to_owned()),
         }
         Ok(())
     }
 
-    /// The session configuration for a connection, with the EHLO name
-    /// (`local_name`, or `default_name` when unset) filled in.
+        /// The session configuration for a connection, with the EHLO name
+    /// (`local_name`, or `default_name` when unset) filled in, and the
+    /// authenticator when authentication is on.
     pub fn session_config(&self, default_name: Host) -> SessionConfig {
         let mut config = self.session.clone();
         config.local_name = self.local_name.clone().unwrap_or(default_name);
         config.server_name = self.host.clone();
+        if let Some(chooser) = self.chooser() {
+            config.authenticator = Some(std::sync::Arc::new(chooser));
+        }
         config
+    }
+
+    /// Whether the session authenticates: `mail.smtp.auth`, or a user and
+    /// password given (JavaMail authenticates when `connect` gets them).
+    pub fn authenticates(&self) -> bool {
+        self.auth.enabled || (self.user.is_some() && self.auth.password.is_some())
+    }
+
+    /// The mechanism chooser these settings describe, when authenticating.
+    pub fn chooser(&self) -> Option<smtp_auth::Chooser> {
+        if !self.authenticates() {
+            return None;
+        }
+        let a = &self.auth;
+        let credentials = smtp_auth::Credentials {
+            user: self.user.clone().unwrap_or_default(),
+            password: a.password.clone().unwrap_or_default(),
+            authzid: a.authzid.clone(),
+            realm: a.realm.clone(),
+            ntlm_domain: a.ntlm_domain.clone(),
+            ntlm_workstation: None,
+            ntlm_flags: a.ntlm_flags,
+            ntlm_v1: a.ntlm_v1,
+            host: self.host.clone(),
+            port: Some(self.port),
+        };
+        let mut chooser = smtp_auth::Chooser::new(credentials).allow_plaintext(a.allow_plaintext);
+        let list = match (&a.sasl_mechanisms, &a.mechanisms) {
+            (Some(sasl), _) if a.sasl_enable => Some(sasl.clone()),
+            (_, Some(list)) => Some(list.clone()),
+            _ => None,
+        };
+        match list {
+            Some(list) => chooser = chooser.mechanisms(&list),
+            None if !a.enabled_explicitly.is_empty() => {
+                // `auth.xoauth2.disable=false` and the like opt a mechanism in.
+                let mut order: Vec<String> = smtp_auth::DEFAULT_ORDER.iter().map(|s| (*s).to_owned()).collect();
+                order.extend(a.enabled_explicitly.iter().cloned());
+                chooser = chooser.mechanisms(&order.join(" "));
+            }
+            None => {}
+        }
+        for m in &a.disabled {
+            chooser = chooser.disable(m);
+        }
+        Some(chooser)
     }
 }
 

@@ -40,7 +40,7 @@ use crate::envelope::{
     RecipientStatus, SendFailure, UnsentReason,
 };
 use crate::reply::{Reply, ReplyCode, ReplyDecoder, ReplyError};
-use crate::sasl::{AuthError, SaslMechanism};
+use crate::sasl::{AuthError, SaslError, SaslMechanism};
 use crate::tls::{TlsError, TlsErrorKind, TlsInfo, TlsLayer};
 
 /// RFC 4954 §4: an AUTH command line longer than this sends its initial
@@ -998,10 +998,14 @@ impl Session {
             if offered.is_empty() {
                 return self.fail_with_quit(SessionError::Auth(AuthError::NotOffered));
             }
-            let started = authenticator
+                        let started = authenticator
                 .start(&offered, tls_active)
+                .map_err(AuthError::from)
                 .and_then(|mut mech| {
-                    let initial = mech.initial_response()?;
+                    let initial = mech.initial_response().map_err(|error| AuthError::Mechanism {
+                        mechanism: mech.name().to_owned(),
+                        error,
+                    })?;
                     Ok((mech, initial))
                 });
             let (mech, initial) = match started {
@@ -1011,9 +1015,9 @@ impl Session {
             let mechanism = match Mechanism::new(mech.name()) {
                 Ok(m) => m,
                 Err(e) => {
-                    return self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
+                                        return self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
                         mechanism: mech.name().to_owned(),
-                        message: e.to_string(),
+                        error: SaslError::Credentials(e.to_string()),
                     }));
                 }
             };
@@ -1082,11 +1086,12 @@ impl Session {
                         .unwrap_or_default();
                     BASE64
                         .decode(text.trim())
-                        .map_err(|_| AuthError::Mechanism {
-                            mechanism: name.clone(),
-                            message: "the server's challenge is not base64".into(),
-                        })
+                                                .map_err(|_| SaslError::BadChallenge("not base64".into()))
                         .and_then(|challenge| mech.respond(&challenge))
+                        .map_err(|error| AuthError::Mechanism {
+                            mechanism: name.clone(),
+                            error,
+                        })
                 };
                 match response {
                     Ok(bytes) => {
@@ -1102,7 +1107,10 @@ impl Session {
                     }
                 }
             }
-            235 => match mech.finish() {
+                        235 => match mech.finish().map_err(|error| AuthError::Mechanism {
+                mechanism: name.clone(),
+                error,
+            }) {
                 Ok(()) => {
                     self.note(Direction::Info, format!("authenticated with {name}"));
                     self.auth_used = Some(name);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smtp_proto::{
-    Address, AuthError, Authenticator, BodyInfo, BodyType, DsnReturn, Envelope, Envid, Event,
+    Address, AuthError, Authenticator, BodyInfo, SaslError, SelectError, BodyType, DsnReturn, Envelope, Envid, Event,
     FailureKind, Host, MailAuth, Notify, OriginalRecipient, Recipient, RecipientStatus,
     SaslMechanism, SendFailure, Session, SessionConfig, SessionError, StartTlsPolicy, TlsConnector,
     TlsError, TlsErrorKind, TlsInfo, TlsLayer, UnsentReason, UsageError,
@@ -109,18 +109,15 @@ impl SaslMechanism for Fake {
     fn name(&self) -> &str {
         "X-FAKE"
     }
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, AuthError> {
+        fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
         Ok(Some(self.initial.clone()))
     }
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
+        fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
         Ok([b"re:", challenge].concat())
     }
-    fn finish(&mut self) -> Result<(), AuthError> {
+        fn finish(&mut self) -> Result<(), SaslError> {
         if self.verify_fails {
-            Err(AuthError::Mechanism {
-                mechanism: "X-FAKE".into(),
-                message: "server signature mismatch".into(),
-            })
+            Err(SaslError::ServerVerification("server signature mismatch".into()))
         } else {
             Ok(())
         }
@@ -133,9 +130,9 @@ struct FakeAuth {
 }
 
 impl Authenticator for FakeAuth {
-    fn start(&self, offered: &[String], _tls: bool) -> Result<Box<dyn SaslMechanism>, AuthError> {
+        fn start(&self, offered: &[String], _tls: bool) -> Result<Box<dyn SaslMechanism>, SelectError> {
         if !offered.iter().any(|m| m == "X-FAKE") {
-            return Err(AuthError::NoUsableMechanism {
+            return Err(SelectError::NoUsableMechanism {
                 offered: offered.join(" "),
             });
         }

@@ -36,7 +36,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use base64::Engine as _;
 use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
+
+mod auth;
 
 /// When a rule applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +104,12 @@ pub struct Script {
     pub sink: bool,
     /// Longest command line accepted.
     pub max_line_len: usize,
+    /// SASL mechanisms offered in an `AUTH` EHLO line (none: no AUTH).
+    pub auth_mechanisms: Vec<String>,
+    /// Users and passwords (or tokens) AUTH accepts.
+    pub users: Vec<(String, String)>,
+    /// Refuse MAIL with 530 until the client has authenticated.
+    pub require_auth: bool,
 }
 
 impl Default for Script {
@@ -129,7 +138,20 @@ impl Script {
             rules: Vec::new(),
             sink: false,
             max_line_len: 4096,
+            auth_mechanisms: Vec::new(),
+            users: Vec::new(),
+            require_auth: false,
         }
+    }
+
+    /// Offers AUTH with these mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
+    /// OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1, SCRAM-SHA-256) for
+    /// these users, and requires it before MAIL.
+    pub fn auth<S: Into<String>>(mut self, mechanisms: impl IntoIterator<Item = S>, users: &[(&str, &str)]) -> Script {
+        self.auth_mechanisms = mechanisms.into_iter().map(Into::into).collect();
+        self.users = users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect();
+        self.require_auth = true;
+        self
     }
 
     /// Replaces the EHLO extensions.
@@ -190,6 +212,7 @@ pub struct Transaction {
 struct Shared {
     transactions: Vec<Transaction>,
     commands: Vec<String>,
+    authentications: Vec<(String, String)>,
 }
 
 struct State {
@@ -273,6 +296,11 @@ impl TestServer {
         self.state.lock().commands.clone()
     }
 
+    /// Successful authentications, as `(mechanism, user)`.
+    pub fn authentications(&self) -> Vec<(String, String)> {
+        self.state.lock().authentications.clone()
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
@@ -325,6 +353,7 @@ enum Mode {
         replied: bool,
     },
     Hang,
+    Auth(Box<auth::Exchange>, String),
 }
 
 struct Envelope {
@@ -350,6 +379,7 @@ struct Connection {
     envelope: Option<Envelope>,
     data_octets: usize,
     queued: u64,
+    authenticated: bool,
 }
 
 impl Connection {
@@ -363,6 +393,7 @@ impl Connection {
             envelope: None,
             data_octets: 0,
             queued: 0,
+            authenticated: false,
         }
     }
 
@@ -511,6 +542,18 @@ impl Connection {
                         }
                     }
                 }
+                Mode::Auth(..) => {
+                    let (line, used) = match smtp_proto::server::next_line(input, 64 * 1024) {
+                        Ok(Some((line, used))) => (line.to_vec(), used),
+                        Ok(None) => break Ok(Step::Continue),
+                        Err(_) => {
+                            self.output.extend_from_slice(b"500 5.5.0 Error: line too long\r\n");
+                            break Ok(Step::Close);
+                        }
+                    };
+                    consumed += used;
+                    self.auth_line(&line);
+                }
                 Mode::Command => {
                     let (line, used) = match smtp_proto::server::next_line(
                         input,
@@ -628,7 +671,11 @@ impl Connection {
             Command::Ehlo(_) => {
                 let host = &self.state.script.hostname;
                 let mut reply = Vec::new();
-                let exts = &self.state.script.extensions;
+                let mut exts = self.state.script.extensions.clone();
+                if !self.state.script.auth_mechanisms.is_empty() {
+                    exts.push(format!("AUTH {}", self.state.script.auth_mechanisms.join(" ")));
+                }
+                let exts = &exts;
                 reply.extend_from_slice(
                     format!("250{}{host}\r\n", if exts.is_empty() { ' ' } else { '-' }).as_bytes(),
                 );
@@ -648,6 +695,10 @@ impl Connection {
                 if self.envelope.is_some() {
                     self.output
                         .extend_from_slice(b"503 5.5.1 Error: nested MAIL command\r\n");
+                    return Ok(Step::Continue);
+                }
+                if self.state.script.require_auth && !self.authenticated {
+                    self.output.extend_from_slice(b"530 5.7.0 Authentication required\r\n");
                     return Ok(Step::Continue);
                 }
                 let start = self.output.len();
@@ -767,14 +818,92 @@ impl Connection {
                 |w| *w == When::Command("STARTTLS"),
                 b"454 4.7.0 TLS not available\r\n",
             ),
-            Command::Auth { .. } => self.respond(
-                |w| *w == When::Command("AUTH"),
-                b"504 5.5.4 Unrecognized authentication type\r\n",
-            ),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                let start = self.output.len();
+                let step = self.respond(|w| *w == When::Command("AUTH"), b"")?;
+                if self.output.len() > start {
+                    return Ok(step);
+                }
+                self.start_auth(mechanism.as_str(), initial_response.map(|r| r.expose().to_owned()));
+                Ok(Step::Continue)
+            }
             _ => self.respond(
                 |w| *w == When::Command(verb),
                 b"502 5.5.2 Error: command not implemented\r\n",
             ),
+        }
+    }
+
+    fn start_auth(&mut self, mechanism: &str, initial: Option<String>) {
+        if self.authenticated {
+            self.output.extend_from_slice(b"503 5.5.1 Error: already authenticated\r\n");
+            return;
+        }
+        if !self.state.script.auth_mechanisms.iter().any(|m| m == mechanism) {
+            self.output.extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n");
+            return;
+        }
+        let initial = match initial.as_deref() {
+            None => None,
+            Some("=") => Some(Vec::new()),
+            Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(data) => Some(data),
+                Err(_) => {
+                    self.output.extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
+                    return;
+                }
+            },
+        };
+        self.queued += 1;
+        match auth::Exchange::start(mechanism, initial, &self.state.script.users, self.queued) {
+            Some((exchange, step)) => {
+                self.mode = Mode::Auth(Box::new(exchange), mechanism.to_owned());
+                self.auth_step(step);
+            }
+            None => self.output.extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n"),
+        }
+    }
+
+    fn auth_line(&mut self, line: &[u8]) {
+        if line == b"*" {
+            self.mode = Mode::Command;
+            self.output.extend_from_slice(b"501 5.7.0 Authentication cancelled\r\n");
+            return;
+        }
+        let Ok(data) = base64::engine::general_purpose::STANDARD.decode(line) else {
+            self.mode = Mode::Command;
+            self.output.extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
+            return;
+        };
+        let step = match &mut self.mode {
+            Mode::Auth(exchange, _) => exchange.step(&data),
+            _ => return,
+        };
+        self.auth_step(step);
+    }
+
+    fn auth_step(&mut self, step: auth::Step) {
+        match step {
+            auth::Step::Challenge(challenge) => {
+                let line = format!("334 {}\r\n", base64::engine::general_purpose::STANDARD.encode(challenge));
+                self.output.extend_from_slice(line.as_bytes());
+            }
+            auth::Step::Success(user) => {
+                let mechanism = match std::mem::replace(&mut self.mode, Mode::Command) {
+                    Mode::Auth(_, m) => m,
+                    _ => String::new(),
+                };
+                self.authenticated = true;
+                self.state.lock().authentications.push((mechanism, user));
+                self.output.extend_from_slice(b"235 2.7.0 Authentication successful\r\n");
+            }
+            auth::Step::Failure => {
+                self.mode = Mode::Command;
+                self.output.extend_from_slice(b"535 5.7.8 Error: authentication failed\r\n");
+            }
         }
     }
 
