@@ -146,7 +146,8 @@ impl Chooser {
     pub fn choose(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
         let mut refused = None;
         for name in &self.order {
-            if self.disabled.contains(name) || !offered.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+            if self.disabled.contains(name) || !offered.iter().any(|o| o.eq_ignore_ascii_case(name))
+            {
                 continue;
             }
             let Some(entry) = self.registry.iter().find(|e| &e.name == name) else {
@@ -181,6 +182,10 @@ fn builtin() -> Vec<Entry> {
         entry("PLAIN", true, |c| Box::new(Plain::new(c))),
         entry("LOGIN", true, |c| Box::new(Login::new(c))),
         entry("CRAM-MD5", false, |c| Box::new(CramMd5::new(c))),
+        entry("SCRAM-SHA-1", false, |c| Box::new(crate::Scram::sha1(c))),
+        entry("SCRAM-SHA-256", false, |c| {
+            Box::new(crate::Scram::sha256(c))
+        }),
         entry("XOAUTH2", false, |c| Box::new(XOAuth2::new(c))),
         entry("OAUTHBEARER", false, |c| Box::new(OAuthBearer::new(c))),
         entry("ANONYMOUS", false, |c| Box::new(Anonymous::new(c))),
@@ -204,22 +209,46 @@ mod tests {
     #[test]
     fn order_disable_and_plaintext_rule() {
         let c = chooser();
-        assert_eq!(c.choose(&offered("LOGIN PLAIN CRAM-MD5"), false).unwrap().name(), "CRAM-MD5");
+        assert_eq!(
+            c.choose(&offered("LOGIN PLAIN CRAM-MD5"), false)
+                .unwrap()
+                .name(),
+            "CRAM-MD5"
+        );
         let c = chooser().disable("cram-md5");
         assert_eq!(
             c.choose(&offered("LOGIN PLAIN CRAM-MD5"), false).err(),
-            Some(SelectError::PlaintextRefused { mechanism: "PLAIN".into() })
+            Some(SelectError::PlaintextRefused {
+                mechanism: "PLAIN".into()
+            })
         );
-        assert_eq!(c.choose(&offered("LOGIN PLAIN CRAM-MD5"), true).unwrap().name(), "PLAIN");
+        assert_eq!(
+            c.choose(&offered("LOGIN PLAIN CRAM-MD5"), true)
+                .unwrap()
+                .name(),
+            "PLAIN"
+        );
         let c = chooser().mechanisms("LOGIN PLAIN");
-        assert_eq!(c.choose(&offered("PLAIN LOGIN"), true).unwrap().name(), "LOGIN");
+        assert_eq!(
+            c.choose(&offered("PLAIN LOGIN"), true).unwrap().name(),
+            "LOGIN"
+        );
         assert_eq!(
             chooser().choose(&offered("GSSAPI"), true).err(),
-            Some(SelectError::NoUsableMechanism { offered: "GSSAPI".into() })
+            Some(SelectError::NoUsableMechanism {
+                offered: "GSSAPI".into()
+            })
         );
         // XOAUTH2 only when asked for.
         assert!(chooser().choose(&offered("XOAUTH2"), true).is_err());
-        assert_eq!(chooser().mechanisms("XOAUTH2").choose(&offered("XOAUTH2"), true).unwrap().name(), "XOAUTH2");
+        assert_eq!(
+            chooser()
+                .mechanisms("XOAUTH2")
+                .choose(&offered("XOAUTH2"), true)
+                .unwrap()
+                .name(),
+            "XOAUTH2"
+        );
     }
 
     #[test]
@@ -236,8 +265,13 @@ mod tests {
                 Ok(Vec::new())
             }
         }
-        let c = chooser().register("gssapi", false, Arc::new(|_| Box::new(Gssapi))).mechanisms("GSSAPI PLAIN");
-        assert_eq!(c.choose(&offered("PLAIN GSSAPI"), false).unwrap().name(), "GSSAPI");
+        let c = chooser()
+            .register("gssapi", false, Arc::new(|_| Box::new(Gssapi)))
+            .mechanisms("GSSAPI PLAIN");
+        assert_eq!(
+            c.choose(&offered("PLAIN GSSAPI"), false).unwrap().name(),
+            "GSSAPI"
+        );
         assert!(!format!("{c:?}").contains("\"p\""));
     }
 }

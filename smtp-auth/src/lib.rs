@@ -44,6 +44,7 @@ mod scram;
 mod simple;
 
 pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory, SelectError};
+pub use scram::Scram;
 pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
 
 /// A password or token: zeroized on drop, `[redacted]` in `Debug`.

@@ -29,7 +29,14 @@ impl Plain {
     }
 
     fn message(&self) -> Vec<u8> {
-        [self.authzid.as_bytes(), b"\0", self.user.as_bytes(), b"\0", self.password.expose().as_bytes()].concat()
+        [
+            self.authzid.as_bytes(),
+            b"\0",
+            self.user.as_bytes(),
+            b"\0",
+            self.password.expose().as_bytes(),
+        ]
+        .concat()
     }
 }
 
@@ -83,7 +90,9 @@ impl Mechanism for Login {
         // Servers ask "Username:" then "Password:"; trust the order, but a
         // server that asks for the password first gets it only if it says
         // so.
-        let asks_password = String::from_utf8_lossy(challenge).to_ascii_lowercase().contains("pass");
+        let asks_password = String::from_utf8_lossy(challenge)
+            .to_ascii_lowercase()
+            .contains("pass");
         match self.step {
             1 if !asks_password => Ok(self.user.as_bytes().to_vec()),
             1 | 2 => Ok(self.password.expose().as_bytes().to_vec()),
@@ -118,14 +127,21 @@ impl Mechanism for XOAuth2 {
     }
     fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
         Ok(Some(
-            format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token.expose()).into_bytes(),
+            format!(
+                "user={}\x01auth=Bearer {}\x01\x01",
+                self.user,
+                self.token.expose()
+            )
+            .into_bytes(),
         ))
     }
     fn respond(&mut self, _challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
         // The challenge is a JSON error; an empty response lets the server
         // finish with its 5xx.
         if std::mem::replace(&mut self.error, true) {
-            return Err(SaslError::UnexpectedStep("XOAUTH2 error already acknowledged"));
+            return Err(SaslError::UnexpectedStep(
+                "XOAUTH2 error already acknowledged",
+            ));
         }
         Ok(Vec::new())
     }
@@ -165,7 +181,11 @@ impl Mechanism for OAuthBearer {
         "OAUTHBEARER"
     }
     fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
-        let authzid = if self.authzid.is_empty() { String::new() } else { format!("a={}", gs2_name(&self.authzid)) };
+        let authzid = if self.authzid.is_empty() {
+            String::new()
+        } else {
+            format!("a={}", gs2_name(&self.authzid))
+        };
         let mut message = format!("n,{authzid},\x01");
         if !self.host.is_empty() {
             message.push_str(&format!("host={}\x01", self.host));
@@ -178,7 +198,9 @@ impl Mechanism for OAuthBearer {
     }
     fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
         if self.error.is_some() {
-            return Err(SaslError::UnexpectedStep("OAUTHBEARER error already acknowledged"));
+            return Err(SaslError::UnexpectedStep(
+                "OAUTHBEARER error already acknowledged",
+            ));
         }
         self.error = Some(String::from_utf8_lossy(challenge).into_owned());
         Ok(vec![0x01])
@@ -200,7 +222,9 @@ pub struct Anonymous {
 impl Anonymous {
     /// ANONYMOUS with the user field as trace.
     pub fn new(c: &Credentials) -> Anonymous {
-        Anonymous { trace: c.user.clone() }
+        Anonymous {
+            trace: c.user.clone(),
+        }
     }
 }
 
@@ -275,7 +299,9 @@ impl Mechanism for CramMd5 {
             return Err(SaslError::UnexpectedStep("CRAM-MD5 has one step"));
         }
         if challenge.is_empty() || challenge.len() > 1024 {
-            return Err(SaslError::BadChallenge("CRAM-MD5 challenge must be 1 to 1024 octets".into()));
+            return Err(SaslError::BadChallenge(
+                "CRAM-MD5 challenge must be 1 to 1024 octets".into(),
+            ));
         }
         let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(self.password.expose().as_bytes())
             .map_err(|e| SaslError::Credentials(e.to_string()))?;
@@ -299,18 +325,26 @@ mod tests {
         // RFC 4616 §4 examples.
         let mut c = creds("tim", "tanstaaftanstaaf");
         let mut m = Plain::new(&c);
-        assert_eq!(m.initial_response().unwrap().unwrap(), b"\0tim\0tanstaaftanstaaf");
+        assert_eq!(
+            m.initial_response().unwrap().unwrap(),
+            b"\0tim\0tanstaaftanstaaf"
+        );
         c.authzid = Some("Ursel".into());
         c.user = "Kurt".into();
         c.password = Secret::new("xipj3plmq");
-        assert_eq!(Plain::new(&c).initial_response().unwrap().unwrap(), b"Ursel\0Kurt\0xipj3plmq");
+        assert_eq!(
+            Plain::new(&c).initial_response().unwrap().unwrap(),
+            b"Ursel\0Kurt\0xipj3plmq"
+        );
     }
 
     #[test]
     fn rfc2195_cram_md5() {
         let mut m = CramMd5::new(&creds("tim", "tanstaaftanstaaf"));
         assert_eq!(m.initial_response().unwrap(), None);
-        let response = m.respond(b"<1896.697170952@postoffice.reston.mci.net>").unwrap();
+        let response = m
+            .respond(b"<1896.697170952@postoffice.reston.mci.net>")
+            .unwrap();
         assert_eq!(response, b"tim b913a602c7eda7a495b4e6e7334d3890");
         assert!(m.respond(b"again").is_err());
         assert!(CramMd5::new(&creds("a", "b")).respond(b"").is_err());
@@ -327,7 +361,10 @@ mod tests {
 
     #[test]
     fn xoauth2_format() {
-        let mut m = XOAuth2::new(&creds("someuser@example.com", "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg"));
+        let mut m = XOAuth2::new(&creds(
+            "someuser@example.com",
+            "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg",
+        ));
         // Google's documented example.
         assert_eq!(
             m.initial_response().unwrap().unwrap(),
@@ -340,7 +377,10 @@ mod tests {
     #[test]
     fn rfc7628_oauthbearer() {
         // RFC 7628 §4.1: the initial client response.
-        let mut c = creds("user@example.com", "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==");
+        let mut c = creds(
+            "user@example.com",
+            "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
+        );
         c.host = "server.example.com".into();
         c.port = Some(143);
         let mut m = OAuthBearer::new(&c);
@@ -352,16 +392,24 @@ mod tests {
         // server's error.
         let error = br#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#;
         assert_eq!(m.respond(error).unwrap(), [0x01]);
-        assert!(matches!(m.finish(), Err(SaslError::ServerError(e)) if e.contains("invalid_token")));
+        assert!(
+            matches!(m.finish(), Err(SaslError::ServerError(e)) if e.contains("invalid_token"))
+        );
     }
 
     #[test]
     fn anonymous_and_external() {
         let mut c = creds("sirhc", "");
-        assert_eq!(Anonymous::new(&c).initial_response().unwrap().unwrap(), b"sirhc");
+        assert_eq!(
+            Anonymous::new(&c).initial_response().unwrap().unwrap(),
+            b"sirhc"
+        );
         assert_eq!(External::new(&c).initial_response().unwrap().unwrap(), b"");
         c.authzid = Some("admin".into());
-        assert_eq!(External::new(&c).initial_response().unwrap().unwrap(), b"admin");
+        assert_eq!(
+            External::new(&c).initial_response().unwrap().unwrap(),
+            b"admin"
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub struct ClientSettings {
     /// The session's behaviour. Its `local_name` and `server_name` are
     /// placeholders until [`ClientSettings::session_config`] fills them.
     pub session: SessionConfig,
-        /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
+    /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
     pub auth: AuthSettings,
     /// Keys under the prefix that JavaMail does not define.
     pub unknown_keys: Vec<String>,
@@ -162,7 +162,7 @@ impl ClientSettings {
             local_port: None,
             connect_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(300),
-                        session,
+            session,
             auth: AuthSettings::default(),
             unknown_keys: Vec::new(),
         }
@@ -315,26 +315,41 @@ impl ClientSettings {
                     s.chunk_size = usize::try_from(n).map_err(|_| err("too large"))?;
                 }
             }
-                        "auth" => self.auth.enabled = boolean()?,
+            "auth" => self.auth.enabled = boolean()?,
             "sasl.enable" => self.auth.sasl_enable = boolean()?,
-            "auth.mechanisms" => self.auth.mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
-            "sasl.mechanisms" => self.auth.sasl_mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
-            "sasl.authorizationid" => self.auth.authzid = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
-            "sasl.realm" => self.auth.realm = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
-            "auth.ntlm.domain" => self.auth.ntlm_domain = Some(value.trim().to_owned()).filter(|v| !v.is_empty()),
+            "auth.mechanisms" => {
+                self.auth.mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "sasl.mechanisms" => {
+                self.auth.sasl_mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "sasl.authorizationid" => {
+                self.auth.authzid = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "sasl.realm" => {
+                self.auth.realm = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "auth.ntlm.domain" => {
+                self.auth.ntlm_domain = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
             "auth.ntlm.flags" => {
                 self.auth.ntlm_flags = match value.trim() {
                     "" => None,
                     v => Some(
                         v.parse::<i64>()
                             .ok()
-                            .and_then(|n| u32::try_from(n).ok().or_else(|| i32::try_from(n).ok().map(|n| n as u32)))
+                            .and_then(|n| {
+                                u32::try_from(n)
+                                    .ok()
+                                    .or_else(|| i32::try_from(n).ok().map(|n| n as u32))
+                            })
                             .ok_or_else(|| err("expected a 32-bit integer"))?,
                     ),
                 }
             }
             _ if name.starts_with("auth.") && name.ends_with(".disable") => {
-                let mechanism = name["auth.".len()..name.len() - ".disable".len()].to_ascii_uppercase();
+                let mechanism =
+                    name["auth.".len()..name.len() - ".disable".len()].to_ascii_uppercase();
                 self.auth.disabled.retain(|m| *m != mechanism);
                 self.auth.enabled_explicitly.retain(|m| *m != mechanism);
                 if boolean()? {
@@ -352,10 +367,10 @@ impl ClientSettings {
                     && name != "ssl.checkserveridentity"
                     && name != "socketFactory.fallback"
                 {
-                                        return unsupported("TLS");
+                    return unsupported("TLS");
                 }
             }
-                        "ssl.trust"
+            "ssl.trust"
             | "ssl.protocols"
             | "ssl.ciphersuites"
             | "socks.host"
@@ -372,19 +387,18 @@ impl ClientSettings {
             | "ssl.socketFactory.port" => {
                 if !value.trim().is_empty() {
                     return unsupported(match name.split('.').next().unwrap_or(name) {
-                        
                         "socks" | "proxy" => "proxy support",
                         "socketFactory" => "a custom connector",
                         _ => "TLS",
                     });
                 }
             }
-                        _ => self.unknown_keys.push(key.to_owned()),
+            _ => self.unknown_keys.push(key.to_owned()),
         }
         Ok(())
     }
 
-        /// The session configuration for a connection, with the EHLO name
+    /// The session configuration for a connection, with the EHLO name
     /// (`local_name`, or `default_name` when unset) filled in, and the
     /// authenticator when authentication is on.
     pub fn session_config(&self, default_name: Host) -> SessionConfig {
@@ -431,7 +445,10 @@ impl ClientSettings {
             Some(list) => chooser = chooser.mechanisms(&list),
             None if !a.enabled_explicitly.is_empty() => {
                 // `auth.xoauth2.disable=false` and the like opt a mechanism in.
-                let mut order: Vec<String> = smtp_auth::DEFAULT_ORDER.iter().map(|s| (*s).to_owned()).collect();
+                let mut order: Vec<String> = smtp_auth::DEFAULT_ORDER
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect();
                 order.extend(a.enabled_explicitly.iter().cloned());
                 chooser = chooser.mechanisms(&order.join(" "));
             }

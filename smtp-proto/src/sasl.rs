@@ -36,7 +36,9 @@ pub enum AuthError {
     },
     /// A mechanism that sends the password in the clear was refused on a
     /// connection without TLS.
-    #[error("{mechanism} would send the password in the clear without TLS; allow it explicitly to proceed")]
+    #[error(
+        "{mechanism} would send the password in the clear without TLS; allow it explicitly to proceed"
+    )]
     PlaintextRefused {
         /// The mechanism.
         mechanism: String,
@@ -47,7 +49,9 @@ impl From<SelectError> for AuthError {
     fn from(e: SelectError) -> Self {
         match e {
             SelectError::NoUsableMechanism { offered } => AuthError::NoUsableMechanism { offered },
-            SelectError::PlaintextRefused { mechanism } => AuthError::PlaintextRefused { mechanism },
+            SelectError::PlaintextRefused { mechanism } => {
+                AuthError::PlaintextRefused { mechanism }
+            }
             other => AuthError::NoUsableMechanism {
                 offered: other.to_string(),
             },

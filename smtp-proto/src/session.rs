@@ -998,14 +998,16 @@ impl Session {
             if offered.is_empty() {
                 return self.fail_with_quit(SessionError::Auth(AuthError::NotOffered));
             }
-                        let started = authenticator
+            let started = authenticator
                 .start(&offered, tls_active)
                 .map_err(AuthError::from)
                 .and_then(|mut mech| {
-                    let initial = mech.initial_response().map_err(|error| AuthError::Mechanism {
-                        mechanism: mech.name().to_owned(),
-                        error,
-                    })?;
+                    let initial =
+                        mech.initial_response()
+                            .map_err(|error| AuthError::Mechanism {
+                                mechanism: mech.name().to_owned(),
+                                error,
+                            })?;
                     Ok((mech, initial))
                 });
             let (mech, initial) = match started {
@@ -1015,7 +1017,7 @@ impl Session {
             let mechanism = match Mechanism::new(mech.name()) {
                 Ok(m) => m,
                 Err(e) => {
-                                        return self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
+                    return self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
                         mechanism: mech.name().to_owned(),
                         error: SaslError::Credentials(e.to_string()),
                     }));
@@ -1086,7 +1088,7 @@ impl Session {
                         .unwrap_or_default();
                     BASE64
                         .decode(text.trim())
-                                                .map_err(|_| SaslError::BadChallenge("not base64".into()))
+                        .map_err(|_| SaslError::BadChallenge("not base64".into()))
                         .and_then(|challenge| mech.respond(&challenge))
                         .map_err(|error| AuthError::Mechanism {
                             mechanism: name.clone(),
@@ -1107,7 +1109,7 @@ impl Session {
                     }
                 }
             }
-                        235 => match mech.finish().map_err(|error| AuthError::Mechanism {
+            235 => match mech.finish().map_err(|error| AuthError::Mechanism {
                 mechanism: name.clone(),
                 error,
             }) {

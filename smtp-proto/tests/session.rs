@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smtp_proto::{
-    Address, AuthError, Authenticator, BodyInfo, SaslError, SelectError, BodyType, DsnReturn, Envelope, Envid, Event,
-    FailureKind, Host, MailAuth, Notify, OriginalRecipient, Recipient, RecipientStatus,
-    SaslMechanism, SendFailure, Session, SessionConfig, SessionError, StartTlsPolicy, TlsConnector,
-    TlsError, TlsErrorKind, TlsInfo, TlsLayer, UnsentReason, UsageError,
+    Address, AuthError, Authenticator, BodyInfo, BodyType, DsnReturn, Envelope, Envid, Event,
+    FailureKind, Host, MailAuth, Notify, OriginalRecipient, Recipient, RecipientStatus, SaslError,
+    SaslMechanism, SelectError, SendFailure, Session, SessionConfig, SessionError, StartTlsPolicy,
+    TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer, UnsentReason, UsageError,
 };
 
 // ----- a fake TLS layer: "ciphertext" is plaintext XOR 0x55 ------------
@@ -109,15 +109,17 @@ impl SaslMechanism for Fake {
     fn name(&self) -> &str {
         "X-FAKE"
     }
-        fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
         Ok(Some(self.initial.clone()))
     }
-        fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
         Ok([b"re:", challenge].concat())
     }
-        fn finish(&mut self) -> Result<(), SaslError> {
+    fn finish(&mut self) -> Result<(), SaslError> {
         if self.verify_fails {
-            Err(SaslError::ServerVerification("server signature mismatch".into()))
+            Err(SaslError::ServerVerification(
+                "server signature mismatch".into(),
+            ))
         } else {
             Ok(())
         }
@@ -130,7 +132,7 @@ struct FakeAuth {
 }
 
 impl Authenticator for FakeAuth {
-        fn start(&self, offered: &[String], _tls: bool) -> Result<Box<dyn SaslMechanism>, SelectError> {
+    fn start(&self, offered: &[String], _tls: bool) -> Result<Box<dyn SaslMechanism>, SelectError> {
         if !offered.iter().any(|m| m == "X-FAKE") {
             return Err(SelectError::NoUsableMechanism {
                 offered: offered.join(" "),

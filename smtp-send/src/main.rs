@@ -86,7 +86,7 @@ struct Cli {
     #[arg(long = "json")]
     json: bool,
 
-        /// The dialogue on stderr, lines "C: " / "S: " (and "* " for TLS/AUTH notes)
+    /// The dialogue on stderr, lines "C: " / "S: " (and "* " for TLS/AUTH notes)
     #[arg(long = "transcript")]
     transcript: bool,
 
@@ -95,7 +95,11 @@ struct Cli {
     user: Option<String>,
 
     /// Read the password (or OAuth token) from this environment variable
-    #[arg(long = "password-env", value_name = "VAR", conflicts_with = "password_file")]
+    #[arg(
+        long = "password-env",
+        value_name = "VAR",
+        conflicts_with = "password_file"
+    )]
     password_env: Option<String>,
 
     /// Read the password (or OAuth token) from the first line of FILE
@@ -198,8 +202,10 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
             .set("mail.smtp.from", from)
             .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     }
-        if let Some(name) = &cli.ehlo {
-        settings.set("mail.smtp.localhost", name).map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    if let Some(name) = &cli.ehlo {
+        settings
+            .set("mail.smtp.localhost", name)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     }
     if let Some(user) = &cli.user {
         settings.user = Some(user.clone());
@@ -211,16 +217,21 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     }
     settings.auth.allow_plaintext |= cli.allow_plaintext_auth;
     if let Some(var) = &cli.password_env {
-        let password = std::env::var(var).map_err(|_| fail(exit::CONFIG, format!("--password-env {var}: not set")))?;
+        let password = std::env::var(var)
+            .map_err(|_| fail(exit::CONFIG, format!("--password-env {var}: not set")))?;
         settings.auth.password = Some(password.into());
     }
     if let Some(path) = &cli.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
         let password = text.lines().next().unwrap_or_default().to_owned();
         settings.auth.password = Some(password.into());
     }
     if settings.auth.enabled && settings.user.is_none() {
-        return Err(fail(exit::CONFIG, "authentication needs a user (-u or mail.smtp.user)"));
+        return Err(fail(
+            exit::CONFIG,
+            "authentication needs a user (-u or mail.smtp.user)",
+        ));
     }
     for key in &settings.unknown_keys {
         eprintln!("smtp-send: warning: unknown property {key} ignored");

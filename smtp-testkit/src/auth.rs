@@ -52,11 +52,13 @@ pub(crate) struct Exchange {
 
 fn hmac_sha(sha256: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
     if sha256 {
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable_hmac());
         mac.update(data);
         mac.finalize().into_bytes().to_vec()
     } else {
-        let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable_hmac());
+        let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable_hmac());
         mac.update(data);
         mac.finalize().into_bytes().to_vec()
     }
@@ -69,7 +71,11 @@ fn unreachable_hmac<T>() -> T {
 
 fn hash(sha256: bool, data: &[u8]) -> Vec<u8> {
     use sha2::Digest;
-    if sha256 { sha2::Sha256::digest(data).to_vec() } else { sha1::Sha1::digest(data).to_vec() }
+    if sha256 {
+        sha2::Sha256::digest(data).to_vec()
+    } else {
+        sha1::Sha1::digest(data).to_vec()
+    }
 }
 
 impl Exchange {
@@ -84,14 +90,27 @@ impl Exchange {
             "PLAIN" => Mech::Plain,
             "LOGIN" => Mech::Login { user: None },
             "CRAM-MD5" => Mech::CramMd5 {
-                challenge: format!("<{counter}.{}@testkit.invalid>", 1_700_000_000 + counter).into_bytes(),
+                challenge: format!("<{counter}.{}@testkit.invalid>", 1_700_000_000 + counter)
+                    .into_bytes(),
             },
-            "XOAUTH2" => Mech::Bearer { oauthbearer: false, failed: false },
-            "OAUTHBEARER" => Mech::Bearer { oauthbearer: true, failed: false },
+            "XOAUTH2" => Mech::Bearer {
+                oauthbearer: false,
+                failed: false,
+            },
+            "OAUTHBEARER" => Mech::Bearer {
+                oauthbearer: true,
+                failed: false,
+            },
             "ANONYMOUS" => Mech::Anonymous,
             "EXTERNAL" => Mech::External,
-            "SCRAM-SHA-1" => Mech::Scram { sha256: false, state: ScramState::First },
-            "SCRAM-SHA-256" => Mech::Scram { sha256: true, state: ScramState::First },
+            "SCRAM-SHA-1" => Mech::Scram {
+                sha256: false,
+                state: ScramState::First,
+            },
+            "SCRAM-SHA-256" => Mech::Scram {
+                sha256: true,
+                state: ScramState::First,
+            },
             _ => return None,
         };
         let mut exchange = Exchange {
@@ -107,7 +126,10 @@ impl Exchange {
     }
 
     fn password(&self, user: &str) -> Option<&str> {
-        self.users.iter().find(|(u, _)| u == user).map(|(_, p)| p.as_str())
+        self.users
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, p)| p.as_str())
     }
 
     fn check(&self, user: &str, password: &str) -> Step {
@@ -154,10 +176,22 @@ impl Exchange {
                 let mut mac = <Hmac<md5::Md5> as KeyInit>::new_from_slice(password.as_bytes())
                     .unwrap_or_else(|_| unreachable_hmac());
                 mac.update(&challenge);
-                let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-                if expected == digest { Step::Success(user.to_owned()) } else { Step::Failure }
+                let expected: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if expected == digest {
+                    Step::Success(user.to_owned())
+                } else {
+                    Step::Failure
+                }
             }
-            Mech::Bearer { oauthbearer, failed } => {
+            Mech::Bearer {
+                oauthbearer,
+                failed,
+            } => {
                 if *failed {
                     // The client acknowledged the error challenge.
                     return Step::Failure;
@@ -169,23 +203,35 @@ impl Exchange {
                         .and_then(|gs2| gs2.split(',').find_map(|p| p.strip_prefix("a=")))
                         .map(|u| u.replace("=2C", ",").replace("=3D", "="))
                 } else {
-                    fields.iter().find_map(|f| f.strip_prefix("user=")).map(str::to_owned)
+                    fields
+                        .iter()
+                        .find_map(|f| f.strip_prefix("user="))
+                        .map(str::to_owned)
                 };
                 let token = fields.iter().find_map(|f| f.strip_prefix("auth=Bearer "));
                 match (user, token) {
-                    (Some(user), Some(token)) if self.users.iter().any(|(u, p)| *u == user && p == token) => {
+                    (Some(user), Some(token))
+                        if self.users.iter().any(|(u, p)| *u == user && p == token) =>
+                    {
                         Step::Success(user)
                     }
                     _ => {
                         *failed = true;
-                        Step::Challenge(br#"{"status":"invalid_token","schemes":"bearer","scope":"mail"}"#.to_vec())
+                        Step::Challenge(
+                            br#"{"status":"invalid_token","schemes":"bearer","scope":"mail"}"#
+                                .to_vec(),
+                        )
                     }
                 }
             }
             Mech::Anonymous => Step::Success(format!("anonymous ({text})")),
             Mech::External => {
                 if text.is_empty() || self.password(&text).is_some() {
-                    Step::Success(if text.is_empty() { "external".into() } else { text })
+                    Step::Success(if text.is_empty() {
+                        "external".into()
+                    } else {
+                        text
+                    })
                 } else {
                     Step::Failure
                 }
@@ -195,7 +241,9 @@ impl Exchange {
                 let counter = self.counter;
                 match std::mem::replace(state, ScramState::First) {
                     ScramState::First => {
-                        let Some((gs2, bare)) = split_gs2(&text) else { return Step::Failure };
+                        let Some((gs2, bare)) = split_gs2(&text) else {
+                            return Step::Failure;
+                        };
                         let mut user = None;
                         let mut cnonce = None;
                         for attr in bare.split(',') {
@@ -205,18 +253,34 @@ impl Exchange {
                                 cnonce = Some(r.to_owned());
                             }
                         }
-                        let (Some(user), Some(cnonce)) = (user, cnonce) else { return Step::Failure };
-                        let Some(password) = self.password(&user).map(str::to_owned) else { return Step::Failure };
+                        let (Some(user), Some(cnonce)) = (user, cnonce) else {
+                            return Step::Failure;
+                        };
+                        let Some(password) = self.password(&user).map(str::to_owned) else {
+                            return Step::Failure;
+                        };
                         let salt = format!("testkit-salt-{counter}").into_bytes();
                         let mut salted = vec![0u8; if sha256 { 32 } else { 20 }];
                         if sha256 {
-                            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 4096, &mut salted);
+                            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                                password.as_bytes(),
+                                &salt,
+                                4096,
+                                &mut salted,
+                            );
                         } else {
-                            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password.as_bytes(), &salt, 4096, &mut salted);
+                            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(
+                                password.as_bytes(),
+                                &salt,
+                                4096,
+                                &mut salted,
+                            );
                         }
                         let nonce = format!("{cnonce}testkit{counter}");
                         let server_first = format!("r={nonce},s={},i=4096", BASE64.encode(&salt));
-                        let Mech::Scram { state, .. } = &mut self.mech else { return Step::Failure };
+                        let Mech::Scram { state, .. } = &mut self.mech else {
+                            return Step::Failure;
+                        };
                         *state = ScramState::Final {
                             user,
                             client_first_bare: bare.to_owned(),
@@ -227,30 +291,53 @@ impl Exchange {
                         };
                         Step::Challenge(server_first.into_bytes())
                     }
-                    ScramState::Final { user, client_first_bare, server_first, gs2_header, nonce, salted } => {
-                        let Some((without_proof, proof)) = text.rsplit_once(",p=") else { return Step::Failure };
+                    ScramState::Final {
+                        user,
+                        client_first_bare,
+                        server_first,
+                        gs2_header,
+                        nonce,
+                        salted,
+                    } => {
+                        let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
+                            return Step::Failure;
+                        };
                         let channel = format!("c={}", BASE64.encode(gs2_header.as_bytes()));
                         let expected_start = format!("{channel},r={nonce}");
                         if without_proof != expected_start {
                             return Step::Failure;
                         }
-                        let Ok(proof) = BASE64.decode(proof) else { return Step::Failure };
-                        let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+                        let Ok(proof) = BASE64.decode(proof) else {
+                            return Step::Failure;
+                        };
+                        let auth_message =
+                            format!("{client_first_bare},{server_first},{without_proof}");
                         let client_key = hmac_sha(sha256, &salted, b"Client Key");
                         let stored_key = hash(sha256, &client_key);
                         let signature = hmac_sha(sha256, &stored_key, auth_message.as_bytes());
-                        let recovered: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
-                        if proof.len() != signature.len() || hash(sha256, &recovered) != stored_key {
+                        let recovered: Vec<u8> =
+                            proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+                        if proof.len() != signature.len() || hash(sha256, &recovered) != stored_key
+                        {
                             return Step::Failure;
                         }
                         let server_key = hmac_sha(sha256, &salted, b"Server Key");
-                        let server_signature = hmac_sha(sha256, &server_key, auth_message.as_bytes());
-                        let Mech::Scram { state, .. } = &mut self.mech else { return Step::Failure };
+                        let server_signature =
+                            hmac_sha(sha256, &server_key, auth_message.as_bytes());
+                        let Mech::Scram { state, .. } = &mut self.mech else {
+                            return Step::Failure;
+                        };
                         *state = ScramState::Verified { user };
-                        Step::Challenge(format!("v={}", BASE64.encode(server_signature)).into_bytes())
+                        Step::Challenge(
+                            format!("v={}", BASE64.encode(server_signature)).into_bytes(),
+                        )
                     }
                     ScramState::Verified { user } => {
-                        if data.is_empty() { Step::Success(user) } else { Step::Failure }
+                        if data.is_empty() {
+                            Step::Success(user)
+                        } else {
+                            Step::Failure
+                        }
                     }
                 }
             }

@@ -147,9 +147,16 @@ impl Script {
     /// Offers AUTH with these mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
     /// OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1, SCRAM-SHA-256) for
     /// these users, and requires it before MAIL.
-    pub fn auth<S: Into<String>>(mut self, mechanisms: impl IntoIterator<Item = S>, users: &[(&str, &str)]) -> Script {
+    pub fn auth<S: Into<String>>(
+        mut self,
+        mechanisms: impl IntoIterator<Item = S>,
+        users: &[(&str, &str)],
+    ) -> Script {
         self.auth_mechanisms = mechanisms.into_iter().map(Into::into).collect();
-        self.users = users.iter().map(|(u, p)| ((*u).to_owned(), (*p).to_owned())).collect();
+        self.users = users
+            .iter()
+            .map(|(u, p)| ((*u).to_owned(), (*p).to_owned()))
+            .collect();
         self.require_auth = true;
         self
     }
@@ -547,7 +554,8 @@ impl Connection {
                         Ok(Some((line, used))) => (line.to_vec(), used),
                         Ok(None) => break Ok(Step::Continue),
                         Err(_) => {
-                            self.output.extend_from_slice(b"500 5.5.0 Error: line too long\r\n");
+                            self.output
+                                .extend_from_slice(b"500 5.5.0 Error: line too long\r\n");
                             break Ok(Step::Close);
                         }
                     };
@@ -673,7 +681,10 @@ impl Connection {
                 let mut reply = Vec::new();
                 let mut exts = self.state.script.extensions.clone();
                 if !self.state.script.auth_mechanisms.is_empty() {
-                    exts.push(format!("AUTH {}", self.state.script.auth_mechanisms.join(" ")));
+                    exts.push(format!(
+                        "AUTH {}",
+                        self.state.script.auth_mechanisms.join(" ")
+                    ));
                 }
                 let exts = &exts;
                 reply.extend_from_slice(
@@ -698,7 +709,8 @@ impl Connection {
                     return Ok(Step::Continue);
                 }
                 if self.state.script.require_auth && !self.authenticated {
-                    self.output.extend_from_slice(b"530 5.7.0 Authentication required\r\n");
+                    self.output
+                        .extend_from_slice(b"530 5.7.0 Authentication required\r\n");
                     return Ok(Step::Continue);
                 }
                 let start = self.output.len();
@@ -827,7 +839,10 @@ impl Connection {
                 if self.output.len() > start {
                     return Ok(step);
                 }
-                self.start_auth(mechanism.as_str(), initial_response.map(|r| r.expose().to_owned()));
+                self.start_auth(
+                    mechanism.as_str(),
+                    initial_response.map(|r| r.expose().to_owned()),
+                );
                 Ok(Step::Continue)
             }
             _ => self.respond(
@@ -839,11 +854,19 @@ impl Connection {
 
     fn start_auth(&mut self, mechanism: &str, initial: Option<String>) {
         if self.authenticated {
-            self.output.extend_from_slice(b"503 5.5.1 Error: already authenticated\r\n");
+            self.output
+                .extend_from_slice(b"503 5.5.1 Error: already authenticated\r\n");
             return;
         }
-        if !self.state.script.auth_mechanisms.iter().any(|m| m == mechanism) {
-            self.output.extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n");
+        if !self
+            .state
+            .script
+            .auth_mechanisms
+            .iter()
+            .any(|m| m == mechanism)
+        {
+            self.output
+                .extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n");
             return;
         }
         let initial = match initial.as_deref() {
@@ -852,7 +875,8 @@ impl Connection {
             Some(b64) => match base64::engine::general_purpose::STANDARD.decode(b64) {
                 Ok(data) => Some(data),
                 Err(_) => {
-                    self.output.extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
+                    self.output
+                        .extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
                     return;
                 }
             },
@@ -863,19 +887,23 @@ impl Connection {
                 self.mode = Mode::Auth(Box::new(exchange), mechanism.to_owned());
                 self.auth_step(step);
             }
-            None => self.output.extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n"),
+            None => self
+                .output
+                .extend_from_slice(b"504 5.5.4 Unrecognized authentication type\r\n"),
         }
     }
 
     fn auth_line(&mut self, line: &[u8]) {
         if line == b"*" {
             self.mode = Mode::Command;
-            self.output.extend_from_slice(b"501 5.7.0 Authentication cancelled\r\n");
+            self.output
+                .extend_from_slice(b"501 5.7.0 Authentication cancelled\r\n");
             return;
         }
         let Ok(data) = base64::engine::general_purpose::STANDARD.decode(line) else {
             self.mode = Mode::Command;
-            self.output.extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
+            self.output
+                .extend_from_slice(b"501 5.5.2 Cannot decode response\r\n");
             return;
         };
         let step = match &mut self.mode {
@@ -888,7 +916,10 @@ impl Connection {
     fn auth_step(&mut self, step: auth::Step) {
         match step {
             auth::Step::Challenge(challenge) => {
-                let line = format!("334 {}\r\n", base64::engine::general_purpose::STANDARD.encode(challenge));
+                let line = format!(
+                    "334 {}\r\n",
+                    base64::engine::general_purpose::STANDARD.encode(challenge)
+                );
                 self.output.extend_from_slice(line.as_bytes());
             }
             auth::Step::Success(user) => {
@@ -898,11 +929,13 @@ impl Connection {
                 };
                 self.authenticated = true;
                 self.state.lock().authentications.push((mechanism, user));
-                self.output.extend_from_slice(b"235 2.7.0 Authentication successful\r\n");
+                self.output
+                    .extend_from_slice(b"235 2.7.0 Authentication successful\r\n");
             }
             auth::Step::Failure => {
                 self.mode = Mode::Command;
-                self.output.extend_from_slice(b"535 5.7.8 Error: authentication failed\r\n");
+                self.output
+                    .extend_from_slice(b"535 5.7.8 Error: authentication failed\r\n");
             }
         }
     }
