@@ -1,7 +1,8 @@
 //! `smtp-send demo`: the whole library on one page. Starts smtp-testkit on
-//! an ephemeral loopback port, sends a sample message to two recipients
-//! (the server refuses one), prints the transcript and the report, and
-//! checks that everything happened as expected.
+//! an ephemeral loopback port, authenticates (SCRAM-SHA-256), sends a
+//! sample message to two recipients (the server refuses one), prints the
+//! transcript and the report, and checks that everything happened as
+//! expected.
 
 use std::sync::{Arc, Mutex};
 
@@ -34,10 +35,14 @@ pub fn run() -> u8 {
 }
 
 fn demo() -> Result<(), String> {
-    let server = TestServer::start(Script::new().rule(
-        When::RcptTo("nobody@demo.invalid".into()),
-        Action::reply(REFUSAL),
-    ))
+    let server = TestServer::start(
+        Script::new()
+            .auth(["SCRAM-SHA-256", "PLAIN"], &[("demo", "demo-password")])
+            .rule(
+                When::RcptTo("nobody@demo.invalid".into()),
+                Action::reply(REFUSAL),
+            ),
+    )
     .map_err(|e| format!("starting the test server: {e}"))?;
     println!("demo: smtp-testkit listening on {}", server.addr());
 
@@ -46,6 +51,11 @@ fn demo() -> Result<(), String> {
     let set = |s: &mut ClientSettings, k: &str, v: &str| s.set(k, v).map_err(|e| e.to_string());
     set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
     set(&mut settings, "mail.smtp.sendpartial", "true")?;
+    // Authenticate: without TLS the chooser refuses PLAIN and picks
+    // SCRAM-SHA-256, which never reveals the password.
+    set(&mut settings, "mail.smtp.auth", "true")?;
+    set(&mut settings, "mail.smtp.user", "demo")?;
+    settings.auth.password = Some("demo-password".into());
 
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&transcript);
@@ -65,6 +75,7 @@ fn demo() -> Result<(), String> {
             address("nobody@demo.invalid")?,
         ],
     );
+    let auth = client.auth_mechanism().map(str::to_owned);
     let report = client
         .send(envelope, Body::Bytes(MESSAGE))
         .map_err(|e| format!("send: {e}"))?;
@@ -79,6 +90,7 @@ fn demo() -> Result<(), String> {
             "message": r.message(),
         })).collect::<Vec<_>>(),
         "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
+        "auth": auth,
         "reply": report.reply.as_ref().map(|r| json!({
             "code": r.code().get(),
             "enhanced_code": r.enhanced_code().map(|c| c.to_string()),
@@ -91,6 +103,13 @@ fn demo() -> Result<(), String> {
     );
 
     // What the demo expects, checked rather than assumed.
+    if auth.as_deref() != Some("SCRAM-SHA-256")
+        || server.authentications() != [("SCRAM-SHA-256".to_owned(), "demo".to_owned())]
+    {
+        return Err(format!(
+            "expected SCRAM-SHA-256 authentication, got {auth:?}"
+        ));
+    }
     let delivered: Vec<&str> = report.delivered().map(Address::as_str).collect();
     if delivered != ["alice@demo.invalid"] {
         return Err(format!(

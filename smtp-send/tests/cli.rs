@@ -299,3 +299,105 @@ fn help_documents_exit_codes() {
         assert!(help.contains(needle), "{needle}");
     }
 }
+
+#[test]
+fn authentication_flags_and_exit_77() {
+    let server =
+        TestServer::start(Script::new().auth(["PLAIN", "SCRAM-SHA-1"], &[("alice", "pa55")]))
+            .unwrap();
+    let addr = server.addr().to_string();
+    let dir = std::env::temp_dir().join(format!("smtp-send-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "pa55\n").unwrap();
+    // --password-file; the chooser picks SCRAM over plaintext PLAIN.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--json",
+            "-u",
+            "alice",
+            "--password-file",
+            file.to_str().unwrap(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["auth"], "SCRAM-SHA-1");
+    // --auth PLAIN without TLS: refused unless --allow-plaintext-auth.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-u",
+            "alice",
+            "--password-file",
+            file.to_str().unwrap(),
+            "--auth",
+            "PLAIN",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(77));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in the clear"));
+    let out = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .args([
+            "-s",
+            &addr,
+            "--json",
+            "-u",
+            "alice",
+            "--password-env",
+            "SMTP_TEST_PW",
+            "--auth",
+            "PLAIN",
+            "--allow-plaintext-auth",
+            "--transcript",
+            "x@example.org",
+        ])
+        .env("SMTP_TEST_PW", "pa55")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(MESSAGE)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["auth"], "PLAIN");
+    let transcript = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        transcript.contains("C: AUTH PLAIN [redacted]"),
+        "{transcript}"
+    );
+    assert!(
+        !transcript.contains("pa55") && !transcript.contains("cGE1NQ"),
+        "{transcript}"
+    );
+    // A wrong password: 77.
+    std::fs::write(&file, "wrong\n").unwrap();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-u",
+            "alice",
+            "--password-file",
+            file.to_str().unwrap(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(77));
+    let _ = std::fs::remove_dir_all(dir);
+}
