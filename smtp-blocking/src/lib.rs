@@ -52,6 +52,10 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(#[from] PropertyError),
+    /// The TLS configuration is unusable (a CA file, a client key, a
+    /// protocol or cipher name).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(smtp_proto::TlsError),
     /// The session ended (refused greeting, TLS or AUTH failure, timeout,
     /// malformed reply, connection closed).
     #[error(transparent)]
@@ -298,7 +302,8 @@ impl Client {
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
         let stream = open_tcp(settings)?;
-        let mut config = settings.session_config(ehlo_name_for(settings, &stream));
+        let mut config = smtp_tls::session_config(settings, ehlo_name_for(settings, &stream))
+            .map_err(Error::TlsConfig)?;
         config.transcript |= transcript.is_some();
         Client::from_transport(Box::new(stream), Arc::new(config), transcript)
     }

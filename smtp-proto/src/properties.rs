@@ -104,8 +104,73 @@ pub struct ClientSettings {
     pub session: SessionConfig,
     /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
     pub auth: AuthSettings,
+    /// TLS (`mail.smtp.ssl.*`, `mail.smtp.starttls.*`); `smtp-tls` turns
+    /// it into a connector.
+    pub tls: TlsOptions,
+    /// Whether `port` was set explicitly (else `ssl.enable` picks 465).
+    explicit_port: bool,
     /// Keys under the prefix that JavaMail does not define.
     pub unknown_keys: Vec<String>,
+}
+
+/// TLS settings as data; `smtp_tls::TlsSettings::from_options` makes them
+/// a rustls configuration.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// `mail.smtp.starttls.enable`.
+    pub starttls_enable: bool,
+    /// `mail.smtp.starttls.required`.
+    pub starttls_required: bool,
+    /// `mail.smtp.ssl.checkserveridentity` (default true, unlike JavaMail
+    /// 1.6).
+    pub check_server_identity: bool,
+    /// `mail.smtp.ssl.trust`: `*`, or hosts trusted without verification.
+    pub trust: String,
+    /// `mail.smtp.ssl.protocols`.
+    pub protocols: Vec<String>,
+    /// `mail.smtp.ssl.ciphersuites`.
+    pub cipher_suites: Vec<String>,
+    /// More trusted CA certificates (PEM files).
+    pub ca_files: Vec<std::path::PathBuf>,
+    /// Use only `ca_files` (and `trust`), not the platform's roots.
+    pub only_extra_roots: bool,
+    /// A client certificate chain (PEM file).
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM file).
+    pub client_key: Option<std::path::PathBuf>,
+    /// SHA-256 pins of the server's public key (SubjectPublicKeyInfo).
+    pub pins: Vec<[u8; 32]>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            starttls_enable: false,
+            starttls_required: false,
+            check_server_identity: true,
+            trust: String::new(),
+            protocols: Vec::new(),
+            cipher_suites: Vec::new(),
+            ca_files: Vec::new(),
+            only_extra_roots: false,
+            client_cert: None,
+            client_key: None,
+            pins: Vec::new(),
+        }
+    }
+}
+
+impl TlsOptions {
+    /// The STARTTLS policy: `required` implies enabled, as in JavaMail.
+    pub fn policy(&self) -> crate::StartTlsPolicy {
+        if self.starttls_required {
+            crate::StartTlsPolicy::Required
+        } else if self.starttls_enable {
+            crate::StartTlsPolicy::Opportunistic
+        } else {
+            crate::StartTlsPolicy::Never
+        }
+    }
 }
 
 /// Authentication settings; the password is never a property (JavaMail
@@ -164,6 +229,8 @@ impl ClientSettings {
             write_timeout: Duration::from_secs(300),
             session,
             auth: AuthSettings::default(),
+            tls: TlsOptions::default(),
+            explicit_port: false,
             unknown_keys: Vec::new(),
         }
     }
@@ -252,7 +319,10 @@ impl ClientSettings {
                 self.host = value.trim().to_owned();
                 s.server_name = self.host.clone();
             }
-            "port" => self.port = port()?,
+            "port" => {
+                self.port = port()?;
+                self.explicit_port = true;
+            }
             "user" => self.user = Some(value.to_owned()),
             "from" => {
                 let v = value.trim();
@@ -358,39 +428,56 @@ impl ClientSettings {
                     self.auth.enabled_explicitly.push(mechanism);
                 }
             }
-            "ssl.enable"
-            | "starttls.enable"
-            | "starttls.required"
-            | "ssl.checkserveridentity"
-            | "socketFactory.fallback" => {
-                if boolean()?
-                    && name != "ssl.checkserveridentity"
-                    && name != "socketFactory.fallback"
-                {
-                    return unsupported("TLS");
+            "ssl.enable" => {
+                s.implicit_tls = boolean()?;
+                if !self.explicit_port {
+                    self.port = if s.implicit_tls {
+                        465
+                    } else {
+                        self.protocol.default_port()
+                    };
                 }
             }
-            "ssl.trust"
-            | "ssl.protocols"
-            | "ssl.ciphersuites"
-            | "socks.host"
-            | "socks.port"
-            | "proxy.host"
-            | "proxy.port"
-            | "proxy.user"
-            | "proxy.password"
-            | "socketFactory"
-            | "socketFactory.class"
-            | "socketFactory.port"
-            | "ssl.socketFactory"
-            | "ssl.socketFactory.class"
-            | "ssl.socketFactory.port" => {
+            "starttls.enable" => {
+                self.tls.starttls_enable = boolean()?;
+                s.starttls = self.tls.policy();
+            }
+            "starttls.required" => {
+                self.tls.starttls_required = boolean()?;
+                s.starttls = self.tls.policy();
+            }
+            "ssl.checkserveridentity" => self.tls.check_server_identity = boolean()?,
+            "ssl.trust" => self.tls.trust = value.trim().to_owned(),
+            "ssl.protocols" => {
+                self.tls.protocols = value.split_whitespace().map(str::to_owned).collect()
+            }
+            "ssl.ciphersuites" => {
+                self.tls.cipher_suites = value.split_whitespace().map(str::to_owned).collect()
+            }
+            "socketFactory.fallback" => {
+                boolean()?;
+            }
+            "socketFactory.port" | "ssl.socketFactory.port" => {
                 if !value.trim().is_empty() {
-                    return unsupported(match name.split('.').next().unwrap_or(name) {
-                        "socks" | "proxy" => "proxy support",
-                        "socketFactory" => "a custom connector",
-                        _ => "TLS",
-                    });
+                    port()?;
+                }
+            }
+            "socketFactory"
+            | "socketFactory.class"
+            | "ssl.socketFactory"
+            | "ssl.socketFactory.class" => {
+                if !value.trim().is_empty() {
+                    return Err(err(
+                        "names a Java class; in Rust, hand the client a connected stream \
+                         (smtp_blocking::Client::from_transport) or a rustls ClientConfig \
+                         (smtp_tls::RustlsConnector) instead",
+                    ));
+                }
+            }
+            "socks.host" | "socks.port" | "proxy.host" | "proxy.port" | "proxy.user"
+            | "proxy.password" => {
+                if !value.trim().is_empty() {
+                    return unsupported("proxy support");
                 }
             }
             _ => self.unknown_keys.push(key.to_owned()),
@@ -556,7 +643,7 @@ mod tests {
             ("mail.smtp.mailextension", "X=a b=\r\n"),
             ("mail.smtp.from", "not an address"),
             ("mail.smtp.localhost", "bad_name"),
-            ("mail.smtp.ssl.enable", "true"),
+            ("mail.smtp.ssl.socketFactory.class", "com.example.Factory"),
             ("mail.smtp.socks.host", "127.0.0.1"),
         ] {
             let e = ClientSettings::from_properties(Protocol::Smtp, [(key, value)]).unwrap_err();

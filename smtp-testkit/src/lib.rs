@@ -30,7 +30,7 @@
 //! ```
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -40,6 +40,11 @@ use base64::Engine as _;
 use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
+mod tls;
+
+/// The rustls the test server uses (for `Script::starttls` / `implicit_tls` configs).
+pub use rustls;
+pub use tls::TestCa;
 
 /// When a rule applies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +115,10 @@ pub struct Script {
     pub users: Vec<(String, String)>,
     /// Refuse MAIL with 530 until the client has authenticated.
     pub require_auth: bool,
+    /// Offer STARTTLS with this configuration.
+    pub starttls: Option<Arc<rustls::ServerConfig>>,
+    /// Speak TLS from the first byte (smtps) with this configuration.
+    pub implicit_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Script {
@@ -141,7 +150,28 @@ impl Script {
             auth_mechanisms: Vec::new(),
             users: Vec::new(),
             require_auth: false,
+            starttls: None,
+            implicit_tls: None,
         }
+    }
+
+    /// Offers STARTTLS with the test CA's certificate.
+    ///
+    /// # Errors
+    /// When the certificate does not load.
+    pub fn starttls(mut self, ca: &TestCa) -> io::Result<Script> {
+        self.starttls = Some(ca.server_config(&[])?);
+        Ok(self)
+    }
+
+    /// Speaks TLS from the first byte (smtps) with the test CA's
+    /// certificate.
+    ///
+    /// # Errors
+    /// When the certificate does not load.
+    pub fn implicit_tls(mut self, ca: &TestCa) -> io::Result<Script> {
+        self.implicit_tls = Some(ca.server_config(&[])?);
+        Ok(self)
     }
 
     /// Offers AUTH with these mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
@@ -372,13 +402,16 @@ struct Envelope {
     bdat: bool,
 }
 
+#[derive(PartialEq, Eq)]
 enum Step {
     Continue,
     Close,
+    StartTls,
 }
 
 struct Connection {
-    stream: TcpStream,
+    stream: tls::Stream,
+    tls_active: bool,
     state: Arc<State>,
     input: Vec<u8>,
     output: Vec<u8>,
@@ -392,7 +425,8 @@ struct Connection {
 impl Connection {
     fn new(stream: TcpStream, state: Arc<State>) -> Connection {
         Connection {
-            stream,
+            stream: tls::Stream::Plain(stream),
+            tls_active: false,
             state,
             input: Vec::with_capacity(64 * 1024),
             output: Vec::with_capacity(4096),
@@ -405,9 +439,15 @@ impl Connection {
     }
 
     fn run(mut self) -> io::Result<()> {
-        self.stream.set_nodelay(true)?;
+        self.stream.tcp().set_nodelay(true)?;
         self.stream
+            .tcp()
             .set_read_timeout(Some(Duration::from_secs(60)))?;
+        if let Some(config) = self.state.script.implicit_tls.clone() {
+            let placeholder = tls::Stream::Plain(self.stream.tcp().try_clone()?);
+            self.stream = std::mem::replace(&mut self.stream, placeholder).upgrade(&config)?;
+            self.tls_active = true;
+        }
         let greeting = format!("220 {} ESMTP smtp-testkit\r\n", self.state.script.hostname);
         if let Step::Close = self.respond(|w| *w == When::Connect, greeting.as_bytes())? {
             return self.close();
@@ -427,15 +467,29 @@ impl Connection {
             self.input.extend_from_slice(&buf[..n]);
             let step = self.process()?;
             self.flush()?;
-            if let Step::Close = step {
-                return self.close();
+            match step {
+                Step::Close => return self.close(),
+                Step::StartTls => {
+                    if let Some(config) = self.state.script.starttls.clone() {
+                        let placeholder = tls::Stream::Plain(self.stream.tcp().try_clone()?);
+                        let plain = std::mem::replace(&mut self.stream, placeholder);
+                        self.stream = plain.upgrade(&config)?;
+                        self.tls_active = true;
+                        // Anything the client pipelined after STARTTLS is
+                        // discarded, never acted on (CVE-2011-0411).
+                        self.input.clear();
+                        self.envelope = None;
+                        self.authenticated = false;
+                    }
+                }
+                Step::Continue => {}
             }
         }
     }
 
     fn close(&mut self) -> io::Result<()> {
         self.flush()?;
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.shutdown();
         Ok(())
     }
 
@@ -576,8 +630,9 @@ impl Connection {
                         }
                     };
                     consumed += used;
-                    if let Step::Close = self.command(&line)? {
-                        break Ok(Step::Close);
+                    match self.command(&line)? {
+                        Step::Continue => {}
+                        other => break Ok(other),
                     }
                 }
             }
@@ -680,6 +735,9 @@ impl Connection {
                 let host = &self.state.script.hostname;
                 let mut reply = Vec::new();
                 let mut exts = self.state.script.extensions.clone();
+                if self.state.script.starttls.is_some() && !self.tls_active {
+                    exts.push("STARTTLS".to_owned());
+                }
                 if !self.state.script.auth_mechanisms.is_empty() {
                     exts.push(format!(
                         "AUTH {}",
@@ -826,10 +884,26 @@ impl Connection {
                 |w| *w == When::Command("VRFY"),
                 b"252 2.0.0 Cannot VRFY user\r\n",
             ),
-            Command::StartTls => self.respond(
-                |w| *w == When::Command("STARTTLS"),
-                b"454 4.7.0 TLS not available\r\n",
-            ),
+            Command::StartTls => {
+                if self.state.script.starttls.is_none() || self.tls_active {
+                    return self.respond(
+                        |w| *w == When::Command("STARTTLS"),
+                        b"454 4.7.0 TLS not available\r\n",
+                    );
+                }
+                let start = self.output.len();
+                let step = self.respond(
+                    |w| *w == When::Command("STARTTLS"),
+                    b"220 2.0.0 Ready to start TLS\r\n",
+                )?;
+                // A scripted reply (an injection test) does not start TLS.
+                let scripted =
+                    self.output.get(start..) != Some(&b"220 2.0.0 Ready to start TLS\r\n"[..]);
+                if step == Step::Continue && !scripted {
+                    return Ok(Step::StartTls);
+                }
+                Ok(step)
+            }
             Command::Auth {
                 mechanism,
                 initial_response,
