@@ -72,6 +72,9 @@ pub enum Error {
     /// A request the session could not take.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// The SOCKS5 or HTTP CONNECT proxy refused or failed.
+    #[error("proxy: {0}")]
+    Proxy(#[from] smtp_proto::proxy::ProxyError),
 }
 
 /// A connection a [`Client`] can run on: a byte stream whose reads can be
@@ -212,9 +215,50 @@ impl std::fmt::Debug for Client {
 /// # Errors
 /// [`Error::Io`] with the last address's error.
 pub fn open_tcp(settings: &ClientSettings) -> Result<TcpStream, Error> {
-    let addrs: Vec<SocketAddr> = (settings.host.as_str(), settings.port)
-        .to_socket_addrs()?
-        .collect();
+    open_tcp_to(&settings.host, settings.port, settings)
+}
+
+/// Opens the connection to the server, directly or through the configured
+/// proxy ([`ClientSettings::effective_proxy`]), running the proxy's
+/// handshake (smtp-proto's sans-IO codec). Returns the stream and the
+/// octets that arrived after the proxy's reply, which belong to the SMTP
+/// session.
+///
+/// # Errors
+/// [`Error::Io`] for the TCP connection, [`Error::Proxy`] when the proxy
+/// refuses.
+pub fn open(settings: &ClientSettings) -> Result<(TcpStream, Vec<u8>), Error> {
+    let Some(proxy) = settings.effective_proxy() else {
+        return Ok((open_tcp(settings)?, Vec::new()));
+    };
+    let mut stream = open_tcp_to(&proxy.host, proxy.port, settings)?;
+    let mut handshake = proxy.handshake(&settings.host, settings.port)?;
+    let timeout = finite(settings.connect_timeout).or(finite(settings.session.timeouts.command));
+    stream.set_read_timeout(timeout)?;
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(out) = handshake.poll_transmit() {
+            stream.write_all(&out)?;
+        }
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Io(e)),
+        };
+        if n == 0 {
+            handshake.handle_eof()?;
+        }
+        if let smtp_proto::proxy::ProxyStatus::Done { leftover } =
+            handshake.handle_input(&buf[..n])?
+        {
+            stream.set_read_timeout(None)?;
+            return Ok((stream, leftover));
+        }
+    }
+}
+
+fn open_tcp_to(host: &str, port: u16, settings: &ClientSettings) -> Result<TcpStream, Error> {
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
     let local_ip: Option<IpAddr> = match &settings.local_address {
         Some(a) => Some(
             (a.as_str(), 0)
@@ -232,7 +276,7 @@ pub fn open_tcp(settings: &ClientSettings) -> Result<TcpStream, Error> {
     };
     let mut last = io::Error::new(
         io::ErrorKind::NotFound,
-        format!("{} resolves to nothing", settings.host),
+        format!("{host} resolves to nothing"),
     );
     for addr in addrs {
         match connect_one(addr, local_ip, settings) {
@@ -301,15 +345,21 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        let stream = open_tcp(settings)?;
+        let (stream, already_read) = open(settings)?;
         let mut config = smtp_tls::session_config(settings, ehlo_name_for(settings, &stream))
             .map_err(Error::TlsConfig)?;
         config.transcript |= transcript.is_some();
-        Client::from_transport(Box::new(stream), Arc::new(config), transcript)
+        Client::from_transport(
+            Box::new(stream),
+            Arc::new(config),
+            transcript,
+            &already_read,
+        )
     }
 
     /// Runs a session over a connection the caller made (a proxy tunnel,
-    /// a Unix socket, an in-memory pipe).
+    /// a Unix socket, an in-memory pipe); `already_read` are octets of the
+    /// SMTP stream that arrived with the tunnel's setup.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
@@ -317,8 +367,12 @@ impl Client {
         transport: Box<dyn Transport>,
         config: Arc<SessionConfig>,
         transcript: Option<TranscriptHook>,
+        already_read: &[u8],
     ) -> Result<Client, Error> {
-        let session = Session::new(config, Instant::now());
+        let mut session = Session::new(config, Instant::now());
+        if !already_read.is_empty() {
+            session.handle_input(Instant::now(), already_read);
+        }
         let mut client = Client {
             transport,
             session,

@@ -79,6 +79,7 @@ mod envelope;
 mod input;
 mod line;
 pub mod properties;
+pub mod proxy;
 mod reply;
 mod sasl;
 pub mod server;

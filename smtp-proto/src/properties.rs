@@ -23,7 +23,20 @@
 //! | `dsn.notify`, `dsn.ret` | [`SessionConfig::dsn_notify`], [`SessionConfig::dsn_ret`] | — |
 //! | `chunksize` | [`SessionConfig::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
 //! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
-//! | `auth`, `auth.*`, `sasl.*`, `ssl.*`, `starttls.*`, `socks.*`, `proxy.*`, `socketFactory*` | recognised; enabling them is a configuration error until the authentication, TLS and proxy support lands | |
+//! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
+//! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
+//! | `auth.<mech>.disable` | [`AuthSettings::disabled`]; `false` opts XOAUTH2/OAUTHBEARER/ANONYMOUS/EXTERNAL in | XOAUTH2 off unless asked (same) |
+//! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`AuthSettings`] fields | — |
+//! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
+//! | `ssl.enable` | [`SessionConfig::implicit_tls`]; port 465 unless set | false (smtp), true (smtps) |
+//! | `starttls.enable`, `starttls.required` | [`TlsOptions`] → [`SessionConfig::starttls`]; required implies enabled | false |
+//! | `ssl.checkserveridentity` | [`TlsOptions::check_server_identity`] | **true** (false in JavaMail 1.6) |
+//! | `ssl.trust` | [`TlsOptions::trust`]: `*` or hosts trusted without verification | — |
+//! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsOptions::protocols`], [`TlsOptions::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
+//! | `socks.host`, `socks.port` | SOCKS5 proxy, remote DNS, port 1080 by default; credentials in code ([`ProxySettings`]) | — |
+//! | `proxy.host`, `proxy.port`, `proxy.user`, `proxy.password` | HTTP CONNECT proxy, port 80 by default, Basic auth | — |
+//! | `socketFactory`, `socketFactory.class`, `ssl.socketFactory`, `ssl.socketFactory.class` | Java classes: an error; in Rust pass a connected stream (`smtp_blocking::Client::from_transport`) or a rustls `ClientConfig` (`smtp_tls::RustlsConnector`) | — |
+//! | `socketFactory.port`, `ssl.socketFactory.port`, `socketFactory.fallback` | validated; they only apply to a socket factory | — |
 //!
 //! Values are read strictly: booleans are `true` or `false` (any case),
 //! numbers are decimal; anything else is an error naming the key. Keys
@@ -109,8 +122,76 @@ pub struct ClientSettings {
     pub tls: TlsOptions,
     /// Whether `port` was set explicitly (else `ssl.enable` picks 465).
     explicit_port: bool,
+    /// The proxy to connect through (`mail.smtp.socks.*`,
+    /// `mail.smtp.proxy.*`).
+    pub proxy: Option<ProxySettings>,
+    socks_host: Option<String>,
+    socks_port: Option<u16>,
+    http_proxy_host: Option<String>,
+    http_proxy_port: Option<u16>,
+    proxy_user: Option<String>,
+    proxy_password: Option<smtp_auth::Secret>,
     /// Keys under the prefix that JavaMail does not define.
     pub unknown_keys: Vec<String>,
+}
+
+/// Which kind of proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// SOCKS5 (`mail.smtp.socks.host`), with remote DNS.
+    Socks5,
+    /// HTTP CONNECT (`mail.smtp.proxy.host`).
+    HttpConnect,
+}
+
+/// A proxy to connect through.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// SOCKS5 or HTTP CONNECT.
+    pub kind: ProxyKind,
+    /// The proxy's host.
+    pub host: String,
+    /// The proxy's port (default 1080 for SOCKS5, 80 for HTTP).
+    pub port: u16,
+    /// User name for the proxy (RFC 1929, or HTTP Basic).
+    pub user: Option<String>,
+    /// Its password.
+    pub password: Option<smtp_auth::Secret>,
+}
+
+impl ProxySettings {
+    /// A proxy without credentials.
+    pub fn new(kind: ProxyKind, host: impl Into<String>, port: u16) -> ProxySettings {
+        ProxySettings {
+            kind,
+            host: host.into(),
+            port,
+            user: None,
+            password: None,
+        }
+    }
+
+    /// The handshake to open a tunnel to `host:port` through this proxy.
+    ///
+    /// # Errors
+    /// As [`ProxyHandshake::socks5`](crate::proxy::ProxyHandshake::socks5)
+    /// and `http_connect`.
+    pub fn handshake(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<crate::proxy::ProxyHandshake, crate::proxy::ProxyError> {
+        let credentials = self
+            .user
+            .as_deref()
+            .map(|u| (u, self.password.clone().unwrap_or_default()));
+        match self.kind {
+            ProxyKind::Socks5 => crate::proxy::ProxyHandshake::socks5(host, port, credentials),
+            ProxyKind::HttpConnect => {
+                crate::proxy::ProxyHandshake::http_connect(host, port, credentials)
+            }
+        }
+    }
 }
 
 /// TLS settings as data; `smtp_tls::TlsSettings::from_options` makes them
@@ -231,6 +312,13 @@ impl ClientSettings {
             auth: AuthSettings::default(),
             tls: TlsOptions::default(),
             explicit_port: false,
+            proxy: None,
+            socks_host: None,
+            socks_port: None,
+            http_proxy_host: None,
+            http_proxy_port: None,
+            proxy_user: None,
+            proxy_password: None,
             unknown_keys: Vec::new(),
         }
     }
@@ -474,15 +562,62 @@ impl ClientSettings {
                     ));
                 }
             }
-            "socks.host" | "socks.port" | "proxy.host" | "proxy.port" | "proxy.user"
-            | "proxy.password" => {
-                if !value.trim().is_empty() {
-                    return unsupported("proxy support");
+            "socks.host" => {
+                self.socks_host = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "proxy.host" => {
+                self.http_proxy_host = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
+            }
+            "socks.port" => {
+                self.socks_port = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(port()?)
                 }
+            }
+            "proxy.port" => {
+                self.http_proxy_port = if value.trim().is_empty() {
+                    None
+                } else {
+                    Some(port()?)
+                }
+            }
+            "proxy.user" => self.proxy_user = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "proxy.password" => {
+                self.proxy_password =
+                    Some(value.into()).filter(|v: &smtp_auth::Secret| !v.expose().is_empty())
             }
             _ => self.unknown_keys.push(key.to_owned()),
         }
         Ok(())
+    }
+
+    /// The proxy to use: [`proxy`](Self::proxy) when set in code, else
+    /// `mail.smtp.proxy.host` (HTTP CONNECT, port 80 by default, with
+    /// `mail.smtp.proxy.user` / `.password`), else `mail.smtp.socks.host`
+    /// (SOCKS5, port 1080 by default; its credentials are set in code, as
+    /// JavaMail takes them from an `Authenticator`).
+    pub fn effective_proxy(&self) -> Option<ProxySettings> {
+        if let Some(proxy) = &self.proxy {
+            return Some(proxy.clone());
+        }
+        if let Some(host) = &self.http_proxy_host {
+            let mut proxy = ProxySettings::new(
+                ProxyKind::HttpConnect,
+                host.clone(),
+                self.http_proxy_port.unwrap_or(80),
+            );
+            proxy.user = self.proxy_user.clone();
+            proxy.password = self.proxy_password.clone();
+            return Some(proxy);
+        }
+        self.socks_host.as_ref().map(|host| {
+            ProxySettings::new(
+                ProxyKind::Socks5,
+                host.clone(),
+                self.socks_port.unwrap_or(1080),
+            )
+        })
     }
 
     /// The session configuration for a connection, with the EHLO name
@@ -644,7 +779,8 @@ mod tests {
             ("mail.smtp.from", "not an address"),
             ("mail.smtp.localhost", "bad_name"),
             ("mail.smtp.ssl.socketFactory.class", "com.example.Factory"),
-            ("mail.smtp.socks.host", "127.0.0.1"),
+            ("mail.smtp.socks.port", "socks"),
+            ("mail.smtp.proxy.port", "-1"),
         ] {
             let e = ClientSettings::from_properties(Protocol::Smtp, [(key, value)]).unwrap_err();
             assert_eq!(e.key, key);

@@ -40,7 +40,10 @@ use base64::Engine as _;
 use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
+mod proxy;
 mod tls;
+
+pub use proxy::{ProxyProtocol, TestProxy};
 
 /// The rustls the test server uses (for `Script::starttls` / `implicit_tls` configs).
 pub use rustls;
