@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Interop tests against a real Postfix: installs Postfix when missing,
 # starts a private instance on loopback (scripts/postfix-instance.sh), runs
-# smtp-blocking's tests/postfix.rs against it, and always stops it.
-# Needs root. Exits non-zero when a step or a test fails.
+# smtp-blocking's tests/postfix.rs (delivery) and tests/cyrus.rs (SASL
+# mechanisms against Cyrus SASL) against it, and always stops it.
+# Needs root. Exits non-zero when a step or a test fails; both test files
+# run even when the first fails.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +32,11 @@ trap cleanup EXIT
 export SMTP_INTEROP_POSTFIX=127.0.0.1:42525
 export SMTP_INTEROP_DELIVERED=$dir/delivered
 export SMTP_INTEROP_SINK=127.0.0.1:42526
+export SMTP_INTEROP_SASL=127.0.0.1:42527
 export SMTP_INTEROP_REQUIRED=1
 
 cd "$root"
-cargo test -p smtp-blocking --test postfix -- --test-threads=2
+status=0
+cargo test -p smtp-blocking --test postfix -- --test-threads=2 || status=1
+cargo test -p smtp-blocking --test cyrus -- --test-threads=2 || status=1
+[ "$status" = 0 ]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A private Postfix instance on loopback for the interop tests.
 #
-#   postfix-instance.sh install        install postfix (and its smtp-sink)
+#   postfix-instance.sh install        install postfix (and its smtp-sink) and
+#                                      Cyrus SASL (sasl2-bin, libsasl2-modules)
 #   postfix-instance.sh start DIR      start an instance whose files all live in DIR
 #   postfix-instance.sh stop DIR       stop it
 #
@@ -11,11 +12,25 @@
 #                    delivers each message through pipe(8), as nobody, into
 #                    DIR/delivered/<recipient>/<unique-name>.
 #   127.0.0.1:42526  Postfix's smtp-sink (accepts and discards everything).
+#   127.0.0.1:42527  Postfix smtpd with AUTH through Cyrus SASL over plaintext
+#                    (no TLS): PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM
+#                    SCRAM-SHA-1 SCRAM-SHA-256 against DIR/sasldb2, which
+#                    holds alice in realm example.org (password
+#                    Wonderland-2026; smtpd_sasl_local_domain = example.org,
+#                    so "alice" and "alice@example.org" both work).
+#                    Relays (delivers, as above) only for authenticated
+#                    clients; the Received: header names the SASL user
+#                    ("(Authenticated sender: alice@example.org)").
 #   DIR/maillog      Postfix's log (there is no syslog here).
 set -euo pipefail
 
 SMTP_PORT=42525
 SINK_PORT=42526
+AUTH_PORT=42527
+SASL_REALM=example.org
+SASL_USER=alice
+SASL_PASSWORD=Wonderland-2026
+PACKAGES=(postfix sasl2-bin libsasl2-modules)
 
 die() {
     echo "postfix-instance: $*" >&2
@@ -27,8 +42,21 @@ usage() {
     exit 2
 }
 
+# Prints the packages of PACKAGES that are not installed.
+missing_packages() {
+    local pkg
+    for pkg in "${PACKAGES[@]}"; do
+        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+            echo "$pkg"
+        fi
+    done
+}
+
 do_install() {
-    if command -v postfix >/dev/null 2>&1 && command -v smtp-sink >/dev/null 2>&1; then
+    local missing
+    missing=$(missing_packages)
+    if [ -z "$missing" ] && command -v smtp-sink >/dev/null 2>&1 &&
+        command -v saslpasswd2 >/dev/null 2>&1; then
         return 0
     fi
     [ "$(id -u)" = 0 ] || die "install needs root"
@@ -43,7 +71,7 @@ do_install() {
     local rc=0
     {
         apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postfix
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
     } || rc=$?
     if [ "$had_policy" = 1 ]; then
         mv -f "$policy.interop-save" "$policy"
@@ -52,6 +80,9 @@ do_install() {
     fi
     [ "$rc" = 0 ] || die "apt-get failed ($rc)"
     command -v smtp-sink >/dev/null 2>&1 || die "smtp-sink missing after installing postfix"
+    command -v saslpasswd2 >/dev/null 2>&1 || die "saslpasswd2 missing after installing sasl2-bin"
+    missing=$(missing_packages)
+    [ -z "$missing" ] || die "still not installed: $missing"
 }
 
 # Prints the maillog's tail (for failures).
@@ -91,12 +122,13 @@ do_start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root"
     command -v postfix >/dev/null 2>&1 || die "postfix is not installed (run: $0 install)"
+    command -v saslpasswd2 >/dev/null 2>&1 || die "saslpasswd2 is not installed (run: $0 install)"
     [ -d "$dir" ] || die "$dir is not a directory"
     dir=$(cd "$dir" && pwd -P)
     local etc=$dir/etc
     [ ! -e "$etc/main.cf" ] || die "$dir already holds an instance"
     local port
-    for port in "$SMTP_PORT" "$SINK_PORT"; do
+    for port in "$SMTP_PORT" "$SINK_PORT" "$AUTH_PORT"; do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             die "127.0.0.1:$port is already in use (another instance? stop it first)"
         fi
@@ -104,7 +136,7 @@ do_start() {
 
     # nobody runs the delivery script and writes under delivered/.
     chmod 755 "$dir"
-    mkdir -p "$etc" "$dir/spool" "$dir/data" "$dir/delivered/.tmp"
+    mkdir -p "$etc/sasl" "$dir/spool" "$dir/data" "$dir/delivered/.tmp"
     chown postfix "$dir/data"
     chown nobody "$dir/delivered" "$dir/delivered/.tmp"
     : >"$dir/maillog"
@@ -127,6 +159,23 @@ cat >"\$tmp" || { rm -f "\$tmp"; exit 75; }
 mv "\$tmp" "\$root/\$rcpt/\$(date +%s.%N).\$\$" || exit 75
 DELIVER
     chmod 755 "$dir/deliver.sh"
+
+    # Cyrus SASL: one user in a Berkeley DB sasldb that only root and the
+    # postfix group (smtpd runs as postfix) can read. saslpasswd2 also
+    # stores the SCRAM and DIGEST-MD5 secrets derived from the password.
+    printf '%s' "$SASL_PASSWORD" |
+        saslpasswd2 -c -p -f "$dir/sasldb2" -u "$SASL_REALM" "$SASL_USER" ||
+        die "saslpasswd2 failed"
+    chgrp postfix "$dir/sasldb2"
+    chmod 640 "$dir/sasldb2"
+    # Debian's Postfix reads <config_directory>/sasl/<smtpd_sasl_path>.conf
+    # (it ignores cyrus_sasl_config_path).
+    cat >"$etc/sasl/smtpd.conf" <<SASL
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $dir/sasldb2
+mech_list: PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM SCRAM-SHA-1 SCRAM-SHA-256
+SASL
 
     cat >"$etc/main.cf" <<MAIN
 # Private interop instance (scripts/postfix-instance.sh). No DNS, no
@@ -180,11 +229,26 @@ smtpd_client_connection_count_limit = 0
 # does not start with a header.
 local_header_rewrite_clients =
 message_drop_headers =
+# Cyrus SASL (used only where a listener sets smtpd_sasl_auth_enable=yes):
+# $etc/sasl/smtpd.conf, users in realm example.org.
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+smtpd_sasl_service = smtp
+smtpd_sasl_local_domain = $SASL_REALM
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_auth_enable = no
 MAIN
 
     cat >"$etc/master.cf" <<MASTER
 # service type  private unpriv  chroot  wakeup  maxproc command + args
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$AUTH_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/sasl
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=no
+  -o smtpd_sasl_local_domain=$SASL_REALM
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_sasl_authenticated_header=yes
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -210,7 +274,7 @@ filedrop  unix  -       n       n       -       -       pipe
 MASTER
 
     # Postfix waits ~2 s when its configuration is younger than a second.
-    touch -d '-5 sec' "$etc/main.cf" "$etc/master.cf"
+    touch -d '-5 sec' "$etc/main.cf" "$etc/master.cf" "$etc/sasl/smtpd.conf"
 
     if ! postfix -c "$etc" start >"$dir/postfix-start.log" 2>&1; then
         cat "$dir/postfix-start.log" >&2
@@ -223,7 +287,8 @@ MASTER
 
     wait_greeting "$SMTP_PORT" "$dir"
     wait_greeting "$SINK_PORT" "$dir"
-    echo "postfix-instance: smtpd on 127.0.0.1:$SMTP_PORT, smtp-sink on 127.0.0.1:$SINK_PORT, mail in $dir/delivered"
+    wait_greeting "$AUTH_PORT" "$dir"
+    echo "postfix-instance: smtpd on 127.0.0.1:$SMTP_PORT, smtp-sink on 127.0.0.1:$SINK_PORT, smtpd with AUTH on 127.0.0.1:$AUTH_PORT, mail in $dir/delivered"
 }
 
 do_stop() {

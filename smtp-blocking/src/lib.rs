@@ -409,6 +409,16 @@ impl Client {
         self.session.tls_info()
     }
 
+    /// The server's greeting.
+    pub fn greeting(&self) -> Option<&smtp_proto::Reply> {
+        self.session.greeting()
+    }
+
+    /// The capabilities the server offered before STARTTLS.
+    pub fn extensions_before_tls(&self) -> Option<&EhloResponse> {
+        self.session.extensions_before_tls()
+    }
+
     /// The SASL mechanism that authenticated the session.
     pub fn auth_mechanism(&self) -> Option<&str> {
         self.session.auth_mechanism()

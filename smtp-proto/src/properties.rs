@@ -213,6 +213,8 @@ pub struct TlsOptions {
     pub cipher_suites: Vec<String>,
     /// More trusted CA certificates (PEM files).
     pub ca_files: Vec<std::path::PathBuf>,
+    /// More trusted CA certificates (PEM text).
+    pub ca_pem: Vec<String>,
     /// Use only `ca_files` (and `trust`), not the platform's roots.
     pub only_extra_roots: bool,
     /// A client certificate chain (PEM file).
@@ -233,6 +235,7 @@ impl Default for TlsOptions {
             protocols: Vec::new(),
             cipher_suites: Vec::new(),
             ca_files: Vec::new(),
+            ca_pem: Vec::new(),
             only_extra_roots: false,
             client_cert: None,
             client_key: None,

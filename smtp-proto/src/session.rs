@@ -401,6 +401,7 @@ pub struct Session {
     events: VecDeque<Event>,
     greeting: Option<Reply>,
     ehlo: Option<EhloResponse>,
+    pre_tls_ehlo: Option<EhloResponse>,
     sasl: Option<Box<dyn SaslMechanism>>,
     deferred_initial: Option<Vec<u8>>,
     auth_used: Option<String>,
@@ -443,6 +444,7 @@ impl Session {
             events: VecDeque::new(),
             greeting: None,
             ehlo: None,
+            pre_tls_ehlo: None,
             sasl: None,
             deferred_initial: None,
             auth_used: None,
@@ -787,6 +789,17 @@ impl Session {
         self.ehlo.as_ref()
     }
 
+    /// The server's greeting, once received.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// The capabilities offered before STARTTLS (forgotten for every
+    /// decision after it; kept for reports such as `smtp-send probe`).
+    pub fn extensions_before_tls(&self) -> Option<&EhloResponse> {
+        self.pre_tls_ehlo.as_ref()
+    }
+
     /// The TLS connection, when there is one.
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
@@ -950,7 +963,7 @@ impl Session {
         self.handshake_started = None;
         if self.greeting.is_some() {
             // STARTTLS: everything learned before TLS is forgotten.
-            self.ehlo = None;
+            self.pre_tls_ehlo = self.ehlo.take();
             self.send_greeting_reply();
         } else {
             self.phase = Phase::Greeting;

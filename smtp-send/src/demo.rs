@@ -1,5 +1,6 @@
 //! `smtp-send demo`: the whole library on one page. Starts smtp-testkit on
-//! an ephemeral loopback port, authenticates (SCRAM-SHA-256), sends a
+//! an ephemeral loopback port, upgrades with STARTTLS (a certificate made
+//! on the spot, verified), authenticates (SCRAM-SHA-256), sends a
 //! sample message to two recipients (the server refuses one), prints the
 //! transcript and the report, and checks that everything happened as
 //! expected.
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use smtp_blocking::{Body, Client, ClientSettings, Protocol};
 use smtp_proto::{Address, Envelope, RecipientStatus};
-use smtp_testkit::{Action, Script, TestServer, When};
+use smtp_testkit::{Action, Script, TestCa, TestServer, When};
 
 const MESSAGE: &[u8] = b"From: Demo Sender <sender@demo.invalid>\n\
 To: alice@demo.invalid, nobody@demo.invalid\n\
@@ -34,9 +35,19 @@ pub fn run() -> u8 {
     }
 }
 
+fn set(s: &mut ClientSettings, key: &str, value: &str) -> Result<(), String> {
+    s.set(key, value).map_err(|e| e.to_string())
+}
+
 fn demo() -> Result<(), String> {
+    // A throwaway CA and a certificate for localhost: the demo's STARTTLS
+    // is verified like any other.
+    let ca = TestCa::new(&["localhost"]).map_err(|e| format!("making a test certificate: {e}"))?;
+    let script = Script::new()
+        .starttls(&ca)
+        .map_err(|e| format!("loading the test certificate: {e}"))?;
     let server = TestServer::start(
-        Script::new()
+        script
             .auth(["SCRAM-SHA-256", "PLAIN"], &[("demo", "demo-password")])
             .rule(
                 When::RcptTo("nobody@demo.invalid".into()),
@@ -46,9 +57,11 @@ fn demo() -> Result<(), String> {
     .map_err(|e| format!("starting the test server: {e}"))?;
     println!("demo: smtp-testkit listening on {}", server.addr());
 
-    let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+    set(&mut settings, "mail.smtp.starttls.required", "true")?;
+    settings.tls.ca_pem = vec![ca.ca_pem.clone()];
+    settings.tls.only_extra_roots = true;
     settings.port = server.addr().port();
-    let set = |s: &mut ClientSettings, k: &str, v: &str| s.set(k, v).map_err(|e| e.to_string());
     set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
     set(&mut settings, "mail.smtp.sendpartial", "true")?;
     // Authenticate: without TLS the chooser refuses PLAIN and picks
@@ -76,6 +89,7 @@ fn demo() -> Result<(), String> {
         ],
     );
     let auth = client.auth_mechanism().map(str::to_owned);
+    let tls = client.tls_info().cloned();
     let report = client
         .send(envelope, Body::Bytes(MESSAGE))
         .map_err(|e| format!("send: {e}"))?;
@@ -90,7 +104,8 @@ fn demo() -> Result<(), String> {
             "message": r.message(),
         })).collect::<Vec<_>>(),
         "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
-        "auth": auth,
+                "auth": auth,
+        "tls": tls.as_ref().map(|t| json!({"version": t.version, "cipher_suite": t.cipher_suite, "verified": t.verified})),
         "reply": report.reply.as_ref().map(|r| json!({
             "code": r.code().get(),
             "enhanced_code": r.enhanced_code().map(|c| c.to_string()),
@@ -103,6 +118,9 @@ fn demo() -> Result<(), String> {
     );
 
     // What the demo expects, checked rather than assumed.
+    if !tls.as_ref().is_some_and(|t| t.verified) {
+        return Err("expected a verified STARTTLS connection".into());
+    }
     if auth.as_deref() != Some("SCRAM-SHA-256")
         || server.authentications() != [("SCRAM-SHA-256".to_owned(), "demo".to_owned())]
     {

@@ -114,6 +114,50 @@ struct Cli {
     #[arg(long = "allow-plaintext-auth")]
     allow_plaintext_auth: bool,
 
+    /// TLS: none, starttls (when offered; the default), starttls-required, implicit
+    #[arg(long = "tls", value_name = "MODE", value_parser = ["none", "starttls", "starttls-required", "implicit"])]
+    tls: Option<String>,
+
+    /// Also trust the CA certificates in this PEM file (repeatable)
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Vec<std::path::PathBuf>,
+
+    /// Accept any certificate (mail.smtp.ssl.trust=*): no verification at all
+    #[arg(long = "trust-all")]
+    trust_all: bool,
+
+    /// Verify the chain but not the host name (mail.smtp.ssl.checkserveridentity=false)
+    #[arg(long = "no-verify-hostname")]
+    no_verify_hostname: bool,
+
+    /// A client certificate chain (PEM), with --client-key
+    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+
+    /// The client certificate's private key (PEM)
+    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
+
+    /// Connect through a SOCKS5 proxy (the server name is resolved by the proxy)
+    #[arg(long = "socks5", value_name = "HOST:PORT", conflicts_with = "proxy")]
+    socks5: Option<String>,
+
+    /// User name for the SOCKS5 proxy
+    #[arg(long = "socks5-user", value_name = "NAME", requires = "socks5")]
+    socks5_user: Option<String>,
+
+    /// Read the SOCKS5 password from this environment variable
+    #[arg(
+        long = "socks5-password-env",
+        value_name = "VAR",
+        requires = "socks5_user"
+    )]
+    socks5_password_env: Option<String>,
+
+    /// Connect through an HTTP CONNECT proxy (credentials: -o mail.smtp.proxy.user/password)
+    #[arg(long = "proxy", value_name = "HOST:PORT")]
+    proxy: Option<String>,
+
     /// Recipients
     #[arg(value_name = "RECIPIENT")]
     recipients: Vec<String>,
@@ -124,6 +168,10 @@ enum Commands {
     /// Start an in-process test server and send a sample message to two
     /// recipients, one of which is refused; exit 0 when all went as expected
     Demo,
+    /// Connect, upgrade with STARTTLS when offered, print the greeting,
+    /// extensions before and after TLS, the TLS version, cipher suite and
+    /// certificate chain, then QUIT (all connection options apply)
+    Probe,
 }
 
 /// A failure of the tool itself, with its exit status.
@@ -155,6 +203,15 @@ fn main() -> ExitCode {
     if let Some(Commands::Demo) = cli.command {
         return ExitCode::from(demo::run());
     }
+    if let Some(Commands::Probe) = cli.command {
+        return match probe(&cli) {
+            Ok(code) => ExitCode::from(code),
+            Err(f) => {
+                eprintln!("smtp-send: {}", f.message);
+                ExitCode::from(f.code)
+            }
+        };
+    }
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
@@ -168,6 +225,11 @@ fn main() -> ExitCode {
 fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
     let config = |e: smtp_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
+    // The tool's own default: STARTTLS when offered, certificate verified
+    // (a failed verification is an error, never a fallback to plaintext).
+    settings
+        .set("mail.smtp.starttls.enable", "true")
+        .map_err(config)?;
     if let Some(path) = &cli.properties {
         let file = std::fs::File::open(path)
             .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
@@ -206,6 +268,64 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
         settings
             .set("mail.smtp.localhost", name)
             .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    if let Some(mode) = &cli.tls {
+        let (enable, required, implicit) = match mode.as_str() {
+            "none" => ("false", "false", "false"),
+            "starttls" => ("true", "false", "false"),
+            "starttls-required" => ("true", "true", "false"),
+            _ => ("false", "false", "true"),
+        };
+        settings
+            .set("mail.smtp.starttls.enable", enable)
+            .map_err(config)?;
+        settings
+            .set("mail.smtp.starttls.required", required)
+            .map_err(config)?;
+        settings
+            .set("mail.smtp.ssl.enable", implicit)
+            .map_err(config)?;
+    }
+    settings.tls.ca_files.extend(cli.ca.iter().cloned());
+    if cli.trust_all {
+        settings.set("mail.smtp.ssl.trust", "*").map_err(config)?;
+    }
+    if cli.no_verify_hostname {
+        settings
+            .set("mail.smtp.ssl.checkserveridentity", "false")
+            .map_err(config)?;
+    }
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        settings.tls.client_cert = Some(cert.clone());
+        settings.tls.client_key = Some(key.clone());
+    }
+    let proxy_of = |value: &str, kind| -> Result<smtp_proto::properties::ProxySettings, Fail> {
+        let (host, port) = split_host_port(value)
+            .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
+            .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))?;
+        Ok(smtp_proto::properties::ProxySettings::new(kind, host, port))
+    };
+    if let Some(socks) = &cli.socks5 {
+        let mut proxy = proxy_of(socks, smtp_proto::properties::ProxyKind::Socks5)?;
+        proxy.user = cli.socks5_user.clone();
+        if let Some(var) = &cli.socks5_password_env {
+            let password = std::env::var(var).map_err(|_| {
+                fail(
+                    exit::CONFIG,
+                    format!("--socks5-password-env {var}: not set"),
+                )
+            })?;
+            proxy.password = Some(password.into());
+        }
+        settings.proxy = Some(proxy);
+    }
+    if let Some(http) = &cli.proxy {
+        let mut proxy = proxy_of(http, smtp_proto::properties::ProxyKind::HttpConnect)?;
+        if let Some(from_properties) = settings.effective_proxy().filter(|p| p.kind == proxy.kind) {
+            proxy.user = from_properties.user;
+            proxy.password = from_properties.password;
+        }
+        settings.proxy = Some(proxy);
     }
     if let Some(user) = &cli.user {
         settings.user = Some(user.clone());
@@ -549,6 +669,92 @@ fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &
     }
 }
 
+/// `smtp-send probe`.
+fn probe(cli: &Cli) -> Result<u8, Fail> {
+    let settings = settings(cli)?;
+    let transcript: Option<smtp_blocking::TranscriptHook> = cli
+        .transcript
+        .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
+    let client = match Client::connect_with(&settings, transcript) {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(cli, &e, None)),
+    };
+    let keywords = |e: Option<&smtp_proto::EhloResponse>| -> Vec<String> {
+        e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    };
+    let (before, after) = match client.extensions_before_tls() {
+        Some(before) => (keywords(Some(before)), keywords(client.extensions())),
+        None => (keywords(client.extensions()), Vec::new()),
+    };
+    let tls = client.tls_info().map(|info| {
+        json!({
+            "version": info.version,
+            "cipher_suite": info.cipher_suite,
+            "verified": info.verified,
+            "certificates": info.peer_certificates.iter().map(|der| json!({
+                "sha256": hex(&sha256(der)),
+                "spki_sha256": smtp_tls::spki_sha256(der).map(|d| hex(&d)),
+                "length": der.len(),
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let report = json!({
+        "server": format!("{}:{}", settings.host, settings.port),
+        "greeting": client.greeting().map(|g| g.to_string()),
+        "extensions_before_tls": before,
+        "extensions_after_tls": after,
+        "tls": tls,
+        "auth": client.auth_mechanism(),
+    });
+    let _ = client.close();
+    if cli.json {
+        println!("{report}");
+    } else {
+        println!("greeting:   {}", report["greeting"].as_str().unwrap_or("-"));
+        println!("extensions: {}", before.join(", "));
+        match &report["tls"] {
+            Value::Null => println!("tls:        none"),
+            tls => {
+                println!("extensions after TLS: {}", after.join(", "));
+                println!(
+                    "tls:        {} {} (certificate {})",
+                    tls["version"].as_str().unwrap_or("?"),
+                    tls["cipher_suite"].as_str().unwrap_or("?"),
+                    if tls["verified"].as_bool() == Some(true) {
+                        "verified"
+                    } else {
+                        "NOT verified"
+                    }
+                );
+                for (i, cert) in tls["certificates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    println!(
+                        "cert[{i}]:    sha256 {}  spki-sha256 {}  {} octets",
+                        cert["sha256"].as_str().unwrap_or("?"),
+                        cert["spki_sha256"].as_str().unwrap_or("?"),
+                        cert["length"]
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn failure_code(failure: &SendFailure, cause: Option<&SessionError>) -> u8 {
     match &failure.kind {
         FailureKind::RecipientsRejected => exit::NOUSER,
@@ -591,7 +797,8 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>) -> u8 {
             emit(cli, None, Some(&message), info);
             match other {
                 Error::Session(e) => session_code(e),
-                Error::Config(_) => exit::CONFIG,
+                Error::Config(_) | Error::TlsConfig(_) => exit::CONFIG,
+                Error::Proxy(_) => exit::UNAVAILABLE,
                 Error::Body(_) => exit::DATAERR,
                 Error::Io(_) => exit::TEMPFAIL,
                 _ => exit::UNAVAILABLE,

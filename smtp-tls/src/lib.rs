@@ -609,7 +609,11 @@ impl TlsSettings {
                 RootSource::Platform
             },
             extra_ca_files: options.ca_files.clone(),
-            extra_ca_pem: Vec::new(),
+            extra_ca_pem: options
+                .ca_pem
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect(),
             trust: Trust::parse(&options.trust),
             check_server_identity: options.check_server_identity,
             protocols: options.protocols.clone(),
