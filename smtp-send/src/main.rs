@@ -55,43 +55,48 @@ struct Cli {
     command: Option<Commands>,
 
     /// Server as HOST[:PORT] (default localhost:25)
-    #[arg(short = 's', long = "server", value_name = "HOST[:PORT]")]
+    #[arg(
+        global = true,
+        short = 's',
+        long = "server",
+        value_name = "HOST[:PORT]"
+    )]
     server: Option<String>,
 
     /// Envelope sender (default: the From: header's address)
-    #[arg(short = 'f', long = "from", value_name = "ADDRESS")]
+    #[arg(global = true, short = 'f', long = "from", value_name = "ADDRESS")]
     from: Option<String>,
 
     /// Also take recipients from To:, Cc:, Bcc:; strip Bcc:
-    #[arg(short = 't', long = "read-recipients")]
+    #[arg(global = true, short = 't', long = "read-recipients")]
     read_recipients: bool,
 
     /// The RFC 5322 message (default: standard input)
-    #[arg(short = 'm', long = "message", value_name = "FILE")]
+    #[arg(global = true, short = 'm', long = "message", value_name = "FILE")]
     message: Option<std::path::PathBuf>,
 
     /// EHLO name
-    #[arg(long = "ehlo", value_name = "NAME")]
+    #[arg(global = true, long = "ehlo", value_name = "NAME")]
     ehlo: Option<String>,
 
     /// Any mail.smtp.* property; repeatable, later wins
-    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    #[arg(global = true, short = 'o', long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
 
     /// A Java .properties file of such keys
-    #[arg(long = "properties", value_name = "FILE")]
+    #[arg(global = true, long = "properties", value_name = "FILE")]
     properties: Option<std::path::PathBuf>,
 
     /// One JSON report object on stdout
-    #[arg(long = "json")]
+    #[arg(global = true, long = "json")]
     json: bool,
 
     /// The dialogue on stderr, lines "C: " / "S: " (and "* " for TLS/AUTH notes)
-    #[arg(long = "transcript")]
+    #[arg(global = true, long = "transcript")]
     transcript: bool,
 
     /// Authenticate as NAME (sets mail.smtp.user and mail.smtp.auth)
-    #[arg(short = 'u', long = "user", value_name = "NAME")]
+    #[arg(global = true, short = 'u', long = "user", value_name = "NAME")]
     user: Option<String>,
 
     /// Read the password (or OAuth token) from this environment variable
@@ -103,47 +108,67 @@ struct Cli {
     password_env: Option<String>,
 
     /// Read the password (or OAuth token) from the first line of FILE
-    #[arg(long = "password-file", value_name = "FILE")]
+    #[arg(global = true, long = "password-file", value_name = "FILE")]
     password_file: Option<std::path::PathBuf>,
 
     /// SASL mechanisms to consider, in order (mail.smtp.auth.mechanisms)
-    #[arg(long = "auth", value_name = "MECH[,MECH...]")]
+    #[arg(global = true, long = "auth", value_name = "MECH[,MECH...]")]
     auth: Option<String>,
 
     /// Allow PLAIN and LOGIN on a connection without TLS (refused by default)
-    #[arg(long = "allow-plaintext-auth")]
+    #[arg(global = true, long = "allow-plaintext-auth")]
     allow_plaintext_auth: bool,
 
     /// TLS: none, starttls (when offered; the default), starttls-required, implicit
-    #[arg(long = "tls", value_name = "MODE", value_parser = ["none", "starttls", "starttls-required", "implicit"])]
+    #[arg(global = true, long = "tls", value_name = "MODE", value_parser = ["none", "starttls", "starttls-required", "implicit"])]
     tls: Option<String>,
 
     /// Also trust the CA certificates in this PEM file (repeatable)
-    #[arg(long = "ca", value_name = "FILE")]
+    #[arg(global = true, long = "ca", value_name = "FILE")]
     ca: Vec<std::path::PathBuf>,
 
     /// Accept any certificate (mail.smtp.ssl.trust=*): no verification at all
-    #[arg(long = "trust-all")]
+    #[arg(global = true, long = "trust-all")]
     trust_all: bool,
 
     /// Verify the chain but not the host name (mail.smtp.ssl.checkserveridentity=false)
-    #[arg(long = "no-verify-hostname")]
+    #[arg(global = true, long = "no-verify-hostname")]
     no_verify_hostname: bool,
 
     /// A client certificate chain (PEM), with --client-key
-    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    #[arg(
+        global = true,
+        long = "client-cert",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
     client_cert: Option<std::path::PathBuf>,
 
     /// The client certificate's private key (PEM)
-    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    #[arg(
+        global = true,
+        long = "client-key",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
     client_key: Option<std::path::PathBuf>,
 
     /// Connect through a SOCKS5 proxy (the server name is resolved by the proxy)
-    #[arg(long = "socks5", value_name = "HOST:PORT", conflicts_with = "proxy")]
+    #[arg(
+        global = true,
+        long = "socks5",
+        value_name = "HOST:PORT",
+        conflicts_with = "proxy"
+    )]
     socks5: Option<String>,
 
     /// User name for the SOCKS5 proxy
-    #[arg(long = "socks5-user", value_name = "NAME", requires = "socks5")]
+    #[arg(
+        global = true,
+        long = "socks5-user",
+        value_name = "NAME",
+        requires = "socks5"
+    )]
     socks5_user: Option<String>,
 
     /// Read the SOCKS5 password from this environment variable
@@ -155,7 +180,7 @@ struct Cli {
     socks5_password_env: Option<String>,
 
     /// Connect through an HTTP CONNECT proxy (credentials: -o mail.smtp.proxy.user/password)
-    #[arg(long = "proxy", value_name = "HOST:PORT")]
+    #[arg(global = true, long = "proxy", value_name = "HOST:PORT")]
     proxy: Option<String>,
 
     /// Recipients

@@ -401,3 +401,195 @@ fn authentication_flags_and_exit_77() {
     assert_eq!(out.status.code(), Some(77));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("smtp-send-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[test]
+fn tls_flags_and_probe() {
+    let ca = smtp_testkit::TestCa::new(&["localhost"]).unwrap();
+    let server = TestServer::start(Script::new().starttls(&ca).unwrap()).unwrap();
+    let server_arg = format!("localhost:{}", server.addr().port());
+    let ca_file = write_temp("ca.pem", &ca.ca_pem);
+    // Default: STARTTLS when offered, verified, so an unknown CA fails (69)
+    // and nothing is sent in plaintext.
+    let out = smtp_send(&["-s", &server_arg, "x@example.org"], MESSAGE);
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("certificate"));
+    assert!(server.transactions().is_empty());
+    // --ca: verified delivery; the report says tls.
+    let out = smtp_send(
+        &[
+            "-s",
+            &server_arg,
+            "--ca",
+            ca_file.to_str().unwrap(),
+            "--json",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["tls"], true);
+    // -o mail.smtp.starttls.enable=false overrides the default; --tls overrides both.
+    let out = smtp_send(
+        &[
+            "-s",
+            &server_arg,
+            "-o",
+            "mail.smtp.starttls.enable=false",
+            "--json",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(json(&out)["tls"], false);
+    let out = smtp_send(
+        &[
+            "-s",
+            &server_arg,
+            "-o",
+            "mail.smtp.starttls.enable=false",
+            "--tls",
+            "starttls",
+            "--trust-all",
+            "--json",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(json(&out)["tls"], true);
+    // starttls-required against a server without STARTTLS: fails before MAIL.
+    let plain = TestServer::start(Script::new()).unwrap();
+    let out = smtp_send(
+        &[
+            "-s",
+            &plain.addr().to_string(),
+            "--tls",
+            "starttls-required",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(69));
+    assert!(plain.commands().iter().all(|c| !c.starts_with("MAIL")));
+    // probe: extensions before and after TLS, the chain.
+    let out = smtp_send(
+        &[
+            "probe",
+            "-s",
+            &server_arg,
+            "--ca",
+            ca_file.to_str().unwrap(),
+            "--json",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let probe = json(&out);
+    assert!(
+        probe["extensions_before_tls"]
+            .as_array()
+            .unwrap()
+            .contains(&"STARTTLS".into())
+    );
+    assert!(
+        !probe["extensions_after_tls"]
+            .as_array()
+            .unwrap()
+            .contains(&"STARTTLS".into())
+    );
+    assert_eq!(probe["tls"]["verified"], true);
+    assert_eq!(probe["tls"]["certificates"].as_array().unwrap().len(), 2);
+    let out = smtp_send(&["probe", "-s", &server_arg, "--trust-all"], b"");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("NOT verified"));
+    let _ = std::fs::remove_file(ca_file);
+}
+
+#[test]
+fn through_proxies() {
+    use smtp_testkit::{ProxyProtocol, TestProxy};
+    let server = TestServer::start(Script::new()).unwrap();
+    let target = server.addr();
+    let resolve =
+        move |host: &str, port: u16| (host == "mx.example.invalid" && port == 25).then_some(target);
+    let socks = TestProxy::start(ProxyProtocol::Socks5, Some(("u", "p")), resolve).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .args([
+            "-s",
+            "mx.example.invalid",
+            "--socks5",
+            &socks.addr().to_string(),
+            "--socks5-user",
+            "u",
+            "--socks5-password-env",
+            "SOCKS_PW",
+            "x@example.org",
+        ])
+        .env("SOCKS_PW", "p")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(MESSAGE)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(socks.targets(), ["mx.example.invalid:25"]);
+    let http = TestProxy::start(ProxyProtocol::HttpConnect, None, resolve).unwrap();
+    let out = smtp_send(
+        &[
+            "-s",
+            "mx.example.invalid",
+            "--proxy",
+            &http.addr().to_string(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let closed = TestProxy::start(ProxyProtocol::HttpConnect, Some(("a", "b")), resolve).unwrap();
+    let out = smtp_send(
+        &[
+            "-s",
+            "mx.example.invalid",
+            "--proxy",
+            &closed.addr().to_string(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(69));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("407"));
+    assert_eq!(server.transactions().len(), 2);
+}
