@@ -27,7 +27,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -35,47 +34,12 @@ use std::time::{Duration, Instant};
 
 pub use smtp_proto::properties::{ClientSettings, PropertyError, Protocol};
 use smtp_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, EhloResponse, Envelope, Event, MessageId, SendFailure,
-    Session, SessionConfig, SessionError, TlsInfo, TranscriptEntry, UsageError, default_ehlo_name,
+    BodyInfo, BodyInspector, DeliveryReport, EhloResponse, Envelope, MessageId, Session,
+    SessionConfig, TlsInfo, UsageError, default_ehlo_name,
 };
 
-/// What can go wrong.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Connecting, reading or writing the socket failed.
-    #[error("connection: {0}")]
-    Io(#[from] io::Error),
-    /// Reading the caller's message body failed.
-    #[error("reading the message: {0}")]
-    Body(io::Error),
-    /// The configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(#[from] PropertyError),
-    /// The TLS configuration is unusable (a CA file, a client key, a
-    /// protocol or cipher name).
-    #[error("TLS configuration: {0}")]
-    TlsConfig(smtp_proto::TlsError),
-    /// The session ended (refused greeting, TLS or AUTH failure, timeout,
-    /// malformed reply, connection closed).
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// The message was not sent to anyone; the report says why for each
-    /// recipient.
-    #[error("{failure}")]
-    Send {
-        /// The failure with every recipient's outcome.
-        failure: Box<SendFailure>,
-        /// The session error that caused it, when the connection ended.
-        cause: Option<SessionError>,
-    },
-    /// A request the session could not take.
-    #[error(transparent)]
-    Usage(#[from] UsageError),
-    /// The SOCKS5 or HTTP CONNECT proxy refused or failed.
-    #[error("proxy: {0}")]
-    Proxy(#[from] smtp_proto::proxy::ProxyError),
-}
+use smtp_proto::driver::Collector;
+pub use smtp_proto::driver::{Error, TranscriptHook};
 
 /// A connection a [`Client`] can run on: a byte stream whose reads can be
 /// bounded in time. Implemented for `TcpStream`; implement it to bring
@@ -181,22 +145,13 @@ fn read_some<'b>(r: &mut impl Read, buf: &'b mut [u8]) -> io::Result<Option<&'b 
     }
 }
 
-/// A callback that receives every transcript line (secrets redacted).
-pub type TranscriptHook = Box<dyn FnMut(&TranscriptEntry) + Send>;
-
 /// An established SMTP connection.
 pub struct Client {
     transport: Box<dyn Transport>,
     session: Session,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
-    outcomes: HashMap<MessageId, Result<DeliveryReport, SendFailure>>,
-    closed: Option<Option<SessionError>>,
-    liveness: Option<bool>,
-    extensions: Option<EhloResponse>,
-    tls: Option<TlsInfo>,
-    auth: Option<String>,
-    transcript: Option<TranscriptHook>,
+    events: Collector,
 }
 
 impl std::fmt::Debug for Client {
@@ -378,23 +333,12 @@ impl Client {
             session,
             read_buf: vec![0; 64 * 1024],
             body_buf: vec![0; 64 * 1024],
-            outcomes: HashMap::new(),
-            closed: None,
-            liveness: None,
-            extensions: None,
-            tls: None,
-            auth: None,
-            transcript,
+            events: Collector::new(transcript),
         };
         let mut none: Vec<(MessageId, Source<'_>)> = Vec::new();
-        client.drive(&mut none, |c| {
-            c.extensions.is_some() || c.tls.is_some() || c.session.is_idle()
-        })?;
-        match client.closed.take() {
-            Some(Some(e)) => Err(Error::Session(e)),
-            Some(None) => Err(Error::Session(SessionError::ConnectionClosed {
-                while_waiting: true,
-            })),
+        client.drive(&mut none, |c| c.events.is_ready())?;
+        match client.events.establish_error() {
+            Some(e) => Err(e),
             None => Ok(client),
         }
     }
@@ -463,27 +407,9 @@ impl Client {
             .filter_map(|r| r.as_ref().ok().copied())
             .collect();
         let driven = self.drive(&mut sources, |c| {
-            wanted.iter().all(|id| c.outcomes.contains_key(id))
+            wanted.iter().all(|id| c.events.has_outcome(*id))
         });
-        let cause = self.closed.clone().flatten();
-        let mut driven_error = driven.err();
-        ids.into_iter()
-            .map(|r| {
-                let id = r?;
-                match self.outcomes.remove(&id) {
-                    Some(Ok(report)) => Ok(report),
-                    Some(Err(failure)) => Err(Error::Send {
-                        failure: Box::new(failure),
-                        cause: cause.clone(),
-                    }),
-                    None => Err(driven_error.take().unwrap_or(Error::Session(
-                        SessionError::ConnectionClosed {
-                            while_waiting: true,
-                        },
-                    ))),
-                }
-            })
-            .collect()
+        self.events.results(ids, driven.err())
     }
 
     /// Whether the connection still works: NOOP (or RSET with
@@ -496,9 +422,15 @@ impl Client {
         {
             return false;
         }
-        self.liveness = None;
-        let ok = self.drive(&mut none, |c| c.liveness.is_some()).is_ok();
-        ok && self.liveness.take().unwrap_or(false)
+        self.events.reset_liveness();
+        let mut answer = None;
+        let ok = self
+            .drive(&mut none, |c| {
+                answer = answer.or(c.events.take_liveness());
+                answer.is_some()
+            })
+            .is_ok();
+        ok && answer.unwrap_or(false)
     }
 
     /// QUIT (waiting for the reply with `mail.smtp.quitwait`), then closes.
@@ -517,7 +449,7 @@ impl Client {
     fn drive<'a>(
         &mut self,
         sources: &mut Vec<(MessageId, Source<'a>)>,
-        mut done: impl FnMut(&Client) -> bool,
+        mut done: impl FnMut(&mut Client) -> bool,
     ) -> Result<(), Error> {
         loop {
             while let Some(request) = self.session.body_request() {
@@ -552,7 +484,7 @@ impl Client {
                 }
             }
             self.pump_events();
-            if self.closed.is_some() || done(self) {
+            if self.events.closed().is_some() || done(self) {
                 return Ok(());
             }
             // While the session takes body data, keep writing: replies wait
@@ -595,31 +527,7 @@ impl Client {
     }
 
     fn pump_events(&mut self) {
-        while let Some(event) = self.session.poll_event() {
-            match event {
-                Event::Ready {
-                    extensions,
-                    tls,
-                    auth,
-                    ..
-                } => {
-                    self.extensions = extensions;
-                    self.tls = tls;
-                    self.auth = auth;
-                }
-                Event::Message { id, result } => {
-                    self.outcomes.insert(id, result);
-                }
-                Event::Liveness { alive, .. } => self.liveness = Some(alive),
-                Event::Transcript(entry) => {
-                    if let Some(hook) = self.transcript.as_mut() {
-                        hook(&entry);
-                    }
-                }
-                Event::Closed(error) => self.closed = Some(error),
-                _ => {}
-            }
-        }
+        self.events.drain(&mut self.session);
     }
 }
 

@@ -74,6 +74,7 @@ mod address;
 mod body;
 mod command;
 mod config;
+pub mod driver;
 mod ehlo;
 mod envelope;
 mod input;
