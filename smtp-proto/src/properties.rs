@@ -400,9 +400,7 @@ impl ClientSettings {
                     .ok_or_else(|| err("expected a port, 1 to 65535"))
             })
         };
-        let unsupported = |what: &str| -> Result<(), PropertyError> {
-            Err(err(&format!("{what} is not available yet in this version")))
-        };
+
         let s = &mut self.session;
         match name {
             "host" => {

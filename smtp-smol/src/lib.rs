@@ -1,0 +1,105 @@
+//! # smtp-smol: the SMTP client on futures-io and async-io
+//!
+//! [`Smol`] implements `smtp-async`'s [`Runtime`] with `async-io` (the
+//! reactor smol and async-std both run on) and `blocking` for name
+//! resolution, so the same client runs under `smol::block_on`, any smol
+//! executor, and async-std (discontinued upstream, still in use; tested
+//! here, not built on). [`Client::from_stream`](smtp_async::Client::from_stream)
+//! takes an already-connected stream of any `futures-io` type.
+//!
+//! ```
+//! use smtp_proto::{Address, Envelope};
+//! use smtp_smol::{Client, ClientSettings, Protocol};
+//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new()).unwrap();
+//!
+//! smol::block_on(async {
+//!     let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+//!     settings.port = server.addr().port(); // a test server on loopback
+//!     let mut client = Client::connect(&settings).await?;
+//!     let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);
+//!     let report = client.send(envelope, b"Subject: hi\r\n\r\nHello.\r\n".to_vec()).await?;
+//!     assert!(report.all_delivered());
+//!     client.close().await?;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+pub use smtp_async::{Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook};
+
+/// The async-io runtime (smol, async-std).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
+
+impl Runtime for Smol {
+    type Stream = Async<TcpStream>;
+
+    async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
+        let stream = match local {
+            None => Async::<TcpStream>::connect(addr).await?,
+            Some(local) => {
+                use socket2::{Domain, Socket, Type};
+                let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+                socket.set_reuse_address(true)?;
+                socket.bind(&local.into())?;
+                socket.set_nonblocking(true)?;
+                match socket.connect(&addr.into()) {
+                    Ok(()) => {}
+                    Err(e)
+                        if e.raw_os_error() == Some(115)
+                            || e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+                let stream = Async::new(TcpStream::from(socket))?;
+                stream.writable().await?;
+                if let Some(e) = stream.get_ref().take_error()? {
+                    return Err(e);
+                }
+                stream
+            }
+        };
+        stream.get_ref().set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    fn sleep_until(deadline: Instant) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            Timer::at(deadline).await;
+        }
+    }
+
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        blocking::unblock(move || {
+            (host.as_str(), port)
+                .to_socket_addrs()
+                .map(Iterator::collect)
+        })
+        .await
+    }
+
+    fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
+        stream.get_ref().local_addr().ok()
+    }
+}
+
+/// A connection on smol / async-std.
+pub type Client = smtp_async::Client<Smol>;
+/// A connection pool on smol / async-std.
+pub type Pool = smtp_async::Pool<Smol>;
+
+/// A body streamed from a file, read on the blocking thread pool.
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn file_body(path: impl AsRef<std::path::Path>) -> io::Result<Body> {
+    let file = std::fs::File::open(path)?;
+    Ok(Body::Reader(Box::new(blocking::Unblock::new(file))))
+}

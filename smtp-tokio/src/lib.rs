@@ -1,0 +1,85 @@
+//! # smtp-tokio: the SMTP client on tokio
+//!
+//! [`Tokio`] implements `smtp-async`'s [`Runtime`] (connect, sleep,
+//! resolve); everything else — the session, TLS, AUTH, proxies, pipelining,
+//! the pool — is shared with every other runtime. Futures are `Send +
+//! 'static` when their inputs are, so they can be spawned.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use smtp_proto::{Address, Envelope};
+//! use smtp_tokio::{Client, ClientSettings, Protocol};
+//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
+//!
+//! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+//! settings.port = server.addr().port(); // a test server on loopback
+//! let mut client = Client::connect(&settings).await?;
+//! let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);
+//! let report = client.send(envelope, b"Subject: hi\r\n\r\nHello.\r\n".to_vec()).await?;
+//! assert!(report.all_delivered());
+//! client.close().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub use smtp_async::{Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook};
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+
+/// The tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type Stream = Compat<tokio::net::TcpStream>;
+
+    async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if let Some(local) = local {
+            socket.set_reuseaddr(true)?;
+            socket.bind(local)?;
+        }
+        let stream = socket.connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream.compat())
+    }
+
+    fn sleep_until(deadline: Instant) -> impl std::future::Future<Output = ()> + Send {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
+        Ok(tokio::net::lookup_host((host.as_str(), port))
+            .await?
+            .collect())
+    }
+
+    fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
+        stream.get_ref().local_addr().ok()
+    }
+}
+
+/// A connection on tokio.
+pub type Client = smtp_async::Client<Tokio>;
+/// A connection pool on tokio.
+pub type Pool = smtp_async::Pool<Tokio>;
+
+/// A body streamed from a file with tokio's file IO.
+///
+/// # Errors
+/// When the file cannot be opened.
+pub async fn file_body(path: impl AsRef<std::path::Path>) -> io::Result<Body> {
+    let file = tokio::fs::File::open(path).await?;
+    Ok(Body::Reader(Box::new(file.compat())))
+}
