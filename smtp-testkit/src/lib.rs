@@ -40,6 +40,8 @@ use base64::Engine as _;
 use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
+#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+pub mod conformance;
 mod proxy;
 mod tls;
 
