@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Interop tests against a real Postfix: installs Postfix when missing,
-# starts a private instance on loopback (scripts/postfix-instance.sh), runs
-# smtp-blocking's tests/postfix.rs (delivery) and tests/cyrus.rs (SASL
-# mechanisms against Cyrus SASL) against it, and always stops it.
-# Needs root. Exits non-zero when a step or a test fails; both test files
-# run even when the first fails.
+# Interop tests against a real Postfix: installs Postfix, Cyrus SASL and
+# the SOCKS5 servers when missing, starts a private instance on loopback
+# (scripts/postfix-instance.sh), runs smtp-blocking's tests/postfix.rs
+# (delivery), tests/cyrus.rs (SASL mechanisms against Cyrus SASL),
+# tests/postfix_tls.rs (STARTTLS, implicit TLS, submission, trust, names,
+# versions) and tests/socks.rs (microsocks, dante) against it, and always
+# stops it. Needs root. Exits non-zero when a step or a test fails; every
+# test run happens even when an earlier one fails.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -33,10 +35,25 @@ export SMTP_INTEROP_POSTFIX=127.0.0.1:42525
 export SMTP_INTEROP_DELIVERED=$dir/delivered
 export SMTP_INTEROP_SINK=127.0.0.1:42526
 export SMTP_INTEROP_SASL=127.0.0.1:42527
+export SMTP_INTEROP_TLS_DIR=$dir/tls
+export SMTP_INTEROP_STARTTLS=127.0.0.1:42528
+export SMTP_INTEROP_SMTPS=127.0.0.1:42529
+export SMTP_INTEROP_SUBMISSION=127.0.0.1:42530
+export SMTP_INTEROP_TLS12=127.0.0.1:42531
+export SMTP_INTEROP_SOCKS=127.0.0.1:42532
+export SMTP_INTEROP_SOCKS_LOG=$dir/microsocks.log
+export SMTP_INTEROP_SOCKS_AUTH=127.0.0.1:42533
+# dante is optional: the instance says why when it could not start it.
+if [ -f "$dir/danted.pid" ]; then
+    export SMTP_INTEROP_DANTE=127.0.0.1:42534
+else
+    unset SMTP_INTEROP_DANTE
+fi
 export SMTP_INTEROP_REQUIRED=1
 
 cd "$root"
 status=0
 cargo test -p smtp-blocking --test postfix -- --test-threads=2 || status=1
 cargo test -p smtp-blocking --test cyrus -- --test-threads=2 || status=1
+cargo test -p smtp-blocking --test postfix_tls --test socks -- --test-threads=2 || status=1
 [ "$status" = 0 ]

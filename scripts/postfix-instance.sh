@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # A private Postfix instance on loopback for the interop tests.
 #
-#   postfix-instance.sh install        install postfix (and its smtp-sink) and
-#                                      Cyrus SASL (sasl2-bin, libsasl2-modules)
+#   postfix-instance.sh install        install postfix (and its smtp-sink),
+#                                      Cyrus SASL (sasl2-bin, libsasl2-modules),
+#                                      openssl and the SOCKS5 servers
+#                                      microsocks and dante-server (its system
+#                                      service is not started)
 #   postfix-instance.sh start DIR      start an instance whose files all live in DIR
 #   postfix-instance.sh stop DIR       stop it
 #
@@ -21,16 +24,50 @@
 #                    Relays (delivers, as above) only for authenticated
 #                    clients; the Received: header names the SASL user
 #                    ("(Authenticated sender: alice@example.org)").
-#   DIR/maillog      Postfix's log (there is no syslog here).
+#   127.0.0.1:42528  Postfix smtpd, plain SMTP offering STARTTLS
+#                    (smtpd_tls_security_level=may); delivers like 42525.
+#   127.0.0.1:42529  Postfix smtpd, implicit TLS (wrapper mode, "smtps");
+#                    delivers like 42525.
+#   127.0.0.1:42530  Postfix smtpd, submission style: STARTTLS required
+#                    (smtpd_tls_security_level=encrypt), AUTH only after
+#                    STARTTLS (smtpd_tls_auth_only=yes) with the Cyrus SASL
+#                    setup of 42527; relays only for authenticated clients.
+#   127.0.0.1:42531  Postfix smtpd offering STARTTLS with TLS 1.2 only.
+#                    All TLS listeners present DIR/tls/server.pem, a
+#                    certificate for DNS:localhost only (no IP address SAN:
+#                    a client that connects to 127.0.0.1 and checks the name
+#                    must fail) signed by the CA in DIR/tls/ca.pem.
+#                    DIR/tls/other-ca.pem is an unrelated CA that signed
+#                    nothing the instance presents. TLS details go into the
+#                    Received: header (smtpd_tls_received_header=yes).
+#   127.0.0.1:42532  microsocks, SOCKS5 without authentication.
+#   127.0.0.1:42533  microsocks, SOCKS5 with user/password (RFC 1929):
+#                    proxyuser / proxypass.
+#   127.0.0.1:42534  dante (danted), SOCKS5 without authentication, when it
+#                    starts here (DIR/danted.pid exists then; otherwise start
+#                    says why on stderr and carries on without it).
+#   DIR/maillog      Postfix's log (there is no syslog here);
+#                    DIR/microsocks*.log and DIR/danted.log: the proxies'.
 set -euo pipefail
 
 SMTP_PORT=42525
 SINK_PORT=42526
 AUTH_PORT=42527
+STARTTLS_PORT=42528
+SMTPS_PORT=42529
+SUBMISSION_PORT=42530
+TLS12_PORT=42531
+SOCKS_PORT=42532
+SOCKS_AUTH_PORT=42533
+DANTE_PORT=42534
+SOCKS_USER=proxyuser
+SOCKS_PASSWORD=proxypass
 SASL_REALM=example.org
 SASL_USER=alice
 SASL_PASSWORD=Wonderland-2026
-PACKAGES=(postfix sasl2-bin libsasl2-modules)
+PACKAGES=(postfix sasl2-bin libsasl2-modules openssl microsocks dante-server)
+# Commands the instance runs, and the package that has each.
+COMMANDS=(smtp-sink:postfix saslpasswd2:sasl2-bin openssl:openssl microsocks:microsocks danted:dante-server)
 
 die() {
     echo "postfix-instance: $*" >&2
@@ -52,11 +89,18 @@ missing_packages() {
     done
 }
 
+# Prints "COMMAND (PACKAGE)" for each command of COMMANDS not on PATH.
+missing_commands() {
+    local entry
+    for entry in "${COMMANDS[@]}"; do
+        command -v "${entry%%:*}" >/dev/null 2>&1 || echo "${entry%%:*} (${entry#*:})"
+    done
+}
+
 do_install() {
     local missing
     missing=$(missing_packages)
-    if [ -z "$missing" ] && command -v smtp-sink >/dev/null 2>&1 &&
-        command -v saslpasswd2 >/dev/null 2>&1; then
+    if [ -z "$missing" ] && [ -z "$(missing_commands)" ]; then
         return 0
     fi
     [ "$(id -u)" = 0 ] || die "install needs root"
@@ -68,10 +112,14 @@ do_install() {
     fi
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
+    # Only what is missing: naming an installed package would upgrade it.
+    local to_install
+    mapfile -t to_install < <(missing_packages)
+    [ "${#to_install[@]}" -gt 0 ] || to_install=("${PACKAGES[@]}")
     local rc=0
     {
         apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${to_install[@]}"
     } || rc=$?
     if [ "$had_policy" = 1 ]; then
         mv -f "$policy.interop-save" "$policy"
@@ -79,8 +127,8 @@ do_install() {
         rm -f "$policy"
     fi
     [ "$rc" = 0 ] || die "apt-get failed ($rc)"
-    command -v smtp-sink >/dev/null 2>&1 || die "smtp-sink missing after installing postfix"
-    command -v saslpasswd2 >/dev/null 2>&1 || die "saslpasswd2 missing after installing sasl2-bin"
+    missing=$(missing_commands)
+    [ -z "$missing" ] || die "missing after installing: $missing"
     missing=$(missing_packages)
     [ -z "$missing" ] || die "still not installed: $missing"
 }
@@ -118,6 +166,178 @@ wait_greeting() {
     die "127.0.0.1:$port gave no 220 greeting within 30 s (last line: '${line:-}')"
 }
 
+# Waits until something accepts TCP connections on 127.0.0.1:PORT (a
+# listener that does not greet in plaintext: implicit TLS, SOCKS).
+wait_port() {
+    local port=$1 dir=$2 deadline=$((SECONDS + 30))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    show_log "$dir"
+    die "nothing listens on 127.0.0.1:$port after 30 s"
+}
+
+# Confirms that 127.0.0.1:PORT completes a TLS handshake (implicit TLS, or
+# after STARTTLS with "smtp" as $3) presenting a certificate for localhost
+# that the instance's CA verifies.
+check_tls() {
+    local port=$1 dir=$2 starttls=${3:-} out
+    local args=(-connect "127.0.0.1:$port" -servername localhost
+        -CAfile "$dir/tls/ca.pem" -verify_hostname localhost -verify_return_error)
+    [ -z "$starttls" ] || args+=(-starttls "$starttls")
+    if ! out=$(timeout 20 openssl s_client "${args[@]}" </dev/null 2>&1) ||
+        ! grep -q '^Verify return code: 0 (ok)' <<<"$out"; then
+        echo "$out" | tail -n 20 >&2
+        show_log "$dir"
+        die "127.0.0.1:$port: no verified TLS handshake"
+    fi
+}
+
+# A CA (DIR/tls/ca.pem), a server certificate it signed for DNS:localhost
+# only (server.pem, key server.key), and an unrelated second CA
+# (other-ca.pem). ECDSA P-256, valid for 30 days from now.
+make_tls() {
+    local tls=$1/tls serial
+    mkdir -p "$tls"
+    (
+        umask 077
+        cd "$tls"
+        cat >ca.ext <<'EXT'
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+EXT
+        cat >server.ext <<'EXT'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid, issuer
+EXT
+        local name
+        for name in ca other-ca server; do
+            openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key"
+        done
+        # Distinct CA names: the wrong CA is then "unknown", not a trusted
+        # name with a signature that does not verify.
+        serial=$(openssl rand -hex 8)
+        openssl req -new -key ca.key -subj "/O=smtp interop/CN=interop CA $serial" -out ca.csr
+        openssl x509 -req -in ca.csr -signkey ca.key -extfile ca.ext -days 30 \
+            -set_serial "0x$serial" -out ca.pem
+        serial=$(openssl rand -hex 8)
+        openssl req -new -key other-ca.key -subj "/O=smtp interop/CN=other CA $serial" -out other-ca.csr
+        openssl x509 -req -in other-ca.csr -signkey other-ca.key -extfile ca.ext -days 30 \
+            -set_serial "0x$serial" -out other-ca.pem
+        serial=$(openssl rand -hex 8)
+        openssl req -new -key server.key -subj "/O=smtp interop/CN=localhost" -out server.csr
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -extfile server.ext -days 30 \
+            -set_serial "0x$serial" -out server.pem
+        openssl verify -CAfile ca.pem -purpose sslserver server.pem >/dev/null
+        rm -f ./*.csr ./*.ext
+        # Clients read the CA certificates; only root (smtpd opens its key
+        # before it drops privileges) reads the keys.
+        chmod 644 ca.pem other-ca.pem server.pem
+    ) 2>"$1/openssl.log" || {
+        cat "$1/openssl.log" >&2
+        die "making the TLS certificates under $tls failed"
+    }
+}
+
+# Starts the SOCKS5 servers: microsocks twice (required), dante when it can.
+start_socks() {
+    local dir=$1
+    # As nobody: a proxy has no business with root's privileges.
+    local as_nobody=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+    "${as_nobody[@]}" microsocks -i 127.0.0.1 -p "$SOCKS_PORT" \
+        >"$dir/microsocks.log" 2>&1 </dev/null &
+    echo $! >"$dir/microsocks.pid"
+    "${as_nobody[@]}" microsocks -i 127.0.0.1 -p "$SOCKS_AUTH_PORT" \
+        -u "$SOCKS_USER" -P "$SOCKS_PASSWORD" >"$dir/microsocks-auth.log" 2>&1 </dev/null &
+    echo $! >"$dir/microsocks-auth.pid"
+    wait_port "$SOCKS_PORT" "$dir"
+    wait_port "$SOCKS_AUTH_PORT" "$dir"
+
+    # dante: no authentication (its username method checks system
+    # accounts); clients and targets on loopback only.
+    cat >"$dir/danted.conf" <<DANTE
+logoutput: $dir/danted.log
+internal: 127.0.0.1 port = $DANTE_PORT
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {
+    from: 127.0.0.0/8 to: 127.0.0.0/8
+    log: error
+}
+socks pass {
+    from: 127.0.0.0/8 to: 127.0.0.0/8
+    command: connect
+    log: error connect
+}
+DANTE
+    local why=
+    if ! danted -V -f "$dir/danted.conf" >"$dir/danted-check.log" 2>&1; then
+        why="its configuration does not verify: $(tail -n 3 "$dir/danted-check.log")"
+    else
+        danted -f "$dir/danted.conf" -p "$dir/danted.pid.tmp" -N 1 \
+            >"$dir/danted.out" 2>&1 </dev/null &
+        local pid=$! deadline=$((SECONDS + 15))
+        while [ "$SECONDS" -lt "$deadline" ]; do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                why="danted exited: $(tail -n 3 "$dir/danted.out" "$dir/danted.log" 2>/dev/null)"
+                break
+            fi
+            if (exec 3<>"/dev/tcp/127.0.0.1/$DANTE_PORT") 2>/dev/null; then
+                break
+            fi
+            sleep 0.2
+        done
+        if [ -z "$why" ] && [ "$SECONDS" -ge "$deadline" ]; then
+            why="127.0.0.1:$DANTE_PORT not listening after 15 s"
+        fi
+        if [ -z "$why" ]; then
+            # The pid we started (the master): stop kills it, and it its
+            # children.
+            echo "$pid" >"$dir/danted.pid"
+        else
+            kill "$pid" 2>/dev/null || true
+        fi
+        rm -f "$dir/danted.pid.tmp"
+    fi
+    if [ -n "$why" ]; then
+        echo "postfix-instance: dante not started, SOCKS tests use microsocks only: $why" >&2
+    fi
+}
+
+# Whether process PID runs (a zombie does not: it holds no port, and the
+# init process that reaps the ones we started in the background may take
+# its time).
+running() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+
+# Stops the process whose pid is in FILE (one we started) and waits for it.
+stop_pidfile() {
+    local file=$1 pid
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file")
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+        for _ in $(seq 50); do
+            running "$pid" || break
+            sleep 0.1
+        done
+    fi
+    rm -f "$file"
+}
+
 do_start() {
     local dir=$1
     [ "$(id -u)" = 0 ] || die "start needs root"
@@ -128,7 +348,8 @@ do_start() {
     local etc=$dir/etc
     [ ! -e "$etc/main.cf" ] || die "$dir already holds an instance"
     local port
-    for port in "$SMTP_PORT" "$SINK_PORT" "$AUTH_PORT"; do
+    for port in "$SMTP_PORT" "$SINK_PORT" "$AUTH_PORT" "$STARTTLS_PORT" "$SMTPS_PORT" \
+        "$SUBMISSION_PORT" "$TLS12_PORT" "$SOCKS_PORT" "$SOCKS_AUTH_PORT" "$DANTE_PORT"; do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             die "127.0.0.1:$port is already in use (another instance? stop it first)"
         fi
@@ -140,6 +361,8 @@ do_start() {
     chown postfix "$dir/data"
     chown nobody "$dir/delivered" "$dir/delivered/.tmp"
     : >"$dir/maillog"
+
+    make_tls "$dir"
 
     cat >"$dir/deliver.sh" <<DELIVER
 #!/bin/sh
@@ -237,6 +460,14 @@ smtpd_sasl_service = smtp
 smtpd_sasl_local_domain = $SASL_REALM
 smtpd_sasl_security_options = noanonymous
 smtpd_sasl_auth_enable = no
+# TLS (used only where a listener sets smtpd_tls_security_level or
+# smtpd_tls_wrappermode): a certificate for localhost signed by
+# $dir/tls/ca.pem. The Received: header names the protocol and cipher.
+smtpd_tls_chain_files = $dir/tls/server.key, $dir/tls/server.pem
+smtpd_tls_security_level =
+smtpd_tls_received_header = yes
+smtpd_tls_loglevel = 1
+smtpd_tls_session_cache_database =
 MAIN
 
     cat >"$etc/master.cf" <<MASTER
@@ -249,6 +480,27 @@ MAIN
   -o smtpd_sasl_local_domain=$SASL_REALM
   -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
   -o smtpd_sasl_authenticated_header=yes
+127.0.0.1:$STARTTLS_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/starttls
+  -o smtpd_tls_security_level=may
+127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_local_domain=$SASL_REALM
+  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_sasl_authenticated_header=yes
+127.0.0.1:$TLS12_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/tls12
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_protocols=>=TLSv1.2,<=TLSv1.2
+  -o smtpd_tls_mandatory_protocols=>=TLSv1.2,<=TLSv1.2
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -288,7 +540,19 @@ MASTER
     wait_greeting "$SMTP_PORT" "$dir"
     wait_greeting "$SINK_PORT" "$dir"
     wait_greeting "$AUTH_PORT" "$dir"
+    wait_greeting "$STARTTLS_PORT" "$dir"
+    wait_port "$SMTPS_PORT" "$dir"
+    wait_greeting "$SUBMISSION_PORT" "$dir"
+    wait_greeting "$TLS12_PORT" "$dir"
+    check_tls "$STARTTLS_PORT" "$dir" smtp
+    check_tls "$SMTPS_PORT" "$dir"
     echo "postfix-instance: smtpd on 127.0.0.1:$SMTP_PORT, smtp-sink on 127.0.0.1:$SINK_PORT, smtpd with AUTH on 127.0.0.1:$AUTH_PORT, mail in $dir/delivered"
+    echo "postfix-instance: STARTTLS on 127.0.0.1:$STARTTLS_PORT, implicit TLS on 127.0.0.1:$SMTPS_PORT, submission (STARTTLS+AUTH required) on 127.0.0.1:$SUBMISSION_PORT, STARTTLS TLS 1.2 only on 127.0.0.1:$TLS12_PORT, CA $dir/tls/ca.pem"
+
+    start_socks "$dir"
+    local dante="not running"
+    [ ! -f "$dir/danted.pid" ] || dante="127.0.0.1:$DANTE_PORT"
+    echo "postfix-instance: SOCKS5 microsocks on 127.0.0.1:$SOCKS_PORT, with $SOCKS_USER/$SOCKS_PASSWORD on 127.0.0.1:$SOCKS_AUTH_PORT; dante $dante"
 }
 
 do_stop() {
@@ -307,18 +571,12 @@ do_stop() {
             sleep 0.1
         done
     fi
-    if [ -f "$dir/smtp-sink.pid" ]; then
-        local pid
-        pid=$(cat "$dir/smtp-sink.pid")
-        if kill "$pid" 2>/dev/null; then
-            # Give it a moment to exit, so the port is free for the next start.
-            for _ in $(seq 50); do
-                kill -0 "$pid" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-        rm -f "$dir/smtp-sink.pid"
-    fi
+    # Each waits for its process to exit, so the port is free for the next
+    # start.
+    local name
+    for name in smtp-sink microsocks microsocks-auth danted; do
+        stop_pidfile "$dir/$name.pid"
+    done
     return "$rc"
 }
 

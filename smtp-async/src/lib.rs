@@ -321,9 +321,19 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.session.tls_info()
     }
 
-    /// The SASL mechanism that authenticated the session.
+        /// The SASL mechanism that authenticated the session.
     pub fn auth_mechanism(&self) -> Option<&str> {
         self.session.auth_mechanism()
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> Option<&smtp_proto::Reply> {
+        self.session.greeting()
+    }
+
+    /// The capabilities the server offered before STARTTLS.
+    pub fn extensions_before_tls(&self) -> Option<&EhloResponse> {
+        self.session.extensions_before_tls()
     }
 
     /// Whether the session has ended (or a call was cancelled midway).

@@ -6,16 +6,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use smtp_blocking::{Body, Client, ClientSettings, Error, Protocol};
+use smtp_blocking::{ClientSettings, Error, Protocol};
 use smtp_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SendFailure,
     SessionError,
 };
 
+mod bulk;
+mod conn;
 mod demo;
 
 /// sysexits(3) codes, as documented in `--help`.
-mod exit {
+pub(crate) mod exit {
     pub const OK: u8 = 0;
     pub const USAGE: u8 = 64;
     pub const DATAERR: u8 = 65;
@@ -50,7 +52,7 @@ Exit status (sysexits):
     after_help = AFTER_HELP,
     args_conflicts_with_subcommands = true
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Commands>,
 
@@ -179,6 +181,18 @@ struct Cli {
     )]
     socks5_password_env: Option<String>,
 
+        /// Runtime: blocking, tokio (the default), async-std or smol
+    #[arg(global = true, long = "runtime", value_name = "RUNTIME", value_parser = ["blocking", "tokio", "async-std", "smol"])]
+    runtime: Option<String>,
+
+    /// Bulk mode: send the message N times
+    #[arg(global = true, long = "count", value_name = "N")]
+    count: Option<u64>,
+
+    /// Bulk mode: over C concurrent connections (default 1)
+    #[arg(global = true, long = "connections", value_name = "C", default_value_t = 1)]
+    connections: usize,
+
     /// Connect through an HTTP CONNECT proxy (credentials: -o mail.smtp.proxy.user/password)
     #[arg(global = true, long = "proxy", value_name = "HOST:PORT")]
     proxy: Option<String>,
@@ -200,12 +214,12 @@ enum Commands {
 }
 
 /// A failure of the tool itself, with its exit status.
-struct Fail {
+pub(crate) struct Fail {
     code: u8,
     message: String,
 }
 
-fn fail(code: u8, message: impl Into<String>) -> Fail {
+pub(crate) fn fail(code: u8, message: impl Into<String>) -> Fail {
     Fail {
         code,
         message: message.into(),
@@ -541,41 +555,49 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     };
     let envelope = Envelope::new(from, recipients);
 
+        let runtime = runtime_kind(cli);
+    if let Some(count) = cli.count {
+        let mut data = message.header;
+        message
+            .rest
+            .take(u64::MAX)
+            .read_to_end(&mut data)
+            .map_err(|e| fail(exit::DATAERR, format!("reading the message: {e}")))?;
+        return bulk::run(cli, &settings, runtime, envelope, data, count);
+    }
     let transcript: Option<smtp_blocking::TranscriptHook> = cli
         .transcript
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
-    let mut client = match Client::connect_with(&settings, transcript) {
+    let mut client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None)),
     };
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
             drop(message.rest);
-            Body::File(
+            conn::SendBody::File(
                 std::fs::File::open(path)
                     .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
             )
         }
-        _ => Body::Reader(Box::new(
+        _ => conn::SendBody::Stream(Box::new(
             io::Cursor::new(message.header).chain(message.rest),
         )),
     };
     let result = client.send(envelope, body);
-    let tls = client.tls_info().is_some();
-    let auth = client.auth_mechanism().map(str::to_owned);
-    let extensions: Vec<String> = client
-        .extensions()
-        .map(|e| e.keywords().map(str::to_owned).collect())
-        .unwrap_or_default();
+    let conn_info = client.info();
     let info = Info {
-        tls,
-        auth,
-        extensions,
+        tls: conn_info.tls.is_some(),
+        auth: conn_info.auth,
+        extensions: conn_info
+            .extensions
+            .map(|e| e.keywords().map(str::to_owned).collect())
+            .unwrap_or_default(),
         report_success: settings.session.report_success,
     };
     let code = match result {
-        Ok(report) => {
-            let _ = client.close();
+                Ok(report) => {
+            client.close();
             emit(cli, Some(&report), None, &info);
             if report.all_delivered() {
                 exit::OK
@@ -584,11 +606,8 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             }
         }
         Err(e) => {
-            if !matches!(
-                e,
-                Error::Send { cause: Some(_), .. } | Error::Io(_) | Error::Session(_)
-            ) {
-                let _ = client.close();
+                        if e.connection_usable() {
+                client.close();
             }
             report_error(cli, &e, Some(&info))
         }
@@ -694,25 +713,33 @@ fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &
     }
 }
 
+fn runtime_kind(cli: &Cli) -> conn::RuntimeKind {
+    cli.runtime
+        .as_deref()
+        .and_then(conn::RuntimeKind::parse)
+        .unwrap_or(conn::RuntimeKind::Tokio)
+}
+
 /// `smtp-send probe`.
 fn probe(cli: &Cli) -> Result<u8, Fail> {
     let settings = settings(cli)?;
     let transcript: Option<smtp_blocking::TranscriptHook> = cli
         .transcript
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
-    let client = match Client::connect_with(&settings, transcript) {
+        let client = match conn::connect(runtime_kind(cli), &settings, transcript) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None)),
     };
+    let info = client.info();
     let keywords = |e: Option<&smtp_proto::EhloResponse>| -> Vec<String> {
         e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
             .unwrap_or_default()
     };
-    let (before, after) = match client.extensions_before_tls() {
-        Some(before) => (keywords(Some(before)), keywords(client.extensions())),
-        None => (keywords(client.extensions()), Vec::new()),
+        let (before, after) = match &info.extensions_before_tls {
+        Some(before) => (keywords(Some(before)), keywords(info.extensions.as_ref())),
+        None => (keywords(info.extensions.as_ref()), Vec::new()),
     };
-    let tls = client.tls_info().map(|info| {
+    let tls = info.tls.as_ref().map(|info| {
         json!({
             "version": info.version,
             "cipher_suite": info.cipher_suite,
@@ -726,13 +753,13 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
     });
     let report = json!({
         "server": format!("{}:{}", settings.host, settings.port),
-        "greeting": client.greeting().map(|g| g.to_string()),
+                "greeting": info.greeting.as_ref().map(|g| g.to_string()),
         "extensions_before_tls": before,
         "extensions_after_tls": after,
         "tls": tls,
-        "auth": client.auth_mechanism(),
+                "auth": info.auth,
     });
-    let _ = client.close();
+    client.close();
     if cli.json {
         println!("{report}");
     } else {

@@ -1,0 +1,113 @@
+//! Bulk mode: `--count N` sends the message N times over `--connections C`
+//! concurrent connections, each pipelining its share in batches (a
+//! message's envelope rides with the previous end of data).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use serde_json::json;
+use smtp_blocking::ClientSettings;
+use smtp_proto::Envelope;
+
+use crate::conn::{self, RuntimeKind};
+use crate::{Cli, Fail, exit};
+
+/// Messages queued on a connection at once.
+const BATCH: u64 = 64;
+
+struct Tally {
+    sent: u64,
+    failed: u64,
+    error: Option<String>,
+}
+
+pub fn run(cli: &Cli, settings: &ClientSettings, runtime: RuntimeKind, envelope: Envelope, data: Vec<u8>, count: u64) -> Result<u8, Fail> {
+    let connections = cli.connections.max(1) as u64;
+    let data = Bytes::from(data);
+    let progress = if std::io::stderr().is_terminal() && !cli.json {
+        indicatif::ProgressBar::new(count)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let progress = Arc::new(progress);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..connections)
+        .map(|i| {
+            let share = count / connections + u64::from(i < count % connections);
+            let (settings, envelope, data, progress) = (settings.clone(), envelope.clone(), data.clone(), Arc::clone(&progress));
+            std::thread::spawn(move || {
+                let mut tally = Tally { sent: 0, failed: 0, error: None };
+                let mut client = match conn::connect(runtime, &settings, None) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tally.failed = share;
+                        tally.error = Some(e.to_string());
+                        return tally;
+                    }
+                };
+                let mut left = share;
+                while left > 0 {
+                    let n = left.min(BATCH);
+                    let batch = (0..n).map(|_| (envelope.clone(), data.clone())).collect();
+                    for result in client.send_all(batch) {
+                        match result {
+                            Ok(report) if report.all_delivered() => tally.sent += 1,
+                            Ok(_) => tally.failed += 1,
+                            Err(e) => {
+                                tally.failed += 1;
+                                tally.error.get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                    progress.inc(n);
+                    left -= n;
+                }
+                client.close();
+                tally
+            })
+        })
+        .collect();
+    let mut sent = 0;
+    let mut failed = 0;
+    let mut errors = Vec::new();
+    for handle in handles {
+        let tally = handle.join().map_err(|_| fail_internal())?;
+        sent += tally.sent;
+        failed += tally.failed;
+        errors.extend(tally.error);
+    }
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let per_second = sent as f64 / seconds;
+    let bytes_per_second = (sent * data.len() as u64) as f64 / seconds;
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "messages": sent,
+                "seconds": seconds,
+                "messages_per_second": per_second,
+                "bytes_per_second": bytes_per_second,
+                "failed": failed,
+                "runtime": format!("{runtime:?}").to_lowercase(),
+                "connections": connections,
+                "errors": errors,
+            })
+        );
+    }
+    eprintln!(
+        "sent {sent} messages ({failed} failed) in {seconds:.3} s over {connections} connection(s): \
+         {per_second:.0} messages/s, {:.1} MB/s",
+        bytes_per_second / 1e6
+    );
+    for e in &errors {
+        eprintln!("smtp-send: {e}");
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::TEMPFAIL })
+}
+
+fn fail_internal() -> Fail {
+    crate::fail(exit::UNAVAILABLE, "a sending thread panicked")
+}

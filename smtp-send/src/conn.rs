@@ -1,0 +1,170 @@
+//! One connection on the runtime chosen with `--runtime`: the command line
+//! is written once against [`Conn`]; each runtime is a few lines of glue.
+
+use std::future::Future;
+use std::io::Read;
+
+use bytes::Bytes;
+use smtp_blocking::ClientSettings;
+use smtp_proto::driver::{Error, TranscriptHook};
+use smtp_proto::{DeliveryReport, EhloResponse, Envelope, Reply, TlsInfo};
+
+/// `--runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// std::net (smtp-blocking).
+    Blocking,
+    /// tokio (smtp-tokio).
+    Tokio,
+    /// async-std (smtp-smol's runtime under async-std's executor).
+    AsyncStd,
+    /// smol (smtp-smol).
+    Smol,
+}
+
+impl RuntimeKind {
+    pub fn parse(name: &str) -> Option<RuntimeKind> {
+        Some(match name {
+            "blocking" => RuntimeKind::Blocking,
+            "tokio" => RuntimeKind::Tokio,
+            "async-std" => RuntimeKind::AsyncStd,
+            "smol" => RuntimeKind::Smol,
+            _ => return None,
+        })
+    }
+}
+
+/// A message body for a single send.
+pub enum SendBody {
+    /// A file: read twice by the blocking client (size and type first).
+    File(std::fs::File),
+    /// A stream, read once.
+    Stream(Box<dyn Read + Send>),
+}
+
+/// What the report needs to know about a connection.
+#[derive(Default)]
+pub struct ConnInfo {
+    pub tls: Option<TlsInfo>,
+    pub auth: Option<String>,
+    pub extensions: Option<EhloResponse>,
+    pub extensions_before_tls: Option<EhloResponse>,
+    pub greeting: Option<Reply>,
+}
+
+/// One connection, whatever the runtime.
+pub trait Conn: Send {
+    fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error>;
+    fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>>;
+    fn info(&self) -> ConnInfo;
+    fn close(self: Box<Self>);
+}
+
+pub fn connect(
+    kind: RuntimeKind,
+    settings: &ClientSettings,
+    transcript: Option<TranscriptHook>,
+) -> Result<Box<dyn Conn>, Error> {
+    Ok(match kind {
+        RuntimeKind::Blocking => Box::new(smtp_blocking::Client::connect_with(settings, transcript)?),
+        RuntimeKind::Tokio => {
+            let exec = Exec::Tokio(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(Error::Io)?,
+            );
+            let client = exec.block_on(smtp_tokio::Client::connect_with(settings, transcript))?;
+            Box::new(AsyncConn { client: Some(client), exec })
+        }
+        RuntimeKind::Smol | RuntimeKind::AsyncStd => {
+            let exec = if kind == RuntimeKind::Smol { Exec::Smol } else { Exec::AsyncStd };
+            let client = exec.block_on(smtp_smol::Client::connect_with(settings, transcript))?;
+            Box::new(AsyncConn { client: Some(client), exec })
+        }
+    })
+}
+
+impl Conn for smtp_blocking::Client {
+    fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
+        let body = match body {
+            SendBody::File(f) => smtp_blocking::Body::File(f),
+            SendBody::Stream(r) => smtp_blocking::Body::Reader(r),
+        };
+        smtp_blocking::Client::send(self, envelope, body)
+    }
+    fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
+        smtp_blocking::Client::send_all(
+            self,
+            messages.iter().map(|(e, b)| (e.clone(), smtp_blocking::Body::Bytes(b))).collect(),
+        )
+    }
+    fn info(&self) -> ConnInfo {
+        ConnInfo {
+            tls: self.tls_info().cloned(),
+            auth: self.auth_mechanism().map(str::to_owned),
+            extensions: self.extensions().cloned(),
+            extensions_before_tls: self.extensions_before_tls().cloned(),
+            greeting: self.greeting().cloned(),
+        }
+    }
+    fn close(self: Box<Self>) {
+        let _ = smtp_blocking::Client::close(*self);
+    }
+}
+
+/// How an async connection's futures are run from the command line.
+pub enum Exec {
+    Tokio(tokio::runtime::Runtime),
+    Smol,
+    AsyncStd,
+}
+
+impl Exec {
+    fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self {
+            Exec::Tokio(rt) => rt.block_on(future),
+            Exec::Smol => smol::block_on(future),
+            Exec::AsyncStd => async_std::task::block_on(future),
+        }
+    }
+}
+
+struct AsyncConn<R: smtp_async::Runtime> {
+    client: Option<smtp_async::Client<R>>,
+    exec: Exec,
+}
+
+impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
+    fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
+        let Some(client) = self.client.as_mut() else { return Err(Error::Poisoned) };
+        // std readers become futures-io readers on a helper thread pool.
+        let reader: Box<dyn futures_io::AsyncRead + Send + Unpin> = match body {
+            SendBody::File(f) => Box::new(blocking::Unblock::new(f)),
+            SendBody::Stream(r) => Box::new(blocking::Unblock::new(r)),
+        };
+        self.exec.block_on(client.send(envelope, smtp_async::Body::Reader(reader)))
+    }
+    fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
+        let Some(client) = self.client.as_mut() else {
+            return messages.iter().map(|_| Err(Error::Poisoned)).collect();
+        };
+        self.exec
+            .block_on(client.send_all(messages.into_iter().map(|(e, b)| (e, smtp_async::Body::Bytes(b))).collect()))
+    }
+    fn info(&self) -> ConnInfo {
+        let Some(c) = self.client.as_ref() else { return ConnInfo::default() };
+        ConnInfo {
+            tls: c.tls_info().cloned(),
+            auth: c.auth_mechanism().map(str::to_owned),
+            extensions: c.extensions().cloned(),
+            extensions_before_tls: c.extensions_before_tls().cloned(),
+            greeting: c.greeting().cloned(),
+        }
+    }
+    fn close(mut self: Box<Self>) {
+        if let Some(client) = self.client.take() {
+            let _ = self.exec.block_on(client.close());
+        }
+    }
+}
