@@ -321,7 +321,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.session.tls_info()
     }
 
-        /// The SASL mechanism that authenticated the session.
+    /// The SASL mechanism that authenticated the session.
     pub fn auth_mechanism(&self) -> Option<&str> {
         self.session.auth_mechanism()
     }
@@ -436,7 +436,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// The adapter loop; see `smtp-blocking`'s, which this mirrors.
     async fn drive(
         &mut self,
-        sources: &mut Vec<(MessageId, Source)>,
+        sources: &mut [(MessageId, Source)],
         mut done: impl FnMut(&mut Client<R, S>) -> bool,
     ) -> Result<(), Error> {
         if self.busy {
@@ -450,7 +450,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
 
     async fn drive_inner(
         &mut self,
-        sources: &mut Vec<(MessageId, Source)>,
+        sources: &mut [(MessageId, Source)],
         done: &mut impl FnMut(&mut Client<R, S>) -> bool,
     ) -> Result<(), Error> {
         loop {

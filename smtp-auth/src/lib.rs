@@ -44,6 +44,12 @@ mod scram;
 mod simple;
 
 pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory, SelectError};
+pub use digest_md5::DigestMd5;
+#[doc(hidden)]
+pub use digest_md5::{DigestChallenge, fuzz_digest_challenge};
+pub use ntlm::Ntlm;
+#[doc(hidden)]
+pub use ntlm::{NtlmChallenge, fuzz_ntlm_challenge};
 pub use scram::Scram;
 pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
 

@@ -518,12 +518,16 @@ impl ClientSettings {
                 }
             }
             "ssl.enable" => {
-                                s.implicit_tls = boolean()?;
+                s.implicit_tls = boolean()?;
                 // Only a port nobody chose follows the protocol: one set by
                 // `port` or directly in the field stays.
                 let untouched = !self.explicit_port && (self.port == 25 || self.port == 465);
                 if untouched {
-                    self.port = if s.implicit_tls { 465 } else { self.protocol.default_port() };
+                    self.port = if s.implicit_tls {
+                        465
+                    } else {
+                        self.protocol.default_port()
+                    };
                 }
             }
             "starttls.enable" => {

@@ -23,7 +23,14 @@ struct Tally {
     error: Option<String>,
 }
 
-pub fn run(cli: &Cli, settings: &ClientSettings, runtime: RuntimeKind, envelope: Envelope, data: Vec<u8>, count: u64) -> Result<u8, Fail> {
+pub fn run(
+    cli: &Cli,
+    settings: &ClientSettings,
+    runtime: RuntimeKind,
+    envelope: Envelope,
+    data: Vec<u8>,
+    count: u64,
+) -> Result<u8, Fail> {
     let connections = cli.connections.max(1) as u64;
     let data = Bytes::from(data);
     let progress = if std::io::stderr().is_terminal() && !cli.json {
@@ -36,9 +43,18 @@ pub fn run(cli: &Cli, settings: &ClientSettings, runtime: RuntimeKind, envelope:
     let handles: Vec<_> = (0..connections)
         .map(|i| {
             let share = count / connections + u64::from(i < count % connections);
-            let (settings, envelope, data, progress) = (settings.clone(), envelope.clone(), data.clone(), Arc::clone(&progress));
+            let (settings, envelope, data, progress) = (
+                settings.clone(),
+                envelope.clone(),
+                data.clone(),
+                Arc::clone(&progress),
+            );
             std::thread::spawn(move || {
-                let mut tally = Tally { sent: 0, failed: 0, error: None };
+                let mut tally = Tally {
+                    sent: 0,
+                    failed: 0,
+                    error: None,
+                };
                 let mut client = match conn::connect(runtime, &settings, None) {
                     Ok(c) => c,
                     Err(e) => {
@@ -105,7 +121,11 @@ pub fn run(cli: &Cli, settings: &ClientSettings, runtime: RuntimeKind, envelope:
     for e in &errors {
         eprintln!("smtp-send: {e}");
     }
-    Ok(if failed == 0 { exit::OK } else { exit::TEMPFAIL })
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::TEMPFAIL
+    })
 }
 
 fn fail_internal() -> Fail {

@@ -66,7 +66,9 @@ pub fn connect(
     transcript: Option<TranscriptHook>,
 ) -> Result<Box<dyn Conn>, Error> {
     Ok(match kind {
-        RuntimeKind::Blocking => Box::new(smtp_blocking::Client::connect_with(settings, transcript)?),
+        RuntimeKind::Blocking => {
+            Box::new(smtp_blocking::Client::connect_with(settings, transcript)?)
+        }
         RuntimeKind::Tokio => {
             let exec = Exec::Tokio(
                 tokio::runtime::Builder::new_current_thread()
@@ -75,12 +77,22 @@ pub fn connect(
                     .map_err(Error::Io)?,
             );
             let client = exec.block_on(smtp_tokio::Client::connect_with(settings, transcript))?;
-            Box::new(AsyncConn { client: Some(client), exec })
+            Box::new(AsyncConn {
+                client: Some(client),
+                exec,
+            })
         }
         RuntimeKind::Smol | RuntimeKind::AsyncStd => {
-            let exec = if kind == RuntimeKind::Smol { Exec::Smol } else { Exec::AsyncStd };
+            let exec = if kind == RuntimeKind::Smol {
+                Exec::Smol
+            } else {
+                Exec::AsyncStd
+            };
             let client = exec.block_on(smtp_smol::Client::connect_with(settings, transcript))?;
-            Box::new(AsyncConn { client: Some(client), exec })
+            Box::new(AsyncConn {
+                client: Some(client),
+                exec,
+            })
         }
     })
 }
@@ -96,7 +108,10 @@ impl Conn for smtp_blocking::Client {
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
         smtp_blocking::Client::send_all(
             self,
-            messages.iter().map(|(e, b)| (e.clone(), smtp_blocking::Body::Bytes(b))).collect(),
+            messages
+                .iter()
+                .map(|(e, b)| (e.clone(), smtp_blocking::Body::Bytes(b)))
+                .collect(),
         )
     }
     fn info(&self) -> ConnInfo {
@@ -137,23 +152,34 @@ struct AsyncConn<R: smtp_async::Runtime> {
 
 impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
-        let Some(client) = self.client.as_mut() else { return Err(Error::Poisoned) };
+        let Some(client) = self.client.as_mut() else {
+            return Err(Error::Poisoned);
+        };
         // std readers become futures-io readers on a helper thread pool.
         let reader: Box<dyn futures_io::AsyncRead + Send + Unpin> = match body {
             SendBody::File(f) => Box::new(blocking::Unblock::new(f)),
             SendBody::Stream(r) => Box::new(blocking::Unblock::new(r)),
         };
-        self.exec.block_on(client.send(envelope, smtp_async::Body::Reader(reader)))
+        self.exec
+            .block_on(client.send(envelope, smtp_async::Body::Reader(reader)))
     }
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
         let Some(client) = self.client.as_mut() else {
             return messages.iter().map(|_| Err(Error::Poisoned)).collect();
         };
-        self.exec
-            .block_on(client.send_all(messages.into_iter().map(|(e, b)| (e, smtp_async::Body::Bytes(b))).collect()))
+        self.exec.block_on(
+            client.send_all(
+                messages
+                    .into_iter()
+                    .map(|(e, b)| (e, smtp_async::Body::Bytes(b)))
+                    .collect(),
+            ),
+        )
     }
     fn info(&self) -> ConnInfo {
-        let Some(c) = self.client.as_ref() else { return ConnInfo::default() };
+        let Some(c) = self.client.as_ref() else {
+            return ConnInfo::default();
+        };
         ConnInfo {
             tls: c.tls_info().cloned(),
             auth: c.auth_mechanism().map(str::to_owned),

@@ -181,7 +181,7 @@ pub(crate) struct Cli {
     )]
     socks5_password_env: Option<String>,
 
-        /// Runtime: blocking, tokio (the default), async-std or smol
+    /// Runtime: blocking, tokio (the default), async-std or smol
     #[arg(global = true, long = "runtime", value_name = "RUNTIME", value_parser = ["blocking", "tokio", "async-std", "smol"])]
     runtime: Option<String>,
 
@@ -190,7 +190,12 @@ pub(crate) struct Cli {
     count: Option<u64>,
 
     /// Bulk mode: over C concurrent connections (default 1)
-    #[arg(global = true, long = "connections", value_name = "C", default_value_t = 1)]
+    #[arg(
+        global = true,
+        long = "connections",
+        value_name = "C",
+        default_value_t = 1
+    )]
     connections: usize,
 
     /// Connect through an HTTP CONNECT proxy (credentials: -o mail.smtp.proxy.user/password)
@@ -555,7 +560,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     };
     let envelope = Envelope::new(from, recipients);
 
-        let runtime = runtime_kind(cli);
+    let runtime = runtime_kind(cli);
     if let Some(count) = cli.count {
         let mut data = message.header;
         message
@@ -596,7 +601,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         report_success: settings.session.report_success,
     };
     let code = match result {
-                Ok(report) => {
+        Ok(report) => {
             client.close();
             emit(cli, Some(&report), None, &info);
             if report.all_delivered() {
@@ -606,7 +611,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             }
         }
         Err(e) => {
-                        if e.connection_usable() {
+            if e.connection_usable() {
                 client.close();
             }
             report_error(cli, &e, Some(&info))
@@ -726,7 +731,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
     let transcript: Option<smtp_blocking::TranscriptHook> = cli
         .transcript
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
-        let client = match conn::connect(runtime_kind(cli), &settings, transcript) {
+    let client = match conn::connect(runtime_kind(cli), &settings, transcript) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None)),
     };
@@ -735,7 +740,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
         e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
             .unwrap_or_default()
     };
-        let (before, after) = match &info.extensions_before_tls {
+    let (before, after) = match &info.extensions_before_tls {
         Some(before) => (keywords(Some(before)), keywords(info.extensions.as_ref())),
         None => (keywords(info.extensions.as_ref()), Vec::new()),
     };

@@ -70,10 +70,8 @@ impl Runtime for Smol {
         Ok(stream)
     }
 
-    fn sleep_until(deadline: Instant) -> impl std::future::Future<Output = ()> + Send {
-        async move {
-            Timer::at(deadline).await;
-        }
+    async fn sleep_until(deadline: Instant) {
+        Timer::at(deadline).await;
     }
 
     async fn resolve(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {

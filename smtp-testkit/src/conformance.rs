@@ -15,6 +15,9 @@ use smtp_proto::{
 
 use crate::{Action, ProxyProtocol, Script, TestCa, TestProxy, TestServer, When};
 
+/// Each message's result, or the connection's error.
+pub type RunResult = Result<Vec<Result<DeliveryReport, Error>>, Error>;
+
 /// What the suite needs from an adapter: connect with these settings,
 /// send these messages on one connection, close.
 pub trait Adapter {
@@ -82,10 +85,7 @@ const BODY_WIRE: &[u8] = b"Subject: conformance\r\n\r\n.dot\r\nline\r\n";
 fn run<A: Adapter>(
     settings: &ClientSettings,
     messages: Vec<(Envelope, Vec<u8>)>,
-) -> (
-    Result<Vec<Result<DeliveryReport, Error>>, Error>,
-    Vec<String>,
-) {
+) -> (RunResult, Vec<String>) {
     let (hook, lines) = recorder();
     let result = A::run(settings, hook, messages);
     (result, client_lines(&lines))
@@ -365,7 +365,9 @@ pub fn proxies<A: Adapter>() {
         let (result, _) = run::<A>(&s, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
         assert!(result.unwrap_or_else(|e| panic!("{} {kind:?}: {e}", A::NAME))[0].is_ok());
         assert_eq!(proxy.targets(), ["mx.conformance.invalid:25"]);
-        s.proxy.as_mut().map(|p| p.password = Some("wrong".into()));
+        if let Some(p) = s.proxy.as_mut() {
+            p.password = Some("wrong".into());
+        }
         assert!(
             matches!(run::<A>(&s, vec![]).0, Err(Error::Proxy(_))),
             "{} {kind:?}",
