@@ -85,8 +85,17 @@ cargo build -q -p smtp-testkit --example record
 smtp_send=$target/debug/smtp-send
 record=$target/debug/examples/record
 
-rm -rf "$out"
+# Only a directory this script made (it has the marker) is emptied.
+if [ -e "$out" ]; then
+    if [ -f "$out/.javamail-parity" ]; then
+        rm -rf "$out"
+    elif [ -n "$(ls -A "$out")" ]; then
+        log "javamail-parity: $out is not empty and was not made by this script"
+        exit 1
+    fi
+fi
 mkdir -p "$out/classes"
+touch "$out/.javamail-parity"
 javac -d "$out/classes" -cp "$mail_jar" "$interop/Send.java"
 classpath=$mail_jar:$activation_jar:$out/classes
 
@@ -117,12 +126,14 @@ printf '%s\r\n' \
 export PARITY_PASSWORD=s3cret-Passw0rd
 
 # --- 4. one side of one case ------------------------------------------------
-pids=()
+# The one recording server running (cleared once it has been waited for,
+# so that a recycled process id is never signalled).
+server_pid=
+# shellcheck disable=SC2317 # called through the trap
 cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+    fi
 }
 trap cleanup EXIT
 
@@ -131,7 +142,7 @@ directive() { sed -n "s/^#! $1: *//p" "$2" | head -n 1; }
 # run_side CASE_FILE SIDE(java|ours) DIR -> DIR/SIDE.rec, .stdout, .stderr, .exit
 run_side() {
     local file=$1 side=$2 dir=$3
-    local server_args recipients message host extra jvm addr port pid rc i
+    local server_args recipients message host extra jvm addr port pid rc
     server_args=$(directive server "$file")
     recipients=$(directive recipients "$file")
     recipients=${recipients:-rcpt1@example.org rcpt2@example.org}
@@ -147,8 +158,8 @@ run_side() {
     eval "recipient_argv=($recipients)"
     "$record" --seconds 60 "${server_argv[@]}" >"$dir/$side.rec" 2>"$dir/$side.server-stderr" &
     pid=$!
-    pids+=("$pid")
-    for i in $(seq 200); do
+    server_pid=$pid
+    for _ in $(seq 200); do
         addr=$(head -n 1 "$dir/$side.rec" 2>/dev/null || true)
         [ -n "$addr" ] && break
         kill -0 "$pid" 2>/dev/null || break
@@ -157,6 +168,9 @@ run_side() {
     if [ -z "$addr" ]; then
         log "javamail-parity: the recording server did not start:"
         cat "$dir/$side.server-stderr" >&2
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        server_pid=
         return 1
     fi
     port=${addr##*:}
@@ -188,13 +202,14 @@ run_side() {
     set -e
     echo "$rc" >"$dir/$side.exit"
     # The server prints each command within 5 ms; give QUIT a moment.
-    for i in $(seq 40); do
+    for _ in $(seq 40); do
         grep -q '^QUIT' "$dir/$side.rec" && break
         sleep 0.025
     done
     sleep 0.05
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    server_pid=
 }
 
 # report SIDE DIR -> "# sent: ...", "# unsent: ...", "# invalid: ..." lines:
@@ -286,7 +301,6 @@ else
 fi
 unexpected=()
 while IFS= read -r line; do
-    case_name=${line%%: *}
     rest=${line#*: }
     if grep -qxF -- "$line" "$allowed" || grep -qxF -- "*: $rest" "$allowed"; then
         continue

@@ -96,6 +96,16 @@ pub enum Body {
     Bytes(Bytes),
     /// Any reader, streamed once with its type checked on the way.
     Reader(Box<dyn AsyncRead + Send + Unpin>),
+    /// A reader whose content was inspected beforehand (for example a file
+    /// read once with a `BodyInspector`): SIZE= and BODY= are declared
+    /// and what the server lacks is refused before MAIL.
+    Inspected {
+        /// What the inspection found (`replayable` is ignored: a reader is
+        /// read once).
+        info: BodyInfo,
+        /// The content.
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+    },
 }
 
 impl Body {
@@ -110,6 +120,13 @@ impl Body {
                 )
             }
             Body::Reader(reader) => (BodyInfo::streamed(), Source::Reader(reader)),
+            Body::Inspected { info, reader } => (
+                BodyInfo {
+                    replayable: false,
+                    ..info
+                },
+                Source::Reader(reader),
+            ),
         }
     }
 }

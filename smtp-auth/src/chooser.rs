@@ -186,6 +186,8 @@ fn builtin() -> Vec<Entry> {
         entry("SCRAM-SHA-256", false, |c| {
             Box::new(crate::Scram::sha256(c))
         }),
+        entry("DIGEST-MD5", false, |c| Box::new(crate::DigestMd5::new(c))),
+        entry("NTLM", false, |c| Box::new(crate::Ntlm::new(c))),
         entry("XOAUTH2", false, |c| Box::new(XOAuth2::new(c))),
         entry("OAUTHBEARER", false, |c| Box::new(OAuthBearer::new(c))),
         entry("ANONYMOUS", false, |c| Box::new(Anonymous::new(c))),

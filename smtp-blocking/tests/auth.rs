@@ -16,6 +16,8 @@ const MECHANISMS: &[&str] = &[
     "SCRAM-SHA-256",
     "XOAUTH2",
     "OAUTHBEARER",
+    "DIGEST-MD5",
+    "NTLM",
 ];
 
 fn settings(server: &TestServer, mechanism: &str, password: &str) -> ClientSettings {

@@ -1630,8 +1630,13 @@ impl Session {
         };
         let m = &mut self.messages[index];
         let delivered = m.failure.is_none();
+        // After a refused MAIL, pipelined RCPTs are answered "503 need
+        // MAIL": that says nothing about the recipients, who were simply
+        // not tried.
+        let sender_refused = matches!(m.failure, Some(FailureKind::SenderRejected(_)));
         for (i, reply) in m.rcpt_replies.iter().enumerate() {
             let status = match reply {
+                _ if sender_refused => RecipientStatus::Unsent(UnsentReason::TransactionFailed),
                 Some(r) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),
                 Some(r) if delivered => RecipientStatus::Delivered(r.clone()),
                 Some(r) => RecipientStatus::AcceptedUnsent(r.clone()),
@@ -1640,7 +1645,6 @@ impl Session {
             m.statuses[m.range.start + i] = Some(status);
         }
         let more = m.range.end < m.envelope.recipients.len();
-        let sender_refused = matches!(m.failure, Some(FailureKind::SenderRejected(_)));
         if more && m.body.replayable && !sender_refused {
             m.stage = Stage::Queued;
             // Keep it at the write head: move it before any later message

@@ -639,6 +639,32 @@ fn sender_refused() {
 }
 
 #[test]
+fn pipelined_rcpts_after_a_refused_mail_are_unsent_not_rejected() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING"]);
+    h.client();
+    h.server("553 5.7.1 sender refused\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n");
+    let failure = h.outcome(id).unwrap_err();
+    assert!(matches!(failure.kind, FailureKind::SenderRejected(_)));
+    assert_eq!(
+        failure.invalid().count(),
+        0,
+        "503s are not verdicts on recipients"
+    );
+    assert!(
+        failure
+            .report
+            .recipients
+            .iter()
+            .all(|r| r.status == RecipientStatus::Unsent(UnsentReason::TransactionFailed))
+    );
+}
+
+#[test]
 fn message_refused_after_data() {
     both(|split| {
         let mut h = Harness::new(config(), split);

@@ -128,6 +128,22 @@ impl Conn for smtp_blocking::Client {
     }
 }
 
+/// Reads a file through once for its size and type, then rewinds it.
+fn inspect(file: &mut std::fs::File) -> std::io::Result<smtp_proto::BodyInfo> {
+    use std::io::{Seek, SeekFrom};
+    let mut inspector = smtp_proto::BodyInspector::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        inspector.update(&buf[..n]);
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(smtp_proto::BodyInfo::from_report(&inspector.finish()))
+}
+
 /// How an async connection's futures are run from the command line.
 pub enum Exec {
     Tokio(tokio::runtime::Runtime),
@@ -155,13 +171,21 @@ impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
         let Some(client) = self.client.as_mut() else {
             return Err(Error::Poisoned);
         };
-        // std readers become futures-io readers on a helper thread pool.
-        let reader: Box<dyn futures_io::AsyncRead + Send + Unpin> = match body {
-            SendBody::File(f) => Box::new(blocking::Unblock::new(f)),
-            SendBody::Stream(r) => Box::new(blocking::Unblock::new(r)),
+        // std readers become futures-io readers on a helper thread pool. A
+        // file is read once first, as the blocking client does, so that
+        // SIZE= and BODY= are declared and what the server lacks is
+        // refused before MAIL.
+        let body = match body {
+            SendBody::File(mut f) => {
+                let info = inspect(&mut f).map_err(Error::Body)?;
+                smtp_async::Body::Inspected {
+                    info,
+                    reader: Box::new(blocking::Unblock::new(f)),
+                }
+            }
+            SendBody::Stream(r) => smtp_async::Body::Reader(Box::new(blocking::Unblock::new(r))),
         };
-        self.exec
-            .block_on(client.send(envelope, smtp_async::Body::Reader(reader)))
+        self.exec.block_on(client.send(envelope, body))
     }
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
         let Some(client) = self.client.as_mut() else {

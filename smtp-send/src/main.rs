@@ -37,7 +37,7 @@ Exit status (sysexits):
    0  the message was accepted for every recipient
   64  usage error
   65  the message could not be read or is invalid
-  67  a recipient was refused
+  67  a recipient was refused (75 when every refusal was a 4xx)
   69  the server refused permanently (5xx, or lacks what the message needs)
   75  temporary failure (4xx, connection lost, timeout)
   76  malformed server reply
@@ -607,7 +607,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             if report.all_delivered() {
                 exit::OK
             } else {
-                exit::NOUSER
+                refusal_code(&report)
             }
         }
         Err(e) => {
@@ -812,9 +812,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// 67 when a recipient was refused for good; 75 when every refusal was
+/// transient (4xx: try again later, as JavaMail's "valid unsent").
+fn refusal_code(report: &DeliveryReport) -> u8 {
+    if report.rejected().all(|(_, reply)| reply.is_transient()) {
+        exit::TEMPFAIL
+    } else {
+        exit::NOUSER
+    }
+}
+
 fn failure_code(failure: &SendFailure, cause: Option<&SessionError>) -> u8 {
     match &failure.kind {
-        FailureKind::RecipientsRejected => exit::NOUSER,
+        FailureKind::RecipientsRejected => refusal_code(&failure.report),
         FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r) => {
             if r.is_transient() {
                 exit::TEMPFAIL

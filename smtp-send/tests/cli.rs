@@ -16,7 +16,7 @@ fn smtp_send(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-        // The tool may exit before reading its input (a usage or
+    // The tool may exit before reading its input (a usage or
     // configuration error): a closed pipe is not a test failure.
     match child.stdin.take().unwrap().write_all(stdin) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

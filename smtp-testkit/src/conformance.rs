@@ -302,6 +302,8 @@ pub fn auth_mechanisms<A: Adapter>() {
         "SCRAM-SHA-256",
         "XOAUTH2",
         "OAUTHBEARER",
+        "DIGEST-MD5",
+        "NTLM",
     ];
     for mechanism in mechanisms {
         let server = TestServer::start(Script::new().auth(mechanisms, &[("alice", "secret")]))

@@ -180,8 +180,8 @@ impl Script {
     }
 
     /// Offers AUTH with these mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
-    /// OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1, SCRAM-SHA-256) for
-    /// these users, and requires it before MAIL.
+    /// OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1, SCRAM-SHA-256,
+    /// DIGEST-MD5, NTLM) for these users, and requires it before MAIL.
     pub fn auth<S: Into<String>>(
         mut self,
         mechanisms: impl IntoIterator<Item = S>,
