@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Interop tests against a real Postfix: installs Postfix, Cyrus SASL and
 # the SOCKS5 servers when missing, starts a private instance on loopback
-# (scripts/postfix-instance.sh), runs smtp-blocking's tests/postfix.rs
-# (delivery), tests/cyrus.rs (SASL mechanisms against Cyrus SASL),
-# tests/postfix_tls.rs (STARTTLS, implicit TLS, submission, trust, names,
-# versions) and tests/socks.rs (microsocks, dante) against it, and always
-# stops it. Needs root. Exits non-zero when a step or a test fails; every
-# test run happens even when an earlier one fails.
+# (scripts/postfix-instance.sh), runs the shared interop suite
+# (smtp-testkit's interop module: delivery, SASL mechanisms against Cyrus
+# SASL, STARTTLS, implicit TLS, submission, trust, names, versions,
+# microsocks and dante) on every adapter — the `interop` test of
+# smtp-blocking, smtp-tokio and smtp-smol (smol and async-std) — against
+# it, and always stops it. Needs root. Exits non-zero when a step or a
+# test fails; every adapter's tests run even when an earlier one fails.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +24,8 @@ cleanup() {
         echo "---- last lines of $dir/maillog ----" >&2
         tail -n 30 "$dir/maillog" >&2
     fi
-    # Delivered mail (the 50 MiB test leaves ~100 MiB) goes with the instance.
+    # Delivered mail (the 50 MiB test leaves ~100 MiB per adapter) goes
+    # with the instance.
     rm -rf "$dir"
     exit "$rc"
 }
@@ -52,8 +54,9 @@ fi
 export SMTP_INTEROP_REQUIRED=1
 
 cd "$root"
+# One suite, every adapter. --no-fail-fast: a failing adapter does not
+# keep the others' tests from running.
 status=0
-cargo test -p smtp-blocking --test postfix -- --test-threads=2 || status=1
-cargo test -p smtp-blocking --test cyrus -- --test-threads=2 || status=1
-cargo test -p smtp-blocking --test postfix_tls --test socks -- --test-threads=2 || status=1
+cargo test --no-fail-fast -p smtp-blocking -p smtp-tokio -p smtp-smol --test interop -- --test-threads=2 ||
+    status=1
 [ "$status" = 0 ]

@@ -42,6 +42,8 @@ use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 mod auth;
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 pub mod conformance;
+#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+pub mod interop;
 mod proxy;
 mod tls;
 

@@ -1,43 +1,5 @@
 //! The shared conformance suite (smtp-testkit) on tokio.
 
-use smtp_proto::{DeliveryReport, Envelope};
-use smtp_testkit::conformance::Adapter;
-use smtp_tokio::{Body, Client, ClientSettings, Error, TranscriptHook};
+mod common;
 
-struct Tokio;
-
-impl Adapter for Tokio {
-    const NAME: &'static str = "tokio";
-
-    fn run(
-        settings: &ClientSettings,
-        transcript: TranscriptHook,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let settings = settings.clone();
-        // Spawned, to prove the futures are Send + 'static.
-        runtime.block_on(async move {
-            tokio::spawn(async move {
-                let mut client = Client::connect_with(&settings, Some(transcript)).await?;
-                let results = client
-                    .send_all(
-                        messages
-                            .into_iter()
-                            .map(|(e, b)| (e, Body::from(b)))
-                            .collect(),
-                    )
-                    .await;
-                let _ = client.close().await;
-                Ok(results)
-            })
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))?
-        })
-    }
-}
-
-smtp_testkit::conformance_suite!(Tokio);
+smtp_testkit::conformance_suite!(common::Tokio);
