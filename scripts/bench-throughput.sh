@@ -17,7 +17,11 @@
 # default 1), --concurrent N (over 4 connections, default 4000), --repeat N
 # (default 3), --max-seconds S (default 5), --batch N (default 64),
 # --scenarios/--clients/--sinks LIST; see `... --bench throughput -- help`.
-# Takes about 3 minutes on a 2-core machine.
+# THROUGHPUT_PIN=C,S (default 0,1 on 2+ CPUs) runs the clients on CPU C and
+# both sinks on CPU S with taskset, so that every run has the same
+# placement (on a VM a wakeup across CPUs costs several times one on the
+# same CPU, and an unpinned run flips between the two); THROUGHPUT_PIN=none
+# leaves placement to the scheduler. Takes about 3 minutes on 2 cores.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +53,20 @@ else
     echo "bench-throughput: no C compiler: the +nodelay shim runs are skipped" >&2
 fi
 
+# CPU placement.
+pin=${THROUGHPUT_PIN:-}
+if [ -z "$pin" ]; then
+    if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+        pin=0,1
+    else
+        pin=none
+    fi
+fi
+sink_pin=()
+if [ "$pin" != none ]; then
+    sink_pin=(taskset -c "${pin#*,}")
+fi
+
 # 2. Postfix's smtp-sink, private, on a free loopback port.
 smtp_sink=${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}
 sink_addr=
@@ -57,7 +75,8 @@ if [ -x "$smtp_sink" ]; then
     [ "$(id -u)" = 0 ] && user_opt=(-u nobody)
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         port=$((40000 + RANDOM % 20000))
-        "$smtp_sink" -c "${user_opt[@]}" "127.0.0.1:$port" 1000 >"$work/smtp-sink.log" 2>&1 &
+        "${sink_pin[@]}" "$smtp_sink" -c "${user_opt[@]}" "127.0.0.1:$port" 1000 \
+            >"$work/smtp-sink.log" 2>&1 &
         sink_pid=$!
         up=
         for _ in $(seq 50); do
@@ -89,7 +108,7 @@ else
 fi
 
 # 3. The bench.
-args=(all --json "$target/throughput.json" --big-file "$target/throughput-64MiB.eml")
+args=(all --json "$target/throughput.json" --big-file "$target/throughput-64MiB.eml" --pin "$pin")
 [ -n "$shim" ] && args+=(--shim "$shim")
-[ -n "$sink_addr" ] && args+=(--postfix-sink "$sink_addr")
+[ -n "$sink_addr" ] && args+=(--postfix-sink "$sink_addr" --postfix-sink-pid "$sink_pid")
 cargo bench -p smtp-benches --bench throughput -- "${args[@]}" "$@"

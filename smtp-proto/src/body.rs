@@ -199,7 +199,8 @@ impl BdatChunker {
             chunks: 0,
             payload: 0,
             normalizer: (!binary).then(|| Normalizer::new(false)),
-            pending: Vec::with_capacity(chunk_size.min(1 << 20) + 2),
+            // Grows with the data pushed, up to one chunk; freed by finish.
+            pending: Vec::new(),
             finished: false,
         }
     }
@@ -267,7 +268,8 @@ impl BdatChunker {
         write_chunk(&self.pending, true, out);
         self.chunks += commands as u64;
         self.payload += (self.pending.len() + (commands - 1) * self.chunk_size) as u64;
-        self.pending.clear();
+        // A finished message may wait a while for its reply: keep nothing.
+        self.pending = Vec::new();
         commands
     }
 }

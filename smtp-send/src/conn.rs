@@ -180,10 +180,12 @@ impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
                 let info = inspect(&mut f).map_err(Error::Body)?;
                 smtp_async::Body::Inspected {
                     info,
-                    reader: Box::new(blocking::Unblock::new(f)),
+                    reader: Box::new(blocking::Unblock::with_capacity(256 * 1024, f)),
                 }
             }
-            SendBody::Stream(r) => smtp_async::Body::Reader(Box::new(blocking::Unblock::new(r))),
+            SendBody::Stream(r) => {
+                smtp_async::Body::Reader(Box::new(blocking::Unblock::with_capacity(256 * 1024, r)))
+            }
         };
         self.exec.block_on(client.send(envelope, body))
     }

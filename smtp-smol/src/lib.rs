@@ -99,5 +99,10 @@ pub type Pool = smtp_async::Pool<Smol>;
 /// When the file cannot be opened.
 pub fn file_body(path: impl AsRef<std::path::Path>) -> io::Result<Body> {
     let file = std::fs::File::open(path)?;
-    Ok(Body::Reader(Box::new(blocking::Unblock::new(file))))
+    // A small pipe: the default (8 MiB) would dominate a streamed send's
+    // memory.
+    Ok(Body::Reader(Box::new(blocking::Unblock::with_capacity(
+        256 * 1024,
+        file,
+    ))))
 }

@@ -684,6 +684,7 @@ impl Connection {
 
     fn end_of_data(&mut self) -> io::Result<Step> {
         let envelope = self.envelope.take();
+        let octets = self.data_octets as u64;
         self.data_octets = 0;
         let Some(envelope) = envelope.filter(|e| !e.rcpts.is_empty()) else {
             self.output
@@ -699,9 +700,8 @@ impl Connection {
             .to_owned();
         if reply.starts_with('2') {
             self.state.messages.fetch_add(1, Ordering::SeqCst);
-            self.state
-                .octets
-                .fetch_add(envelope.data.len() as u64, Ordering::SeqCst);
+            // Counted as it arrived: sink mode keeps no content.
+            self.state.octets.fetch_add(octets, Ordering::SeqCst);
         }
         if !self.state.script.sink {
             self.state.lock().transactions.push(Transaction {
