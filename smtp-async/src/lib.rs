@@ -235,8 +235,9 @@ pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
     stream: S,
     session: Session,
     events: Collector,
-    read_buf: Vec<u8>,
+        read_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    write_buf: Vec<u8>,
     write_timeout: Option<Duration>,
     /// Set while a call runs; still set when its future was dropped.
     busy: bool,
@@ -314,7 +315,8 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             session,
             events: Collector::new(transcript),
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; 64 * 1024],
+                        body_buf: vec![0; 64 * 1024],
+            write_buf: Vec::new(),
             write_timeout,
             busy: false,
             _runtime: PhantomData,
@@ -504,14 +506,15 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                 }
             }
             let now = Instant::now();
-            if let Some(bytes) = self.session.poll_transmit(now) {
+                        if self.session.poll_transmit_into(now, &mut self.write_buf) {
                 let until = self.write_timeout.map(|t| now + t);
                 let written = deadline::<R, _>(until, async {
-                    self.stream.write_all(&bytes).await?;
+                    self.stream.write_all(&self.write_buf).await?;
                     self.stream.flush().await
                 })
                 .await
                 .unwrap_or_else(|| Err(timed_out("write")));
+                self.write_buf.clear();
                 if let Err(e) = written {
                     self.session.handle_eof(Instant::now());
                     self.events.drain(&mut self.session);

@@ -149,8 +149,9 @@ fn read_some<'b>(r: &mut impl Read, buf: &'b mut [u8]) -> io::Result<Option<&'b 
 pub struct Client {
     transport: Box<dyn Transport>,
     session: Session,
-    read_buf: Vec<u8>,
+        read_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    write_buf: Vec<u8>,
     events: Collector,
 }
 
@@ -332,7 +333,8 @@ impl Client {
             transport,
             session,
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; 64 * 1024],
+                        body_buf: vec![0; 64 * 1024],
+            write_buf: Vec::new(),
             events: Collector::new(transcript),
         };
         let mut none: Vec<(MessageId, Source<'_>)> = Vec::new();
@@ -472,12 +474,13 @@ impl Client {
                 }
             }
             let now = Instant::now();
-            if let Some(bytes) = self.session.poll_transmit(now) {
-                if let Err(e) = self
+                        if self.session.poll_transmit_into(now, &mut self.write_buf) {
+                let written = self
                     .transport
-                    .write_all(&bytes)
-                    .and_then(|()| self.transport.flush())
-                {
+                    .write_all(&self.write_buf)
+                    .and_then(|()| self.transport.flush());
+                self.write_buf.clear();
+                if let Err(e) = written {
                     self.session.handle_eof(Instant::now());
                     self.pump_events();
                     return Err(Error::Io(e));

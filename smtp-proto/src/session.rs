@@ -747,7 +747,17 @@ impl Session {
     /// (write them in one call: a pipelined flight must not be split into
     /// many small writes). Stamps the outstanding commands as sent at
     /// `now`, which starts their reply deadlines.
-    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+        let mut buffer = Vec::new();
+        self.poll_transmit_into(now, &mut buffer).then_some(buffer)
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), but swaps the pending
+    /// bytes into `buffer` (which must be empty; clear it after writing)
+    /// and keeps `buffer`'s old allocation for the next flight, so a busy
+    /// connection allocates nothing per flight. Returns whether there is
+    /// anything to write.
+    pub fn poll_transmit_into(&mut self, now: Instant, buffer: &mut Vec<u8>) -> bool {
         self.flush();
         for p in self.inflight.iter_mut().rev() {
             if p.sent_at.is_some() {
@@ -758,7 +768,12 @@ impl Session {
         if self.phase == Phase::Handshake && self.handshake_started.is_none() {
             self.handshake_started = Some(now);
         }
-        (!self.transmit.is_empty()).then(|| std::mem::take(&mut self.transmit))
+        if self.transmit.is_empty() {
+            return false;
+        }
+        buffer.clear();
+        std::mem::swap(buffer, &mut self.transmit);
+        true
     }
 
     /// The next event, if any.
