@@ -747,7 +747,7 @@ impl Session {
     /// (write them in one call: a pipelined flight must not be split into
     /// many small writes). Stamps the outstanding commands as sent at
     /// `now`, which starts their reply deadlines.
-        pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Vec<u8>> {
         let mut buffer = Vec::new();
         self.poll_transmit_into(now, &mut buffer).then_some(buffer)
     }
@@ -1739,6 +1739,12 @@ impl Session {
             SessionError::ServiceClosing(r) => Some(r.clone()),
             _ => None,
         };
+        self.report_all_lost(closing_reply);
+        self.finish_close(Some(error));
+    }
+
+    /// Reports every unfinished message as lost with the connection.
+    fn report_all_lost(&mut self, reply: Option<Reply>) {
         for m in std::mem::take(&mut self.messages) {
             let data_sent = m.stage == Stage::Sent;
             self.report_unsent(
@@ -1746,28 +1752,17 @@ impl Session {
                 UnsentReason::ConnectionLost,
                 FailureKind::ConnectionLost {
                     data_sent,
-                    reply: closing_reply.clone(),
+                    reply: reply.clone(),
                 },
             );
         }
-        self.finish_close(Some(error));
     }
 
     fn close(&mut self, error: Option<SessionError>) {
         if self.phase == Phase::Closed {
             return;
         }
-        for m in std::mem::take(&mut self.messages) {
-            let data_sent = m.stage == Stage::Sent;
-            self.report_unsent(
-                m,
-                UnsentReason::ConnectionLost,
-                FailureKind::ConnectionLost {
-                    data_sent,
-                    reply: None,
-                },
-            );
-        }
+        self.report_all_lost(None);
         if let Some(tls) = self.tls.as_mut() {
             tls.send_close_notify();
         }
