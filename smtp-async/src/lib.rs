@@ -235,7 +235,7 @@ pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
     stream: S,
     session: Session,
     events: Collector,
-        read_buf: Vec<u8>,
+    read_buf: Vec<u8>,
     body_buf: Vec<u8>,
     write_buf: Vec<u8>,
     write_timeout: Option<Duration>,
@@ -315,7 +315,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             session,
             events: Collector::new(transcript),
             read_buf: vec![0; 64 * 1024],
-                        body_buf: vec![0; 64 * 1024],
+            body_buf: vec![0; 64 * 1024],
             write_buf: Vec::new(),
             write_timeout,
             busy: false,
@@ -506,7 +506,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                 }
             }
             let now = Instant::now();
-                        if self.session.poll_transmit_into(now, &mut self.write_buf) {
+            if self.session.poll_transmit_into(now, &mut self.write_buf) {
                 let until = self.write_timeout.map(|t| now + t);
                 let written = deadline::<R, _>(until, async {
                     self.stream.write_all(&self.write_buf).await?;

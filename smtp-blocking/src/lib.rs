@@ -149,7 +149,7 @@ fn read_some<'b>(r: &mut impl Read, buf: &'b mut [u8]) -> io::Result<Option<&'b 
 pub struct Client {
     transport: Box<dyn Transport>,
     session: Session,
-        read_buf: Vec<u8>,
+    read_buf: Vec<u8>,
     body_buf: Vec<u8>,
     write_buf: Vec<u8>,
     events: Collector,
@@ -333,7 +333,7 @@ impl Client {
             transport,
             session,
             read_buf: vec![0; 64 * 1024],
-                        body_buf: vec![0; 64 * 1024],
+            body_buf: vec![0; 64 * 1024],
             write_buf: Vec::new(),
             events: Collector::new(transcript),
         };
@@ -474,7 +474,7 @@ impl Client {
                 }
             }
             let now = Instant::now();
-                        if self.session.poll_transmit_into(now, &mut self.write_buf) {
+            if self.session.poll_transmit_into(now, &mut self.write_buf) {
                 let written = self
                     .transport
                     .write_all(&self.write_buf)
