@@ -525,7 +525,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             if self.events.closed().is_some() || done(self) {
                 return Ok(());
             }
-            if self.session.body_request().is_some() {
+            if !self.session.should_read() {
                 continue;
             }
             let read = deadline::<R, _>(

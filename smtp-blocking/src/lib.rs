@@ -490,11 +490,9 @@ impl Client {
             if self.events.closed().is_some() || done(self) {
                 return Ok(());
             }
-            // While the session takes body data, keep writing: replies wait
-            // in the socket buffer (a few octets per BDAT chunk), and a
-            // blocking read here would wait for a reply to data not yet
-            // sent.
-            if self.session.body_request().is_some() {
+            // The session says when to wait for input (not while it takes
+            // body data).
+            if !self.session.should_read() {
                 continue;
             }
             let timeout = self

@@ -781,6 +781,14 @@ impl Session {
         self.events.pop_front()
     }
 
+    /// Whether the adapter should wait for input now. False while the
+    /// session wants body data: the adapter keeps writing instead, since
+    /// replies wait in the socket buffer (a few octets per BDAT chunk) and
+    /// a blocking read would wait for a reply to data not yet sent.
+    pub fn should_read(&self) -> bool {
+        self.body_request().is_none()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) must be called if no
     /// input arrives first; `None` when no reply is awaited.
     pub fn poll_timeout(&self) -> Option<Instant> {
