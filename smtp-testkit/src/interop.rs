@@ -1553,6 +1553,26 @@ macro_rules! interop_suite {
             $crate::interop::tls_submission_delivers::<$adapter>("PLAIN");
         }
         #[test]
+        fn interop_tls_submission_delivers_login() {
+            $crate::interop::tls_submission_delivers::<$adapter>("LOGIN");
+        }
+        #[test]
+        fn interop_tls_submission_delivers_cram_md5() {
+            $crate::interop::tls_submission_delivers::<$adapter>("CRAM-MD5");
+        }
+        #[test]
+        fn interop_tls_submission_delivers_digest_md5() {
+            $crate::interop::tls_submission_delivers::<$adapter>("DIGEST-MD5");
+        }
+        #[test]
+        fn interop_tls_submission_delivers_ntlm() {
+            $crate::interop::tls_submission_delivers::<$adapter>("NTLM");
+        }
+        #[test]
+        fn interop_tls_submission_delivers_scram_sha_1() {
+            $crate::interop::tls_submission_delivers::<$adapter>("SCRAM-SHA-1");
+        }
+        #[test]
         fn interop_tls_submission_without_starttls_offers_no_auth() {
             $crate::interop::tls_submission_without_starttls_offers_no_auth::<$adapter>();
         }
