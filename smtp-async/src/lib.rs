@@ -7,6 +7,51 @@
 //! inside the session, so no runtime needs a TLS crate of its own, and
 //! every decision is made once, in `smtp-proto`.
 //!
+//! ## A runtime in a few lines
+//!
+//! `smtp-tokio` and `smtp-smol` are this, plus a file helper:
+//!
+//! ```
+//! use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+//! use std::time::Instant;
+//! use async_io::{Async, Timer};
+//! use smtp_async::{Client, ClientSettings, Protocol, Runtime};
+//! use smtp_proto::{Address, Envelope};
+//!
+//! struct MyRuntime;
+//!
+//! impl Runtime for MyRuntime {
+//!     type Stream = Async<TcpStream>;
+//!     async fn connect(addr: SocketAddr, _local: Option<SocketAddr>) -> std::io::Result<Self::Stream> {
+//!         let stream = Async::<TcpStream>::connect(addr).await?;
+//!         stream.get_ref().set_nodelay(true)?;
+//!         Ok(stream)
+//!     }
+//!     async fn sleep_until(deadline: Instant) {
+//!         Timer::at(deadline).await;
+//!     }
+//!     async fn resolve(host: String, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+//!         Ok((host.as_str(), port).to_socket_addrs()?.collect()) // blocking: fine for a sketch
+//!     }
+//!     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
+//!         stream.get_ref().local_addr().ok()
+//!     }
+//! }
+//!
+//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
+//! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+//! settings.port = server.addr().port(); // a test server on loopback
+//! futures_lite::future::block_on(async {
+//!     let mut client = Client::<MyRuntime>::connect(&settings).await?;
+//!     let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);
+//!     client.send(envelope, b"Subject: hi\r\n\r\nHello.\r\n".to_vec()).await?;
+//!     client.close().await?;
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })?;
+//! assert_eq!(server.transactions().len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Cancellation
 //! Dropping a future of [`Client`] (`send`, `send_all`, `is_connected`,
 //! `close`) at an `.await` point may leave a command half written or a
