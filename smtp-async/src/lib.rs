@@ -79,8 +79,8 @@ pub use smtp_proto::driver::{Error, TranscriptHook};
 pub use smtp_proto::properties::{ClientSettings, Protocol};
 use smtp_proto::proxy::ProxyStatus;
 use smtp_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, EhloResponse, Envelope, MessageId, Session,
-    SessionConfig, TlsInfo, UsageError,
+    BodyInfo, DeliveryReport, EhloResponse, Envelope, MessageId, Session, SessionConfig, TlsInfo,
+    UsageError,
 };
 
 mod pool;
@@ -156,14 +156,7 @@ pub enum Body {
 impl Body {
     fn prepare(self) -> (BodyInfo, Source) {
         match self {
-            Body::Bytes(bytes) => {
-                let mut inspector = BodyInspector::new();
-                inspector.update(&bytes);
-                (
-                    BodyInfo::from_report(&inspector.finish()),
-                    Source::Bytes { bytes, at: 0 },
-                )
-            }
+            Body::Bytes(bytes) => (BodyInfo::of_bytes(&bytes), Source::Bytes { bytes, at: 0 }),
             Body::Reader(reader) => (BodyInfo::streamed(), Source::Reader(reader)),
             Body::Inspected { info, reader } => (
                 BodyInfo {

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 pub use smtp_proto::properties::{ClientSettings, PropertyError, Protocol};
 use smtp_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, EhloResponse, Envelope, MessageId, Session,
-    SessionConfig, TlsInfo, UsageError, default_ehlo_name,
+    BodyInfo, DeliveryReport, EhloResponse, Envelope, MessageId, Session, SessionConfig, TlsInfo,
+    UsageError, default_ehlo_name,
 };
 
 use smtp_proto::driver::Collector;
@@ -72,29 +72,11 @@ pub enum Body<'a> {
 impl<'a> Body<'a> {
     fn prepare(self) -> Result<(BodyInfo, Source<'a>), Error> {
         match self {
-            Body::Bytes(bytes) => {
-                let mut inspector = BodyInspector::new();
-                inspector.update(bytes);
-                Ok((
-                    BodyInfo::from_report(&inspector.finish()),
-                    Source::Bytes { bytes, at: 0 },
-                ))
-            }
+            Body::Bytes(bytes) => Ok((BodyInfo::of_bytes(bytes), Source::Bytes { bytes, at: 0 })),
             Body::File(mut file) => {
-                let mut inspector = BodyInspector::new();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    let n = file.read(&mut buf).map_err(Error::Body)?;
-                    if n == 0 {
-                        break;
-                    }
-                    inspector.update(&buf[..n]);
-                }
+                let info = BodyInfo::of_reader(&mut file).map_err(Error::Body)?;
                 file.seek(SeekFrom::Start(0)).map_err(Error::Body)?;
-                Ok((
-                    BodyInfo::from_report(&inspector.finish()),
-                    Source::File(file),
-                ))
+                Ok((info, Source::File(file)))
             }
             Body::Reader(reader) => Ok((BodyInfo::streamed(), Source::Reader(reader))),
         }

@@ -128,6 +128,32 @@ impl BodyInfo {
         }
     }
 
+    /// Inspects a whole body in memory.
+    pub fn of_bytes(body: &[u8]) -> BodyInfo {
+        let mut inspector = crate::BodyInspector::new();
+        inspector.update(body);
+        BodyInfo::from_report(&inspector.finish())
+    }
+
+    /// Reads a body source through once (a file, before it is sent from
+    /// the start again) and inspects it. Reads only the caller's source:
+    /// no socket, no clock.
+    ///
+    /// # Errors
+    /// The source's read error.
+    pub fn of_reader(source: &mut impl std::io::Read) -> std::io::Result<BodyInfo> {
+        let mut inspector = crate::BodyInspector::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match source.read(&mut buf) {
+                Ok(0) => return Ok(BodyInfo::from_report(&inspector.finish())),
+                Ok(n) => inspector.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// A body streamed from a source read once, of unknown content.
     pub fn streamed() -> BodyInfo {
         BodyInfo::default()

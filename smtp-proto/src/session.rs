@@ -47,6 +47,9 @@ use crate::tls::{TlsError, TlsErrorKind, TlsInfo, TlsLayer};
 /// response in a second step instead.
 const MAX_AUTH_LINE: usize = 500;
 
+/// The most `334` challenges one AUTH exchange may take.
+const MAX_AUTH_ROUNDS: u32 = 16;
+
 /// A fatal session error: the connection cannot be used any more.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -404,6 +407,7 @@ pub struct Session {
     pre_tls_ehlo: Option<EhloResponse>,
     sasl: Option<Box<dyn SaslMechanism>>,
     deferred_initial: Option<Vec<u8>>,
+    auth_rounds: u32,
     auth_used: Option<String>,
     next_id: u64,
     last_reply_at: Instant,
@@ -447,6 +451,7 @@ impl Session {
             pre_tls_ehlo: None,
             sasl: None,
             deferred_initial: None,
+            auth_rounds: 0,
             auth_used: None,
             next_id: 0,
             last_reply_at: now,
@@ -1113,7 +1118,18 @@ impl Session {
         };
         let name = mech.name().to_owned();
         match reply.code().get() {
+            // A server that never stops challenging must not keep the
+            // session going forever: no mechanism needs more than a few.
+            334 if self.auth_rounds >= MAX_AUTH_ROUNDS => {
+                self.out.extend_from_slice(b"*\r\n");
+                self.note(Direction::Client, "*".into());
+                self.fail_with_quit(SessionError::Auth(AuthError::Mechanism {
+                    mechanism: name,
+                    error: SaslError::UnexpectedStep("too many AUTH challenges"),
+                }));
+            }
             334 => {
+                self.auth_rounds += 1;
                 let response = if let Some(initial) = self.deferred_initial.take() {
                     Ok(initial)
                 } else {

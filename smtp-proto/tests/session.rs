@@ -1259,6 +1259,31 @@ fn authentication_step() {
 }
 
 #[test]
+fn a_server_that_never_stops_challenging_is_cut_off() {
+    let mut c = config();
+    c.authenticator = Some(Arc::new(FakeAuth {
+        initial: b"x".to_vec(),
+        verify_fails: false,
+    }));
+    let mut h = Harness::new(c, Split::Whole);
+    h.connect(&["AUTH X-FAKE"]);
+    h.client();
+    for _ in 0..16 {
+        h.server("334 YWdhaW4=\r\n");
+        assert_eq!(h.client(), "cmU6YWdhaW4=\r\n");
+    }
+    h.server("334 YWdhaW4=\r\n");
+    assert_eq!(h.client(), "*\r\nQUIT\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(Some(SessionError::Auth(AuthError::Mechanism {
+            error: SaslError::UnexpectedStep(_),
+            ..
+        })))
+    ));
+}
+
+#[test]
 fn transcript_of_a_whole_session() {
     let mut c = config();
     c.transcript = true;

@@ -131,17 +131,9 @@ impl Conn for smtp_blocking::Client {
 /// Reads a file through once for its size and type, then rewinds it.
 fn inspect(file: &mut std::fs::File) -> std::io::Result<smtp_proto::BodyInfo> {
     use std::io::{Seek, SeekFrom};
-    let mut inspector = smtp_proto::BodyInspector::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        inspector.update(&buf[..n]);
-    }
+    let info = smtp_proto::BodyInfo::of_reader(file)?;
     file.seek(SeekFrom::Start(0))?;
-    Ok(smtp_proto::BodyInfo::from_report(&inspector.finish()))
+    Ok(info)
 }
 
 /// How an async connection's futures are run from the command line.
