@@ -1,11 +1,12 @@
 //! # smtp-async: one async SMTP client for every runtime
 //!
 //! quinn's shape: a runtime-neutral client over a small [`Runtime`] trait
-//! (connect, sleep, resolve), which `smtp-tokio` and `smtp-smol` implement
-//! in a few dozen lines each. The client moves bytes between a
-//! `futures-io` stream and `smtp-proto`'s sans-IO [`Session`]; TLS runs
-//! inside the session, so no runtime needs a TLS crate of its own, and
-//! every decision is made once, in `smtp-proto`.
+//! (connect, the clock and timers, resolve, files), which `smtp-tokio` and
+//! `smtp-smol` implement in a few dozen lines each. The client performs
+//! the I/O that `smtp-client`'s sans-IO [`Driver`] asks for on a
+//! `futures-io` stream; TLS runs inside the session, so no runtime needs a
+//! TLS crate of its own, and every decision is made once, in the driver
+//! and the session.
 //!
 //! ## A runtime in a few lines
 //!
@@ -13,6 +14,7 @@
 //!
 //! ```
 //! use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+//! use std::path::PathBuf;
 //! use std::time::Instant;
 //! use async_io::{Async, Timer};
 //! use smtp_async::{Client, ClientSettings, Protocol, Runtime};
@@ -27,8 +29,15 @@
 //!         stream.get_ref().set_nodelay(true)?;
 //!         Ok(stream)
 //!     }
+//!     fn now() -> Instant {
+//!         Instant::now()
+//!     }
 //!     async fn sleep_until(deadline: Instant) {
 //!         Timer::at(deadline).await;
+//!     }
+//!     type File = blocking::Unblock<std::fs::File>;
+//!     async fn open_file(path: PathBuf) -> std::io::Result<Self::File> {
+//!         Ok(blocking::Unblock::new(std::fs::File::open(path)?))
 //!     }
 //!     async fn resolve(host: String, port: u16) -> std::io::Result<Vec<SocketAddr>> {
 //!         Ok((host.as_str(), port).to_socket_addrs()?.collect()) // blocking: fine for a sketch
@@ -67,30 +76,32 @@
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use bytes::Bytes;
-use futures_io::{AsyncRead, AsyncWrite};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use smtp_proto::driver::Collector;
-pub use smtp_proto::driver::{Error, TranscriptHook};
-pub use smtp_proto::properties::{ClientSettings, Protocol};
-use smtp_proto::proxy::ProxyStatus;
-use smtp_proto::{
-    BodyInfo, DeliveryReport, EhloResponse, Envelope, MessageId, Session, SessionConfig, TlsInfo,
-    UsageError,
-};
+use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
+use futures_lite::io::Cursor;
+use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, timed_out};
+pub use smtp_client::{ClientSettings, Error, Protocol, TranscriptHook};
+use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
 mod pool;
 
 pub use pool::{Pool, PoolConfig, Pooled};
 
-/// What a runtime provides: TCP connections, timers and name resolution.
+/// What a runtime provides: TCP connections, the clock and timers, name
+/// resolution and files. The client reads the time only through
+/// [`now`](Runtime::now), so a runtime with a virtual clock (tokio's
+/// paused time) drives every deadline.
 pub trait Runtime: Send + Sync + 'static {
     /// A connected TCP stream.
     type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// A file opened for reading.
+    type File: AsyncRead + AsyncSeek + Unpin + Send + 'static;
 
     /// Connects to `addr`, binding `local` first when given, with
     /// TCP_NODELAY set (a pipelined flight must not wait for delayed ACKs).
@@ -99,7 +110,10 @@ pub trait Runtime: Send + Sync + 'static {
         local: Option<SocketAddr>,
     ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 
-    /// Completes at `deadline`.
+    /// The runtime's clock.
+    fn now() -> Instant;
+
+    /// Completes at `deadline` on the runtime's clock.
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 
     /// Resolves a host name without blocking the executor.
@@ -108,6 +122,9 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// The stream's local address (for the EHLO address literal).
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr>;
+
+    /// Opens a file for reading without blocking the executor.
+    fn open_file(path: PathBuf) -> impl Future<Output = io::Result<Self::File>> + Send;
 }
 
 /// Runs `future`, or gives up at `deadline` (`None`: never).
@@ -127,46 +144,16 @@ pub async fn deadline<R: Runtime, T>(
     }
 }
 
-fn finite(d: Duration) -> Option<Duration> {
-    (d != Duration::MAX).then_some(d)
-}
-
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
-}
-
 /// A message body.
 pub enum Body {
     /// In memory; cheap to clone for bulk sending.
     Bytes(Bytes),
+    /// A file, read twice: once to learn its size and type (SIZE=, BODY=,
+    /// what the server lacks is refused before MAIL), once to send (again
+    /// when LIMITS RCPTMAX splits the recipients).
+    File(PathBuf),
     /// Any reader, streamed once with its type checked on the way.
     Reader(Box<dyn AsyncRead + Send + Unpin>),
-    /// A reader whose content was inspected beforehand (for example a file
-    /// read once with a `BodyInspector`): SIZE= and BODY= are declared
-    /// and what the server lacks is refused before MAIL.
-    Inspected {
-        /// What the inspection found (`replayable` is ignored: a reader is
-        /// read once).
-        info: BodyInfo,
-        /// The content.
-        reader: Box<dyn AsyncRead + Send + Unpin>,
-    },
-}
-
-impl Body {
-    fn prepare(self) -> (BodyInfo, Source) {
-        match self {
-            Body::Bytes(bytes) => (BodyInfo::of_bytes(&bytes), Source::Bytes { bytes, at: 0 }),
-            Body::Reader(reader) => (BodyInfo::streamed(), Source::Reader(reader)),
-            Body::Inspected { info, reader } => (
-                BodyInfo {
-                    replayable: false,
-                    ..info
-                },
-                Source::Reader(reader),
-            ),
-        }
-    }
 }
 
 impl From<Vec<u8>> for Body {
@@ -181,85 +168,86 @@ impl From<&'static [u8]> for Body {
     }
 }
 
-enum Source {
-    Bytes { bytes: Bytes, at: usize },
-    Reader(Box<dyn AsyncRead + Send + Unpin>),
+impl From<Bytes> for Body {
+    fn from(v: Bytes) -> Self {
+        Body::Bytes(v)
+    }
 }
 
-/// Opens the connection to the server, directly or through the configured
-/// proxy, and returns the stream with any octets that arrived after the
-/// proxy's reply.
+enum Source<F> {
+    Bytes(Cursor<Bytes>),
+    File(F),
+    Reader(Box<dyn AsyncRead + Send + Unpin>),
+    /// A file that could not be opened: the first read reports why.
+    Unopened(Option<io::Error>),
+}
+
+impl Body {
+    async fn plan<R: Runtime>(self) -> (BodyPlan, Source<R::File>) {
+        match self {
+            Body::Bytes(b) => (
+                BodyPlan::Known(BodyInfo::of_bytes(&b)),
+                Source::Bytes(Cursor::new(b)),
+            ),
+            Body::File(path) => match R::open_file(path).await {
+                Ok(file) => (BodyPlan::Inspect, Source::File(file)),
+                Err(e) => (BodyPlan::Inspect, Source::Unopened(Some(e))),
+            },
+            Body::Reader(reader) => (BodyPlan::Streamed, Source::Reader(reader)),
+        }
+    }
+}
+
+impl<F: AsyncRead + AsyncSeek + Unpin> Source<F> {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Bytes(c) => c.read(buf).await,
+            Source::File(f) => f.read(buf).await,
+            Source::Reader(r) => r.read(buf).await,
+            Source::Unopened(e) => Err(e.take().unwrap_or_else(|| io::Error::other("no file"))),
+        }
+    }
+
+    async fn rewind(&mut self) -> io::Result<()> {
+        match self {
+            Source::Bytes(c) => c.seek(io::SeekFrom::Start(0)).await.map(drop),
+            Source::File(f) => f.seek(io::SeekFrom::Start(0)).await.map(drop),
+            Source::Reader(_) | Source::Unopened(_) => {
+                Err(io::Error::other("a streamed body cannot be sent twice"))
+            }
+        }
+    }
+}
+
+/// Opens the TCP connection the settings describe (to the proxy, when one
+/// is configured), within `connectiontimeout`, binding the local address
+/// and port when set.
 ///
 /// # Errors
-/// [`Error::Io`] (including timeouts) or [`Error::Proxy`].
-pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<(R::Stream, Vec<u8>), Error> {
-    let proxy = settings.effective_proxy();
-    let (host, port) = match &proxy {
-        Some(p) => (p.host.clone(), p.port),
-        None => (settings.host.clone(), settings.port),
-    };
-    let local = match &settings.local_address {
+/// [`Error::Io`] (including the timeout).
+pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<R::Stream, Error> {
+    let plan = ConnectPlan::new(settings, R::now());
+    let local_ip = match &plan.local_address {
         Some(a) => Some(
-            R::resolve(a.clone(), settings.local_port.unwrap_or(0))
+            R::resolve(a.clone(), 0)
                 .await?
                 .into_iter()
                 .next()
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("local address {a} not found"),
-                    )
-                })?,
+                .ok_or_else(|| plan.local_not_found())?
+                .ip(),
         ),
-        None => settings
-            .local_port
-            .map(|p| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), p)),
+        None => None,
     };
-    let connect_deadline = finite(settings.connect_timeout).map(|t| Instant::now() + t);
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host} resolves to nothing"),
-    );
-    let mut stream = None;
-    for addr in R::resolve(host.clone(), port).await? {
-        let local = local.map(|l| match (l.ip(), addr) {
-            (IpAddr::V4(ip), SocketAddr::V6(_)) if ip.is_unspecified() => {
-                SocketAddr::new(IpAddr::from([0u16; 8]), l.port())
-            }
-            _ => l,
-        });
-        match deadline::<R, _>(connect_deadline, R::connect(addr, local)).await {
-            Some(Ok(s)) => {
-                stream = Some(s);
-                break;
-            }
+    let mut last = plan.nothing_resolved();
+    for addr in R::resolve(plan.host.clone(), plan.port).await? {
+        let connect = R::connect(addr, plan.bind_for(local_ip, addr));
+        match deadline::<R, _>(plan.deadline, connect).await {
+            Some(Ok(stream)) => return Ok(stream),
             Some(Err(e)) => last = e,
-            None => last = timed_out("connect"),
+            None => return Err(Error::Io(timed_out("connect"))),
         }
     }
-    let mut stream = stream.ok_or(Error::Io(last))?;
-    let Some(proxy) = proxy else {
-        return Ok((stream, Vec::new()));
-    };
-    let mut handshake = proxy.handshake(&settings.host, settings.port)?;
-    let timeout = finite(settings.connect_timeout).or(finite(settings.session.timeouts.command));
-    let until = timeout.map(|t| Instant::now() + t);
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(out) = handshake.poll_transmit() {
-            stream.write_all(&out).await?;
-            stream.flush().await?;
-        }
-        let n = deadline::<R, _>(until, stream.read(&mut buf))
-            .await
-            .ok_or_else(|| timed_out("proxy handshake"))??;
-        if n == 0 {
-            handshake.handle_eof()?;
-        }
-        if let ProxyStatus::Done { leftover } = handshake.handle_input(&buf[..n])? {
-            return Ok((stream, leftover));
-        }
-    }
+    Err(Error::Io(last))
 }
 
 /// What a connection runs over: any `futures-io` byte stream.
@@ -271,12 +259,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 /// stream or any `futures-io` stream `S` the caller connected.
 pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
     stream: S,
-    session: Session,
-    events: Collector,
+    driver: Driver,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    write_timeout: Option<Duration>,
     /// Set while a call runs; still set when its future was dropped.
     busy: bool,
     _runtime: PhantomData<R>,
@@ -285,7 +270,7 @@ pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
 impl<R: Runtime, S: Stream> std::fmt::Debug for Client<R, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("session", &self.session)
+            .field("driver", &self.driver)
             .field("busy", &self.busy)
             .finish_non_exhaustive()
     }
@@ -310,92 +295,58 @@ impl<R: Runtime> Client<R> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<R>, Error> {
-        let (stream, already_read) = open::<R>(settings).await?;
-        let hostname = gethostname::gethostname();
+        let stream = open::<R>(settings).await?;
         let local_ip = R::local_addr(&stream).map(|a| a.ip());
-        let default_name = settings
-            .local_name
-            .clone()
-            .unwrap_or_else(|| smtp_proto::default_ehlo_name(hostname.to_str(), local_ip));
-        let mut config =
-            smtp_tls::session_config(settings, default_name).map_err(Error::TlsConfig)?;
-        config.transcript |= transcript.is_some();
-        Client::from_stream(
-            stream,
-            Arc::new(config),
-            transcript,
-            &already_read,
-            finite(settings.write_timeout),
-        )
-        .await
+        let driver = Driver::for_settings(settings, local_ip, transcript, R::now())?;
+        Client::from_driver(stream, driver).await
     }
 }
 
 impl<R: Runtime, S: Stream> Client<R, S> {
-    /// Runs a session over a stream the caller connected;
-    /// `already_read` are octets of the SMTP stream that came with it.
+    /// Runs a session as `settings` describe (the proxy handshake first,
+    /// when one is configured) over a stream the caller connected. Reads
+    /// and writes are bounded as on a connection [`connect`](Client::connect)
+    /// made.
     ///
     /// # Errors
-    /// As [`connect`](Self::connect).
+    /// As [`connect`](Client::connect).
     pub async fn from_stream(
         stream: S,
-        config: Arc<SessionConfig>,
+        settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
-        already_read: &[u8],
-        write_timeout: Option<Duration>,
     ) -> Result<Client<R, S>, Error> {
-        let mut session = Session::new(config, Instant::now());
-        if !already_read.is_empty() {
-            session.handle_input(Instant::now(), already_read);
-        }
+        let driver = Driver::for_settings(settings, None, transcript, R::now())?;
+        Client::from_driver(stream, driver).await
+    }
+
+    /// Runs `driver` (made with [`Driver::new`] from a session
+    /// configuration of the caller's) over `stream`.
+    ///
+    /// # Errors
+    /// As [`connect`](Client::connect).
+    pub async fn from_driver(stream: S, driver: Driver) -> Result<Client<R, S>, Error> {
         let mut client = Client {
             stream,
-            session,
-            events: Collector::new(transcript),
+            driver,
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; 64 * 1024],
-            write_buf: Vec::new(),
-            write_timeout,
+            body_buf: vec![0; smtp_client::BODY_READ_MAX],
             busy: false,
             _runtime: PhantomData,
         };
-        client
-            .drive(&mut Vec::new(), |c| c.events.is_ready())
-            .await?;
-        match client.events.establish_error() {
-            Some(e) => Err(e),
-            None => Ok(client),
-        }
+        client.run(&mut []).await?;
+        client.driver.establish_result()?;
+        Ok(client)
     }
 
-    /// The server's capabilities (after TLS when upgraded).
-    pub fn extensions(&self) -> Option<&EhloResponse> {
-        self.session.extensions()
-    }
-
-    /// The TLS connection, if any.
-    pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.session.tls_info()
-    }
-
-    /// The SASL mechanism that authenticated the session.
-    pub fn auth_mechanism(&self) -> Option<&str> {
-        self.session.auth_mechanism()
-    }
-
-    /// The server's greeting.
-    pub fn greeting(&self) -> Option<&smtp_proto::Reply> {
-        self.session.greeting()
-    }
-
-    /// The capabilities the server offered before STARTTLS.
-    pub fn extensions_before_tls(&self) -> Option<&EhloResponse> {
-        self.session.extensions_before_tls()
+    /// What is known about the connection: greeting, extensions before and
+    /// after TLS, TLS, the SASL mechanism.
+    pub fn info(&self) -> &SessionInfo {
+        self.driver.info()
     }
 
     /// Whether the session has ended (or a call was cancelled midway).
     pub fn is_closed(&self) -> bool {
-        self.busy || self.session.is_closed()
+        self.busy || self.driver.is_closed()
     }
 
     /// Sends one message and waits for its outcome.
@@ -425,54 +376,25 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         if self.busy {
             return messages.iter().map(|_| Err(Error::Poisoned)).collect();
         }
-        let mut ids = Vec::with_capacity(messages.len());
-        let mut sources = Vec::new();
+        let mut plans = Vec::with_capacity(messages.len());
+        let mut sources = Vec::with_capacity(messages.len());
         for (envelope, body) in messages {
-            let (info, source) = body.prepare();
-            match self.session.send(envelope, info) {
-                Ok(id) => {
-                    ids.push(Ok(id));
-                    sources.push((id, source));
-                }
-                Err(e) => ids.push(Err(Error::Usage(e))),
-            }
+            let (plan, source) = body.plan::<R>().await;
+            plans.push((envelope, plan));
+            sources.push(source);
         }
-        let wanted: Vec<MessageId> = ids
-            .iter()
-            .filter_map(|r| r.as_ref().ok().copied())
-            .collect();
-        let driven = self
-            .drive(&mut sources, |c| {
-                wanted.iter().all(|id| c.events.has_outcome(*id))
-            })
-            .await;
-        self.events.results(ids, driven.err())
+        self.driver.start_send(plans);
+        match self.run(&mut sources).await {
+            Ok(()) => self.driver.finish_send(),
+            Err(_) => sources.iter().map(|_| Err(Error::Poisoned)).collect(),
+        }
     }
 
     /// Whether the connection still works: NOOP, or RSET with
     /// `mail.smtp.userset`.
     pub async fn is_connected(&mut self) -> bool {
-        if self.busy
-            || self
-                .drive(&mut Vec::new(), |c| c.session.is_idle())
-                .await
-                .is_err()
-        {
-            return false;
-        }
-        if self.session.check_liveness().is_err() {
-            return false;
-        }
-        self.events.reset_liveness();
-        let mut answer = None;
-        let ok = self
-            .drive(&mut Vec::new(), |c| {
-                answer = answer.or(c.events.take_liveness());
-                answer.is_some()
-            })
-            .await
-            .is_ok();
-        ok && answer.unwrap_or(false)
+        self.driver.start_liveness();
+        self.run(&mut []).await.is_ok() && self.driver.finish_liveness()
     }
 
     /// QUIT (waiting for the reply with `mail.smtp.quitwait`), then closes.
@@ -481,109 +403,53 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// [`Error::Io`] when the socket fails on the way; [`Error::Poisoned`]
     /// after a cancelled call.
     pub async fn close(mut self) -> Result<(), Error> {
-        if self.busy {
-            return Err(Error::Poisoned);
-        }
-        self.session.quit();
-        self.drive(&mut Vec::new(), |_| false).await?;
+        self.driver.start_close();
+        self.run(&mut []).await?;
         let _ = self.stream.close().await;
-        Ok(())
+        self.driver.finish_close()
     }
 
-    /// The adapter loop; see `smtp-blocking`'s, which this mirrors.
-    async fn drive(
-        &mut self,
-        sources: &mut [(MessageId, Source)],
-        mut done: impl FnMut(&mut Client<R, S>) -> bool,
-    ) -> Result<(), Error> {
+    /// The I/O loop: perform what the driver asks until it is done. A call
+    /// whose future is dropped midway leaves `busy` set.
+    async fn run(&mut self, sources: &mut [Source<R::File>]) -> Result<(), Error> {
         if self.busy {
             return Err(Error::Poisoned);
         }
         self.busy = true;
-        let result = self.drive_inner(sources, &mut done).await;
-        self.busy = false;
-        result
-    }
-
-    async fn drive_inner(
-        &mut self,
-        sources: &mut [(MessageId, Source)],
-        done: &mut impl FnMut(&mut Client<R, S>) -> bool,
-    ) -> Result<(), Error> {
         loop {
-            while let Some(request) = self.session.body_request() {
-                let Some(index) = sources.iter().position(|(id, _)| *id == request.id) else {
-                    break;
-                };
-                let cap = request.max_len.min(self.body_buf.len());
-                let read = match &mut sources[index].1 {
-                    Source::Bytes { bytes, at } => {
-                        if request.restart {
-                            *at = 0;
-                        }
-                        let n = cap.min(bytes.len() - *at);
-                        self.body_buf[..n].copy_from_slice(&bytes[*at..*at + n]);
-                        *at += n;
-                        Ok(n)
-                    }
-                    Source::Reader(_) if request.restart => {
-                        Err(io::Error::other("a streamed body cannot be sent twice"))
-                    }
-                    Source::Reader(reader) => reader.read(&mut self.body_buf[..cap]).await,
-                };
-                match read {
-                    Ok(0) => self.session.push_body(request.id, &[], true)?,
-                    Ok(n) => self
-                        .session
-                        .push_body(request.id, &self.body_buf[..n], false)?,
-                    Err(e) => {
-                        let _ = self.session.abort_body(request.id);
-                        self.events.drain(&mut self.session);
-                        return Err(Error::Body(e));
-                    }
+            match self.driver.next_action(R::now()) {
+                Action::Write {
+                    bytes,
+                    deadline: until,
+                } => {
+                    let stream = &mut self.stream;
+                    let write = async {
+                        stream.write_all(bytes).await?;
+                        stream.flush().await
+                    };
+                    let written = deadline::<R, _>(until, write).await;
+                    let written = written.unwrap_or_else(|| Err(timed_out("write")));
+                    self.driver.on_written(R::now(), written);
                 }
-            }
-            let now = Instant::now();
-            if self.session.poll_transmit_into(now, &mut self.write_buf) {
-                let until = self.write_timeout.map(|t| now + t);
-                let written = deadline::<R, _>(until, async {
-                    self.stream.write_all(&self.write_buf).await?;
-                    self.stream.flush().await
-                })
-                .await
-                .unwrap_or_else(|| Err(timed_out("write")));
-                self.write_buf.clear();
-                if let Err(e) = written {
-                    self.session.handle_eof(Instant::now());
-                    self.events.drain(&mut self.session);
-                    return Err(Error::Io(e));
+                Action::ReadBody { slot, max } => {
+                    let buf = &mut self.body_buf[..max.min(smtp_client::BODY_READ_MAX)];
+                    let read = sources[slot].read(buf).await;
+                    self.driver.on_body(slot, read.map(|n| &buf[..n]));
                 }
-            }
-            self.events.drain(&mut self.session);
-            if self.events.closed().is_some() || done(self) {
-                return Ok(());
-            }
-            if !self.session.should_read() {
-                continue;
-            }
-            let read = deadline::<R, _>(
-                self.session.poll_timeout(),
-                self.stream.read(&mut self.read_buf),
-            )
-            .await;
-            match read {
-                None => self.session.handle_timeout(Instant::now()),
-                Some(Ok(0)) => self.session.handle_eof(Instant::now()),
-                Some(Ok(n)) => self
-                    .session
-                    .handle_input(Instant::now(), &self.read_buf[..n]),
-                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Some(Err(e)) => {
-                    self.session.handle_eof(Instant::now());
-                    self.events.drain(&mut self.session);
-                    return Err(Error::Io(e));
+                Action::RewindBody { slot } => {
+                    let rewound = sources[slot].rewind().await;
+                    self.driver.on_rewound(slot, rewound);
                 }
+                Action::Read { deadline: until } => {
+                    let read = deadline::<R, _>(until, self.stream.read(&mut self.read_buf));
+                    let read = read.await.unwrap_or_else(|| Err(timed_out("read")));
+                    self.driver
+                        .on_read(R::now(), read.map(|n| &self.read_buf[..n]));
+                }
+                _ => break,
             }
         }
+        self.busy = false;
+        Ok(())
     }
 }

@@ -120,7 +120,7 @@ impl<R: Runtime> Drop for Pooled<R> {
             .unwrap_or_else(PoisonError::into_inner)
             .push(Idle {
                 client,
-                since: Instant::now(),
+                since: R::now(),
                 sent: self.sent,
             });
     }
@@ -165,7 +165,7 @@ impl<R: Runtime> Pool<R> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop();
             let Some(mut idle) = candidate else { break };
-            if idle.since.elapsed() > self.inner.config.idle_timeout {
+            if R::now().saturating_duration_since(idle.since) > self.inner.config.idle_timeout {
                 continue;
             }
             if self.inner.config.check_before_reuse && !idle.client.is_connected().await {

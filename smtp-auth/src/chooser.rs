@@ -5,30 +5,10 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Credentials, Mechanism};
+use crate::{Credentials, Mechanism, SelectError};
 
 /// Makes a mechanism for the given credentials.
 pub type MechanismFactory = Arc<dyn Fn(&Credentials) -> Box<dyn Mechanism> + Send + Sync>;
-
-/// Why no mechanism could be started.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SelectError {
-    /// Nothing the server offers is configured, registered and enabled.
-    #[error("no usable authentication mechanism (server offers: {offered})")]
-    NoUsableMechanism {
-        /// The server's list, space-separated.
-        offered: String,
-    },
-    /// The only usable mechanisms send the password in the clear and the
-    /// connection has no TLS (allow it with `allow_plaintext`,
-    /// `smtp-send --allow-plaintext-auth`).
-    #[error("{mechanism} would send the password in the clear without TLS (not allowed)")]
-    PlaintextRefused {
-        /// The first such mechanism.
-        mechanism: String,
-    },
-}
 
 struct Entry {
     name: String,

@@ -32,10 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use std::fmt;
 use std::sync::Arc;
-
-use zeroize::Zeroizing;
 
 mod chooser;
 mod digest_md5;
@@ -43,7 +40,9 @@ mod ntlm;
 mod scram;
 mod simple;
 
-pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory, SelectError};
+pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory};
+// The traits and the secret type are the core's (smtp-proto drives any
+// mechanism); this crate implements them.
 pub use digest_md5::DigestMd5;
 #[doc(hidden)]
 pub use digest_md5::{DigestChallenge, fuzz_digest_challenge};
@@ -52,40 +51,7 @@ pub use ntlm::Ntlm;
 pub use ntlm::{NtlmChallenge, fuzz_ntlm_challenge};
 pub use scram::Scram;
 pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
-
-/// A password or token: zeroized on drop, `[redacted]` in `Debug`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Secret {
-        Secret(Zeroizing::new(secret.into()))
-    }
-
-    /// The secret itself. Handle with care.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Secret::new(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret::new(s)
-    }
-}
+pub use smtp_proto::{Authenticator, SaslError, SaslMechanism as Mechanism, Secret, SelectError};
 
 /// Who authenticates, and with what.
 #[derive(Clone, Debug, Default)]
@@ -124,71 +90,6 @@ impl Credentials {
             ..Credentials::default()
         }
     }
-}
-
-/// Why a mechanism step failed on the client side.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SaslError {
-    /// The server's challenge is malformed or unusable.
-    #[error("bad server challenge: {0}")]
-    BadChallenge(String),
-    /// The server could not prove it knows the password (SCRAM server
-    /// signature, DIGEST-MD5 rspauth): it may be an impostor.
-    #[error("server verification failed: {0}")]
-    ServerVerification(String),
-    /// The exchange went on longer than the mechanism allows.
-    #[error("unexpected step: {0}")]
-    UnexpectedStep(&'static str),
-    /// The credentials cannot be used with this mechanism (for example a
-    /// password SASLprep rejects).
-    #[error("unusable credentials: {0}")]
-    Credentials(String),
-    /// The server sent an error (OAUTHBEARER's JSON error response).
-    #[error("server error: {0}")]
-    ServerError(String),
-    /// The system random generator failed.
-    #[error("no randomness: {0}")]
-    Random(String),
-}
-
-/// One SASL client exchange.
-pub trait Mechanism: Send {
-    /// The mechanism name, upper-case.
-    fn name(&self) -> &str;
-
-    /// The initial response sent with `AUTH`, if the mechanism has one
-    /// (`Some(vec![])` is an empty initial response).
-    ///
-    /// # Errors
-    /// A [`SaslError`].
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError>;
-
-    /// The response to a server challenge.
-    ///
-    /// # Errors
-    /// A [`SaslError`], for a malformed challenge or a failed verification.
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
-
-    /// Called when the server says success; mechanisms that verify the
-    /// server fail here if it never proved itself.
-    ///
-    /// # Errors
-    /// [`SaslError::ServerVerification`].
-    fn finish(&mut self) -> Result<(), SaslError> {
-        Ok(())
-    }
-}
-
-/// Chooses and starts a mechanism for a connection. [`Chooser`] is the
-/// standard one; implement this to replace the policy entirely.
-pub trait Authenticator: Send + Sync {
-    /// Picks a mechanism among `offered` (upper-case names from EHLO),
-    /// knowing whether the connection is protected by TLS.
-    ///
-    /// # Errors
-    /// A [`SelectError`].
-    fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError>;
 }
 
 impl Authenticator for Chooser {

@@ -8,8 +8,8 @@
 //! JavaMail-style `mail.smtp.*` properties
 //! ([`ClientSettings::from_properties`]).
 //!
-//! Every protocol decision is made by `smtp-proto`'s [`Session`]; this crate
-//! only moves bytes, owns the clock and the socket, and reads bodies.
+//! Every decision is made by `smtp-client`'s [`Driver`]; this crate only
+//! performs the I/O it asks for, on `std::net` and `std::io`.
 //!
 //! ```
 //! use smtp_blocking::{Body, Client, ClientSettings, Protocol};
@@ -27,34 +27,50 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use smtp_proto::properties::{ClientSettings, PropertyError, Protocol};
-use smtp_proto::{
-    BodyInfo, DeliveryReport, EhloResponse, Envelope, MessageId, Session, SessionConfig, TlsInfo,
-    UsageError, default_ehlo_name,
-};
+use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, timed_out};
+pub use smtp_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
+use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
-use smtp_proto::driver::Collector;
-pub use smtp_proto::driver::{Error, TranscriptHook};
-
-/// A connection a [`Client`] can run on: a byte stream whose reads can be
-/// bounded in time. Implemented for `TcpStream`; implement it to bring
-/// your own (`mail.smtp.socketFactory`'s role).
+/// A connection a [`Client`] can run on: a byte stream whose reads and
+/// writes can be bounded in time. Implemented for `TcpStream`; implement
+/// it to bring your own (`mail.smtp.socketFactory`'s role).
 pub trait Transport: Read + Write + Send {
     /// Bounds the next reads (`None`: block).
     ///
     /// # Errors
     /// As the underlying socket.
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Bounds the next writes (`None`: block).
+    ///
+    /// # Errors
+    /// As the underlying socket.
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// The local address, for the default EHLO name.
+    fn local_ip(&self) -> Option<IpAddr> {
+        None
+    }
 }
 
 impl Transport for TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn local_ip(&self) -> Option<IpAddr> {
+        self.local_addr().ok().map(|a| a.ip())
     }
 }
 
@@ -62,67 +78,47 @@ impl Transport for TcpStream {
 pub enum Body<'a> {
     /// In memory.
     Bytes(&'a [u8]),
-    /// A file, read twice: once to learn its size and type, once to send.
+    /// A file, read twice: once to learn its size and type, once to send
+    /// (again when LIMITS RCPTMAX splits the recipients).
     File(std::fs::File),
     /// Any reader, streamed once with its type checked on the way (see
     /// [`BodyInfo::body_type`]).
     Reader(Box<dyn Read + Send + 'a>),
 }
 
-impl<'a> Body<'a> {
-    fn prepare(self) -> Result<(BodyInfo, Source<'a>), Error> {
-        match self {
-            Body::Bytes(bytes) => Ok((BodyInfo::of_bytes(bytes), Source::Bytes { bytes, at: 0 })),
-            Body::File(mut file) => {
-                let info = BodyInfo::of_reader(&mut file).map_err(Error::Body)?;
-                file.seek(SeekFrom::Start(0)).map_err(Error::Body)?;
-                Ok((info, Source::File(file)))
-            }
-            Body::Reader(reader) => Ok((BodyInfo::streamed(), Source::Reader(reader))),
-        }
-    }
-}
-
 enum Source<'a> {
-    Bytes { bytes: &'a [u8], at: usize },
+    Bytes(Cursor<&'a [u8]>),
     File(std::fs::File),
     Reader(Box<dyn Read + Send + 'a>),
 }
 
-impl Source<'_> {
-    fn rewind(&mut self) -> io::Result<()> {
+impl<'a> Body<'a> {
+    fn plan(self) -> (BodyPlan, Source<'a>) {
         match self {
-            Source::Bytes { at, .. } => {
-                *at = 0;
-                Ok(())
-            }
-            Source::File(f) => f.seek(SeekFrom::Start(0)).map(|_| ()),
-            Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
-        }
-    }
-
-    /// Reads the next piece: `Ok(None)` at the end.
-    fn next<'b>(&'b mut self, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
-        match self {
-            Source::Bytes { bytes, at } => {
-                let n = buf.len().min(bytes.len() - *at);
-                let piece = &bytes[*at..*at + n];
-                *at += n;
-                Ok((n > 0).then_some(piece))
-            }
-            Source::File(f) => read_some(f, buf),
-            Source::Reader(r) => read_some(r, buf),
+            Body::Bytes(b) => (
+                BodyPlan::Known(BodyInfo::of_bytes(b)),
+                Source::Bytes(Cursor::new(b)),
+            ),
+            Body::File(file) => (BodyPlan::Inspect, Source::File(file)),
+            Body::Reader(reader) => (BodyPlan::Streamed, Source::Reader(reader)),
         }
     }
 }
 
-fn read_some<'b>(r: &mut impl Read, buf: &'b mut [u8]) -> io::Result<Option<&'b [u8]>> {
-    loop {
-        match r.read(buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => return Ok(Some(&buf[..n])),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+impl Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Bytes(c) => c.read(buf),
+            Source::File(f) => f.read(buf),
+            Source::Reader(r) => r.read(buf),
+        }
+    }
+
+    fn rewind(&mut self) -> io::Result<()> {
+        match self {
+            Source::Bytes(c) => c.seek(SeekFrom::Start(0)).map(drop),
+            Source::File(f) => f.seek(SeekFrom::Start(0)).map(drop),
+            Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
         }
     }
 }
@@ -130,94 +126,47 @@ fn read_some<'b>(r: &mut impl Read, buf: &'b mut [u8]) -> io::Result<Option<&'b 
 /// An established SMTP connection.
 pub struct Client {
     transport: Box<dyn Transport>,
-    session: Session,
+    driver: Driver,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    events: Collector,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("session", &self.session)
+            .field("driver", &self.driver)
             .finish_non_exhaustive()
     }
 }
 
-/// Opens the TCP connection the settings describe: resolves the host,
-/// binds `localaddress`/`localport` when set, connects within
-/// `connectiontimeout`, sets TCP_NODELAY (a pipelined flight must not wait
-/// for delayed ACKs) and the write timeout.
+/// Opens the TCP connection the settings describe (to the proxy, when one
+/// is configured): resolves the host, binds `localaddress`/`localport`
+/// when set, connects within `connectiontimeout`, sets TCP_NODELAY (a
+/// pipelined flight must not wait for delayed ACKs).
 ///
 /// # Errors
 /// [`Error::Io`] with the last address's error.
-pub fn open_tcp(settings: &ClientSettings) -> Result<TcpStream, Error> {
-    open_tcp_to(&settings.host, settings.port, settings)
-}
-
-/// Opens the connection to the server, directly or through the configured
-/// proxy ([`ClientSettings::effective_proxy`]), running the proxy's
-/// handshake (smtp-proto's sans-IO codec). Returns the stream and the
-/// octets that arrived after the proxy's reply, which belong to the SMTP
-/// session.
-///
-/// # Errors
-/// [`Error::Io`] for the TCP connection, [`Error::Proxy`] when the proxy
-/// refuses.
-pub fn open(settings: &ClientSettings) -> Result<(TcpStream, Vec<u8>), Error> {
-    let Some(proxy) = settings.effective_proxy() else {
-        return Ok((open_tcp(settings)?, Vec::new()));
-    };
-    let mut stream = open_tcp_to(&proxy.host, proxy.port, settings)?;
-    let mut handshake = proxy.handshake(&settings.host, settings.port)?;
-    let timeout = finite(settings.connect_timeout).or(finite(settings.session.timeouts.command));
-    stream.set_read_timeout(timeout)?;
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Some(out) = handshake.poll_transmit() {
-            stream.write_all(&out)?;
-        }
-        let n = match stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Io(e)),
-        };
-        if n == 0 {
-            handshake.handle_eof()?;
-        }
-        if let smtp_proto::proxy::ProxyStatus::Done { leftover } =
-            handshake.handle_input(&buf[..n])?
-        {
-            stream.set_read_timeout(None)?;
-            return Ok((stream, leftover));
-        }
-    }
-}
-
-fn open_tcp_to(host: &str, port: u16, settings: &ClientSettings) -> Result<TcpStream, Error> {
-    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
-    let local_ip: Option<IpAddr> = match &settings.local_address {
+pub fn open(settings: &ClientSettings) -> Result<TcpStream, Error> {
+    let plan = ConnectPlan::new(settings, Instant::now());
+    let local_ip = match &plan.local_address {
         Some(a) => Some(
             (a.as_str(), 0)
                 .to_socket_addrs()?
                 .next()
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("local address {a} not found"),
-                    )
-                })?
+                .ok_or_else(|| plan.local_not_found())?
                 .ip(),
         ),
         None => None,
     };
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host} resolves to nothing"),
-    );
-    for addr in addrs {
-        match connect_one(addr, local_ip, settings) {
+    let mut last = plan.nothing_resolved();
+    for addr in (plan.host.as_str(), plan.port).to_socket_addrs()? {
+        let left = plan
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Err(Error::Io(timed_out("connect")));
+        }
+        match connect_one(addr, plan.bind_for(local_ip, addr), left) {
             Ok(stream) => return Ok(stream),
             Err(e) => last = e,
         }
@@ -225,51 +174,34 @@ fn open_tcp_to(host: &str, port: u16, settings: &ClientSettings) -> Result<TcpSt
     Err(Error::Io(last))
 }
 
-fn finite(d: Duration) -> Option<Duration> {
-    (d != Duration::MAX).then_some(d)
-}
-
 fn connect_one(
     addr: SocketAddr,
-    local_ip: Option<IpAddr>,
-    settings: &ClientSettings,
+    bind: Option<SocketAddr>,
+    timeout: Option<Duration>,
 ) -> io::Result<TcpStream> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    if local_ip.is_some() || settings.local_port.is_some() {
-        let ip = local_ip.unwrap_or(match addr {
-            SocketAddr::V4(_) => IpAddr::from([0, 0, 0, 0]),
-            SocketAddr::V6(_) => IpAddr::from([0u16; 8]),
-        });
+    if let Some(bind) = bind {
         socket.set_reuse_address(true)?;
-        socket.bind(&SocketAddr::new(ip, settings.local_port.unwrap_or(0)).into())?;
+        socket.bind(&bind.into())?;
     }
-    match finite(settings.connect_timeout) {
+    match timeout {
         Some(t) => socket.connect_timeout(&addr.into(), t)?,
         None => socket.connect(&addr.into())?,
     }
     let stream: TcpStream = socket.into();
     stream.set_nodelay(true)?;
-    stream.set_write_timeout(finite(settings.write_timeout))?;
     Ok(stream)
 }
 
-/// The EHLO name for a connection: `mail.smtp.localhost`, else the host
-/// name, else an address literal of the local socket address.
-pub fn ehlo_name_for(settings: &ClientSettings, stream: &TcpStream) -> smtp_proto::Host {
-    let hostname = gethostname::gethostname();
-    settings.local_name.clone().unwrap_or_else(|| {
-        default_ehlo_name(hostname.to_str(), stream.local_addr().ok().map(|a| a.ip()))
-    })
-}
-
 impl Client {
-    /// Connects and establishes the session (greeting, EHLO, STARTTLS and
-    /// AUTH as configured).
+    /// Connects and establishes the session (proxy, greeting, EHLO,
+    /// STARTTLS and AUTH as configured).
     ///
     /// # Errors
-    /// [`Error::Io`] when the connection fails, [`Error::Session`] when the
-    /// server refuses or the session fails.
+    /// [`Error::Io`] when the connection fails, [`Error::Proxy`],
+    /// [`Error::TlsConfig`], [`Error::Session`] when the server refuses or
+    /// the session fails.
     pub fn connect(settings: &ClientSettings) -> Result<Client, Error> {
         Client::connect_with(settings, None)
     }
@@ -283,73 +215,52 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        let (stream, already_read) = open(settings)?;
-        let mut config = smtp_tls::session_config(settings, ehlo_name_for(settings, &stream))
-            .map_err(Error::TlsConfig)?;
-        config.transcript |= transcript.is_some();
-        Client::from_transport(
-            Box::new(stream),
-            Arc::new(config),
-            transcript,
-            &already_read,
-        )
+        Client::from_transport(Box::new(open(settings)?), settings, transcript)
     }
 
-    /// Runs a session over a connection the caller made (a proxy tunnel,
-    /// a Unix socket, an in-memory pipe); `already_read` are octets of the
-    /// SMTP stream that arrived with the tunnel's setup.
+    /// Runs a session as `settings` describe (the proxy handshake first,
+    /// when one is configured) over a connection the caller made: a Unix
+    /// socket, an in-memory pipe, a tunnel. Reads and writes are bounded
+    /// as on a connection [`connect`](Self::connect) made.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
     pub fn from_transport(
         transport: Box<dyn Transport>,
-        config: Arc<SessionConfig>,
+        settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
-        already_read: &[u8],
     ) -> Result<Client, Error> {
-        let mut session = Session::new(config, Instant::now());
-        if !already_read.is_empty() {
-            session.handle_input(Instant::now(), already_read);
-        }
+        let driver =
+            Driver::for_settings(settings, transport.local_ip(), transcript, Instant::now())?;
+        Client::from_driver(transport, driver)
+    }
+
+    /// Runs `driver` (made with [`Driver::new`] from a session
+    /// configuration of the caller's) over `transport`.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub fn from_driver(transport: Box<dyn Transport>, driver: Driver) -> Result<Client, Error> {
         let mut client = Client {
             transport,
-            session,
+            driver,
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; 64 * 1024],
-            write_buf: Vec::new(),
-            events: Collector::new(transcript),
+            body_buf: vec![0; smtp_client::BODY_READ_MAX],
         };
-        let mut none: Vec<(MessageId, Source<'_>)> = Vec::new();
-        client.drive(&mut none, |c| c.events.is_ready())?;
-        match client.events.establish_error() {
-            Some(e) => Err(e),
-            None => Ok(client),
-        }
+        client.run(&mut []);
+        client.driver.establish_result()?;
+        Ok(client)
     }
 
-    /// The server's capabilities (after TLS when upgraded).
-    pub fn extensions(&self) -> Option<&EhloResponse> {
-        self.session.extensions()
+    /// What is known about the connection: greeting, extensions before and
+    /// after TLS, TLS, the SASL mechanism.
+    pub fn info(&self) -> &SessionInfo {
+        self.driver.info()
     }
 
-    /// The TLS connection, if any.
-    pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.session.tls_info()
-    }
-
-    /// The server's greeting.
-    pub fn greeting(&self) -> Option<&smtp_proto::Reply> {
-        self.session.greeting()
-    }
-
-    /// The capabilities the server offered before STARTTLS.
-    pub fn extensions_before_tls(&self) -> Option<&EhloResponse> {
-        self.session.extensions_before_tls()
-    }
-
-    /// The SASL mechanism that authenticated the session.
-    pub fn auth_mechanism(&self) -> Option<&str> {
-        self.session.auth_mechanism()
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.driver.is_closed()
     }
 
     /// Sends one message and waits for its outcome.
@@ -367,54 +278,29 @@ impl Client {
 
     /// Sends several messages in one pipelined stream (each message's
     /// envelope rides with the previous one's end of data) and returns
-    /// their outcomes in order.
+    /// their outcomes in order, as [`send`](Self::send)'s.
     pub fn send_all<'a>(
         &mut self,
         messages: Vec<(Envelope, Body<'a>)>,
     ) -> Vec<Result<DeliveryReport, Error>> {
-        let mut ids = Vec::with_capacity(messages.len());
-        let mut sources: Vec<(MessageId, Source<'a>)> = Vec::new();
-        for (envelope, body) in messages {
-            let queued = body
-                .prepare()
-                .and_then(|(info, source)| Ok((self.session.send(envelope, info)?, source)));
-            match queued {
-                Ok((id, source)) => {
-                    ids.push(Ok(id));
-                    sources.push((id, source));
-                }
-                Err(e) => ids.push(Err(e)),
-            }
-        }
-        let wanted: Vec<MessageId> = ids
-            .iter()
-            .filter_map(|r| r.as_ref().ok().copied())
-            .collect();
-        let driven = self.drive(&mut sources, |c| {
-            wanted.iter().all(|id| c.events.has_outcome(*id))
-        });
-        self.events.results(ids, driven.err())
+        let (plans, mut sources): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .map(|(envelope, body)| {
+                let (plan, source) = body.plan();
+                ((envelope, plan), source)
+            })
+            .unzip();
+        self.driver.start_send(plans);
+        self.run(&mut sources);
+        self.driver.finish_send()
     }
 
     /// Whether the connection still works: NOOP (or RSET with
     /// `mail.smtp.userset`), as JavaMail's `isConnected`.
     pub fn is_connected(&mut self) -> bool {
-        let mut none: Vec<(MessageId, Source<'_>)> = Vec::new();
-        // Replies still owed (an RSET after a failed transaction) first.
-        if self.drive(&mut none, |c| c.session.is_idle()).is_err()
-            || self.session.check_liveness().is_err()
-        {
-            return false;
-        }
-        self.events.reset_liveness();
-        let mut answer = None;
-        let ok = self
-            .drive(&mut none, |c| {
-                answer = answer.or(c.events.take_liveness());
-                answer.is_some()
-            })
-            .is_ok();
-        ok && answer.unwrap_or(false)
+        self.driver.start_liveness();
+        self.run(&mut []);
+        self.driver.finish_liveness()
     }
 
     /// QUIT (waiting for the reply with `mail.smtp.quitwait`), then closes.
@@ -422,96 +308,72 @@ impl Client {
     /// # Errors
     /// [`Error::Io`] when the socket fails on the way.
     pub fn close(mut self) -> Result<(), Error> {
-        self.session.quit();
-        let mut none: Vec<(MessageId, Source<'_>)> = Vec::new();
-        self.drive(&mut none, |_| false)?;
-        Ok(())
+        self.driver.start_close();
+        self.run(&mut []);
+        self.driver.finish_close()
     }
 
-    /// The adapter loop: feed body data, write what the session has, hand
-    /// events up, then wait for input or the session's deadline.
-    fn drive<'a>(
-        &mut self,
-        sources: &mut Vec<(MessageId, Source<'a>)>,
-        mut done: impl FnMut(&mut Client) -> bool,
-    ) -> Result<(), Error> {
+    /// The I/O loop: perform what the driver asks until it is done.
+    fn run(&mut self, sources: &mut [Source<'_>]) {
         loop {
-            while let Some(request) = self.session.body_request() {
-                let Some(index) = sources.iter().position(|(id, _)| *id == request.id) else {
-                    break;
-                };
-                let source = &mut sources[index].1;
-                if request.restart {
-                    source.rewind().map_err(Error::Body)?;
+            match self.driver.next_action(Instant::now()) {
+                Action::Write { bytes, deadline } => {
+                    let written = write_by(&mut *self.transport, bytes, deadline);
+                    self.driver.on_written(Instant::now(), written);
                 }
-                let cap = request.max_len.min(self.body_buf.len());
-                match source.next(&mut self.body_buf[..cap]) {
-                    Ok(Some(piece)) => self.session.push_body(request.id, piece, false)?,
-                    Ok(None) => self.session.push_body(request.id, &[], true)?,
-                    Err(e) => {
-                        let _ = self.session.abort_body(request.id);
-                        self.pump_events();
-                        return Err(Error::Body(e));
-                    }
+                Action::ReadBody { slot, max } => {
+                    let buf = &mut self.body_buf[..max.min(smtp_client::BODY_READ_MAX)];
+                    let read = sources[slot].read(buf);
+                    self.driver.on_body(slot, read.map(|n| &buf[..n]));
                 }
-            }
-            let now = Instant::now();
-            if self.session.poll_transmit_into(now, &mut self.write_buf) {
-                let written = self
-                    .transport
-                    .write_all(&self.write_buf)
-                    .and_then(|()| self.transport.flush());
-                self.write_buf.clear();
-                if let Err(e) = written {
-                    self.session.handle_eof(Instant::now());
-                    self.pump_events();
-                    return Err(Error::Io(e));
+                Action::RewindBody { slot } => {
+                    let rewound = sources[slot].rewind();
+                    self.driver.on_rewound(slot, rewound);
                 }
-            }
-            self.pump_events();
-            if self.events.closed().is_some() || done(self) {
-                return Ok(());
-            }
-            // The session says when to wait for input (not while it takes
-            // body data).
-            if !self.session.should_read() {
-                continue;
-            }
-            let timeout = self
-                .session
-                .poll_timeout()
-                .map(|d| d.saturating_duration_since(now));
-            if timeout == Some(Duration::ZERO) {
-                self.session.handle_timeout(now);
-                continue;
-            }
-            self.transport.set_read_timeout(timeout)?;
-            match self.transport.read(&mut self.read_buf) {
-                Ok(0) => self.session.handle_eof(Instant::now()),
-                Ok(n) => self
-                    .session
-                    .handle_input(Instant::now(), &self.read_buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    self.session.handle_timeout(Instant::now());
+                Action::Read { deadline } => {
+                    let read = read_by(&mut *self.transport, &mut self.read_buf, deadline);
+                    self.driver
+                        .on_read(Instant::now(), read.map(|n| &self.read_buf[..n]));
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.session.handle_eof(Instant::now());
-                    self.pump_events();
-                    return Err(Error::Io(e));
-                }
+                _ => return,
             }
         }
     }
+}
 
-    fn pump_events(&mut self) {
-        self.events.drain(&mut self.session);
+/// The time left until `deadline`, as a socket timeout (`None`: block);
+/// an error once it has passed.
+fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
+        Some(Duration::ZERO) => Err(io::ErrorKind::TimedOut.into()),
+        left => Ok(left),
     }
+}
+
+fn write_by(
+    transport: &mut dyn Transport,
+    mut bytes: &[u8],
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        transport.set_write_timeout(time_left(deadline)?)?;
+        match transport.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    transport.flush()
+}
+
+fn read_by(
+    transport: &mut dyn Transport,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+) -> io::Result<usize> {
+    transport.set_read_timeout(time_left(deadline)?)?;
+    transport.read(buf)
 }
 
 /// Connects, sends one message, and closes: JavaMail's static

@@ -49,7 +49,7 @@ fn each_mechanism_authenticates_and_sends() {
         .unwrap();
         let mut client = Client::connect(&settings(&server, mechanism, "s3cret pass"))
             .unwrap_or_else(|e| panic!("{mechanism}: {e}"));
-        assert_eq!(client.auth_mechanism(), Some(*mechanism));
+        assert_eq!(client.info().auth_mechanism.as_deref(), Some(*mechanism));
         client
             .send(envelope(), Body::Bytes(b"Subject: hi\r\n\r\nx\r\n"))
             .unwrap();
@@ -93,7 +93,7 @@ fn anonymous_and_external() {
         let mut s = settings(&server, mechanism, "");
         s.auth.allow_plaintext = false;
         let client = Client::connect(&s).unwrap();
-        assert_eq!(client.auth_mechanism(), Some(mechanism));
+        assert_eq!(client.info().auth_mechanism.as_deref(), Some(mechanism));
         assert_eq!(server.authentications().len(), 1);
     }
 }
@@ -119,7 +119,11 @@ fn plaintext_mechanisms_need_tls_or_an_explicit_opt_in() {
     s.auth.mechanisms = None;
     s.auth.allow_plaintext = false;
     assert_eq!(
-        Client::connect(&s).unwrap().auth_mechanism(),
+        Client::connect(&s)
+            .unwrap()
+            .info()
+            .auth_mechanism
+            .as_deref(),
         Some("CRAM-MD5")
     );
 }
@@ -161,14 +165,22 @@ fn properties_select_and_disable_mechanisms() {
     .unwrap();
     s.auth.password = Some("tok".into());
     assert_eq!(
-        Client::connect(&s).unwrap().auth_mechanism(),
+        Client::connect(&s)
+            .unwrap()
+            .info()
+            .auth_mechanism
+            .as_deref(),
         Some("CRAM-MD5")
     );
     // XOAUTH2 is off unless asked for (as in JavaMail).
     s.set("mail.smtp.auth.xoauth2.disable", "false").unwrap();
     s.set("mail.smtp.auth.cram-md5.disable", "true").unwrap();
     assert_eq!(
-        Client::connect(&s).unwrap().auth_mechanism(),
+        Client::connect(&s)
+            .unwrap()
+            .info()
+            .auth_mechanism
+            .as_deref(),
         Some("XOAUTH2")
     );
 }

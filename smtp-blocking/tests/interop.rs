@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use smtp_blocking::{Body, Client, ClientSettings, send};
-use smtp_proto::properties::{ProxyKind, ProxySettings};
+use smtp_client::{ProxyKind, ProxySettings};
 use smtp_proto::{Address, Envelope};
 use smtp_testkit::interop::{
     HEADERS, PASSWORD, Transcript, assert_same_bytes, interop_vars, postfix_settings, run,
@@ -67,7 +67,9 @@ fn connect_and_check(what: &str, settings: &ClientSettings, version: &str) -> Cl
     result.unwrap_or_else(|e| panic!("{what}: {e} ({e:?})"));
     let client = Client::connect(settings).unwrap_or_else(|e| panic!("{what}: {e} ({e:?})"));
     let info = client
-        .tls_info()
+        .info()
+        .tls
+        .as_ref()
         .unwrap_or_else(|| panic!("{what}: no TLS"));
     assert!(info.verified, "{what}: not verified: {info:?}");
     assert!(info.cipher_suite.is_some(), "{what}: {info:?}");
@@ -80,7 +82,7 @@ fn connect_and_check(what: &str, settings: &ClientSettings, version: &str) -> Cl
 /// The client's accessors and the transcript of another connection with
 /// the same settings tell the same story.
 fn agrees(what: &str, client: &Client, transcript: &Transcript) {
-    let info = client.tls_info().unwrap();
+    let info = client.info().tls.as_ref().unwrap();
     let note = transcript
         .tls()
         .unwrap_or_else(|| panic!("{what}: no TLS note: {:?}", transcript.all()));
@@ -89,17 +91,17 @@ fn agrees(what: &str, client: &Client, transcript: &Transcript) {
     assert_eq!(note.verified, info.verified, "{what}");
     assert_eq!(
         transcript.auth_mechanism().as_deref(),
-        client.auth_mechanism(),
+        client.info().auth_mechanism.as_deref(),
         "{what}"
     );
     assert_eq!(
         transcript.extensions().as_ref(),
-        client.extensions(),
+        client.info().extensions.as_ref(),
         "{what}"
     );
     assert_eq!(
         transcript.extensions_before_tls().as_ref(),
-        client.extensions_before_tls(),
+        client.info().extensions_before_tls.as_ref(),
         "{what}"
     );
 }
@@ -128,7 +130,9 @@ fn blocking_tls_info_and_accessors() {
     let client = connect_and_check("starttls", &s, "TLSv1.3");
     assert!(
         client
-            .extensions_before_tls()
+            .info()
+            .extensions_before_tls
+            .as_ref()
             .is_some_and(|e| e.has_keyword("STARTTLS")),
         "STARTTLS offered in plaintext"
     );
@@ -137,7 +141,7 @@ fn blocking_tls_info_and_accessors() {
     let mut s = tls_settings("localhost", &smtps, &tls_dir, "ca.pem");
     s.set("mail.smtp.ssl.enable", "true").unwrap();
     let client = connect_and_check("implicit TLS", &s, "TLSv1.3");
-    assert!(client.extensions_before_tls().is_none());
+    assert!(client.info().extensions_before_tls.as_ref().is_none());
     client.close().unwrap();
 
     for mechanism in ["SCRAM-SHA-256", "PLAIN"] {
@@ -149,15 +153,21 @@ fn blocking_tls_info_and_accessors() {
         s.auth.password = Some(PASSWORD.into());
         s.auth.mechanisms = Some(mechanism.into());
         let client = connect_and_check(&what, &s, "TLSv1.3");
-        assert_eq!(client.auth_mechanism(), Some(mechanism), "{what}");
-        let before = client.extensions_before_tls().unwrap();
+        assert_eq!(
+            client.info().auth_mechanism.as_deref(),
+            Some(mechanism),
+            "{what}"
+        );
+        let before = client.info().extensions_before_tls.as_ref().unwrap();
         assert!(
             before.has_keyword("STARTTLS") && !before.has_keyword("AUTH"),
             "{what}: no AUTH before STARTTLS (smtpd_tls_auth_only)"
         );
         assert!(
             client
-                .extensions()
+                .info()
+                .extensions
+                .as_ref()
                 .unwrap()
                 .auth_mechanisms()
                 .iter()

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use smtp_blocking::{Body, Client, ClientSettings, Error, Protocol};
-use smtp_proto::properties::{ProxyKind, ProxySettings};
+use smtp_client::{ProxyKind, ProxySettings};
 use smtp_proto::proxy::ProxyError;
 use smtp_proto::{Address, Envelope};
 use smtp_testkit::{ProxyProtocol, Script, TestProxy, TestServer};

@@ -49,7 +49,7 @@ fn starttls_delivers_with_a_verified_certificate() {
     let ca = TestCa::new(&["localhost"]).unwrap();
     let server = TestServer::start(Script::new().starttls(&ca).unwrap()).unwrap();
     let mut client = Client::connect(&settings(&server, "localhost", &ca)).unwrap();
-    let info = client.tls_info().cloned().unwrap();
+    let info = client.info().tls.as_ref().cloned().unwrap();
     assert!(info.verified);
     assert!(info.version.is_some() && info.cipher_suite.is_some());
     assert!(!info.peer_certificates.is_empty());
@@ -91,7 +91,7 @@ fn untrusted_ca_and_wrong_name_fail_before_anything_is_sent() {
     let mut s = settings(&server2, "localhost", &named);
     s.set("mail.smtp.ssl.checkserveridentity", "false").unwrap();
     let client = Client::connect(&s).unwrap();
-    assert!(!client.tls_info().unwrap().verified);
+    assert!(!client.info().tls.as_ref().unwrap().verified);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn ssl_trust_star_and_host_lists() {
         let mut s = settings(&server, "localhost", &other);
         s.set("mail.smtp.ssl.trust", trust).unwrap();
         let client = Client::connect(&s).unwrap_or_else(|e| panic!("{trust}: {e}"));
-        assert!(!client.tls_info().unwrap().verified);
+        assert!(!client.info().tls.as_ref().unwrap().verified);
     }
     let mut s = settings(&server, "localhost", &other);
     s.set("mail.smtp.ssl.trust", "mx.example").unwrap();
@@ -170,7 +170,9 @@ fn protocol_version_not_allowed() {
     assert_eq!(
         Client::connect(&s)
             .unwrap()
-            .tls_info()
+            .info()
+            .tls
+            .as_ref()
             .unwrap()
             .version
             .as_deref(),
@@ -191,7 +193,7 @@ fn implicit_tls_smtps() {
     s.set("mail.smtp.ssl.enable", "true").unwrap();
     s.port = server.addr().port();
     let mut client = Client::connect(&s).unwrap();
-    assert!(client.tls_info().unwrap().verified);
+    assert!(client.info().tls.as_ref().unwrap().verified);
     client.send(envelope(), Body::Bytes(b"x\r\n")).unwrap();
     assert_eq!(server.commands()[0], "EHLO client.example");
 }
@@ -231,7 +233,7 @@ fn plaintext_mechanisms_are_fine_over_tls() {
     s.auth.enabled = true;
     s.auth.password = Some("p".into());
     let client = Client::connect(&s).unwrap();
-    assert_eq!(client.auth_mechanism(), Some("PLAIN"));
+    assert_eq!(client.info().auth_mechanism.as_deref(), Some("PLAIN"));
     // Without TLS the same configuration is refused.
     let plain = TestServer::start(Script::new().auth(["PLAIN"], &[("u", "p")])).unwrap();
     let mut s2 = s.clone();

@@ -74,15 +74,14 @@ mod address;
 mod body;
 mod command;
 mod config;
-pub mod driver;
 mod ehlo;
 mod envelope;
 mod input;
 mod line;
-pub mod properties;
 pub mod proxy;
 mod reply;
 mod sasl;
+mod secret;
 pub mod server;
 mod session;
 mod tls;
@@ -112,7 +111,8 @@ pub use reply::{
     Decoded, EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyError, ReplyLimits,
 };
 pub use sasl::{AuthError, Authenticator, SaslError, SaslMechanism, SelectError};
+pub use secret::Secret;
 pub use session::{
-    BodyRequest, Direction, Event, Session, SessionError, TranscriptEntry, UsageError,
+    BodyRequest, Direction, Event, Session, SessionError, SessionInfo, TranscriptEntry, UsageError,
 };
 pub use tls::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};

@@ -21,8 +21,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::Secret;
 use base64::Engine as _;
-use smtp_auth::Secret;
 
 /// Why a proxy handshake failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

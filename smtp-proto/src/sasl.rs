@@ -1,10 +1,94 @@
 //! The authentication step of the session: where it sits (after TLS and
-//! the EHLO that follows it, before any MAIL) and its errors. Mechanisms
-//! and the choice between them come from `smtp-auth`
-//! ([`Authenticator`], [`SaslMechanism`]); the base64 and `334` framing
+//! the EHLO that follows it, before any MAIL), the traits a SASL mechanism
+//! implements ([`SaslMechanism`], [`Authenticator`]) and the errors.
+//! `smtp-auth` implements the mechanisms and the chooser; the core only
+//! drives them, so it links no cryptography. The base64 and `334` framing
 //! (RFC 4954) live in the session.
 
-pub use smtp_auth::{Authenticator, Mechanism as SaslMechanism, SaslError, SelectError};
+/// Why a mechanism step failed on the client side.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SaslError {
+    /// The server's challenge is malformed or unusable.
+    #[error("bad server challenge: {0}")]
+    BadChallenge(String),
+    /// The server could not prove it knows the password (SCRAM server
+    /// signature, DIGEST-MD5 rspauth): it may be an impostor.
+    #[error("server verification failed: {0}")]
+    ServerVerification(String),
+    /// The exchange went on longer than the mechanism allows.
+    #[error("unexpected step: {0}")]
+    UnexpectedStep(&'static str),
+    /// The credentials cannot be used with this mechanism (for example a
+    /// password SASLprep rejects).
+    #[error("unusable credentials: {0}")]
+    Credentials(String),
+    /// The server sent an error (OAUTHBEARER's JSON error response).
+    #[error("server error: {0}")]
+    ServerError(String),
+    /// The system random generator failed.
+    #[error("no randomness: {0}")]
+    Random(String),
+}
+
+/// One SASL client exchange.
+pub trait SaslMechanism: Send {
+    /// The mechanism name, upper-case.
+    fn name(&self) -> &str;
+
+    /// The initial response sent with `AUTH`, if the mechanism has one
+    /// (`Some(vec![])` is an empty initial response).
+    ///
+    /// # Errors
+    /// A [`SaslError`].
+    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError>;
+
+    /// The response to a server challenge.
+    ///
+    /// # Errors
+    /// A [`SaslError`], for a malformed challenge or a failed verification.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError>;
+
+    /// Called when the server says success; mechanisms that verify the
+    /// server fail here if it never proved itself.
+    ///
+    /// # Errors
+    /// [`SaslError::ServerVerification`].
+    fn finish(&mut self) -> Result<(), SaslError> {
+        Ok(())
+    }
+}
+
+/// Chooses and starts a mechanism for a connection. `smtp-auth`'s `Chooser` is
+/// the standard one; implement this to replace the policy entirely.
+pub trait Authenticator: Send + Sync {
+    /// Picks a mechanism among `offered` (upper-case names from EHLO),
+    /// knowing whether the connection is protected by TLS.
+    ///
+    /// # Errors
+    /// A [`SelectError`].
+    fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn SaslMechanism>, SelectError>;
+}
+
+/// Why no mechanism could be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SelectError {
+    /// Nothing the server offers is configured, registered and enabled.
+    #[error("no usable authentication mechanism (server offers: {offered})")]
+    NoUsableMechanism {
+        /// The server's list, space-separated.
+        offered: String,
+    },
+    /// The only usable mechanisms send the password in the clear and the
+    /// connection has no TLS (allow it with `allow_plaintext`,
+    /// `smtp-send --allow-plaintext-auth`).
+    #[error("{mechanism} would send the password in the clear without TLS (not allowed)")]
+    PlaintextRefused {
+        /// The first such mechanism.
+        mechanism: String,
+    },
+}
 
 /// Why authentication failed or could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,9 +136,6 @@ impl From<SelectError> for AuthError {
             SelectError::PlaintextRefused { mechanism } => {
                 AuthError::PlaintextRefused { mechanism }
             }
-            other => AuthError::NoUsableMechanism {
-                offered: other.to_string(),
-            },
         }
     }
 }

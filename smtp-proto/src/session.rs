@@ -223,6 +223,25 @@ pub enum Event {
     Closed(Option<SessionError>),
 }
 
+/// What is known about an established connection: one snapshot for
+/// every client, report and test, instead of accessor copies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The server's greeting.
+    pub greeting: Option<Reply>,
+    /// The capabilities offered before STARTTLS (forgotten for every
+    /// decision after it; kept for reports such as `smtp-send probe`).
+    pub extensions_before_tls: Option<EhloResponse>,
+    /// The capabilities in force: after TLS when upgraded; `None` after
+    /// HELO.
+    pub extensions: Option<EhloResponse>,
+    /// The TLS connection, when there is one.
+    pub tls: Option<TlsInfo>,
+    /// The SASL mechanism that authenticated the session.
+    pub auth_mechanism: Option<String>,
+}
+
 /// The body data the session wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyRequest {
@@ -810,6 +829,17 @@ impl Session {
     /// True when established, with no message queued and no reply awaited.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Ready && self.messages.is_empty() && self.inflight.is_empty()
+    }
+
+    /// A snapshot of what is known about the connection.
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            greeting: self.greeting.clone(),
+            extensions_before_tls: self.pre_tls_ehlo.clone(),
+            extensions: self.ehlo.clone(),
+            tls: self.tls_info.clone(),
+            auth_mechanism: self.auth_used.clone(),
+        }
     }
 
     /// The capabilities of the last EHLO (after TLS when upgraded).

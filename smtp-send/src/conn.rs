@@ -6,8 +6,8 @@ use std::io::Read;
 
 use bytes::Bytes;
 use smtp_blocking::ClientSettings;
-use smtp_proto::driver::{Error, TranscriptHook};
-use smtp_proto::{DeliveryReport, EhloResponse, Envelope, Reply, TlsInfo};
+use smtp_blocking::{Error, TranscriptHook};
+use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,27 +36,17 @@ impl RuntimeKind {
 
 /// A message body for a single send.
 pub enum SendBody {
-    /// A file: read twice by the blocking client (size and type first).
-    File(std::fs::File),
+    /// A file: read twice by every client (size and type first).
+    File(std::path::PathBuf),
     /// A stream, read once.
     Stream(Box<dyn Read + Send>),
-}
-
-/// What the report needs to know about a connection.
-#[derive(Default)]
-pub struct ConnInfo {
-    pub tls: Option<TlsInfo>,
-    pub auth: Option<String>,
-    pub extensions: Option<EhloResponse>,
-    pub extensions_before_tls: Option<EhloResponse>,
-    pub greeting: Option<Reply>,
 }
 
 /// One connection, whatever the runtime.
 pub trait Conn: Send {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error>;
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>>;
-    fn info(&self) -> ConnInfo;
+    fn info(&self) -> SessionInfo;
     fn close(self: Box<Self>);
 }
 
@@ -100,7 +90,10 @@ pub fn connect(
 impl Conn for smtp_blocking::Client {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
         let body = match body {
-            SendBody::File(f) => smtp_blocking::Body::File(f),
+            SendBody::File(path) => match std::fs::File::open(path) {
+                Ok(f) => smtp_blocking::Body::File(f),
+                Err(e) => return Err(Error::Body(e)),
+            },
             SendBody::Stream(r) => smtp_blocking::Body::Reader(r),
         };
         smtp_blocking::Client::send(self, envelope, body)
@@ -114,26 +107,12 @@ impl Conn for smtp_blocking::Client {
                 .collect(),
         )
     }
-    fn info(&self) -> ConnInfo {
-        ConnInfo {
-            tls: self.tls_info().cloned(),
-            auth: self.auth_mechanism().map(str::to_owned),
-            extensions: self.extensions().cloned(),
-            extensions_before_tls: self.extensions_before_tls().cloned(),
-            greeting: self.greeting().cloned(),
-        }
+    fn info(&self) -> SessionInfo {
+        smtp_blocking::Client::info(self).clone()
     }
     fn close(self: Box<Self>) {
         let _ = smtp_blocking::Client::close(*self);
     }
-}
-
-/// Reads a file through once for its size and type, then rewinds it.
-fn inspect(file: &mut std::fs::File) -> std::io::Result<smtp_proto::BodyInfo> {
-    use std::io::{Seek, SeekFrom};
-    let info = smtp_proto::BodyInfo::of_reader(file)?;
-    file.seek(SeekFrom::Start(0))?;
-    Ok(info)
 }
 
 /// How an async connection's futures are run from the command line.
@@ -163,18 +142,9 @@ impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
         let Some(client) = self.client.as_mut() else {
             return Err(Error::Poisoned);
         };
-        // std readers become futures-io readers on a helper thread pool. A
-        // file is read once first, as the blocking client does, so that
-        // SIZE= and BODY= are declared and what the server lacks is
-        // refused before MAIL.
+        // std readers become futures-io readers on a helper thread pool.
         let body = match body {
-            SendBody::File(mut f) => {
-                let info = inspect(&mut f).map_err(Error::Body)?;
-                smtp_async::Body::Inspected {
-                    info,
-                    reader: Box::new(blocking::Unblock::with_capacity(256 * 1024, f)),
-                }
-            }
+            SendBody::File(path) => smtp_async::Body::File(path),
             SendBody::Stream(r) => {
                 smtp_async::Body::Reader(Box::new(blocking::Unblock::with_capacity(256 * 1024, r)))
             }
@@ -194,17 +164,11 @@ impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
             ),
         )
     }
-    fn info(&self) -> ConnInfo {
-        let Some(c) = self.client.as_ref() else {
-            return ConnInfo::default();
-        };
-        ConnInfo {
-            tls: c.tls_info().cloned(),
-            auth: c.auth_mechanism().map(str::to_owned),
-            extensions: c.extensions().cloned(),
-            extensions_before_tls: c.extensions_before_tls().cloned(),
-            greeting: c.greeting().cloned(),
-        }
+    fn info(&self) -> SessionInfo {
+        self.client
+            .as_ref()
+            .map(|c| c.info().clone())
+            .unwrap_or_default()
     }
     fn close(mut self: Box<Self>) {
         if let Some(client) = self.client.take() {

@@ -88,8 +88,8 @@ fn demo() -> Result<(), String> {
             address("nobody@demo.invalid")?,
         ],
     );
-    let auth = client.auth_mechanism().map(str::to_owned);
-    let tls = client.tls_info().cloned();
+    let auth = client.info().auth_mechanism.clone();
+    let tls = client.info().tls.clone();
     let report = client
         .send(envelope, Body::Bytes(MESSAGE))
         .map_err(|e| format!("send: {e}"))?;

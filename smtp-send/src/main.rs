@@ -343,14 +343,14 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
         settings.tls.client_cert = Some(cert.clone());
         settings.tls.client_key = Some(key.clone());
     }
-    let proxy_of = |value: &str, kind| -> Result<smtp_proto::properties::ProxySettings, Fail> {
+    let proxy_of = |value: &str, kind| -> Result<smtp_client::ProxySettings, Fail> {
         let (host, port) = split_host_port(value)
             .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
             .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))?;
-        Ok(smtp_proto::properties::ProxySettings::new(kind, host, port))
+        Ok(smtp_client::ProxySettings::new(kind, host, port))
     };
     if let Some(socks) = &cli.socks5 {
-        let mut proxy = proxy_of(socks, smtp_proto::properties::ProxyKind::Socks5)?;
+        let mut proxy = proxy_of(socks, smtp_client::ProxyKind::Socks5)?;
         proxy.user = cli.socks5_user.clone();
         if let Some(var) = &cli.socks5_password_env {
             let password = std::env::var(var).map_err(|_| {
@@ -364,7 +364,7 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
         settings.proxy = Some(proxy);
     }
     if let Some(http) = &cli.proxy {
-        let mut proxy = proxy_of(http, smtp_proto::properties::ProxyKind::HttpConnect)?;
+        let mut proxy = proxy_of(http, smtp_client::ProxyKind::HttpConnect)?;
         if let Some(from_properties) = settings.effective_proxy().filter(|p| p.kind == proxy.kind) {
             proxy.user = from_properties.user;
             proxy.password = from_properties.password;
@@ -580,10 +580,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
             drop(message.rest);
-            conn::SendBody::File(
-                std::fs::File::open(path)
-                    .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
-            )
+            conn::SendBody::File(path.clone())
         }
         _ => conn::SendBody::Stream(Box::new(
             io::Cursor::new(message.header).chain(message.rest),
@@ -593,7 +590,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     let conn_info = client.info();
     let info = Info {
         tls: conn_info.tls.is_some(),
-        auth: conn_info.auth,
+        auth: conn_info.auth_mechanism,
         extensions: conn_info
             .extensions
             .map(|e| e.keywords().map(str::to_owned).collect())
@@ -762,7 +759,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
         "extensions_before_tls": before,
         "extensions_after_tls": after,
         "tls": tls,
-                "auth": info.auth,
+                "auth": info.auth_mechanism,
     });
     client.close();
     if cli.json {
@@ -864,7 +861,7 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>) -> u8 {
             emit(cli, None, Some(&message), info);
             match other {
                 Error::Session(e) => session_code(e),
-                Error::Config(_) | Error::TlsConfig(_) => exit::CONFIG,
+                Error::TlsConfig(_) => exit::CONFIG,
                 Error::Proxy(_) => exit::UNAVAILABLE,
                 Error::Body(_) => exit::DATAERR,
                 Error::Io(_) => exit::TEMPFAIL,

@@ -30,6 +30,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
@@ -41,6 +42,9 @@ pub struct Smol;
 
 impl Runtime for Smol {
     type Stream = Async<TcpStream>;
+    /// A small pipe: the default (8 MiB) would dominate a streamed send's
+    /// memory.
+    type File = blocking::Unblock<std::fs::File>;
 
     async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
         let stream = match local {
@@ -70,6 +74,10 @@ impl Runtime for Smol {
         Ok(stream)
     }
 
+    fn now() -> Instant {
+        Instant::now()
+    }
+
     async fn sleep_until(deadline: Instant) {
         Timer::at(deadline).await;
     }
@@ -86,23 +94,14 @@ impl Runtime for Smol {
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
         stream.get_ref().local_addr().ok()
     }
+
+    async fn open_file(path: PathBuf) -> io::Result<Self::File> {
+        let file = blocking::unblock(move || std::fs::File::open(path)).await?;
+        Ok(blocking::Unblock::with_capacity(256 * 1024, file))
+    }
 }
 
 /// A connection on smol / async-std.
 pub type Client = smtp_async::Client<Smol>;
 /// A connection pool on smol / async-std.
 pub type Pool = smtp_async::Pool<Smol>;
-
-/// A body streamed from a file, read on the blocking thread pool.
-///
-/// # Errors
-/// When the file cannot be opened.
-pub fn file_body(path: impl AsRef<std::path::Path>) -> io::Result<Body> {
-    let file = std::fs::File::open(path)?;
-    // A small pipe: the default (8 MiB) would dominate a streamed send's
-    // memory.
-    Ok(Body::Reader(Box::new(blocking::Unblock::with_capacity(
-        256 * 1024,
-        file,
-    ))))
-}

@@ -7,8 +7,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use smtp_proto::driver::{Error, TranscriptHook};
-use smtp_proto::properties::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtp_client::{Error, TranscriptHook};
 use smtp_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, SessionError, TlsErrorKind,
 };

@@ -63,8 +63,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smtp_proto::driver::{Error, TranscriptHook};
-use smtp_proto::properties::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtp_client::{Error, TranscriptHook};
 use smtp_proto::proxy::ProxyError;
 use smtp_proto::{
     Address, AuthError, Decoded, DeliveryReport, EhloResponse, Envelope, Host, ReplyDecoder,

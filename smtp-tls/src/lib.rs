@@ -50,7 +50,8 @@ mod spki;
 
 pub use spki::spki_sha256;
 
-fn config_error(message: impl Into<String>) -> TlsError {
+/// A [`TlsErrorKind::Config`] error with this message.
+pub fn config_error(message: impl Into<String>) -> TlsError {
     TlsError {
         kind: TlsErrorKind::Config,
         message: message.into(),
@@ -575,70 +576,4 @@ impl TlsLayer for RustlsLayer {
             verified: self.verifies,
         }
     }
-}
-
-impl TlsSettings {
-    /// The typed settings for the `mail.smtp.ssl.*` data of
-    /// [`ClientSettings`](smtp_proto::properties::ClientSettings).
-    ///
-    /// # Errors
-    /// [`TlsErrorKind::Config`] when a client certificate or key file
-    /// cannot be read.
-    pub fn from_options(
-        options: &smtp_proto::properties::TlsOptions,
-    ) -> Result<TlsSettings, TlsError> {
-        let read = |path: &PathBuf| {
-            std::fs::read(path).map_err(|e| config_error(format!("{}: {e}", path.display())))
-        };
-        let client_certificate = match (&options.client_cert, &options.client_key) {
-            (Some(cert), Some(key)) => Some(ClientCertificate {
-                chain_pem: read(cert)?,
-                key_pem: read(key)?,
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(config_error(
-                    "a client certificate needs both the chain and the key",
-                ));
-            }
-        };
-        Ok(TlsSettings {
-            roots: if options.only_extra_roots {
-                RootSource::None
-            } else {
-                RootSource::Platform
-            },
-            extra_ca_files: options.ca_files.clone(),
-            extra_ca_pem: options
-                .ca_pem
-                .iter()
-                .map(|p| p.as_bytes().to_vec())
-                .collect(),
-            trust: Trust::parse(&options.trust),
-            check_server_identity: options.check_server_identity,
-            protocols: options.protocols.clone(),
-            cipher_suites: options.cipher_suites.clone(),
-            client_certificate,
-            pins: options.pins.clone(),
-            sni: true,
-        })
-    }
-}
-
-/// The session configuration for a connection: the settings' own
-/// ([`ClientSettings::session_config`](smtp_proto::properties::ClientSettings::session_config))
-/// plus a rustls connector whenever STARTTLS or implicit TLS may be used.
-/// Every adapter calls this, so the TLS decision lives once.
-///
-/// # Errors
-/// A [`TlsErrorKind::Config`] error from the TLS settings.
-pub fn session_config(
-    settings: &smtp_proto::properties::ClientSettings,
-    default_name: smtp_proto::Host,
-) -> Result<smtp_proto::SessionConfig, TlsError> {
-    let mut config = settings.session_config(default_name);
-    if config.implicit_tls || config.starttls != smtp_proto::StartTlsPolicy::Never {
-        config.tls = Some(TlsSettings::from_options(&settings.tls)?.connector()?);
-    }
-    Ok(config)
 }

@@ -28,6 +28,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Instant;
 
 pub use smtp_async::{Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook};
@@ -39,6 +40,7 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Stream = Compat<tokio::net::TcpStream>;
+    type File = Compat<tokio::fs::File>;
 
     async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
         let socket = if addr.is_ipv4() {
@@ -55,6 +57,10 @@ impl Runtime for Tokio {
         Ok(stream.compat())
     }
 
+    fn now() -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
     fn sleep_until(deadline: Instant) -> impl std::future::Future<Output = ()> + Send {
         tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
     }
@@ -68,18 +74,13 @@ impl Runtime for Tokio {
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
         stream.get_ref().local_addr().ok()
     }
+
+    async fn open_file(path: PathBuf) -> io::Result<Self::File> {
+        Ok(tokio::fs::File::open(path).await?.compat())
+    }
 }
 
 /// A connection on tokio.
 pub type Client = smtp_async::Client<Tokio>;
 /// A connection pool on tokio.
 pub type Pool = smtp_async::Pool<Tokio>;
-
-/// A body streamed from a file with tokio's file IO.
-///
-/// # Errors
-/// When the file cannot be opened.
-pub async fn file_body(path: impl AsRef<std::path::Path>) -> io::Result<Body> {
-    let file = tokio::fs::File::open(path).await?;
-    Ok(Body::Reader(Box::new(file.compat())))
-}

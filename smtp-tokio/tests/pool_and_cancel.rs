@@ -127,7 +127,7 @@ async fn streamed_file_body() {
     std::fs::write(&path, b"Subject: file\n\nfrom a file\n").unwrap();
     let mut client = Client::connect(&settings(&server)).await.unwrap();
     client
-        .send(envelope(0), smtp_tokio::file_body(&path).await.unwrap())
+        .send(envelope(0), smtp_tokio::Body::File(path.clone()))
         .await
         .unwrap();
     client.close().await.unwrap();

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
+use smtp_blocking::Error as SmtpError;
 use smtp_blocking::{ClientSettings, Protocol};
-use smtp_proto::driver::Error as SmtpError;
 use smtp_proto::{Address, DeliveryReport, Envelope};
 
 use crate::Args;
@@ -258,27 +258,28 @@ impl smtp_blocking::Transport for Counting {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)
     }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+
+    fn local_ip(&self) -> Option<std::net::IpAddr> {
+        self.inner.local_addr().ok().map(|a| a.ip())
+    }
 }
 
 /// smtp-blocking, exactly as `Client::connect` builds it but over a
 /// counting transport.
 fn ours_blocking(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
     let settings = settings(spec);
-    let (stream, already_read) = smtp_blocking::open(&settings).map_err(err)?;
-    let name = smtp_blocking::ehlo_name_for(&settings, &stream);
-    let config = smtp_tls::session_config(&settings, name).map_err(err)?;
+    let stream = smtp_blocking::open(&settings).map_err(err)?;
     let reads = Arc::new(AtomicU64::new(0));
     let transport = Counting {
         inner: stream,
         reads: Arc::clone(&reads),
     };
-    let mut client = smtp_blocking::Client::from_transport(
-        Box::new(transport),
-        Arc::new(config),
-        None,
-        &already_read,
-    )
-    .map_err(err)?;
+    let mut client =
+        smtp_blocking::Client::from_transport(Box::new(transport), &settings, None).map_err(err)?;
     let setup = reads.load(Ordering::Relaxed);
     let envelope = envelope(spec.rcpts)?;
     let mut sent = 0;
@@ -330,7 +331,7 @@ fn ours_tokio(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, St
             for _ in 0..n {
                 let body = match payload {
                     Payload::Bytes(_) => smtp_tokio::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtp_tokio::file_body(p).await.map_err(err)?,
+                    Payload::File(p) => smtp_tokio::Body::File(p.to_path_buf()),
                 };
                 batch.push((envelope.clone(), body));
             }
@@ -365,7 +366,7 @@ fn ours_smol(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, Str
             for _ in 0..n {
                 let body = match payload {
                     Payload::Bytes(_) => smtp_smol::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtp_smol::file_body(p).map_err(err)?,
+                    Payload::File(p) => smtp_smol::Body::File(p.to_path_buf()),
                 };
                 batch.push((envelope.clone(), body));
             }

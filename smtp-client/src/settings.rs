@@ -9,27 +9,27 @@
 //! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
 //! | `localaddress`, `localport` | [`ClientSettings::local_address`], [`ClientSettings::local_port`] | — |
 //! | `connectiontimeout` (ms) | [`ClientSettings::connect_timeout`] | 5 minutes (infinite) |
-//! | `timeout` (ms) | [`SessionConfig::timeouts`], all phases | RFC 5321 §4.5.3.2 per phase (infinite) |
+//! | `timeout` (ms) | [`SessionOptions::timeouts`], all phases | RFC 5321 §4.5.3.2 per phase (infinite) |
 //! | `writetimeout` (ms) | [`ClientSettings::write_timeout`] | 5 minutes (infinite) |
-//! | `ehlo` | [`SessionConfig::use_ehlo`] | true |
-//! | `sendpartial` | [`SessionConfig::send_partial`] | false |
-//! | `reportsuccess` | [`SessionConfig::report_success`] | false |
-//! | `quitwait` | [`SessionConfig::quit_wait`] | true |
-//! | `quitonsessionreject` | [`SessionConfig::quit_on_session_reject`] | false |
-//! | `userset` | [`SessionConfig::use_rset_for_liveness`] | false |
-//! | `noop.strict` | [`SessionConfig::noop_strict`] | true |
-//! | `mailextension` | [`SessionConfig::mail_extension`], validated | — |
-//! | `submitter` | [`SessionConfig::submitter`] | — |
-//! | `dsn.notify`, `dsn.ret` | [`SessionConfig::dsn_notify`], [`SessionConfig::dsn_ret`] | — |
-//! | `chunksize` | [`SessionConfig::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
+//! | `ehlo` | [`SessionOptions::use_ehlo`] | true |
+//! | `sendpartial` | [`SessionOptions::send_partial`] | false |
+//! | `reportsuccess` | [`SessionOptions::report_success`] | false |
+//! | `quitwait` | [`SessionOptions::quit_wait`] | true |
+//! | `quitonsessionreject` | [`SessionOptions::quit_on_session_reject`] | false |
+//! | `userset` | [`SessionOptions::use_rset_for_liveness`] | false |
+//! | `noop.strict` | [`SessionOptions::noop_strict`] | true |
+//! | `mailextension` | [`SessionOptions::mail_extension`], validated | — |
+//! | `submitter` | [`SessionOptions::submitter`] | — |
+//! | `dsn.notify`, `dsn.ret` | [`SessionOptions::dsn_notify`], [`SessionOptions::dsn_ret`] | — |
+//! | `chunksize` | [`SessionOptions::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
 //! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
 //! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
 //! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
 //! | `auth.<mech>.disable` | [`AuthSettings::disabled`]; `false` opts XOAUTH2/OAUTHBEARER/ANONYMOUS/EXTERNAL in | XOAUTH2 off unless asked (same) |
 //! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`AuthSettings`] fields | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
-//! | `ssl.enable` | [`SessionConfig::implicit_tls`]; port 465 unless set | false (smtp), true (smtps) |
-//! | `starttls.enable`, `starttls.required` | [`TlsOptions`] → [`SessionConfig::starttls`]; required implies enabled | false |
+//! | `ssl.enable` | [`TlsOptions::implicit`]; port 465 unless set | false (smtp), true (smtps) |
+//! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled | false |
 //! | `ssl.checkserveridentity` | [`TlsOptions::check_server_identity`] | **true** (false in JavaMail 1.6) |
 //! | `ssl.trust` | [`TlsOptions::trust`]: `*` or hosts trusted without verification | — |
 //! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsOptions::protocols`], [`TlsOptions::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
@@ -45,9 +45,13 @@
 
 use std::time::Duration;
 
-use crate::address::{Address, Host, ReversePath};
-use crate::command::{EsmtpParam, MailAuth};
-use crate::config::{SessionConfig, Timeouts};
+use std::sync::Arc;
+
+use smtp_proto::{
+    Address, DsnReturn, EsmtpParam, Host, MailAuth, Notify, ReplyLimits, ReversePath, Secret,
+    SessionConfig, StartTlsPolicy, Timeouts,
+};
+use smtp_tls::{ClientCertificate, RootSource, TlsError, TlsSettings, Trust};
 
 /// `smtp` or `smtps` (implicit TLS): which key prefix applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +106,7 @@ pub struct ClientSettings {
     /// The envelope sender (`mail.smtp.from`).
     pub from: Option<ReversePath>,
     /// The EHLO name (`mail.smtp.localhost`); see
-    /// [`default_ehlo_name`](crate::default_ehlo_name) when `None`.
+    /// [`default_ehlo_name`](smtp_proto::default_ehlo_name) when `None`.
     pub local_name: Option<Host>,
     /// Local address to bind (`mail.smtp.localaddress`).
     pub local_address: Option<String>,
@@ -112,9 +116,11 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Socket write timeout (`mail.smtp.writetimeout`).
     pub write_timeout: Duration,
-    /// The session's behaviour. Its `local_name` and `server_name` are
-    /// placeholders until [`ClientSettings::session_config`] fills them.
-    pub session: SessionConfig,
+    /// How the session behaves (`mail.smtp.ehlo`, `sendpartial`, the
+    /// deadlines, …). What comes from elsewhere (the EHLO name, the server
+    /// name, TLS, the authenticator) is not here, so it is set in one place
+    /// only; [`ClientSettings::session_config`] assembles it all.
+    pub session: SessionOptions,
     /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
     pub auth: AuthSettings,
     /// TLS (`mail.smtp.ssl.*`, `mail.smtp.starttls.*`); `smtp-tls` turns
@@ -130,7 +136,7 @@ pub struct ClientSettings {
     http_proxy_host: Option<String>,
     http_proxy_port: Option<u16>,
     proxy_user: Option<String>,
-    proxy_password: Option<smtp_auth::Secret>,
+    proxy_password: Option<Secret>,
     /// Keys under the prefix that JavaMail does not define.
     pub unknown_keys: Vec<String>,
 }
@@ -156,7 +162,7 @@ pub struct ProxySettings {
     /// User name for the proxy (RFC 1929, or HTTP Basic).
     pub user: Option<String>,
     /// Its password.
-    pub password: Option<smtp_auth::Secret>,
+    pub password: Option<Secret>,
 }
 
 impl ProxySettings {
@@ -174,21 +180,21 @@ impl ProxySettings {
     /// The handshake to open a tunnel to `host:port` through this proxy.
     ///
     /// # Errors
-    /// As [`ProxyHandshake::socks5`](crate::proxy::ProxyHandshake::socks5)
+    /// As [`ProxyHandshake::socks5`](smtp_proto::proxy::ProxyHandshake::socks5)
     /// and `http_connect`.
     pub fn handshake(
         &self,
         host: &str,
         port: u16,
-    ) -> Result<crate::proxy::ProxyHandshake, crate::proxy::ProxyError> {
+    ) -> Result<smtp_proto::proxy::ProxyHandshake, smtp_proto::proxy::ProxyError> {
         let credentials = self
             .user
             .as_deref()
             .map(|u| (u, self.password.clone().unwrap_or_default()));
         match self.kind {
-            ProxyKind::Socks5 => crate::proxy::ProxyHandshake::socks5(host, port, credentials),
+            ProxyKind::Socks5 => smtp_proto::proxy::ProxyHandshake::socks5(host, port, credentials),
             ProxyKind::HttpConnect => {
-                crate::proxy::ProxyHandshake::http_connect(host, port, credentials)
+                smtp_proto::proxy::ProxyHandshake::http_connect(host, port, credentials)
             }
         }
     }
@@ -198,6 +204,9 @@ impl ProxySettings {
 /// a rustls configuration.
 #[derive(Debug, Clone)]
 pub struct TlsOptions {
+    /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`; true for
+    /// [`Protocol::Smtps`]).
+    pub implicit: bool,
     /// `mail.smtp.starttls.enable`.
     pub starttls_enable: bool,
     /// `mail.smtp.starttls.required`.
@@ -228,6 +237,7 @@ pub struct TlsOptions {
 impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
+            implicit: false,
             starttls_enable: false,
             starttls_required: false,
             check_server_identity: true,
@@ -245,14 +255,55 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
+    /// The typed `smtp-tls` settings these options describe.
+    ///
+    /// # Errors
+    /// [`TlsErrorKind::Config`](smtp_proto::TlsErrorKind::Config) when a
+    /// client certificate or key file cannot be read.
+    pub fn settings(&self) -> Result<TlsSettings, TlsError> {
+        let read = |path: &std::path::PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| smtp_tls::config_error(format!("{}: {e}", path.display())))
+        };
+        let client_certificate = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some(ClientCertificate {
+                chain_pem: read(cert)?,
+                key_pem: read(key)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(smtp_tls::config_error(
+                    "a client certificate needs both the chain and the key",
+                ));
+            }
+        };
+        let settings = TlsSettings {
+            roots: if self.only_extra_roots {
+                RootSource::None
+            } else {
+                RootSource::Platform
+            },
+            extra_ca_files: self.ca_files.clone(),
+            extra_ca_pem: self.ca_pem.iter().map(|p| p.as_bytes().to_vec()).collect(),
+            trust: Trust::parse(&self.trust),
+            check_server_identity: self.check_server_identity,
+            protocols: self.protocols.clone(),
+            cipher_suites: self.cipher_suites.clone(),
+            client_certificate,
+            pins: self.pins.clone(),
+            sni: true,
+        };
+        Ok(settings)
+    }
+
     /// The STARTTLS policy: `required` implies enabled, as in JavaMail.
-    pub fn policy(&self) -> crate::StartTlsPolicy {
+    pub fn policy(&self) -> StartTlsPolicy {
         if self.starttls_required {
-            crate::StartTlsPolicy::Required
+            StartTlsPolicy::Required
         } else if self.starttls_enable {
-            crate::StartTlsPolicy::Opportunistic
+            StartTlsPolicy::Opportunistic
         } else {
-            crate::StartTlsPolicy::Never
+            StartTlsPolicy::Never
         }
     }
 }
@@ -264,7 +315,7 @@ pub struct AuthSettings {
     /// `mail.smtp.auth`.
     pub enabled: bool,
     /// The password or OAuth token.
-    pub password: Option<smtp_auth::Secret>,
+    pub password: Option<Secret>,
     /// `mail.smtp.auth.mechanisms`: preference list.
     pub mechanisms: Option<String>,
     /// `mail.smtp.sasl.enable`.
@@ -291,15 +342,87 @@ pub struct AuthSettings {
     pub allow_plaintext: bool,
 }
 
+/// How the session behaves: the `mail.smtp.*` switches that are the
+/// session's alone. Defaults are JavaMail's where they are sound, with
+/// PIPELINING and BDAT used when offered and RFC 5321 deadlines.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionOptions {
+    /// `mail.smtp.ehlo`: false sends HELO only.
+    pub use_ehlo: bool,
+    /// Use PIPELINING when offered (RFC 2920).
+    pub pipelining: bool,
+    /// Use BDAT when CHUNKING is offered (RFC 3030; `mail.smtp.chunksize`
+    /// of 0 or less turns it off).
+    pub chunking: bool,
+    /// BDAT chunk size in octets (`mail.smtp.chunksize`).
+    pub chunk_size: usize,
+    /// `mail.smtp.sendpartial`.
+    pub send_partial: bool,
+    /// `mail.smtp.reportsuccess`: list every accepted recipient with its
+    /// reply in reports.
+    pub report_success: bool,
+    /// `mail.smtp.dsn.notify`, used for recipients without their own.
+    pub dsn_notify: Option<Notify>,
+    /// `mail.smtp.dsn.ret`.
+    pub dsn_ret: Option<DsnReturn>,
+    /// `mail.smtp.submitter`: the `AUTH=` parameter of MAIL.
+    pub submitter: Option<MailAuth>,
+    /// `mail.smtp.mailextension`: appended to every MAIL command.
+    pub mail_extension: Vec<EsmtpParam>,
+    /// `mail.smtp.quitwait`: wait for the reply to QUIT.
+    pub quit_wait: bool,
+    /// `mail.smtp.quitonsessionreject`: send QUIT after a refused greeting.
+    pub quit_on_session_reject: bool,
+    /// `mail.smtp.userset`: the liveness check sends RSET, not NOOP.
+    pub use_rset_for_liveness: bool,
+    /// `mail.smtp.noop.strict`: only 250 to the liveness check counts.
+    pub noop_strict: bool,
+    /// Reply deadlines (`mail.smtp.timeout` sets them all).
+    pub timeouts: Timeouts,
+    /// Bounds on server replies.
+    pub reply_limits: ReplyLimits,
+    /// Emit transcript lines (a transcript hook turns this on).
+    pub transcript: bool,
+    /// Most octets the session buffers for sending before it stops taking
+    /// body data (backpressure).
+    pub max_buffered: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        let core = SessionConfig::new(Host::from(std::net::IpAddr::from([127, 0, 0, 1])), "");
+        SessionOptions {
+            use_ehlo: core.use_ehlo,
+            pipelining: core.pipelining,
+            chunking: core.chunking,
+            chunk_size: core.chunk_size,
+            send_partial: core.send_partial,
+            report_success: false,
+            dsn_notify: core.dsn_notify,
+            dsn_ret: core.dsn_ret,
+            submitter: core.submitter,
+            mail_extension: core.mail_extension,
+            quit_wait: core.quit_wait,
+            quit_on_session_reject: core.quit_on_session_reject,
+            use_rset_for_liveness: core.use_rset_for_liveness,
+            noop_strict: core.noop_strict,
+            timeouts: core.timeouts,
+            reply_limits: core.reply_limits,
+            transcript: core.transcript,
+            max_buffered: core.max_buffered,
+        }
+    }
+}
+
 impl ClientSettings {
     /// Defaults for `protocol` and `host`.
     pub fn new(protocol: Protocol, host: impl Into<String>) -> Self {
         let host = host.into();
-        let mut session = SessionConfig::new(
-            Host::from(std::net::IpAddr::from([127, 0, 0, 1])),
-            host.clone(),
-        );
-        session.implicit_tls = protocol == Protocol::Smtps;
+        let tls = TlsOptions {
+            implicit: protocol == Protocol::Smtps,
+            ..TlsOptions::default()
+        };
         ClientSettings {
             protocol,
             port: protocol.default_port(),
@@ -311,9 +434,9 @@ impl ClientSettings {
             local_port: None,
             connect_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(300),
-            session,
+            session: SessionOptions::default(),
             auth: AuthSettings::default(),
-            tls: TlsOptions::default(),
+            tls,
             explicit_port: false,
             proxy: None,
             socks_host: None,
@@ -333,7 +456,7 @@ impl ClientSettings {
     /// A [`PropertyError`] for the first malformed or unsupported value.
     ///
     /// ```
-    /// use smtp_proto::properties::{ClientSettings, Protocol};
+    /// use smtp_client::{ClientSettings, Protocol};
     ///
     /// let settings = ClientSettings::from_properties(Protocol::Smtp, [
     ///     ("mail.smtp.host", "mx.example.org"),
@@ -346,7 +469,7 @@ impl ClientSettings {
     /// assert!(settings.session.send_partial);
     /// assert_eq!(settings.unknown_keys, ["mail.smtp.colour"]);
     /// assert!(ClientSettings::from_properties(Protocol::Smtp, [("mail.smtp.port", "25x")]).is_err());
-    /// # Ok::<(), smtp_proto::properties::PropertyError>(())
+    /// # Ok::<(), smtp_client::PropertyError>(())
     /// ```
     pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
         protocol: Protocol,
@@ -406,7 +529,6 @@ impl ClientSettings {
             "host" => {
                 Host::parse(value.trim()).map_err(|e| err(&e.to_string()))?;
                 self.host = value.trim().to_owned();
-                s.server_name = self.host.clone();
             }
             "port" => {
                 self.port = port()?;
@@ -457,14 +579,14 @@ impl ClientSettings {
                 s.dsn_notify = Some(
                     value
                         .parse()
-                        .map_err(|e: crate::InvalidInput| err(&e.to_string()))?,
+                        .map_err(|e: smtp_proto::InvalidInput| err(&e.to_string()))?,
                 )
             }
             "dsn.ret" => {
                 s.dsn_ret = Some(
                     value
                         .parse()
-                        .map_err(|e: crate::InvalidInput| err(&e.to_string()))?,
+                        .map_err(|e: smtp_proto::InvalidInput| err(&e.to_string()))?,
                 )
             }
             "chunksize" => {
@@ -518,26 +640,20 @@ impl ClientSettings {
                 }
             }
             "ssl.enable" => {
-                s.implicit_tls = boolean()?;
+                self.tls.implicit = boolean()?;
                 // Only a port nobody chose follows the protocol: one set by
                 // `port` or directly in the field stays.
                 let untouched = !self.explicit_port && (self.port == 25 || self.port == 465);
                 if untouched {
-                    self.port = if s.implicit_tls {
+                    self.port = if self.tls.implicit {
                         465
                     } else {
                         self.protocol.default_port()
                     };
                 }
             }
-            "starttls.enable" => {
-                self.tls.starttls_enable = boolean()?;
-                s.starttls = self.tls.policy();
-            }
-            "starttls.required" => {
-                self.tls.starttls_required = boolean()?;
-                s.starttls = self.tls.policy();
-            }
+            "starttls.enable" => self.tls.starttls_enable = boolean()?,
+            "starttls.required" => self.tls.starttls_required = boolean()?,
             "ssl.checkserveridentity" => self.tls.check_server_identity = boolean()?,
             "ssl.trust" => self.tls.trust = value.trim().to_owned(),
             "ssl.protocols" => {
@@ -588,8 +704,7 @@ impl ClientSettings {
             }
             "proxy.user" => self.proxy_user = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "proxy.password" => {
-                self.proxy_password =
-                    Some(value.into()).filter(|v: &smtp_auth::Secret| !v.expose().is_empty())
+                self.proxy_password = Some(value.into()).filter(|v: &Secret| !v.expose().is_empty())
             }
             _ => self.unknown_keys.push(key.to_owned()),
         }
@@ -624,17 +739,47 @@ impl ClientSettings {
         })
     }
 
-    /// The session configuration for a connection, with the EHLO name
-    /// (`local_name`, or `default_name` when unset) filled in, and the
-    /// authenticator when authentication is on.
-    pub fn session_config(&self, default_name: Host) -> SessionConfig {
-        let mut config = self.session.clone();
-        config.local_name = self.local_name.clone().unwrap_or(default_name);
-        config.server_name = self.host.clone();
+    /// The session configuration for a connection: every setting in its
+    /// one place here, with the EHLO name (`local_name`, or `default_name`
+    /// when unset), the authenticator when authentication is on, and a
+    /// rustls connector whenever STARTTLS or implicit TLS may be used.
+    /// Every client calls this, so these decisions live once.
+    ///
+    /// # Errors
+    /// A [`TlsErrorKind::Config`](smtp_proto::TlsErrorKind::Config) error
+    /// from the TLS settings (a CA file, a client key, a protocol name).
+    pub fn session_config(&self, default_name: Host) -> Result<SessionConfig, TlsError> {
+        let o = &self.session;
+        let mut c = SessionConfig::new(
+            self.local_name.clone().unwrap_or(default_name),
+            self.host.clone(),
+        );
+        c.use_ehlo = o.use_ehlo;
+        c.starttls = self.tls.policy();
+        c.implicit_tls = self.tls.implicit;
+        c.pipelining = o.pipelining;
+        c.chunking = o.chunking;
+        c.chunk_size = o.chunk_size;
+        c.send_partial = o.send_partial;
+        c.dsn_notify = o.dsn_notify;
+        c.dsn_ret = o.dsn_ret;
+        c.submitter = o.submitter.clone();
+        c.mail_extension = o.mail_extension.clone();
+        c.quit_wait = o.quit_wait;
+        c.quit_on_session_reject = o.quit_on_session_reject;
+        c.use_rset_for_liveness = o.use_rset_for_liveness;
+        c.noop_strict = o.noop_strict;
+        c.timeouts = o.timeouts;
+        c.reply_limits = o.reply_limits;
+        c.transcript = o.transcript;
+        c.max_buffered = o.max_buffered;
         if let Some(chooser) = self.chooser() {
-            config.authenticator = Some(std::sync::Arc::new(chooser));
+            c.authenticator = Some(Arc::new(chooser));
         }
-        config
+        if c.implicit_tls || c.starttls != StartTlsPolicy::Never {
+            c.tls = Some(self.tls.settings()?.connector()?);
+        }
+        Ok(c)
     }
 
     /// Whether the session authenticates: `mail.smtp.auth`, or a user and
@@ -793,6 +938,6 @@ mod tests {
         let s =
             ClientSettings::from_properties(Protocol::Smtps, [("mail.smtp.port", "x")]).unwrap();
         assert_eq!(s.port, 465);
-        assert!(s.session.implicit_tls);
+        assert!(s.tls.implicit);
     }
 }

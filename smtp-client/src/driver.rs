@@ -1,0 +1,710 @@
+//! The one client driver: a sans-IO object that owns the [`Session`], the
+//! message bodies' bookkeeping, the write buffer, the proxy handshake and
+//! the results, and tells the I/O loop what to do next (h11's
+//! `next_event`, rustls' `complete_io`). Every client (blocking, async on
+//! any runtime) is a loop that performs the [`Action`] it is given and
+//! reports back; it makes no decision of its own.
+//!
+//! ```text
+//! loop {
+//!     match driver.next_action(now) {
+//!         Action::Write { bytes, deadline }  => driver.on_written(now, write_all(bytes, deadline)),
+//!         Action::ReadBody { slot, max }     => driver.on_body(slot, bodies[slot].read(&mut buf[..max])),
+//!         Action::RewindBody { slot }        => driver.on_rewound(slot, bodies[slot].rewind()),
+//!         Action::Read { deadline }          => driver.on_read(now, socket.read(&mut buf, deadline)),
+//!         Action::Done                       => break,
+//!     }
+//! }
+//! ```
+//!
+//! A read or write that gives up at its deadline reports an error of kind
+//! [`io::ErrorKind::TimedOut`] (or `WouldBlock`, as a socket timeout does);
+//! `Interrupted` is retried. Everything else about errors is decided here.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smtp_proto::proxy::{ProxyHandshake, ProxyStatus};
+use smtp_proto::{
+    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, MessageId, SendFailure, Session,
+    SessionConfig, SessionError, SessionInfo, UsageError,
+};
+
+use crate::error::{Error, TranscriptHook, timed_out};
+
+/// The largest body read the driver asks for at once.
+pub const BODY_READ_MAX: usize = 64 * 1024;
+
+/// What the I/O loop must do next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action<'a> {
+    /// Write all of `bytes` in one write (a pipelined flight must not be
+    /// split), giving up at `deadline`; then call
+    /// [`on_written`](Driver::on_written).
+    Write {
+        /// The flight.
+        bytes: &'a [u8],
+        /// When to give up (`mail.smtp.writetimeout`).
+        deadline: Option<Instant>,
+    },
+    /// Read at most `max` octets of body `slot` (the index of the message
+    /// in the batch given to [`start_send`](Driver::start_send)); then call
+    /// [`on_body`](Driver::on_body), with an empty chunk at its end.
+    ReadBody {
+        /// Which body.
+        slot: usize,
+        /// At most this many octets.
+        max: usize,
+    },
+    /// Go back to the first octet of body `slot`; then call
+    /// [`on_rewound`](Driver::on_rewound).
+    RewindBody {
+        /// Which body.
+        slot: usize,
+    },
+    /// Wait for bytes from the server, giving up at `deadline`; then call
+    /// [`on_read`](Driver::on_read).
+    Read {
+        /// When to give up.
+        deadline: Option<Instant>,
+    },
+    /// The operation is complete: collect its result.
+    Done,
+}
+
+/// How a body is known before it is sent.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum BodyPlan {
+    /// Inspected already (bytes in memory: [`BodyInfo::of_bytes`]).
+    Known(BodyInfo),
+    /// Read once to learn its size and type, rewound, then sent: files.
+    /// It can be sent again when LIMITS RCPTMAX splits the recipients.
+    Inspect,
+    /// Streamed once, its type checked on the way.
+    Streamed,
+}
+
+/// Timeouts of the I/O around the session (its reply deadlines are the
+/// session's own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoTimeouts {
+    /// Each flight must be written within this (`mail.smtp.writetimeout`).
+    pub write: Option<Duration>,
+    /// The proxy handshake must finish within this.
+    pub proxy: Option<Duration>,
+}
+
+impl IoTimeouts {
+    /// Write and proxy timeouts.
+    pub fn new(write: Option<Duration>, proxy: Option<Duration>) -> IoTimeouts {
+        IoTimeouts { write, proxy }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    /// Being read through an inspector before it is queued.
+    Inspecting,
+    /// Inspected; to be rewound before it is queued.
+    NeedsRewind,
+    /// Waiting for the messages before it to be queued.
+    Waiting,
+    /// Queued in the session.
+    Queued,
+    /// Queued, and rewound for a restart the session asked for.
+    Rewound,
+    /// Failed before it was queued, or finished.
+    Finished,
+}
+
+struct Slot {
+    state: SlotState,
+    envelope: Option<Envelope>,
+    info: Option<BodyInfo>,
+    inspector: Option<BodyInspector>,
+    result: Option<Result<MessageId, Error>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Idle,
+    Establish,
+    Send,
+    /// Waiting for the replies still owed, then the liveness check.
+    LivenessWaitIdle,
+    LivenessWaitAnswer,
+    Close,
+}
+
+enum Link {
+    /// The proxy tunnel is being opened; the session starts after it.
+    Proxy {
+        handshake: ProxyHandshake,
+        deadline: Option<Instant>,
+        config: Arc<SessionConfig>,
+    },
+    Session(Box<Session>),
+    /// The proxy failed; nothing else will happen.
+    Failed,
+}
+
+/// The sans-IO client: see the [module docs](self).
+pub struct Driver {
+    link: Link,
+    timeouts: IoTimeouts,
+    write_buf: Vec<u8>,
+    write_deadline: Option<Option<Instant>>,
+    op: Op,
+    slots: Vec<Slot>,
+    next_to_queue: usize,
+    outcomes: HashMap<MessageId, Result<DeliveryReport, SendFailure>>,
+    body_errors: HashMap<MessageId, io::Error>,
+    liveness: Option<bool>,
+    ready: bool,
+    closed: Option<Option<SessionError>>,
+    /// The I/O or proxy error that ended the connection.
+    link_error: Option<Error>,
+    info: SessionInfo,
+    transcript: Option<TranscriptHook>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("op", &self.op)
+            .field("ready", &self.ready)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// A driver for a connection established at `now`. With `proxy`, its
+    /// handshake runs first (within `timeouts.proxy`) and the session
+    /// starts on the tunnel. `already_read` are octets of the SMTP stream
+    /// that arrived with the connection's setup. Drive the returned driver
+    /// until [`Action::Done`], then check [`establish_result`](Self::establish_result).
+    pub fn new(
+        config: Arc<SessionConfig>,
+        proxy: Option<ProxyHandshake>,
+        timeouts: IoTimeouts,
+        transcript: Option<TranscriptHook>,
+        already_read: &[u8],
+        now: Instant,
+    ) -> Driver {
+        let link = match proxy {
+            Some(handshake) => Link::Proxy {
+                handshake,
+                deadline: timeouts.proxy.map(|t| now + t),
+                config,
+            },
+            None => Link::Session(Box::new(Session::new(config, now))),
+        };
+        let mut driver = Driver {
+            link,
+            timeouts,
+            write_buf: Vec::new(),
+            write_deadline: None,
+            op: Op::Establish,
+            slots: Vec::new(),
+            next_to_queue: 0,
+            outcomes: HashMap::new(),
+            body_errors: HashMap::new(),
+            liveness: None,
+            ready: false,
+            closed: None,
+            link_error: None,
+            info: SessionInfo::default(),
+            transcript,
+        };
+        if !already_read.is_empty() {
+            driver.on_read(now, Ok(already_read));
+        }
+        driver
+    }
+
+    // ----- operations ---------------------------------------------------
+
+    /// After the start-up ran to [`Action::Done`]: the session is ready,
+    /// or why it is not.
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Proxy`] or [`Error::Session`].
+    pub fn establish_result(&mut self) -> Result<(), Error> {
+        self.op = Op::Idle;
+        if self.ready && self.closed.is_none() {
+            return Ok(());
+        }
+        if let Some(e) = self.link_error.take() {
+            return Err(e);
+        }
+        Err(Error::Session(self.closed.take().flatten().unwrap_or(
+            SessionError::ConnectionClosed {
+                while_waiting: true,
+            },
+        )))
+    }
+
+    /// Starts sending `messages` in one pipelined stream; the body of
+    /// message `i` is slot `i` of [`Action::ReadBody`]. Drive to
+    /// [`Action::Done`], then call [`finish_send`](Self::finish_send).
+    pub fn start_send(&mut self, messages: impl IntoIterator<Item = (Envelope, BodyPlan)>) {
+        self.slots.clear();
+        self.next_to_queue = 0;
+        self.outcomes.clear();
+        self.body_errors.clear();
+        for (envelope, plan) in messages {
+            let (state, info, inspector) = match plan {
+                BodyPlan::Known(info) => (SlotState::Waiting, Some(info), None),
+                BodyPlan::Streamed => (SlotState::Waiting, Some(BodyInfo::streamed()), None),
+                BodyPlan::Inspect => (SlotState::Inspecting, None, Some(BodyInspector::new())),
+            };
+            self.slots.push(Slot {
+                state,
+                envelope: Some(envelope),
+                info,
+                inspector,
+                result: None,
+            });
+        }
+        self.op = Op::Send;
+        self.queue_ready();
+    }
+
+    /// The outcomes of [`start_send`](Self::start_send)'s messages, in
+    /// order.
+    pub fn finish_send(&mut self) -> Vec<Result<DeliveryReport, Error>> {
+        self.op = Op::Idle;
+        let cause = self.closed.clone().flatten();
+        let mut link_error = self.link_error.take();
+        let slots = std::mem::take(&mut self.slots);
+        slots
+            .into_iter()
+            .map(|slot| {
+                let id = match slot.result {
+                    Some(Ok(id)) => id,
+                    Some(Err(e)) => return Err(e),
+                    None => return Err(self.lost(&mut link_error)),
+                };
+                if let Some(e) = self.body_errors.remove(&id) {
+                    return Err(Error::Body(e));
+                }
+                match self.outcomes.remove(&id) {
+                    Some(Ok(report)) => Ok(report),
+                    Some(Err(failure)) => Err(Error::Send {
+                        failure: Box::new(failure),
+                        cause: cause.clone(),
+                    }),
+                    None => Err(self.lost(&mut link_error)),
+                }
+            })
+            .collect()
+    }
+
+    /// The error for a message that got no outcome: the I/O error once,
+    /// then the session's.
+    fn lost(&self, link_error: &mut Option<Error>) -> Error {
+        link_error.take().unwrap_or_else(|| {
+            Error::Session(self.closed.clone().flatten().unwrap_or(
+                SessionError::ConnectionClosed {
+                    while_waiting: true,
+                },
+            ))
+        })
+    }
+
+    /// Starts a liveness check (NOOP, or RSET with `mail.smtp.userset`),
+    /// after any replies still owed. Drive to [`Action::Done`], then call
+    /// [`finish_liveness`](Self::finish_liveness).
+    pub fn start_liveness(&mut self) {
+        self.liveness = None;
+        self.op = Op::LivenessWaitIdle;
+    }
+
+    /// Whether the connection answered the check as alive.
+    pub fn finish_liveness(&mut self) -> bool {
+        self.op = Op::Idle;
+        self.link_error = None;
+        self.liveness.take().unwrap_or(false) && self.closed.is_none()
+    }
+
+    /// Starts QUIT (waiting for its reply with `mail.smtp.quitwait`).
+    /// Drive to [`Action::Done`], then call [`finish_close`](Self::finish_close).
+    pub fn start_close(&mut self) {
+        if let Link::Session(session) = &mut self.link {
+            session.quit();
+        }
+        self.op = Op::Close;
+    }
+
+    /// The I/O error that interrupted the QUIT exchange, if any.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the connection failed on the way.
+    pub fn finish_close(&mut self) -> Result<(), Error> {
+        self.op = Op::Idle;
+        match self.link_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    // ----- state --------------------------------------------------------
+
+    /// What is known about the connection (complete once established).
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        match &self.link {
+            Link::Session(session) => session.is_closed(),
+            Link::Proxy { .. } => false,
+            Link::Failed => true,
+        }
+    }
+
+    /// The session, once the proxy (if any) is through.
+    pub fn session(&self) -> Option<&Session> {
+        match &self.link {
+            Link::Session(session) => Some(session),
+            _ => None,
+        }
+    }
+
+    // ----- the loop's side -----------------------------------------------
+
+    /// What the I/O loop must do next. `now` is the runtime's clock.
+    pub fn next_action(&mut self, now: Instant) -> Action<'_> {
+        loop {
+            if let Some(deadline) = self.write_deadline {
+                return Action::Write {
+                    bytes: &self.write_buf,
+                    deadline,
+                };
+            }
+            match &mut self.link {
+                Link::Failed => return Action::Done,
+                Link::Proxy {
+                    handshake,
+                    deadline,
+                    ..
+                } => {
+                    if let Some(out) = handshake.poll_transmit() {
+                        self.write_buf = out;
+                        self.write_deadline = Some(self.timeouts.write.map(|t| now + t));
+                        continue;
+                    }
+                    return Action::Read {
+                        deadline: *deadline,
+                    };
+                }
+                Link::Session(_) => {}
+            }
+            if let Some(action) = self.body_action() {
+                return action;
+            }
+            let Link::Session(session) = &mut self.link else {
+                unreachable!("matched as a session above")
+            };
+            if self.op == Op::LivenessWaitIdle && session.is_idle() {
+                // The replies still owed are in: now the check itself.
+                if session.check_liveness().is_err() {
+                    self.liveness = Some(false);
+                }
+                self.op = Op::LivenessWaitAnswer;
+            }
+            if session.poll_transmit_into(now, &mut self.write_buf) {
+                self.write_deadline = Some(self.timeouts.write.map(|t| now + t));
+                continue;
+            }
+            self.drain();
+            if self.op_done() {
+                return Action::Done;
+            }
+            let Link::Session(session) = &mut self.link else {
+                unreachable!("only on_* calls change the link")
+            };
+            if session.body_request().is_some() {
+                // Body data is wanted but no slot can give it (the caller
+                // gave no such message): give it up rather than spin.
+                if let Some(request) = session.body_request() {
+                    let _ = session.abort_body(request.id);
+                }
+                continue;
+            }
+            match session.poll_timeout() {
+                Some(deadline) if deadline <= now => {
+                    session.handle_timeout(now);
+                    continue;
+                }
+                deadline => return Action::Read { deadline },
+            }
+        }
+    }
+
+    /// Whether a body must be read or rewound now, for inspection before
+    /// queueing or because the session asks for it.
+    fn body_action(&mut self) -> Option<Action<'static>> {
+        if let Some(slot) = self.slots.get(self.next_to_queue) {
+            match slot.state {
+                SlotState::Inspecting => {
+                    return Some(Action::ReadBody {
+                        slot: self.next_to_queue,
+                        max: BODY_READ_MAX,
+                    });
+                }
+                SlotState::NeedsRewind => {
+                    return Some(Action::RewindBody {
+                        slot: self.next_to_queue,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let Link::Session(session) = &self.link else {
+            return None;
+        };
+        let request = session.body_request()?;
+        let index = self.slot_of(request.id)?;
+        if request.restart && self.slots[index].state != SlotState::Rewound {
+            return Some(Action::RewindBody { slot: index });
+        }
+        Some(Action::ReadBody {
+            slot: index,
+            max: request.max_len.min(BODY_READ_MAX),
+        })
+    }
+
+    fn slot_of(&self, id: MessageId) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| matches!(s.result, Some(Ok(queued)) if queued == id))
+    }
+
+    /// The flight of the last [`Action::Write`] was written, or failed.
+    pub fn on_written(&mut self, now: Instant, result: io::Result<()>) {
+        self.write_deadline = None;
+        self.write_buf.clear();
+        if let Err(e) = result {
+            let e = match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out("write"),
+                _ => e,
+            };
+            self.fail_link(now, Error::Io(e));
+        }
+    }
+
+    /// Bytes read from the server: `Ok(&[])` at the end of the stream; an
+    /// error of kind `TimedOut`/`WouldBlock` when the read's deadline
+    /// passed.
+    pub fn on_read(&mut self, now: Instant, result: io::Result<&[u8]>) {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                match &mut self.link {
+                    Link::Session(session) => session.handle_timeout(now),
+                    Link::Proxy { .. } => {
+                        self.fail_link(now, Error::Io(timed_out("proxy handshake")));
+                    }
+                    Link::Failed => {}
+                }
+            }
+            Err(e) => self.fail_link(now, Error::Io(e)),
+            Ok(bytes) => match &mut self.link {
+                Link::Session(session) if bytes.is_empty() => session.handle_eof(now),
+                Link::Session(session) => session.handle_input(now, bytes),
+                Link::Proxy { handshake, .. } => {
+                    let status = if bytes.is_empty() {
+                        handshake.handle_eof().map(|()| ProxyStatus::NeedMore)
+                    } else {
+                        handshake.handle_input(bytes)
+                    };
+                    match status {
+                        Ok(ProxyStatus::Done { leftover }) => self.start_session(now, &leftover),
+                        Ok(_) => {}
+                        Err(e) => self.fail_link(now, Error::Proxy(e)),
+                    }
+                }
+                Link::Failed => {}
+            },
+        }
+    }
+
+    /// The next piece of body `slot` (empty at its end), or why it could
+    /// not be read.
+    pub fn on_body(&mut self, slot: usize, result: io::Result<&[u8]>) {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let chunk = match result {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(e) => return self.body_failed(slot, e),
+            Ok(chunk) => chunk,
+        };
+        if s.state == SlotState::Inspecting {
+            if !chunk.is_empty() {
+                if let Some(inspector) = s.inspector.as_mut() {
+                    inspector.update(chunk);
+                }
+            } else if let Some(inspector) = s.inspector.take() {
+                s.info = Some(BodyInfo::from_report(&inspector.finish()));
+                s.state = SlotState::NeedsRewind;
+            }
+            return;
+        }
+        let Some(Ok(id)) = s.result else { return };
+        s.state = SlotState::Queued;
+        if let Link::Session(session) = &mut self.link {
+            // Only asked for when the session wants this body, so it takes it.
+            let _ = session.push_body(id, chunk, chunk.is_empty());
+        }
+    }
+
+    /// Body `slot` is back at its first octet, or could not be.
+    pub fn on_rewound(&mut self, slot: usize, result: io::Result<()>) {
+        if let Err(e) = result {
+            return self.body_failed(slot, e);
+        }
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        match s.state {
+            SlotState::NeedsRewind => {
+                s.state = SlotState::Waiting;
+                self.queue_ready();
+            }
+            SlotState::Queued => s.state = SlotState::Rewound,
+            _ => {}
+        }
+    }
+
+    // ----- internals ------------------------------------------------------
+
+    fn body_failed(&mut self, slot: usize, error: io::Error) {
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        match s.result {
+            Some(Ok(id)) => {
+                if let Link::Session(session) = &mut self.link {
+                    let _ = session.abort_body(id);
+                }
+                self.body_errors.insert(id, error);
+            }
+            _ => {
+                s.state = SlotState::Finished;
+                s.envelope = None;
+                s.result = Some(Err(Error::Body(error)));
+                if slot == self.next_to_queue {
+                    self.next_to_queue += 1;
+                }
+                self.queue_ready();
+            }
+        }
+    }
+
+    /// Queues, in order, every message whose body is known, stopping at
+    /// one still being inspected (pipelined order is submission order).
+    fn queue_ready(&mut self) {
+        while let Some(slot) = self.slots.get_mut(self.next_to_queue) {
+            match slot.state {
+                SlotState::Inspecting | SlotState::NeedsRewind => return,
+                SlotState::Waiting => {
+                    let (Some(envelope), Some(info)) = (slot.envelope.take(), slot.info.take())
+                    else {
+                        unreachable!("a waiting slot holds its envelope and body info")
+                    };
+                    let queued = match &mut self.link {
+                        Link::Session(session) => session.send(envelope, info),
+                        _ => Err(UsageError::Closed),
+                    };
+                    slot.state = SlotState::Queued;
+                    slot.result = Some(queued.map_err(Error::Usage));
+                }
+                _ => {}
+            }
+            self.next_to_queue += 1;
+        }
+    }
+
+    fn start_session(&mut self, now: Instant, leftover: &[u8]) {
+        let link = std::mem::replace(&mut self.link, Link::Failed);
+        if let Link::Proxy { config, .. } = link {
+            let mut session = Session::new(config, now);
+            if !leftover.is_empty() {
+                session.handle_input(now, leftover);
+            }
+            self.link = Link::Session(Box::new(session));
+        }
+    }
+
+    fn fail_link(&mut self, now: Instant, error: Error) {
+        self.link_error.get_or_insert(error);
+        match &mut self.link {
+            Link::Session(session) => session.handle_eof(now),
+            _ => self.link = Link::Failed,
+        }
+        self.write_deadline = None;
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        let Link::Session(session) = &mut self.link else {
+            return;
+        };
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Ready { .. } => {
+                    self.ready = true;
+                    self.info = session.info();
+                }
+                Event::Message { id, result } => {
+                    self.outcomes.insert(id, result);
+                }
+                Event::Liveness { alive, .. } => self.liveness = Some(alive),
+                Event::Transcript(entry) => {
+                    if let Some(hook) = self.transcript.as_mut() {
+                        hook(&entry);
+                    }
+                }
+                Event::Closed(error) => self.closed = Some(error),
+                _ => {}
+            }
+        }
+    }
+
+    fn op_done(&self) -> bool {
+        if !matches!(self.link, Link::Session(_)) {
+            return true;
+        }
+        if self.closed.is_some() {
+            return true;
+        }
+        match self.op {
+            Op::Idle => true,
+            Op::Establish => self.ready,
+            Op::Send => {
+                self.next_to_queue >= self.slots.len()
+                    && self.slots.iter().all(|s| match s.result {
+                        Some(Ok(id)) => self.outcomes.contains_key(&id),
+                        _ => true,
+                    })
+            }
+            Op::LivenessWaitIdle => false,
+            Op::LivenessWaitAnswer => self.liveness.is_some(),
+            Op::Close => false,
+        }
+    }
+}
