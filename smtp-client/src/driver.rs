@@ -651,11 +651,12 @@ impl Driver {
     }
 
     fn fail_link(&mut self, now: Instant, error: Error) {
-        self.link_error.get_or_insert(error);
-        match &mut self.link {
-            Link::Session(session) => session.handle_eof(now),
+        match (&mut self.link, &error) {
+            (Link::Session(session), Error::Io(e)) => session.handle_io_error(now, e),
+            (Link::Session(session), _) => session.handle_eof(now),
             _ => self.link = Link::Failed,
         }
+        self.link_error.get_or_insert(error);
         self.write_deadline = None;
         self.drain();
     }

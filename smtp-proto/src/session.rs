@@ -75,6 +75,15 @@ pub enum SessionError {
         /// Whether a reply was outstanding.
         while_waiting: bool,
     },
+    /// Reading or writing the connection failed, or a write did not
+    /// finish within its deadline (what the I/O loop reported).
+    #[error("connection: {message}")]
+    Io {
+        /// The I/O error's kind (`TimedOut` for a write deadline).
+        kind: std::io::ErrorKind,
+        /// The I/O error's text.
+        message: String,
+    },
     /// No reply within the deadline.
     #[error("timed out after {after:?} waiting for the reply to {waiting_for}")]
     Timeout {
@@ -123,6 +132,7 @@ impl SessionError {
             | SessionError::HeloRejected(r)
             | SessionError::StartTlsRefused(r) => r.is_transient(),
             SessionError::ServiceClosing(_)
+            | SessionError::Io { .. }
             | SessionError::ConnectionClosed { .. }
             | SessionError::Timeout { .. } => true,
             SessionError::Auth(AuthError::Rejected { reply }) => reply.is_transient(),
@@ -524,6 +534,24 @@ impl Session {
         } else {
             let while_waiting = !self.inflight.is_empty();
             self.fail(SessionError::ConnectionClosed { while_waiting });
+        }
+    }
+
+    /// Reading or writing the connection failed (or a write missed its
+    /// deadline): the session ends with [`SessionError::Io`], every
+    /// unfinished message reported lost with it. After QUIT was written it
+    /// is an orderly end.
+    pub fn handle_io_error(&mut self, _now: Instant, error: &std::io::Error) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if self.quit_sent {
+            self.close(None);
+        } else {
+            self.fail(SessionError::Io {
+                kind: error.kind(),
+                message: error.to_string(),
+            });
         }
     }
 

@@ -1,29 +1,69 @@
 //! The blocking adapter of the shared suites (smtp-testkit's conformance
-//! and interop suites): one connection per run.
+//! and interop suites).
 
 use smtp_blocking::{Body, Client, ClientSettings, Error, TranscriptHook};
-use smtp_proto::{DeliveryReport, Envelope};
-use smtp_testkit::conformance::Adapter;
+use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
+use smtp_testkit::conformance::{Adapter, Connection, TestBody};
 
 /// The blocking client.
 pub struct Blocking;
 
+struct BlockingConnection(Client);
+
+impl Connection for BlockingConnection {
+    fn send_all(
+        &mut self,
+        messages: Vec<(Envelope, TestBody)>,
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let mut batch = Vec::new();
+        let mut failed = Vec::new();
+        for (i, (envelope, body)) in messages.iter().enumerate() {
+            match body {
+                TestBody::Bytes(b) => batch.push((envelope.clone(), Body::Bytes(b))),
+                TestBody::File(path) => match std::fs::File::open(path) {
+                    Ok(f) => batch.push((envelope.clone(), Body::File(f))),
+                    Err(e) => failed.push((i, Error::Body(e))),
+                },
+            }
+        }
+        let mut results = self.0.send_all(batch);
+        for (i, e) in failed {
+            results.insert(i, Err(e));
+        }
+        results
+    }
+    fn is_connected(&mut self) -> bool {
+        self.0.is_connected()
+    }
+    fn info(&self) -> SessionInfo {
+        self.0.info().clone()
+    }
+    fn close(self: Box<Self>) -> Result<(), Error> {
+        self.0.close()
+    }
+}
+
 impl Adapter for Blocking {
     const NAME: &'static str = "blocking";
 
-    fn run(
+    fn connect(
         settings: &ClientSettings,
-        transcript: TranscriptHook,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-        let mut client = Client::connect_with(settings, Some(transcript))?;
-        let results = client.send_all(
-            messages
-                .iter()
-                .map(|(e, b)| (e.clone(), Body::Bytes(b)))
-                .collect(),
-        );
-        let _ = client.close();
-        Ok(results)
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Box<dyn Connection>, Error> {
+        Ok(Box::new(BlockingConnection(Client::connect_with(
+            settings, transcript,
+        )?)))
+    }
+
+    fn connect_stream(
+        stream: std::net::TcpStream,
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Box<dyn Connection>, Error> {
+        Ok(Box::new(BlockingConnection(Client::from_transport(
+            Box::new(stream),
+            settings,
+            transcript,
+        )?)))
     }
 }

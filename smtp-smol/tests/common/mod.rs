@@ -1,53 +1,99 @@
 //! The smol and async-std adapters of the shared suites (smtp-testkit's
-//! conformance and interop suites): one connection per run, on each
-//! executor's `block_on`.
+//! conformance and interop suites), on each executor's `block_on`.
 
-use smtp_proto::{DeliveryReport, Envelope};
+use std::future::Future;
+
+use async_io::Async;
+use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtp_smol::{Body, Client, ClientSettings, Error, TranscriptHook};
-use smtp_testkit::conformance::Adapter;
+use smtp_testkit::conformance::{Adapter, Connection, TestBody};
 
-async fn run(
-    settings: ClientSettings,
-    transcript: TranscriptHook,
-    messages: Vec<(Envelope, Vec<u8>)>,
-) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-    let mut client = Client::connect_with(&settings, Some(transcript)).await?;
-    let results = client
-        .send_all(
-            messages
-                .into_iter()
-                .map(|(e, b)| (e, Body::from(b)))
-                .collect(),
-        )
-        .await;
-    let _ = client.close().await;
-    Ok(results)
+/// How futures are run.
+trait Executor: 'static {
+    fn block_on<F: Future>(future: F) -> F::Output;
 }
 
 /// The client on smol.
 pub struct Smol;
 
-impl Adapter for Smol {
-    const NAME: &'static str = "smol";
-    fn run(
-        settings: &ClientSettings,
-        transcript: TranscriptHook,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-        smol::block_on(run(settings.clone(), transcript, messages))
+impl Executor for Smol {
+    fn block_on<F: Future>(future: F) -> F::Output {
+        smol::block_on(future)
     }
 }
 
 /// The same client on async-std.
 pub struct AsyncStd;
 
-impl Adapter for AsyncStd {
-    const NAME: &'static str = "async-std";
-    fn run(
-        settings: &ClientSettings,
-        transcript: TranscriptHook,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-        async_std::task::block_on(run(settings.clone(), transcript, messages))
+impl Executor for AsyncStd {
+    fn block_on<F: Future>(future: F) -> F::Output {
+        async_std::task::block_on(future)
     }
 }
+
+struct SmolConnection<E> {
+    client: Client,
+    _executor: std::marker::PhantomData<E>,
+}
+
+impl<E: Executor> Connection for SmolConnection<E> {
+    fn send_all(
+        &mut self,
+        messages: Vec<(Envelope, TestBody)>,
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let messages = messages
+            .into_iter()
+            .map(|(e, b)| match b {
+                TestBody::Bytes(b) => (e, Body::from(b)),
+                TestBody::File(p) => (e, Body::File(p)),
+            })
+            .collect();
+        E::block_on(self.client.send_all(messages))
+    }
+    fn is_connected(&mut self) -> bool {
+        E::block_on(self.client.is_connected())
+    }
+    fn info(&self) -> SessionInfo {
+        self.client.info().clone()
+    }
+    fn close(self: Box<Self>) -> Result<(), Error> {
+        E::block_on(self.client.close())
+    }
+}
+
+fn connection<E: Executor>(client: Client) -> Box<dyn Connection> {
+    Box::new(SmolConnection::<E> {
+        client,
+        _executor: std::marker::PhantomData,
+    })
+}
+
+macro_rules! adapter {
+    ($executor:ty, $name:literal) => {
+        impl Adapter for $executor {
+            const NAME: &'static str = $name;
+
+            fn connect(
+                settings: &ClientSettings,
+                transcript: Option<TranscriptHook>,
+            ) -> Result<Box<dyn Connection>, Error> {
+                let client = <$executor>::block_on(Client::connect_with(settings, transcript))?;
+                Ok(connection::<$executor>(client))
+            }
+
+            fn connect_stream(
+                stream: std::net::TcpStream,
+                settings: &ClientSettings,
+                transcript: Option<TranscriptHook>,
+            ) -> Result<Box<dyn Connection>, Error> {
+                let stream = Async::new(stream)?;
+                let client =
+                    <$executor>::block_on(Client::from_stream(stream, settings, transcript))?;
+                Ok(connection::<$executor>(client))
+            }
+        }
+    };
+}
+
+adapter!(Smol, "smol");
+adapter!(AsyncStd, "async-std");

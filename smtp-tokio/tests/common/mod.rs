@@ -1,26 +1,85 @@
 //! The tokio adapter of the shared suites (smtp-testkit's conformance and
-//! interop suites): one connection per run, on a fresh multi-threaded
-//! runtime.
+//! interop suites), on a fresh multi-threaded runtime per connection.
 
-use smtp_proto::{DeliveryReport, Envelope};
-use smtp_testkit::conformance::Adapter;
+use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
+use smtp_testkit::conformance::{Adapter, Connection, RunResult, TestBody};
 use smtp_tokio::{Body, Client, ClientSettings, Error, TranscriptHook};
+use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The client on tokio.
 pub struct Tokio;
 
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn body(b: TestBody) -> Body {
+    match b {
+        TestBody::Bytes(b) => Body::from(b),
+        TestBody::File(p) => Body::File(p),
+    }
+}
+
+struct TokioConnection {
+    client: Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Connection for TokioConnection {
+    fn send_all(
+        &mut self,
+        messages: Vec<(Envelope, TestBody)>,
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let messages = messages.into_iter().map(|(e, b)| (e, body(b))).collect();
+        self.runtime.block_on(self.client.send_all(messages))
+    }
+    fn is_connected(&mut self) -> bool {
+        self.runtime.block_on(self.client.is_connected())
+    }
+    fn info(&self) -> SessionInfo {
+        self.client.info().clone()
+    }
+    fn close(self: Box<Self>) -> Result<(), Error> {
+        let TokioConnection { client, runtime } = *self;
+        runtime.block_on(client.close())
+    }
+}
+
 impl Adapter for Tokio {
     const NAME: &'static str = "tokio";
+
+    fn connect(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Box<dyn Connection>, Error> {
+        let runtime = runtime()?;
+        let client = runtime.block_on(Client::connect_with(settings, transcript))?;
+        Ok(Box::new(TokioConnection { client, runtime }))
+    }
+
+    fn connect_stream(
+        stream: std::net::TcpStream,
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Box<dyn Connection>, Error> {
+        let runtime = runtime()?;
+        stream.set_nonblocking(true)?;
+        let client = runtime.block_on(async {
+            let stream = tokio::net::TcpStream::from_std(stream)?.compat();
+            Client::from_stream(stream, settings, transcript).await
+        })?;
+        Ok(Box::new(TokioConnection { client, runtime }))
+    }
 
     fn run(
         settings: &ClientSettings,
         transcript: TranscriptHook,
         messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<DeliveryReport, Error>>, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+    ) -> RunResult {
+        let runtime = runtime()?;
         let settings = settings.clone();
         // Spawned, to prove the futures are Send + 'static.
         runtime.block_on(async move {
