@@ -49,7 +49,7 @@
 //!
 //! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-//! settings.port = server.addr().port(); // a test server on loopback
+//! settings.port = Some(server.addr().port()); // a test server on loopback
 //! futures_lite::future::block_on(async {
 //!     let mut client = Client::<MyRuntime>::connect(&settings).await?;
 //!     let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);

@@ -66,7 +66,11 @@ impl<R: Runtime> std::fmt::Debug for Pool<R> {
         f.debug_struct("Pool")
             .field(
                 "server",
-                &format_args!("{}:{}", self.inner.settings.host, self.inner.settings.port),
+                &format_args!(
+                    "{}:{}",
+                    self.inner.settings.host,
+                    self.inner.settings.port()
+                ),
             )
             .field("config", &self.inner.config)
             .field("idle", &self.idle_count())

@@ -22,7 +22,7 @@ const MECHANISMS: &[&str] = &[
 
 fn settings(server: &TestServer, mechanism: &str, password: &str) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     s.local_name = Some("client.example".parse().unwrap());
     s.user = Some("alice".into());
     s.auth.enabled = true;

@@ -10,7 +10,7 @@ use smtp_testkit::{Action, Script, TestServer, When};
 
 fn settings(server: &TestServer) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     s.local_name = Some("client.example".parse().unwrap());
     s
 }
@@ -248,7 +248,7 @@ fn greeting_refused_and_connection_refused() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-    s.port = port;
+    s.port = Some(port);
     assert!(matches!(Client::connect(&s), Err(Error::Io(_))));
 }
 

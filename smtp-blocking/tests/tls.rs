@@ -22,7 +22,7 @@ fn ca_file(ca: &TestCa) -> std::path::PathBuf {
 
 fn settings(server: &TestServer, host: &str, trusted: &TestCa) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, host);
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     s.local_name = Some("client.example".parse().unwrap());
     s.set("mail.smtp.starttls.enable", "true").unwrap();
     s.tls.ca_files = vec![ca_file(trusted)];
@@ -191,7 +191,7 @@ fn implicit_tls_smtps() {
     let mut s = settings(&server, "localhost", &ca);
     s.set("mail.smtp.starttls.enable", "false").unwrap();
     s.set("mail.smtp.ssl.enable", "true").unwrap();
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     let mut client = Client::connect(&s).unwrap();
     assert!(client.info().tls.as_ref().unwrap().verified);
     client.send(envelope(), Body::Bytes(b"x\r\n")).unwrap();
@@ -237,7 +237,7 @@ fn plaintext_mechanisms_are_fine_over_tls() {
     // Without TLS the same configuration is refused.
     let plain = TestServer::start(Script::new().auth(["PLAIN"], &[("u", "p")])).unwrap();
     let mut s2 = s.clone();
-    s2.port = plain.addr().port();
+    s2.port = Some(plain.addr().port());
     s2.set("mail.smtp.starttls.enable", "false").unwrap();
     assert!(matches!(
         Client::connect(&s2),

@@ -39,7 +39,7 @@ impl ConnectPlan {
     pub fn new(settings: &ClientSettings, now: Instant) -> ConnectPlan {
         let (host, port) = match settings.effective_proxy() {
             Some(p) => (p.host, p.port),
-            None => (settings.host.clone(), settings.port),
+            None => (settings.host.clone(), settings.port()),
         };
         ConnectPlan {
             host,
@@ -123,7 +123,7 @@ impl Driver {
             .map_err(Error::TlsConfig)?;
         config.transcript |= transcript.is_some();
         let proxy = match settings.effective_proxy() {
-            Some(p) => Some(p.handshake(&settings.host, settings.port)?),
+            Some(p) => Some(p.handshake(&settings.host, settings.port())?),
             None => None,
         };
         Ok(Driver::new(

@@ -40,12 +40,12 @@
 mod connect;
 mod driver;
 mod error;
-mod settings;
+pub mod settings;
 
 pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts};
 pub use error::{Error, TranscriptHook, timed_out};
 pub use settings::{
-    AuthSettings, ClientSettings, PropertyError, Protocol, ProxyKind, ProxySettings,
+    AuthSettings, ClientSettings, KEYS, Key, PropertyError, Protocol, ProxyKind, ProxySettings,
     SessionOptions, TlsOptions,
 };

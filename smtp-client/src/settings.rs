@@ -1,9 +1,12 @@
 //! JavaMail-style configuration: `mail.smtp.*` (and `mail.smtps.*`)
-//! properties turned into typed settings, once, for every adapter.
+//! properties turned into typed settings, once, for every client. Each
+//! setting has one place ([`ClientSettings`] and its parts); a property and
+//! the typed field are two ways to set the same value. The keys are one
+//! table, [`KEYS`], which this list mirrors (a test keeps them in step).
 //!
 //! | key | setting | our default (JavaMail's) |
 //! |---|---|---|
-//! | `host`, `port` | [`ClientSettings::host`], [`ClientSettings::port`] | `localhost`, 25; 465 for smtps |
+//! | `host`, `port` | [`ClientSettings::host`], [`ClientSettings::port`] (see [`ClientSettings::port()`]) | `localhost`; 25, or 465 with implicit TLS |
 //! | `user` | [`ClientSettings::user`] | — |
 //! | `from` | [`ClientSettings::from`] | the message's From: |
 //! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
@@ -99,8 +102,9 @@ pub struct ClientSettings {
     pub protocol: Protocol,
     /// The server (`mail.smtp.host`).
     pub host: String,
-    /// The port (`mail.smtp.port`).
-    pub port: u16,
+    /// The port (`mail.smtp.port`); `None`: the protocol's, see
+    /// [`ClientSettings::port()`].
+    pub port: Option<u16>,
     /// The default user name (`mail.smtp.user`).
     pub user: Option<String>,
     /// The envelope sender (`mail.smtp.from`).
@@ -126,8 +130,6 @@ pub struct ClientSettings {
     /// TLS (`mail.smtp.ssl.*`, `mail.smtp.starttls.*`); `smtp-tls` turns
     /// it into a connector.
     pub tls: TlsOptions,
-    /// Whether `port` was set explicitly (else `ssl.enable` picks 465).
-    explicit_port: bool,
     /// The proxy to connect through (`mail.smtp.socks.*`,
     /// `mail.smtp.proxy.*`).
     pub proxy: Option<ProxySettings>,
@@ -425,7 +427,7 @@ impl ClientSettings {
         };
         ClientSettings {
             protocol,
-            port: protocol.default_port(),
+            port: None,
             host,
             user: None,
             from: None,
@@ -437,7 +439,6 @@ impl ClientSettings {
             session: SessionOptions::default(),
             auth: AuthSettings::default(),
             tls,
-            explicit_port: false,
             proxy: None,
             socks_host: None,
             socks_port: None,
@@ -465,7 +466,7 @@ impl ClientSettings {
     ///     ("mail.smtp.timeout", "30000"),
     ///     ("mail.smtp.colour", "blue"),
     /// ])?;
-    /// assert_eq!((settings.host.as_str(), settings.port), ("mx.example.org", 2525));
+    /// assert_eq!((settings.host.as_str(), settings.port()), ("mx.example.org", 2525));
     /// assert!(settings.session.send_partial);
     /// assert_eq!(settings.unknown_keys, ["mail.smtp.colour"]);
     /// assert!(ClientSettings::from_properties(Protocol::Smtp, [("mail.smtp.port", "25x")]).is_err());
@@ -482,7 +483,8 @@ impl ClientSettings {
         Ok(settings)
     }
 
-    /// Applies one property.
+    /// Applies one property, through [`KEYS`]: the one table that names
+    /// every key, applies its value, and decides what is unknown.
     ///
     /// # Errors
     /// A [`PropertyError`] when the value is malformed or unsupported.
@@ -490,225 +492,42 @@ impl ClientSettings {
         let Some(name) = key.strip_prefix(self.protocol.prefix()) else {
             return Ok(());
         };
-        let err = |reason: &str| PropertyError {
+        let err = |reason: String| PropertyError {
             key: key.to_owned(),
             value: value.to_owned(),
-            reason: reason.to_owned(),
+            reason,
         };
-        let boolean = || match value.trim() {
-            v if v.eq_ignore_ascii_case("true") => Ok(true),
-            v if v.eq_ignore_ascii_case("false") => Ok(false),
-            _ => Err(err("expected true or false")),
-        };
-        let integer = || {
-            value
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| err("expected an integer"))
-        };
-        let millis = || {
-            integer().map(|ms| {
-                if ms <= 0 {
-                    Duration::MAX
-                } else {
-                    Duration::from_millis(ms.unsigned_abs())
-                }
-            })
-        };
-        let port = || {
-            integer().and_then(|p| {
-                u16::try_from(p)
-                    .ok()
-                    .filter(|&p| p > 0)
-                    .ok_or_else(|| err("expected a port, 1 to 65535"))
-            })
-        };
-
-        let s = &mut self.session;
-        match name {
-            "host" => {
-                Host::parse(value.trim()).map_err(|e| err(&e.to_string()))?;
-                self.host = value.trim().to_owned();
+        if let Some(mechanism) = name
+            .strip_prefix("auth.")
+            .and_then(|m| m.strip_suffix(".disable"))
+            .filter(|m| !m.is_empty() && !m.contains('.'))
+        {
+            let disable = Value(value).boolean().map_err(err)?;
+            let mechanism = mechanism.to_ascii_uppercase();
+            self.auth.disabled.retain(|m| *m != mechanism);
+            self.auth.enabled_explicitly.retain(|m| *m != mechanism);
+            if disable {
+                self.auth.disabled.push(mechanism);
+            } else {
+                self.auth.enabled_explicitly.push(mechanism);
             }
-            "port" => {
-                self.port = port()?;
-                self.explicit_port = true;
-            }
-            "user" => self.user = Some(value.to_owned()),
-            "from" => {
-                let v = value.trim();
-                self.from = Some(if v.is_empty() || v == "<>" {
-                    ReversePath::Null
-                } else {
-                    ReversePath::Mailbox(
-                        Address::parse(v.trim_start_matches('<').trim_end_matches('>'))
-                            .map_err(|e| err(&e.to_string()))?,
-                    )
-                });
-            }
-            "localhost" => {
-                self.local_name = Some(Host::parse(value.trim()).map_err(|e| err(&e.to_string()))?);
-            }
-            "localaddress" => self.local_address = Some(value.trim().to_owned()),
-            "localport" => self.local_port = Some(port()?),
-            "connectiontimeout" => self.connect_timeout = millis()?,
-            "timeout" => s.timeouts = Timeouts::uniform(millis()?),
-            "writetimeout" => self.write_timeout = millis()?,
-            "ehlo" => s.use_ehlo = boolean()?,
-            "sendpartial" => s.send_partial = boolean()?,
-            "reportsuccess" => s.report_success = boolean()?,
-            "quitwait" => s.quit_wait = boolean()?,
-            "quitonsessionreject" => s.quit_on_session_reject = boolean()?,
-            "userset" => s.use_rset_for_liveness = boolean()?,
-            "noop.strict" => s.noop_strict = boolean()?,
-            "allow8bitmime" => {
-                boolean()?;
-            }
-            "mailextension" => {
-                s.mail_extension =
-                    EsmtpParam::parse_list(value).map_err(|e| err(&e.to_string()))?;
-            }
-            "submitter" => {
-                s.submitter = Some(if value.trim() == "<>" {
-                    MailAuth::Unknown
-                } else {
-                    MailAuth::identity(value.trim()).map_err(|e| err(&e.to_string()))?
-                });
-            }
-            "dsn.notify" => {
-                s.dsn_notify = Some(
-                    value
-                        .parse()
-                        .map_err(|e: smtp_proto::InvalidInput| err(&e.to_string()))?,
-                )
-            }
-            "dsn.ret" => {
-                s.dsn_ret = Some(
-                    value
-                        .parse()
-                        .map_err(|e: smtp_proto::InvalidInput| err(&e.to_string()))?,
-                )
-            }
-            "chunksize" => {
-                let n = integer()?;
-                s.chunking = n > 0;
-                if n > 0 {
-                    s.chunk_size = usize::try_from(n).map_err(|_| err("too large"))?;
-                }
-            }
-            "auth" => self.auth.enabled = boolean()?,
-            "sasl.enable" => self.auth.sasl_enable = boolean()?,
-            "auth.mechanisms" => {
-                self.auth.mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "sasl.mechanisms" => {
-                self.auth.sasl_mechanisms = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "sasl.authorizationid" => {
-                self.auth.authzid = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "sasl.realm" => {
-                self.auth.realm = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "auth.ntlm.domain" => {
-                self.auth.ntlm_domain = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "auth.ntlm.flags" => {
-                self.auth.ntlm_flags = match value.trim() {
-                    "" => None,
-                    v => Some(
-                        v.parse::<i64>()
-                            .ok()
-                            .and_then(|n| {
-                                u32::try_from(n)
-                                    .ok()
-                                    .or_else(|| i32::try_from(n).ok().map(|n| n as u32))
-                            })
-                            .ok_or_else(|| err("expected a 32-bit integer"))?,
-                    ),
-                }
-            }
-            _ if name.starts_with("auth.") && name.ends_with(".disable") => {
-                let mechanism =
-                    name["auth.".len()..name.len() - ".disable".len()].to_ascii_uppercase();
-                self.auth.disabled.retain(|m| *m != mechanism);
-                self.auth.enabled_explicitly.retain(|m| *m != mechanism);
-                if boolean()? {
-                    self.auth.disabled.push(mechanism);
-                } else {
-                    self.auth.enabled_explicitly.push(mechanism);
-                }
-            }
-            "ssl.enable" => {
-                self.tls.implicit = boolean()?;
-                // Only a port nobody chose follows the protocol: one set by
-                // `port` or directly in the field stays.
-                let untouched = !self.explicit_port && (self.port == 25 || self.port == 465);
-                if untouched {
-                    self.port = if self.tls.implicit {
-                        465
-                    } else {
-                        self.protocol.default_port()
-                    };
-                }
-            }
-            "starttls.enable" => self.tls.starttls_enable = boolean()?,
-            "starttls.required" => self.tls.starttls_required = boolean()?,
-            "ssl.checkserveridentity" => self.tls.check_server_identity = boolean()?,
-            "ssl.trust" => self.tls.trust = value.trim().to_owned(),
-            "ssl.protocols" => {
-                self.tls.protocols = value.split_whitespace().map(str::to_owned).collect()
-            }
-            "ssl.ciphersuites" => {
-                self.tls.cipher_suites = value.split_whitespace().map(str::to_owned).collect()
-            }
-            "socketFactory.fallback" => {
-                boolean()?;
-            }
-            "socketFactory.port" | "ssl.socketFactory.port" => {
-                if !value.trim().is_empty() {
-                    port()?;
-                }
-            }
-            "socketFactory"
-            | "socketFactory.class"
-            | "ssl.socketFactory"
-            | "ssl.socketFactory.class" => {
-                if !value.trim().is_empty() {
-                    return Err(err(
-                        "names a Java class; in Rust, hand the client a connected stream \
-                         (smtp_blocking::Client::from_transport) or a rustls ClientConfig \
-                         (smtp_tls::RustlsConnector) instead",
-                    ));
-                }
-            }
-            "socks.host" => {
-                self.socks_host = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "proxy.host" => {
-                self.http_proxy_host = Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-            }
-            "socks.port" => {
-                self.socks_port = if value.trim().is_empty() {
-                    None
-                } else {
-                    Some(port()?)
-                }
-            }
-            "proxy.port" => {
-                self.http_proxy_port = if value.trim().is_empty() {
-                    None
-                } else {
-                    Some(port()?)
-                }
-            }
-            "proxy.user" => self.proxy_user = Some(value.to_owned()).filter(|v| !v.is_empty()),
-            "proxy.password" => {
-                self.proxy_password = Some(value.into()).filter(|v: &Secret| !v.expose().is_empty())
-            }
-            _ => self.unknown_keys.push(key.to_owned()),
+            return Ok(());
         }
-        Ok(())
+        match KEYS.iter().find(|k| k.name == name) {
+            Some(k) => (k.apply)(self, Value(value)).map_err(err),
+            None => {
+                self.unknown_keys.push(key.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// The port to connect to: [`port`](Self::port) when set (in code or by
+    /// `mail.smtp.port`), else 465 with implicit TLS (`mail.smtp.ssl.enable`,
+    /// smtps) and 25 without.
+    pub fn port(&self) -> u16 {
+        self.port
+            .unwrap_or(if self.tls.implicit { 465 } else { 25 })
     }
 
     /// The proxy to use: [`proxy`](Self::proxy) when set in code, else
@@ -804,7 +623,7 @@ impl ClientSettings {
             ntlm_flags: a.ntlm_flags,
             ntlm_v1: a.ntlm_v1,
             host: self.host.clone(),
-            port: Some(self.port),
+            port: Some(self.port()),
         };
         let mut chooser = smtp_auth::Chooser::new(credentials).allow_plaintext(a.allow_plaintext);
         let list = match (&a.sasl_mechanisms, &a.mechanisms) {
@@ -832,77 +651,608 @@ impl ClientSettings {
     }
 }
 
+/// A property value, read strictly.
+struct Value<'a>(&'a str);
+
+impl Value<'_> {
+    fn boolean(&self) -> Result<bool, String> {
+        match self.0.trim() {
+            v if v.eq_ignore_ascii_case("true") => Ok(true),
+            v if v.eq_ignore_ascii_case("false") => Ok(false),
+            _ => Err("expected true or false".into()),
+        }
+    }
+
+    fn integer(&self) -> Result<i64, String> {
+        self.0
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| "expected an integer".into())
+    }
+
+    /// Milliseconds; 0 or less is "forever", as in JavaMail.
+    fn millis(&self) -> Result<Duration, String> {
+        self.integer().map(|ms| {
+            if ms <= 0 {
+                Duration::MAX
+            } else {
+                Duration::from_millis(ms.unsigned_abs())
+            }
+        })
+    }
+
+    fn port(&self) -> Result<u16, String> {
+        self.integer().and_then(|p| {
+            u16::try_from(p)
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| "expected a port, 1 to 65535".into())
+        })
+    }
+
+    /// A port, or nothing for an empty value.
+    fn optional_port(&self) -> Result<Option<u16>, String> {
+        if self.0.trim().is_empty() {
+            Ok(None)
+        } else {
+            self.port().map(Some)
+        }
+    }
+
+    /// Trimmed text, or nothing for an empty value.
+    fn text(&self) -> Option<String> {
+        Some(self.0.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn host(&self) -> Result<String, String> {
+        Host::parse(self.0.trim()).map_err(|e| e.to_string())?;
+        Ok(self.0.trim().to_owned())
+    }
+}
+
+/// One `mail.smtp.*` key (the name after the prefix) and how its value is
+/// applied; `example` is a valid value, applied by the test that checks
+/// every key, and `auth.<mech>.disable` is matched by pattern in
+/// [`ClientSettings::set`].
+pub struct Key {
+    /// The name after `mail.smtp.` / `mail.smtps.`.
+    pub name: &'static str,
+    /// A valid value.
+    pub example: &'static str,
+    apply: fn(&mut ClientSettings, Value<'_>) -> Result<(), String>,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepted, validated, and without effect (with why in the module docs).
+fn validated_only(result: Result<impl Sized, String>) -> Result<(), String> {
+    result.map(drop)
+}
+
+const SOCKET_FACTORY_CLASS: &str = "names a Java class; in Rust, hand the client a connected stream \
+     (smtp_blocking::Client::from_transport) or a rustls ClientConfig \
+     (smtp_tls::RustlsConnector) instead";
+
+/// Every key JavaMail's SMTP provider defines, in one table: what
+/// [`ClientSettings::set`] applies, what it reports as unknown, and what
+/// the module docs list (a test keeps the three in step).
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "host",
+        example: "mx.example",
+        apply: |s, v| {
+            s.host = v.host()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "port",
+        example: "587",
+        apply: |s, v| {
+            s.port = Some(v.port()?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "user",
+        example: "u",
+        apply: |s, v| {
+            s.user = Some(v.0.to_owned());
+            Ok(())
+        },
+    },
+    Key {
+        name: "from",
+        example: "a@b.example",
+        apply: |s, v| {
+            let t = v.0.trim();
+            s.from = Some(if t.is_empty() || t == "<>" {
+                ReversePath::Null
+            } else {
+                ReversePath::Mailbox(
+                    Address::parse(t.trim_start_matches('<').trim_end_matches('>'))
+                        .map_err(|e| e.to_string())?,
+                )
+            });
+            Ok(())
+        },
+    },
+    Key {
+        name: "localhost",
+        example: "client.example",
+        apply: |s, v| {
+            s.local_name = Some(Host::parse(v.0.trim()).map_err(|e| e.to_string())?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "localaddress",
+        example: "127.0.0.1",
+        apply: |s, v| {
+            s.local_address = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "localport",
+        example: "40000",
+        apply: |s, v| {
+            s.local_port = v.optional_port()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "connectiontimeout",
+        example: "1000",
+        apply: |s, v| {
+            s.connect_timeout = v.millis()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "timeout",
+        example: "1000",
+        apply: |s, v| {
+            s.session.timeouts = Timeouts::uniform(v.millis()?);
+            Ok(())
+        },
+    },
+    Key {
+        name: "writetimeout",
+        example: "1000",
+        apply: |s, v| {
+            s.write_timeout = v.millis()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "ehlo",
+        example: "false",
+        apply: |s, v| {
+            s.session.use_ehlo = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "sendpartial",
+        example: "true",
+        apply: |s, v| {
+            s.session.send_partial = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "reportsuccess",
+        example: "true",
+        apply: |s, v| {
+            s.session.report_success = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "quitwait",
+        example: "false",
+        apply: |s, v| {
+            s.session.quit_wait = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "quitonsessionreject",
+        example: "true",
+        apply: |s, v| {
+            s.session.quit_on_session_reject = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "userset",
+        example: "true",
+        apply: |s, v| {
+            s.session.use_rset_for_liveness = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "noop.strict",
+        example: "false",
+        apply: |s, v| {
+            s.session.noop_strict = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "allow8bitmime",
+        example: "true",
+        apply: |_, v| validated_only(v.boolean()),
+    },
+    Key {
+        name: "mailextension",
+        example: "XVERP",
+        apply: |s, v| {
+            s.session.mail_extension = EsmtpParam::parse_list(v.0).map_err(|e| e.to_string())?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "submitter",
+        example: "x@y.example",
+        apply: |s, v| {
+            s.session.submitter = Some(if v.0.trim() == "<>" {
+                MailAuth::Unknown
+            } else {
+                MailAuth::identity(v.0.trim()).map_err(|e| e.to_string())?
+            });
+            Ok(())
+        },
+    },
+    Key {
+        name: "dsn.notify",
+        example: "SUCCESS,FAILURE",
+        apply: |s, v| {
+            s.session.dsn_notify = Some(
+                v.0.parse()
+                    .map_err(|e: smtp_proto::InvalidInput| e.to_string())?,
+            );
+            Ok(())
+        },
+    },
+    Key {
+        name: "dsn.ret",
+        example: "HDRS",
+        apply: |s, v| {
+            s.session.dsn_ret = Some(
+                v.0.parse()
+                    .map_err(|e: smtp_proto::InvalidInput| e.to_string())?,
+            );
+            Ok(())
+        },
+    },
+    Key {
+        name: "chunksize",
+        example: "0",
+        apply: |s, v| {
+            let n = v.integer()?;
+            s.session.chunking = n > 0;
+            if n > 0 {
+                s.session.chunk_size = usize::try_from(n).map_err(|_| "too large".to_owned())?;
+            }
+            Ok(())
+        },
+    },
+    Key {
+        name: "auth",
+        example: "false",
+        apply: |s, v| {
+            s.auth.enabled = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "sasl.enable",
+        example: "false",
+        apply: |s, v| {
+            s.auth.sasl_enable = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "auth.mechanisms",
+        example: "",
+        apply: |s, v| {
+            s.auth.mechanisms = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "sasl.mechanisms",
+        example: "",
+        apply: |s, v| {
+            s.auth.sasl_mechanisms = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "sasl.authorizationid",
+        example: "",
+        apply: |s, v| {
+            s.auth.authzid = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "sasl.realm",
+        example: "",
+        apply: |s, v| {
+            s.auth.realm = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "auth.ntlm.domain",
+        example: "",
+        apply: |s, v| {
+            s.auth.ntlm_domain = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "auth.ntlm.flags",
+        example: "",
+        apply: |s, v| {
+            s.auth.ntlm_flags = match v.0.trim() {
+                "" => None,
+                t => Some(
+                    t.parse::<i64>()
+                        .ok()
+                        .and_then(|n| {
+                            u32::try_from(n)
+                                .ok()
+                                .or_else(|| i32::try_from(n).ok().map(|n| n as u32))
+                        })
+                        .ok_or_else(|| "expected a 32-bit integer".to_owned())?,
+                ),
+            };
+            Ok(())
+        },
+    },
+    Key {
+        name: "ssl.enable",
+        example: "false",
+        apply: |s, v| {
+            s.tls.implicit = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "starttls.enable",
+        example: "false",
+        apply: |s, v| {
+            s.tls.starttls_enable = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "starttls.required",
+        example: "false",
+        apply: |s, v| {
+            s.tls.starttls_required = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "ssl.checkserveridentity",
+        example: "true",
+        apply: |s, v| {
+            s.tls.check_server_identity = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "ssl.trust",
+        example: "",
+        apply: |s, v| {
+            s.tls.trust = v.0.trim().to_owned();
+            Ok(())
+        },
+    },
+    Key {
+        name: "ssl.protocols",
+        example: "",
+        apply: |s, v| {
+            s.tls.protocols = v.0.split_whitespace().map(str::to_owned).collect();
+            Ok(())
+        },
+    },
+    Key {
+        name: "ssl.ciphersuites",
+        example: "",
+        apply: |s, v| {
+            s.tls.cipher_suites = v.0.split_whitespace().map(str::to_owned).collect();
+            Ok(())
+        },
+    },
+    Key {
+        name: "socketFactory.fallback",
+        example: "true",
+        apply: |_, v| validated_only(v.boolean()),
+    },
+    Key {
+        name: "socketFactory.port",
+        example: "",
+        apply: |_, v| validated_only(v.optional_port()),
+    },
+    Key {
+        name: "ssl.socketFactory.port",
+        example: "",
+        apply: |_, v| validated_only(v.optional_port()),
+    },
+    Key {
+        name: "socketFactory",
+        example: "",
+        apply: |_, v| no_class(v),
+    },
+    Key {
+        name: "socketFactory.class",
+        example: "",
+        apply: |_, v| no_class(v),
+    },
+    Key {
+        name: "ssl.socketFactory",
+        example: "",
+        apply: |_, v| no_class(v),
+    },
+    Key {
+        name: "ssl.socketFactory.class",
+        example: "",
+        apply: |_, v| no_class(v),
+    },
+    Key {
+        name: "socks.host",
+        example: "",
+        apply: |s, v| {
+            s.socks_host = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "socks.port",
+        example: "",
+        apply: |s, v| {
+            s.socks_port = v.optional_port()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.host",
+        example: "",
+        apply: |s, v| {
+            s.http_proxy_host = v.text();
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.port",
+        example: "",
+        apply: |s, v| {
+            s.http_proxy_port = v.optional_port()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.user",
+        example: "",
+        apply: |s, v| {
+            s.proxy_user = Some(v.0.to_owned()).filter(|v| !v.is_empty());
+            Ok(())
+        },
+    },
+    Key {
+        name: "proxy.password",
+        example: "",
+        apply: |s, v| {
+            s.proxy_password = Some(Secret::new(v.0)).filter(|v| !v.expose().is_empty());
+            Ok(())
+        },
+    },
+];
+
+fn no_class(v: Value<'_>) -> Result<(), String> {
+    if v.0.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(SOCKET_FACTORY_CLASS.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// JavaMail 1.6's SMTP keys (the seed's list): every one is in the table.
+    const SEED_KEYS: &[&str] = &[
+        "user",
+        "host",
+        "port",
+        "connectiontimeout",
+        "timeout",
+        "from",
+        "localhost",
+        "localaddress",
+        "localport",
+        "ehlo",
+        "auth",
+        "auth.mechanisms",
+        "auth.login.disable",
+        "auth.plain.disable",
+        "auth.digest-md5.disable",
+        "auth.ntlm.disable",
+        "auth.ntlm.domain",
+        "auth.ntlm.flags",
+        "submitter",
+        "dsn.notify",
+        "dsn.ret",
+        "sendpartial",
+        "sasl.enable",
+        "sasl.mechanisms",
+        "sasl.authorizationid",
+        "sasl.realm",
+        "quitwait",
+        "reportsuccess",
+        "socketFactory",
+        "socketFactory.class",
+        "socketFactory.fallback",
+        "socketFactory.port",
+        "ssl.enable",
+        "ssl.checkserveridentity",
+        "ssl.trust",
+        "ssl.socketFactory",
+        "ssl.socketFactory.class",
+        "ssl.socketFactory.port",
+        "ssl.protocols",
+        "starttls.enable",
+        "starttls.required",
+        "socks.host",
+        "socks.port",
+        "mailextension",
+        "userset",
+        "writetimeout",
+        "chunksize",
+        "noop.strict",
+        "quitonsessionreject",
+        "allow8bitmime",
+        "ssl.ciphersuites",
+        "proxy.host",
+        "proxy.port",
+        "proxy.user",
+        "proxy.password",
+        "auth.xoauth2.disable",
+    ];
+
     #[test]
-    fn every_seed_key_is_recognised() {
-        let keys = [
-            ("user", "u"),
-            ("host", "mx.example"),
-            ("port", "587"),
-            ("connectiontimeout", "1000"),
-            ("timeout", "1000"),
-            ("from", "a@b.example"),
-            ("localhost", "client.example"),
-            ("localaddress", "127.0.0.1"),
-            ("localport", "40000"),
-            ("ehlo", "false"),
-            ("auth", "false"),
-            ("auth.mechanisms", ""),
-            ("auth.login.disable", "true"),
-            ("auth.plain.disable", "false"),
-            ("auth.digest-md5.disable", "true"),
-            ("auth.ntlm.disable", "true"),
-            ("auth.ntlm.domain", ""),
-            ("auth.ntlm.flags", ""),
-            ("submitter", "x@y.example"),
-            ("dsn.notify", "SUCCESS,FAILURE"),
-            ("dsn.ret", "HDRS"),
-            ("sendpartial", "true"),
-            ("sasl.enable", "false"),
-            ("sasl.mechanisms", ""),
-            ("sasl.authorizationid", ""),
-            ("sasl.realm", ""),
-            ("quitwait", "false"),
-            ("reportsuccess", "true"),
-            ("socketFactory", ""),
-            ("socketFactory.class", ""),
-            ("socketFactory.fallback", "true"),
-            ("socketFactory.port", ""),
-            ("ssl.enable", "false"),
-            ("ssl.checkserveridentity", "true"),
-            ("ssl.trust", ""),
-            ("ssl.socketFactory", ""),
-            ("ssl.socketFactory.class", ""),
-            ("ssl.socketFactory.port", ""),
-            ("ssl.protocols", ""),
-            ("starttls.enable", "false"),
-            ("starttls.required", "false"),
-            ("socks.host", ""),
-            ("socks.port", ""),
-            ("mailextension", "XVERP"),
-            ("userset", "true"),
-            ("writetimeout", "1000"),
-            ("chunksize", "0"),
-            ("noop.strict", "false"),
-            ("quitonsessionreject", "true"),
-            ("allow8bitmime", "true"),
-            ("ssl.ciphersuites", ""),
-            ("proxy.host", ""),
-            ("proxy.port", ""),
-            ("proxy.user", ""),
-            ("proxy.password", ""),
-            ("auth.xoauth2.disable", "true"),
-        ];
+    fn every_seed_key_is_in_the_table() {
+        for key in SEED_KEYS {
+            let known = KEYS.iter().any(|k| k.name == *key)
+                || (key.starts_with("auth.") && key.ends_with(".disable"));
+            assert!(known, "{key}");
+        }
+    }
+
+    #[test]
+    fn every_key_applies_its_example_under_both_prefixes() {
         for protocol in [Protocol::Smtp, Protocol::Smtps] {
-            let pairs = keys
+            let pairs = KEYS
                 .iter()
-                .map(|(k, v)| (format!("{}{k}", protocol.prefix()), *v));
+                .map(|k| (format!("{}{}", protocol.prefix(), k.name), k.example));
             let s = ClientSettings::from_properties(protocol, pairs).unwrap();
             assert!(s.unknown_keys.is_empty(), "{:?}", s.unknown_keys);
-            assert_eq!(s.port, 587);
+            assert_eq!(s.port(), 587);
             assert!(!s.session.use_ehlo && s.session.send_partial && !s.session.quit_wait);
             assert!(
                 s.session.use_rset_for_liveness && !s.session.noop_strict && !s.session.chunking
@@ -913,6 +1263,52 @@ mod tests {
             );
             assert_eq!(s.local_port, Some(40000));
         }
+    }
+
+    /// The docs table at the top of this module lists exactly the keys of
+    /// [`KEYS`] (plus the `auth.<mech>.disable` pattern).
+    #[test]
+    fn the_docs_table_lists_the_table() {
+        let source = include_str!("settings.rs");
+        let mut documented = Vec::new();
+        for line in source.lines().filter(|l| l.starts_with("//! | `")) {
+            let first = line.split('|').nth(1).unwrap_or("");
+            for name in first.split('`').skip(1).step_by(2) {
+                documented.push(name.to_owned());
+            }
+        }
+        for key in KEYS {
+            assert!(
+                documented.iter().any(|d| d == key.name),
+                "{} is not in the docs table",
+                key.name
+            );
+        }
+        for name in &documented {
+            let known = KEYS.iter().any(|k| k.name == name) || name == "auth.<mech>.disable";
+            assert!(known, "the docs table lists {name}, which is not a key");
+        }
+    }
+
+    #[test]
+    fn the_port_follows_implicit_tls_unless_set() {
+        let mut s = ClientSettings::new(Protocol::Smtp, "mx.example");
+        assert_eq!(s.port(), 25);
+        s.set("mail.smtp.ssl.enable", "true").unwrap();
+        assert_eq!(s.port(), 465);
+        s.tls.implicit = false;
+        assert_eq!(
+            s.port(),
+            25,
+            "the typed field and the property are one setting"
+        );
+        s.port = Some(2525);
+        s.set("mail.smtp.ssl.enable", "true").unwrap();
+        assert_eq!(s.port(), 2525, "a port someone chose stays");
+        assert_eq!(
+            ClientSettings::new(Protocol::Smtps, "mx.example").port(),
+            465
+        );
     }
 
     #[test]
@@ -937,7 +1333,7 @@ mod tests {
         // Other protocols' keys are ignored.
         let s =
             ClientSettings::from_properties(Protocol::Smtps, [("mail.smtp.port", "x")]).unwrap();
-        assert_eq!(s.port, 465);
+        assert_eq!(s.port(), 465);
         assert!(s.tls.implicit);
     }
 }

@@ -61,7 +61,7 @@ fn demo() -> Result<(), String> {
     set(&mut settings, "mail.smtp.starttls.required", "true")?;
     settings.tls.ca_pem = vec![ca.ca_pem.clone()];
     settings.tls.only_extra_roots = true;
-    settings.port = server.addr().port();
+    settings.port = Some(server.addr().port());
     set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
     set(&mut settings, "mail.smtp.sendpartial", "true")?;
     // Authenticate: without TLS the chooser refuses PLAIN and picks

@@ -754,7 +754,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
         })
     });
     let report = json!({
-        "server": format!("{}:{}", settings.host, settings.port),
+        "server": format!("{}:{}", settings.host, settings.port()),
                 "greeting": info.greeting.as_ref().map(|g| g.to_string()),
         "extensions_before_tls": before,
         "extensions_after_tls": after,

@@ -120,7 +120,7 @@ fn client_lines(lines: &Mutex<Vec<String>>) -> Vec<String> {
 /// timeout, STARTTLS off.
 pub fn settings_for(server: &TestServer) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     s.local_name =
         Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
     s.session.timeouts = smtp_proto::Timeouts::uniform(std::time::Duration::from_secs(10));
@@ -334,12 +334,12 @@ pub fn tls<A: Adapter>() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let mut s2 = s.clone();
-    s2.port = server.addr().port();
+    s2.port = Some(server.addr().port());
     s2.set("mail.smtp.starttls.required", "false")
         .unwrap_or_else(|e| panic!("{e}"));
     s2.set("mail.smtp.ssl.enable", "true")
         .unwrap_or_else(|e| panic!("{e}"));
-    s2.port = server.addr().port();
+    s2.port = Some(server.addr().port());
     let (result, _) = run::<A>(&s2, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
     assert!(result.unwrap_or_else(|e| panic!("{}: {e}", A::NAME))[0].is_ok());
 
@@ -391,7 +391,7 @@ pub fn auth_mechanisms<A: Adapter>() {
         s.auth.password = Some("wrong".into());
         let server = TestServer::start(Script::new().auth(mechanisms, &[("alice", "secret")]))
             .unwrap_or_else(|e| panic!("{e}"));
-        s.port = server.addr().port();
+        s.port = Some(server.addr().port());
         assert!(
             matches!(
                 run::<A>(&s, vec![]).0,
@@ -420,7 +420,7 @@ pub fn proxies<A: Adapter>() {
         .unwrap_or_else(|e| panic!("{e}"));
         let mut s = settings_for(&server);
         s.host = "mx.conformance.invalid".into();
-        s.port = 25;
+        s.port = Some(25);
         let mut p = ProxySettings::new(kind, "127.0.0.1", proxy.addr().port());
         p.user = Some("pu".into());
         p.password = Some("pp".into());
@@ -591,7 +591,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     let mut typed = base(&implicit);
     typed.tls.implicit = true;
     let mut by_property = set(base(&implicit), "mail.smtp.ssl.enable", "true");
-    by_property.port = implicit.addr().port();
+    by_property.port = Some(implicit.addr().port());
     for s in [&typed, &by_property] {
         let (info, _) = established::<A>(s);
         assert!(
@@ -808,7 +808,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
             }
         });
         let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-        s.port = addr.port();
+        s.port = Some(addr.port());
         s.local_name = Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!()));
         s.write_timeout = std::time::Duration::from_millis(500);
         s.session.timeouts = smtp_proto::Timeouts::uniform(std::time::Duration::from_secs(30));

@@ -467,7 +467,7 @@ fn message(from: &str, recipients: &[&str], body: &[u8]) -> (Envelope, Vec<u8>) 
 pub fn postfix_settings(host_port: &str, chunking: bool) -> ClientSettings {
     let (host, port) = split(host_port);
     let mut s = ClientSettings::new(Protocol::Smtp, host);
-    s.port = port;
+    s.port = Some(port);
     s.local_name = Some(client_example());
     s.session.chunking = chunking;
     s
@@ -653,7 +653,7 @@ pub fn sasl_settings(
 ) -> ClientSettings {
     let (host, port) = split(host_port);
     let mut s = ClientSettings::new(Protocol::Smtp, host);
-    s.port = port;
+    s.port = Some(port);
     s.local_name = Some(client_example());
     s.user = Some(user.into());
     s.auth.enabled = true;

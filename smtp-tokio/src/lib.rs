@@ -13,7 +13,7 @@
 //! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
 //!
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-//! settings.port = server.addr().port(); // a test server on loopback
+//! settings.port = Some(server.addr().port()); // a test server on loopback
 //! let mut client = Client::connect(&settings).await?;
 //! let envelope = Envelope::new(Address::parse("me@example.org")?, [Address::parse("you@example.net")?]);
 //! let report = client.send(envelope, b"Subject: hi\r\n\r\nHello.\r\n".to_vec()).await?;

@@ -11,7 +11,7 @@ use smtp_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, Protocol
 
 fn settings(server: &TestServer) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
-    s.port = server.addr().port();
+    s.port = Some(server.addr().port());
     s.local_name = Some("client.example".parse().unwrap());
     s
 }

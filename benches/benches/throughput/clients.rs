@@ -191,7 +191,7 @@ fn one_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share
 /// (`mail.smtp.sendpartial`).
 fn settings(spec: &Spec) -> ClientSettings {
     let mut settings = ClientSettings::new(Protocol::Smtp, spec.addr.ip().to_string());
-    settings.port = spec.addr.port();
+    settings.port = Some(spec.addr.port());
     settings.session.send_partial = spec.send_partial;
     settings
 }
