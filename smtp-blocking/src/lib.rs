@@ -129,6 +129,7 @@ pub struct Client {
     driver: Driver,
     read_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    timeouts: SocketTimeouts,
 }
 
 impl std::fmt::Debug for Client {
@@ -246,6 +247,7 @@ impl Client {
             driver,
             read_buf: vec![0; 64 * 1024],
             body_buf: vec![0; smtp_client::BODY_READ_MAX],
+            timeouts: SocketTimeouts::default(),
         };
         client.run(&mut []);
         client.driver.establish_result()?;
@@ -318,7 +320,8 @@ impl Client {
         loop {
             match self.driver.next_action(Instant::now()) {
                 Action::Write { bytes, deadline } => {
-                    let written = write_by(&mut *self.transport, bytes, deadline);
+                    let written =
+                        write_by(&mut *self.transport, &mut self.timeouts, bytes, deadline);
                     self.driver.on_written(Instant::now(), written);
                 }
                 Action::ReadBody { slot, max } => {
@@ -331,7 +334,12 @@ impl Client {
                     self.driver.on_rewound(slot, rewound);
                 }
                 Action::Read { deadline } => {
-                    let read = read_by(&mut *self.transport, &mut self.read_buf, deadline);
+                    let read = read_by(
+                        &mut *self.transport,
+                        &mut self.timeouts,
+                        &mut self.read_buf,
+                        deadline,
+                    );
                     self.driver
                         .on_read(Instant::now(), read.map(|n| &self.read_buf[..n]));
                 }
@@ -341,22 +349,47 @@ impl Client {
     }
 }
 
-/// The time left until `deadline`, as a socket timeout (`None`: block);
-/// an error once it has passed.
+/// The socket timeouts last set, so that an unchanged one is not set
+/// again on every read and write.
+#[derive(Default)]
+struct SocketTimeouts {
+    read: Option<Option<Duration>>,
+    write: Option<Option<Duration>>,
+}
+
+/// The time left until `deadline` as a socket timeout (`None`: block), an
+/// error once it has passed. Rounded down (to seconds above ten seconds,
+/// to milliseconds below) so that consecutive calls agree and the socket
+/// option is not set for every flight; a read that gives up early is
+/// simply asked for again by the driver.
 fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
-    match deadline.map(|d| d.saturating_duration_since(Instant::now())) {
-        Some(Duration::ZERO) => Err(io::ErrorKind::TimedOut.into()),
-        left => Ok(left),
+    let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now())) else {
+        return Ok(None);
+    };
+    let coarse = if left >= Duration::from_secs(10) {
+        Duration::from_secs(left.as_secs())
+    } else {
+        Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
+    };
+    match (coarse, left) {
+        (_, Duration::ZERO) => Err(io::ErrorKind::TimedOut.into()),
+        (Duration::ZERO, left) => Ok(Some(left)),
+        (coarse, _) => Ok(Some(coarse)),
     }
 }
 
 fn write_by(
     transport: &mut dyn Transport,
+    set: &mut SocketTimeouts,
     mut bytes: &[u8],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     while !bytes.is_empty() {
-        transport.set_write_timeout(time_left(deadline)?)?;
+        let timeout = time_left(deadline)?;
+        if set.write != Some(timeout) {
+            transport.set_write_timeout(timeout)?;
+            set.write = Some(timeout);
+        }
         match transport.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = &bytes[n..],
@@ -369,10 +402,15 @@ fn write_by(
 
 fn read_by(
     transport: &mut dyn Transport,
+    set: &mut SocketTimeouts,
     buf: &mut [u8],
     deadline: Option<Instant>,
 ) -> io::Result<usize> {
-    transport.set_read_timeout(time_left(deadline)?)?;
+    let timeout = time_left(deadline)?;
+    if set.read != Some(timeout) {
+        transport.set_read_timeout(timeout)?;
+        set.read = Some(timeout);
+    }
     transport.read(buf)
 }
 

@@ -162,6 +162,11 @@ pub struct Driver {
     op: Op,
     slots: Vec<Slot>,
     next_to_queue: usize,
+    /// The queued messages' ids and slots, in id order (the session
+    /// numbers messages in the order they are queued).
+    queued: Vec<(MessageId, usize)>,
+    /// Slots of this batch whose outcome is not in yet.
+    pending: usize,
     outcomes: HashMap<MessageId, Result<DeliveryReport, SendFailure>>,
     body_errors: HashMap<MessageId, io::Error>,
     liveness: Option<bool>,
@@ -213,6 +218,8 @@ impl Driver {
             op: Op::Establish,
             slots: Vec::new(),
             next_to_queue: 0,
+            queued: Vec::new(),
+            pending: 0,
             outcomes: HashMap::new(),
             body_errors: HashMap::new(),
             liveness: None,
@@ -255,6 +262,7 @@ impl Driver {
     /// [`Action::Done`], then call [`finish_send`](Self::finish_send).
     pub fn start_send(&mut self, messages: impl IntoIterator<Item = (Envelope, BodyPlan)>) {
         self.slots.clear();
+        self.queued.clear();
         self.next_to_queue = 0;
         self.outcomes.clear();
         self.body_errors.clear();
@@ -272,6 +280,7 @@ impl Driver {
                 result: None,
             });
         }
+        self.pending = self.slots.len();
         self.op = Op::Send;
         self.queue_ready();
     }
@@ -483,9 +492,10 @@ impl Driver {
     }
 
     fn slot_of(&self, id: MessageId) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| matches!(s.result, Some(Ok(queued)) if queued == id))
+        self.queued
+            .binary_search_by_key(&id, |(queued, _)| *queued)
+            .ok()
+            .map(|i| self.queued[i].1)
     }
 
     /// The flight of the last [`Action::Write`] was written, or failed.
@@ -607,6 +617,7 @@ impl Driver {
                 s.state = SlotState::Finished;
                 s.envelope = None;
                 s.result = Some(Err(Error::Body(error)));
+                self.pending = self.pending.saturating_sub(1);
                 if slot == self.next_to_queue {
                     self.next_to_queue += 1;
                 }
@@ -631,6 +642,10 @@ impl Driver {
                         _ => Err(UsageError::Closed),
                     };
                     slot.state = SlotState::Queued;
+                    match queued {
+                        Ok(id) => self.queued.push((id, self.next_to_queue)),
+                        Err(_) => self.pending = self.pending.saturating_sub(1),
+                    }
                     slot.result = Some(queued.map_err(Error::Usage));
                 }
                 _ => {}
@@ -672,7 +687,13 @@ impl Driver {
                     self.info = session.info();
                 }
                 Event::Message { id, result } => {
-                    self.outcomes.insert(id, result);
+                    let ours = self
+                        .queued
+                        .binary_search_by_key(&id, |(queued, _)| *queued)
+                        .is_ok();
+                    if ours && self.outcomes.insert(id, result).is_none() {
+                        self.pending = self.pending.saturating_sub(1);
+                    }
                 }
                 Event::Liveness { alive, .. } => self.liveness = Some(alive),
                 Event::Transcript(entry) => {
@@ -696,13 +717,7 @@ impl Driver {
         match self.op {
             Op::Idle => true,
             Op::Establish => self.ready,
-            Op::Send => {
-                self.next_to_queue >= self.slots.len()
-                    && self.slots.iter().all(|s| match s.result {
-                        Some(Ok(id)) => self.outcomes.contains_key(&id),
-                        _ => true,
-                    })
-            }
+            Op::Send => self.pending == 0,
             Op::LivenessWaitIdle => false,
             Op::LivenessWaitAnswer => self.liveness.is_some(),
             Op::Close => false,
