@@ -83,7 +83,9 @@ impl Chooser {
         self
     }
 
-    /// Allows PLAIN and LOGIN on a connection without TLS.
+    /// Allows the mechanisms that send a secret in the clear (PLAIN, LOGIN,
+    /// and the bearer-token mechanisms XOAUTH2 and OAUTHBEARER: a token is
+    /// a password) on a connection without TLS.
     pub fn allow_plaintext(mut self, allow: bool) -> Chooser {
         self.allow_plaintext = allow;
         self
@@ -168,8 +170,8 @@ fn builtin() -> Vec<Entry> {
         }),
         entry("DIGEST-MD5", false, |c| Box::new(crate::DigestMd5::new(c))),
         entry("NTLM", false, |c| Box::new(crate::Ntlm::new(c))),
-        entry("XOAUTH2", false, |c| Box::new(XOAuth2::new(c))),
-        entry("OAUTHBEARER", false, |c| Box::new(OAuthBearer::new(c))),
+        entry("XOAUTH2", true, |c| Box::new(XOAuth2::new(c))),
+        entry("OAUTHBEARER", true, |c| Box::new(OAuthBearer::new(c))),
         entry("ANONYMOUS", false, |c| Box::new(Anonymous::new(c))),
         entry("EXTERNAL", false, |c| Box::new(External::new(c))),
     ]

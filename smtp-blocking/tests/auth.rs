@@ -172,9 +172,18 @@ fn properties_select_and_disable_mechanisms() {
             .as_deref(),
         Some("CRAM-MD5")
     );
-    // XOAUTH2 is off unless asked for (as in JavaMail).
+    // XOAUTH2 is off unless asked for (as in JavaMail)…
     s.set("mail.smtp.auth.xoauth2.disable", "false").unwrap();
     s.set("mail.smtp.auth.cram-md5.disable", "true").unwrap();
+    // …and, like PLAIN, a bearer token never crosses a connection without
+    // TLS unless allowed (a token is a password).
+    assert!(matches!(
+        Client::connect(&s),
+        Err(Error::Session(SessionError::Auth(
+            AuthError::PlaintextRefused { .. }
+        )))
+    ));
+    s.auth.allow_plaintext = true;
     assert_eq!(
         Client::connect(&s)
             .unwrap()

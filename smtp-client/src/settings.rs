@@ -787,6 +787,10 @@ pub const KEYS: &[Key] = &[
         name: "localhost",
         example: "client.example",
         apply: |s, v| {
+            // EHLO goes out before the server could offer SMTPUTF8.
+            if !v.0.is_ascii() {
+                return Err("the EHLO name must be ASCII: use the A-label form (xn--...)".into());
+            }
             s.local_name = Some(Host::parse(v.0.trim()).map_err(|e| e.to_string())?);
             Ok(())
         },
@@ -896,7 +900,22 @@ pub const KEYS: &[Key] = &[
         name: "mailextension",
         example: "XVERP",
         apply: |s, v| {
-            s.session.mail_extension = EsmtpParam::parse_list(v.0).map_err(|e| e.to_string())?;
+            let params = EsmtpParam::parse_list(v.0).map_err(|e| e.to_string())?;
+            for (i, p) in params.iter().enumerate() {
+                if p.is_set_by_the_session() {
+                    return Err(format!(
+                        "{} is set by the client itself (from the message and what the server offers)",
+                        p.keyword()
+                    ));
+                }
+                if params[..i]
+                    .iter()
+                    .any(|q| q.keyword().eq_ignore_ascii_case(p.keyword()))
+                {
+                    return Err(format!("{} is given twice", p.keyword()));
+                }
+            }
+            s.session.mail_extension = params;
             Ok(())
         },
     },
@@ -1326,6 +1345,10 @@ mod tests {
             ("mail.smtp.ssl.socketFactory.class", "com.example.Factory"),
             ("mail.smtp.socks.port", "socks"),
             ("mail.smtp.proxy.port", "-1"),
+            ("mail.smtp.mailextension", "SIZE=1"),
+            ("mail.smtp.mailextension", "XVERP body=8BITMIME"),
+            ("mail.smtp.mailextension", "XVERP XVERP"),
+            ("mail.smtp.localhost", "ex\u{e4}mple.org"),
         ] {
             let e = ClientSettings::from_properties(Protocol::Smtp, [(key, value)]).unwrap_err();
             assert_eq!(e.key, key);

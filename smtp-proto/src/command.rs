@@ -437,6 +437,21 @@ impl DeliverBy {
 }
 
 /// Any other `keyword[=value]` parameter: the typed form of
+/// The MAIL parameters the session derives from the message, the
+/// envelope and what the server offers.
+const SESSION_MAIL_PARAMETERS: &[&str] = &[
+    "SIZE",
+    "BODY",
+    "SMTPUTF8",
+    "RET",
+    "ENVID",
+    "AUTH",
+    "REQUIRETLS",
+    "MT-PRIORITY",
+    "BY",
+    "PRDR",
+];
+
 /// `mail.smtp.mailextension`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EsmtpParam {
@@ -492,6 +507,15 @@ impl EsmtpParam {
     /// The keyword as given.
     pub fn keyword(&self) -> &str {
         &self.keyword
+    }
+
+    /// Whether the session sets this parameter itself (SIZE, BODY,
+    /// SMTPUTF8, RET, ENVID, AUTH, REQUIRETLS, MT-PRIORITY, BY, PRDR): an
+    /// extra parameter of that name would repeat or contradict it.
+    pub fn is_set_by_the_session(&self) -> bool {
+        SESSION_MAIL_PARAMETERS
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(&self.keyword))
     }
 
     /// The value, if any.

@@ -40,9 +40,14 @@ pub struct Timeouts {
     pub data_init: Duration,
     /// The reply after end of data, and to each BDAT: 10 minutes.
     pub data_term: Duration,
-    /// The reply to QUIT (when `quit_wait`): 5 minutes.
+    /// The reply to QUIT (when `quit_wait`): 10 seconds. Everything was
+    /// reported before QUIT, so a server that never answers it only costs
+    /// this much, and never delays a report.
     pub quit: Duration,
 }
+
+/// The longest wait for the reply to QUIT.
+const QUIT_WAIT: Duration = Duration::from_secs(10);
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -54,13 +59,14 @@ impl Default for Timeouts {
             rcpt: five,
             data_init: Duration::from_secs(120),
             data_term: Duration::from_secs(600),
-            quit: five,
+            quit: QUIT_WAIT,
         }
     }
 }
 
 impl Timeouts {
-    /// The same deadline for every phase (`mail.smtp.timeout`).
+    /// The same deadline for every phase (`mail.smtp.timeout`), QUIT's at
+    /// most 10 seconds.
     pub fn uniform(timeout: Duration) -> Self {
         Timeouts {
             greeting: timeout,
@@ -69,7 +75,7 @@ impl Timeouts {
             rcpt: timeout,
             data_init: timeout,
             data_term: timeout,
-            quit: timeout,
+            quit: timeout.min(QUIT_WAIT),
         }
     }
 }

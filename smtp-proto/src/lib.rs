@@ -74,6 +74,7 @@ mod address;
 mod body;
 mod command;
 mod config;
+mod display;
 mod ehlo;
 mod envelope;
 mod input;
@@ -101,6 +102,7 @@ pub use command::{
     RcptParameters,
 };
 pub use config::{SessionConfig, StartTlsPolicy, Timeouts, default_ehlo_name};
+pub use display::escape_text;
 pub use ehlo::{EhloError, EhloResponse, Extension, Limits};
 pub use envelope::{
     BodyInfo, DeliveryReport, Envelope, FailureKind, MessageId, Recipient, RecipientReport,

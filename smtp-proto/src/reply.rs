@@ -355,9 +355,10 @@ impl fmt::Display for Reply {
         if let Some(e) = self.enhanced {
             write!(f, " {e}")?;
         }
+        // Server text is data: escaped before anyone sees it.
         for line in &self.lines {
             if !line.is_empty() {
-                write!(f, " {line}")?;
+                write!(f, " {}", crate::escape_text(line))?;
             }
         }
         Ok(())

@@ -10,21 +10,21 @@
 #[non_exhaustive]
 pub enum SaslError {
     /// The server's challenge is malformed or unusable.
-    #[error("bad server challenge: {0}")]
+    #[error("bad server challenge: {}", crate::escape_text(.0))]
     BadChallenge(String),
     /// The server could not prove it knows the password (SCRAM server
     /// signature, DIGEST-MD5 rspauth): it may be an impostor.
-    #[error("server verification failed: {0}")]
+    #[error("server verification failed: {}", crate::escape_text(.0))]
     ServerVerification(String),
     /// The exchange went on longer than the mechanism allows.
     #[error("unexpected step: {0}")]
     UnexpectedStep(&'static str),
     /// The credentials cannot be used with this mechanism (for example a
     /// password SASLprep rejects).
-    #[error("unusable credentials: {0}")]
+    #[error("unusable credentials: {}", crate::escape_text(.0))]
     Credentials(String),
     /// The server sent an error (OAUTHBEARER's JSON error response).
-    #[error("server error: {0}")]
+    #[error("server error: {}", crate::escape_text(.0))]
     ServerError(String),
     /// The system random generator failed.
     #[error("no randomness: {0}")]
@@ -75,7 +75,10 @@ pub trait Authenticator: Send + Sync {
 #[non_exhaustive]
 pub enum SelectError {
     /// Nothing the server offers is configured, registered and enabled.
-    #[error("no usable authentication mechanism (server offers: {offered})")]
+    #[error(
+        "no usable authentication mechanism (server offers: {})",
+        crate::escape_text(offered)
+    )]
     NoUsableMechanism {
         /// The server's list, space-separated.
         offered: String,
@@ -83,7 +86,7 @@ pub enum SelectError {
     /// The only usable mechanisms send the password in the clear and the
     /// connection has no TLS (allow it with `allow_plaintext`,
     /// `smtp-send --allow-plaintext-auth`).
-    #[error("{mechanism} would send the password in the clear without TLS (not allowed)")]
+    #[error("{mechanism} would send the password or token in the clear without TLS (not allowed)")]
     PlaintextRefused {
         /// The first such mechanism.
         mechanism: String,
@@ -95,7 +98,10 @@ pub enum SelectError {
 #[non_exhaustive]
 pub enum AuthError {
     /// The server offers no mechanism we may use (with what it offered).
-    #[error("no usable authentication mechanism (server offers: {offered})")]
+    #[error(
+        "no usable authentication mechanism (server offers: {})",
+        crate::escape_text(offered)
+    )]
     NoUsableMechanism {
         /// The server's AUTH list, space-separated.
         offered: String,
@@ -105,7 +111,7 @@ pub enum AuthError {
     NotOffered,
     /// The mechanism failed on the client side (bad challenge, bad server
     /// signature).
-    #[error("{mechanism}: {error}")]
+    #[error("{}: {error}", crate::escape_text(mechanism))]
     Mechanism {
         /// The mechanism.
         mechanism: String,
@@ -121,7 +127,7 @@ pub enum AuthError {
     /// A mechanism that sends the password in the clear was refused on a
     /// connection without TLS.
     #[error(
-        "{mechanism} would send the password in the clear without TLS; allow it explicitly to proceed"
+        "{mechanism} would send the password or token in the clear without TLS; allow it explicitly to proceed"
     )]
     PlaintextRefused {
         /// The mechanism.

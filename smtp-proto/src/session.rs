@@ -47,6 +47,9 @@ use crate::tls::{TlsError, TlsErrorKind, TlsInfo, TlsLayer};
 /// response in a second step instead.
 const MAX_AUTH_LINE: usize = 500;
 
+/// Octets of a pipelined BDAT body written before the RCPT replies are in.
+const BODY_BEFORE_RCPT_REPLIES: u64 = 64 * 1024;
+
 /// The most `334` challenges one AUTH exchange may take.
 const MAX_AUTH_ROUNDS: u32 = 16;
 
@@ -189,7 +192,7 @@ impl fmt::Display for TranscriptEntry {
             Direction::Server => "S: ",
             Direction::Info => "* ",
         };
-        write!(f, "{prefix}{}", self.line)
+        write!(f, "{prefix}{}", crate::escape_text(&self.line))
     }
 }
 
@@ -359,6 +362,8 @@ struct Message {
     transactions: usize,
     restart: bool,
     body_octets: u64,
+    /// Octets of body taken from the caller in this transaction.
+    pushed: u64,
 }
 
 impl Message {
@@ -614,6 +619,7 @@ impl Session {
             transactions: 0,
             restart: false,
             body_octets: 0,
+            pushed: 0,
         });
         self.pump();
         self.flush();
@@ -638,6 +644,14 @@ impl Session {
         }
         let buffered = self.out.len() + self.transmit.len();
         let mut room = self.config.max_buffered.saturating_sub(buffered);
+        // A pipelined BDAT body rides behind the RCPTs; until their replies
+        // are in, only a prefix goes, so that a refused recipient does not
+        // cost the whole message on the wire. A message up to the prefix
+        // still goes in the envelope's flight.
+        if matches!(m.transfer, Some(Transfer::Bdat(_))) && !m.all_rcpt_replies_in() {
+            let left = BODY_BEFORE_RCPT_REPLIES.saturating_sub(m.pushed);
+            room = room.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
         if let (true, Some(Transfer::Bdat(c))) = (lockstep_bdat, &m.transfer) {
             room = room.min(c.chunk_size());
         }
@@ -666,6 +680,7 @@ impl Session {
             return Err(UsageError::BodyNotWanted(id));
         };
         m.restart = false;
+        m.pushed += chunk.len() as u64;
         if let Some(inspector) = &mut m.inspector {
             inspector.update(chunk);
             let report = inspector.clone().finish();
@@ -1255,6 +1270,12 @@ impl Session {
             }
         }
         self.last_reply_at = now;
+        // A reply to a command not yet written (it came with an earlier
+        // reply, or before the greeting's answer was sent) is not an
+        // answer: the server is out of step, or hostile.
+        if self.inflight.front().is_some_and(|p| p.sent_at.is_none()) {
+            return self.fail(SessionError::UnexpectedReply(reply));
+        }
         let Some(pending) = self.inflight.pop_front() else {
             return if reply.code() == ReplyCode::SERVICE_UNAVAILABLE {
                 self.fail(SessionError::ServiceClosing(reply))
@@ -1264,6 +1285,15 @@ impl Session {
         };
         if reply.code() == ReplyCode::SERVICE_UNAVAILABLE && pending.awaiting != Awaiting::Quit {
             return self.fail(SessionError::ServiceClosing(reply));
+        }
+        // Only DATA (354) and AUTH (334) take an intermediate reply. Taking
+        // one as a refusal would let the server steer what follows (a
+        // pipelined DATA ended with a lone dot delivers an empty message),
+        // so the connection is dropped instead.
+        if reply.is_intermediate()
+            && !matches!(pending.awaiting, Awaiting::Data(_) | Awaiting::Auth)
+        {
+            return self.fail(SessionError::UnexpectedReply(reply));
         }
         match pending.awaiting {
             Awaiting::Greeting => {
@@ -1386,7 +1416,10 @@ impl Session {
             let id = head.id;
             self.start_transaction(id);
         }
-        if self.quit_requested && !self.quit_sent && self.write_head().is_none() {
+        // Without PIPELINING, QUIT waits for every outstanding reply too
+        // (RFC 2920 §3): a strict server drops a client that writes early.
+        let may_write = self.pipelining() || self.inflight.is_empty();
+        if self.quit_requested && !self.quit_sent && self.write_head().is_none() && may_write {
             self.write(&Command::Quit);
             self.quit_sent = true;
             if self.config.quit_wait {
@@ -1472,6 +1505,7 @@ impl Session {
         m.failure = None;
         m.next_rcpt = 0;
         m.body_octets = 0;
+        m.pushed = 0;
         m.restart = !first;
         m.transactions += 1;
         if !first && !m.body.replayable {
@@ -1512,8 +1546,17 @@ impl Session {
         if ehlo.has(&Extension::DeliverBy(None)) {
             params.by = m.envelope.deliver_by;
         }
-        params.extra = config.mail_extension.clone();
-        params.extra.extend(m.envelope.extra.iter().cloned());
+        // Extra parameters never repeat or contradict the ones derived
+        // above, nor each other.
+        for extra in config.mail_extension.iter().chain(&m.envelope.extra) {
+            let repeated = params
+                .extra
+                .iter()
+                .any(|p| p.keyword().eq_ignore_ascii_case(extra.keyword()));
+            if !extra.is_set_by_the_session() && !repeated {
+                params.extra.push(extra.clone());
+            }
+        }
         let mail = Command::Mail {
             from: m.envelope.from.clone(),
             params,
@@ -1804,7 +1847,9 @@ impl Session {
     // ----- internals: closing -------------------------------------------
 
     fn fail_with_quit(&mut self, error: SessionError) {
-        if !self.quit_sent {
+        // Without PIPELINING a QUIT behind an unanswered command would be
+        // written early; then the connection is just closed.
+        if !self.quit_sent && (self.pipelining() || self.inflight.is_empty()) {
             self.write(&Command::Quit);
             self.quit_sent = true;
         }

@@ -1353,3 +1353,182 @@ fn misuse_is_refused_at_the_call() {
         Err(UsageError::Quitting)
     );
 }
+
+// ----- hostile and strict servers (issue 11) ---------------------------
+
+/// Without PIPELINING, QUIT waits for RSET's reply: a strict server drops
+/// a client that writes a command before the previous reply.
+#[test]
+fn quit_waits_for_outstanding_replies_without_pipelining() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["busy@mx.example"]), known(BODY))
+            .unwrap();
+        h.session.quit();
+        h.connect(&[]);
+        h.expect("MAIL FROM:<from@client.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("RCPT TO:<busy@mx.example>\r\n");
+        h.server("450 4.2.0 try later\r\n");
+        h.expect("RSET\r\n");
+        assert!(h.outcome(id).is_err());
+        // Nothing more until RSET is answered…
+        h.expect("");
+        h.server("250 reset\r\n");
+        // …then QUIT.
+        h.expect("QUIT\r\n");
+        h.server("221 bye\r\n");
+        assert_eq!(h.closed(), Some(None));
+    });
+}
+
+/// With PIPELINING, QUIT may ride behind RSET.
+#[test]
+fn quit_is_pipelined_behind_rset_with_pipelining() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["busy@mx.example"]), known(BODY))
+        .unwrap();
+    h.session.quit();
+    h.connect(&["PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<busy@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n450 4.2.0 try later\r\n554 no valid recipients\r\n");
+    assert!(h.outcome(id).is_err());
+    h.expect("RSET\r\nQUIT\r\n");
+}
+
+/// A reply that arrives before its command was written is not an answer:
+/// an extra 250 after the greeting fails the session instead of answering
+/// EHLO.
+#[test]
+fn a_reply_to_a_command_not_yet_sent_is_a_protocol_error() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        h.server("220 mx.example ESMTP\r\n250 unsolicited\r\n");
+        match h.closed() {
+            Some(Some(SessionError::UnexpectedReply(r))) => assert_eq!(r.code().get(), 250),
+            other => panic!("{other:?}"),
+        }
+    });
+}
+
+/// A 354 (or 334) answering MAIL is a protocol error, not a refusal: the
+/// client must not end the pipelined DATA with a lone dot (the server
+/// would queue an empty message the report calls unsent).
+#[test]
+fn an_intermediate_reply_to_mail_drops_the_connection() {
+    for bogus in ["354 go ahead\r\n", "334 VXNlcm5hbWU6\r\n"] {
+        let mut h = Harness::new(config(), Split::Whole);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        h.server(bogus);
+        let failure = h.outcome(id).unwrap_err();
+        assert!(
+            matches!(
+                failure.kind,
+                FailureKind::ConnectionLost {
+                    data_sent: false,
+                    ..
+                }
+            ),
+            "{failure:?}"
+        );
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::UnexpectedReply(_)))
+        ));
+        assert_eq!(h.client(), "", "nothing more is written, no lone dot");
+        assert!(h.session.body_request().is_none());
+    }
+}
+
+/// With one recipient and BDAT, only a bounded prefix of the body is
+/// written before the RCPT reply: a refused recipient does not cost the
+/// whole message. A small message still goes in the envelope's flight.
+#[test]
+fn bdat_body_waits_for_rcpt_replies_after_a_prefix() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let big = vec![b'x'; 5 << 20];
+    let id = h
+        .session
+        .send(envelope(&["busy@mx.example"]), known(&big))
+        .unwrap();
+    h.connect(&["PIPELINING", "CHUNKING"]);
+    let mut pushed = 0;
+    while let Some(request) = h.session.body_request() {
+        let n = request.max_len.min(big.len() - pushed);
+        h.session
+            .push_body(id, &big[pushed..pushed + n], false)
+            .unwrap();
+        pushed += n;
+    }
+    assert!(
+        pushed <= 64 * 1024,
+        "{pushed} octets taken before the RCPT reply"
+    );
+    let flight = h.client();
+    assert!(!flight.contains("BDAT"), "no chunk written yet: {flight:?}");
+    h.server("250 ok\r\n450 4.2.0 try later\r\n");
+    assert!(h.outcome(id).is_err());
+    assert!(h.session.body_request().is_none());
+    assert_eq!(h.client(), "RSET\r\n");
+
+    // 1 KiB: MAIL, RCPT and the whole body in one flight, as before.
+    let mut h = Harness::new(config(), Split::Whole);
+    let small = vec![b'y'; 1024];
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(&small))
+        .unwrap();
+    h.connect(&["PIPELINING", "CHUNKING"]);
+    h.session.push_body(id, &small, true).unwrap();
+    let flight = h.client();
+    assert!(
+        flight.starts_with(
+            "MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nBDAT 1026 LAST\r\n"
+        ),
+        "{flight:?}"
+    );
+}
+
+/// `mail.smtp.mailextension` never repeats or contradicts a parameter the
+/// session sets itself.
+#[test]
+fn mail_extension_does_not_repeat_session_parameters() {
+    let mut c = config();
+    c.mail_extension =
+        smtp_proto::EsmtpParam::parse_list("SIZE=1 XVERP BODY=BINARYMIME XVERP").unwrap();
+    let mut h = Harness::new(c, Split::Whole);
+    h.session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING", "SIZE 1000000"]);
+    h.expect("MAIL FROM:<from@client.example> SIZE=24 XVERP\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+}
+
+/// Reply text shown to a person has its control characters escaped: C0
+/// controls are refused by the decoder, but UTF-8 C1 controls (CSI) and
+/// bidirectional overrides are text to it.
+#[test]
+fn reply_text_is_escaped_for_display() {
+    let mut h = Harness::new(config(), Split::Whole);
+    h.server("554 \u{9b}2J \u{202e}gnp.exe\r\n");
+    match h.closed() {
+        Some(Some(e)) => {
+            let shown = e.to_string();
+            assert!(
+                !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{shown:?}"
+            );
+            assert!(shown.contains("\\u{9b}2J \\u{202e}gnp.exe"), "{shown}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -597,23 +597,26 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             .unwrap_or_default(),
         report_success: settings.session.report_success,
     };
-    let code = match result {
+    // The report goes out before QUIT: a server that never answers QUIT
+    // must not keep a delivered message unreported (a wrapper's timeout
+    // would record a failure and a retry would send a duplicate).
+    let code = match &result {
         Ok(report) => {
-            client.close();
-            emit(cli, Some(&report), None, &info);
+            emit(cli, Some(report), None, &info);
             if report.all_delivered() {
                 exit::OK
             } else {
-                refusal_code(&report)
+                refusal_code(report)
             }
         }
-        Err(e) => {
-            if e.connection_usable() {
-                client.close();
-            }
-            report_error(cli, &e, Some(&info))
-        }
+        Err(e) => report_error(cli, e, Some(&info)),
     };
+    if result
+        .as_ref()
+        .map_or_else(Error::connection_usable, |_| true)
+    {
+        client.close();
+    }
     Ok(code)
 }
 

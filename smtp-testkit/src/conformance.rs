@@ -403,6 +403,34 @@ pub fn auth_mechanisms<A: Adapter>() {
             A::NAME
         );
     }
+    // Secrets that travel in the clear (passwords, bearer tokens) never
+    // cross a connection without TLS unless the caller said so.
+    for mechanism in ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"] {
+        let server = TestServer::start(Script::new().auth([mechanism], &[("alice", "secret")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = settings_for(&server);
+        s.user = Some("alice".into());
+        s.auth.enabled = true;
+        s.auth.password = Some("secret".into());
+        s.auth.mechanisms = Some(mechanism.into());
+        let (result, transcript) = run::<A>(&s, vec![]);
+        assert!(
+            matches!(
+                result,
+                Err(Error::Session(SessionError::Auth(
+                    AuthError::PlaintextRefused { .. }
+                )))
+            ),
+            "{} {mechanism}: {result:?}",
+            A::NAME
+        );
+        assert!(
+            !transcript.iter().any(|l| l.starts_with("C: AUTH")),
+            "{} {mechanism}: {transcript:?}",
+            A::NAME
+        );
+        assert!(server.authentications().is_empty());
+    }
 }
 
 /// Through SOCKS5 (with credentials) and HTTP CONNECT, the host name sent
