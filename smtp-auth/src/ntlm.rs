@@ -1,9 +1,12 @@
 //! NTLM (MS-NLMP), client side, connection-oriented, for `AUTH NTLM`.
 //!
 //! `AUTH NTLM <NEGOTIATE_MESSAGE>`, the server's `334 <CHALLENGE_MESSAGE>`,
-//! then the client's AUTHENTICATE_MESSAGE. NTLMv2 (MS-NLMP §3.3.2) by
-//! default; NTLMv1 (§3.3.1, with the NTLM2 session response when extended
-//! session security is negotiated) only when [`Credentials::ntlm_v1`] asks.
+//! then the client's AUTHENTICATE_MESSAGE. NTLMv2 (MS-NLMP §3.3.2) when the
+//! challenge carries target information (which the NTLMv2 response embeds
+//! and a v2 server always sends); NTLMv1 (§3.3.1, with the NTLM2 session
+//! response when extended session security is negotiated) when it does not
+//! (Exim's `spa` authenticator and other v1-only servers), or when
+//! [`Credentials::ntlm_v1`] asks. JavaMail picks the same way.
 //! No MIC, no key exchange: SMTP uses neither signing nor sealing.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -211,7 +214,12 @@ impl Ntlm {
                 c
             }
         };
-        let (lm, nt) = if self.v1 {
+        // A challenge without target information is from a server that
+        // cannot verify NTLMv2 (its flags do not ask for it): answer v1.
+        let v1 = self.v1
+            || challenge.flags & flags::TARGET_INFO == 0
+            || challenge.target_info.is_empty();
+        let (lm, nt) = if v1 {
             let nt_hash = nt_hash(self.password.expose());
             if f & flags::EXTENDED_SESSIONSECURITY != 0 {
                 ntlm2_session_response(&nt_hash, &challenge.server_challenge, &client_challenge)
@@ -682,6 +690,31 @@ mod tests {
         m
     }
 
+    /// Exim's `spa` authenticator verifies only NTLMv1 and its challenge
+    /// does not ask for v2 (flags 0x00008201: UNICODE, NTLM, ALWAYS_SIGN;
+    /// no TARGET_INFO, no extended session security): the answer is a
+    /// 24-octet NTLMv1 response, not a v2 blob, without being told.
+    #[test]
+    fn a_challenge_without_target_info_gets_ntlmv1() {
+        let challenge = challenge_message(0x0000_8201, &[]);
+        let message = Ntlm::new(&spec_credentials(false))
+            .with_client_challenge(CLIENT_CHALLENGE)
+            .authenticate(&parse_challenge(&challenge).unwrap())
+            .unwrap();
+        let nt = security_buffer(&message, 20).unwrap();
+        assert_eq!(nt.len(), 24, "NTLMv1 response");
+        // The same server asked for v2 (TARGET_INFO with a list): v2.
+        let challenge = challenge_message(DEFAULT_FLAGS, &[0; 4]);
+        let message = Ntlm::new(&spec_credentials(false))
+            .with_client_challenge(CLIENT_CHALLENGE)
+            .authenticate(&parse_challenge(&challenge).unwrap())
+            .unwrap();
+        assert!(
+            security_buffer(&message, 20).unwrap().len() > 24,
+            "NTLMv2 response"
+        );
+    }
+
     fn bad_challenge(input: &[u8]) -> bool {
         matches!(
             Ntlm::parse_challenge(input),
@@ -840,10 +873,11 @@ mod tests {
         assert_eq!(&nt[24..32], &0x01d0_0000_0000_0000u64.to_le_bytes());
         assert_eq!(&nt[44..44 + info.len()], info.as_slice());
         assert_eq!(&nt[44 + info.len()..], &[0; 4]);
-        // Without timestamp nor injection, the clock: after 2020.
+        // Without timestamp nor injection, the clock: after 2020. (The
+        // target info is just MsvAvEOL: without any, the answer is v1.)
         let m = Ntlm::new(&spec_credentials(false));
         let message = m
-            .authenticate(&parse_challenge(&challenge_message(DEFAULT_FLAGS, &[])).unwrap())
+            .authenticate(&parse_challenge(&challenge_message(DEFAULT_FLAGS, &[0; 4])).unwrap())
             .unwrap();
         let nt = security_buffer(&message, 20).unwrap();
         let time = u64::from_le_bytes(nt[24..32].try_into().unwrap());

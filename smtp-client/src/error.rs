@@ -23,8 +23,8 @@ pub enum Error {
     #[error(transparent)]
     Session(#[from] SessionError),
     /// The message was not sent to anyone; the report says why for each
-    /// recipient.
-    #[error("{failure}")]
+    /// recipient, `cause` why the connection ended when it did.
+    #[error("{failure}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
     Send {
         /// The failure with every recipient's outcome.
         failure: Box<SendFailure>,

@@ -336,12 +336,16 @@ impl fmt::Display for FailureKind {
                 )
             }
             FailureKind::BodyAborted => f.write_str("the body was abandoned"),
-            FailureKind::ConnectionLost {
-                data_sent: true, ..
-            } => f.write_str(
-                "connection lost after the end of data: the message may have been delivered",
-            ),
-            FailureKind::ConnectionLost { .. } => f.write_str("connection lost"),
+            FailureKind::ConnectionLost { data_sent, reply } => {
+                f.write_str("connection lost")?;
+                if *data_sent {
+                    f.write_str(" after the end of data: the message may have been delivered")?;
+                }
+                match reply {
+                    Some(r) => write!(f, " (the server said {r})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

@@ -1826,10 +1826,16 @@ impl Session {
                 status: status.unwrap_or(RecipientStatus::Unsent(unsent)),
             })
             .collect();
+        // A 421 that ended the connection is the reply that decided this
+        // message, when no later one did.
+        let closing = match &kind {
+            Some(FailureKind::ConnectionLost { reply, .. }) => reply.clone(),
+            _ => None,
+        };
         let report = DeliveryReport {
             id: m.id,
             recipients,
-            reply: m.final_reply,
+            reply: m.final_reply.or(closing),
             transactions: m.transactions,
         };
         let any_delivered = report.delivered().next().is_some();

@@ -1532,3 +1532,24 @@ fn reply_text_is_escaped_for_display() {
         other => panic!("{other:?}"),
     }
 }
+
+/// When the session dies with messages queued, the report keeps the why: a
+/// 421 inside a pipelined batch is the report's reply and in its text.
+#[test]
+fn a_421_in_a_pipelined_batch_is_kept_in_the_report() {
+    let mut h = Harness::new(config(), Split::Whole);
+    let id = h
+        .session
+        .send(envelope(&["a@mx.example"]), known(BODY))
+        .unwrap();
+    h.connect(&["PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n421 4.3.2 shutting down\r\n");
+    let failure = h.outcome(id).unwrap_err();
+    assert_eq!(
+        failure.report.reply.as_ref().map(|r| r.code().get()),
+        Some(421)
+    );
+    assert!(failure.to_string().contains("shutting down"), "{failure}");
+    assert_eq!(failure.report.unsent().count(), 1);
+}
