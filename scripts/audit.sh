@@ -3,9 +3,10 @@
 #   1. every advisory ignored in .cargo/audit.toml is informational
 #      (unmaintained, unsound, notice), known to the database, and about a
 #      crate still in Cargo.lock: a vulnerability is fixed, never ignored;
-#   2. `cargo audit` on Cargo.lock against the database, without fetching:
-#      a vulnerability fails, and so does any warning (unmaintained, unsound,
-#      yanked) that .cargo/audit.toml does not ignore;
+#   2. `cargo audit` on Cargo.lock (and fuzz/Cargo.lock, the fuzz project's
+#      own) against the database, without fetching it: a vulnerability
+#      fails, and so does any warning (unmaintained, unsound, yanked) that
+#      .cargo/audit.toml does not ignore;
 #   3. the shipped smtp-send (default features) links neither the
 #      discontinued async-std nor the test server and its certificate
 #      generator (smtp-testkit, rcgen, time).
@@ -47,11 +48,16 @@ echo "audit: exceptions in .cargo/audit.toml: ${ids:-none}" | tr '\n' ' '
 echo
 
 # 2. The audit itself (`--deny warnings` repeats .cargo/audit.toml's
-# [output] deny, so that removing it there does not relax CI).
-if ! cargo audit --db "$db" --no-fetch --stale --deny warnings; then
-    echo "audit: cargo audit failed: a vulnerability, or a warning that .cargo/audit.toml does not list" >&2
-    status=1
-fi
+# [output] deny, so that removing it there does not relax CI). Resolving
+# each lock first (--locked: it must match its Cargo.toml) puts its crates
+# into cargo's local index cache, which the yanked check reads.
+for lock in Cargo.lock fuzz/Cargo.lock; do
+    cargo metadata --locked --format-version 1 --manifest-path "$(dirname "$lock")/Cargo.toml" >/dev/null
+    if ! cargo audit --db "$db" --no-fetch --stale --deny warnings --file "$lock"; then
+        echo "audit: cargo audit failed on $lock: a vulnerability, or a warning that .cargo/audit.toml does not list" >&2
+        status=1
+    fi
+done
 
 # 3. What ships: smtp-send with default features, every target platform.
 shipped=$(cargo tree --locked -p smtp-send -e normal --target all --prefix none)
