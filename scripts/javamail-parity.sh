@@ -45,7 +45,8 @@
 #
 # Usage: scripts/javamail-parity.sh [CASE...]   (case names without .properties)
 # PARITY_SMTP_SEND_ARGS adds arguments to every smtp-send run (shell words),
-# e.g. PARITY_SMTP_SEND_ARGS='--runtime blocking'.
+# e.g. PARITY_SMTP_SEND_ARGS='--runtime blocking' (smtp-send is built with
+# its `async-std` feature, so every --runtime value works here).
 # Artifacts (recordings, normalised sequences, client output) are kept in
 # $PARITY_OUT (default target/javamail-parity).
 set -euo pipefail
@@ -80,7 +81,7 @@ done
 
 # --- 2. builds --------------------------------------------------------------
 cd "$root"
-cargo build -q -p smtp-send
+cargo build -q -p smtp-send --features async-std
 cargo build -q -p smtp-testkit --example record
 smtp_send=$target/debug/smtp-send
 record=$target/debug/examples/record

@@ -16,20 +16,37 @@ pub enum RuntimeKind {
     Blocking,
     /// tokio (smtp-tokio).
     Tokio,
-    /// async-std (smtp-smol's runtime under async-std's executor).
+    /// async-std (smtp-smol's runtime under async-std's executor); only
+    /// with the `async-std` feature.
+    #[cfg(feature = "async-std")]
     AsyncStd,
     /// smol (smtp-smol).
     Smol,
 }
 
 impl RuntimeKind {
-    pub fn parse(name: &str) -> Option<RuntimeKind> {
-        Some(match name {
+    /// A `--runtime` value; the error says why it cannot be used (a
+    /// usage error).
+    pub fn parse(name: &str) -> Result<RuntimeKind, String> {
+        Ok(match name {
             "blocking" => RuntimeKind::Blocking,
             "tokio" => RuntimeKind::Tokio,
+            #[cfg(feature = "async-std")]
             "async-std" => RuntimeKind::AsyncStd,
+            #[cfg(not(feature = "async-std"))]
+            "async-std" => {
+                return Err("--runtime async-std: this smtp-send was built without the \
+                    `async-std` feature (async-std is discontinued upstream); use \
+                    --runtime smol, which runs the same client, or rebuild with \
+                    `--features async-std`"
+                    .into());
+            }
             "smol" => RuntimeKind::Smol,
-            _ => return None,
+            other => {
+                return Err(format!(
+                    "--runtime {other}: expected blocking, tokio, async-std or smol"
+                ));
+            }
         })
     }
 }
@@ -72,19 +89,23 @@ pub fn connect(
                 exec,
             })
         }
-        RuntimeKind::Smol | RuntimeKind::AsyncStd => {
-            let exec = if kind == RuntimeKind::Smol {
-                Exec::Smol
-            } else {
-                Exec::AsyncStd
-            };
-            let client = exec.block_on(smtp_smol::Client::connect_with(settings, transcript))?;
-            Box::new(AsyncConn {
-                client: Some(client),
-                exec,
-            })
-        }
+        RuntimeKind::Smol => connect_smol(Exec::Smol, settings, transcript)?,
+        #[cfg(feature = "async-std")]
+        RuntimeKind::AsyncStd => connect_smol(Exec::AsyncStd, settings, transcript)?,
     })
+}
+
+/// smtp-smol's client, its futures run by `exec` (smol or async-std).
+fn connect_smol(
+    exec: Exec,
+    settings: &ClientSettings,
+    transcript: Option<TranscriptHook>,
+) -> Result<Box<dyn Conn>, Error> {
+    let client = exec.block_on(smtp_smol::Client::connect_with(settings, transcript))?;
+    Ok(Box::new(AsyncConn {
+        client: Some(client),
+        exec,
+    }))
 }
 
 impl Conn for smtp_blocking::Client {
@@ -119,6 +140,7 @@ impl Conn for smtp_blocking::Client {
 pub enum Exec {
     Tokio(tokio::runtime::Runtime),
     Smol,
+    #[cfg(feature = "async-std")]
     AsyncStd,
 }
 
@@ -127,6 +149,7 @@ impl Exec {
         match self {
             Exec::Tokio(rt) => rt.block_on(future),
             Exec::Smol => smol::block_on(future),
+            #[cfg(feature = "async-std")]
             Exec::AsyncStd => async_std::task::block_on(future),
         }
     }

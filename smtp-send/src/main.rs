@@ -14,7 +14,21 @@ use smtp_proto::{
 
 mod bulk;
 mod conn;
+#[cfg(feature = "demo")]
 mod demo;
+
+/// Built without the `demo` feature: the subcommand says how to get it.
+#[cfg(not(feature = "demo"))]
+mod demo {
+    pub fn run() -> u8 {
+        eprintln!(
+            "smtp-send: demo: this smtp-send was built without the `demo` feature \
+             (it links the test server); run it with \
+             `cargo run -p smtp-send --features demo -- demo`"
+        );
+        crate::exit::USAGE
+    }
+}
 
 /// sysexits(3) codes, as documented in `--help`.
 pub(crate) mod exit {
@@ -181,7 +195,7 @@ pub(crate) struct Cli {
     )]
     socks5_password_env: Option<String>,
 
-    /// Runtime: blocking, tokio (the default), async-std or smol
+    /// Runtime: blocking, tokio (the default), smol, or async-std (built with the `async-std` feature)
     #[arg(global = true, long = "runtime", value_name = "RUNTIME", value_parser = ["blocking", "tokio", "async-std", "smol"])]
     runtime: Option<String>,
 
@@ -211,6 +225,7 @@ pub(crate) struct Cli {
 enum Commands {
     /// Start an in-process test server and send a sample message to two
     /// recipients, one of which is refused; exit 0 when all went as expected
+    /// (built with the `demo` feature)
     Demo,
     /// Connect, upgrade with STARTTLS when offered, print the greeting,
     /// extensions before and after TLS, the TLS version, cipher suite and
@@ -535,6 +550,7 @@ fn strip_bcc(header: &[u8]) -> Vec<u8> {
 
 fn run(cli: &Cli) -> Result<u8, Fail> {
     let settings = settings(cli)?;
+    let runtime = runtime_kind(cli)?;
     let mut recipients = Vec::new();
     for r in &cli.recipients {
         recipients
@@ -560,7 +576,6 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     };
     let envelope = Envelope::new(from, recipients);
 
-    let runtime = runtime_kind(cli);
     if let Some(count) = cli.count {
         let mut data = message.header;
         message
@@ -718,20 +733,23 @@ fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &
     }
 }
 
-fn runtime_kind(cli: &Cli) -> conn::RuntimeKind {
-    cli.runtime
-        .as_deref()
-        .and_then(conn::RuntimeKind::parse)
-        .unwrap_or(conn::RuntimeKind::Tokio)
+/// `--runtime` (tokio when not given); a runtime not built in is a usage
+/// error.
+fn runtime_kind(cli: &Cli) -> Result<conn::RuntimeKind, Fail> {
+    match cli.runtime.as_deref() {
+        None => Ok(conn::RuntimeKind::Tokio),
+        Some(name) => conn::RuntimeKind::parse(name).map_err(|e| fail(exit::USAGE, e)),
+    }
 }
 
 /// `smtp-send probe`.
 fn probe(cli: &Cli) -> Result<u8, Fail> {
     let settings = settings(cli)?;
+    let runtime = runtime_kind(cli)?;
     let transcript: Option<smtp_blocking::TranscriptHook> = cli
         .transcript
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
-    let client = match conn::connect(runtime_kind(cli), &settings, transcript) {
+    let client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None)),
     };

@@ -273,6 +273,7 @@ fn precedence_of_properties_options_and_flags() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_passes() {
     let out = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
@@ -288,6 +289,57 @@ fn demo_passes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("S: 550 5.1.1"));
     assert!(stdout.contains("\"accepted\""));
+}
+
+/// Without the `demo` feature the subcommand is a usage error that says
+/// how to get it (and never reads a message or connects).
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_without_the_feature_is_a_usage_error() {
+    let out = smtp_send(&["demo"], b"");
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`demo` feature"), "{stderr}");
+    assert!(stderr.contains("--features demo"), "{stderr}");
+}
+
+/// Every runtime built in sends the same message; async-std only with its
+/// feature, and without it `--runtime async-std` is a usage error naming
+/// the feature, before any connection.
+#[test]
+fn every_runtime_sends() {
+    let mut runtimes = vec!["blocking", "tokio", "smol"];
+    if cfg!(feature = "async-std") {
+        runtimes.push("async-std");
+    }
+    for runtime in runtimes {
+        let server = TestServer::start(Script::new()).unwrap();
+        let addr = server.addr().to_string();
+        let out = smtp_send(
+            &["-s", &addr, "--json", "--runtime", runtime, "x@example.org"],
+            MESSAGE,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{runtime}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json(&out)["accepted"], serde_json::json!(["x@example.org"]));
+        assert_eq!(server.transactions().len(), 1, "{runtime}");
+    }
+    if !cfg!(feature = "async-std") {
+        let server = TestServer::start(Script::new()).unwrap();
+        let addr = server.addr().to_string();
+        let out = smtp_send(
+            &["-s", &addr, "--runtime", "async-std", "x@example.org"],
+            MESSAGE,
+        );
+        assert_eq!(out.status.code(), Some(64));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("`async-std` feature"), "{stderr}");
+        assert_eq!(server.connections(), 0, "no connection was made");
+    }
 }
 
 #[test]

@@ -876,7 +876,7 @@ mod ntlm {
         if !unicode {
             return Some(octets.iter().copied().map(char::from).collect());
         }
-        if octets.len() % 2 != 0 {
+        if !octets.len().is_multiple_of(2) {
             return None;
         }
         let units = octets.chunks_exact(2);
