@@ -105,7 +105,7 @@ fn demo() -> Result<(), String> {
         })).collect::<Vec<_>>(),
         "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
                 "auth": auth,
-        "tls": tls.as_ref().map(|t| json!({"version": t.version, "cipher_suite": t.cipher_suite, "verified": t.verified})),
+        "tls": tls.as_ref().map(crate::tls_json),
         "reply": report.reply.as_ref().map(|r| json!({
             "code": r.code().get(),
             "enhanced_code": r.enhanced_code().map(|c| c.to_string()),

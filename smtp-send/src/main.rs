@@ -590,7 +590,15 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
     let mut client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
-        Err(e) => return Ok(report_error(cli, &e, None)),
+        Err(e) => {
+            // Nothing was sent: every recipient is unsent, and says so.
+            let unsent: Vec<&str> = envelope
+                .recipients
+                .iter()
+                .map(|r| r.address.as_str())
+                .collect();
+            return Ok(report_error(cli, &e, None, &unsent));
+        }
     };
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
@@ -601,10 +609,15 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             io::Cursor::new(message.header).chain(message.rest),
         )),
     };
+    let all: Vec<String> = envelope
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str().to_owned())
+        .collect();
     let result = client.send(envelope, body);
     let conn_info = client.info();
     let info = Info {
-        tls: conn_info.tls.is_some(),
+        tls: conn_info.tls.as_ref().map(tls_json),
         auth: conn_info.auth_mechanism,
         extensions: conn_info
             .extensions
@@ -617,14 +630,17 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     // would record a failure and a retry would send a duplicate).
     let code = match &result {
         Ok(report) => {
-            emit(cli, Some(report), None, &info);
+            emit(cli, Some(report), None, &info, &[]);
             if report.all_delivered() {
                 exit::OK
             } else {
                 refusal_code(report)
             }
         }
-        Err(e) => report_error(cli, e, Some(&info)),
+        Err(e) => {
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            report_error(cli, e, Some(&info), &all)
+        }
     };
     if result
         .as_ref()
@@ -638,7 +654,8 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
 /// What the report says about the session besides the message.
 #[derive(Default)]
 struct Info {
-    tls: bool,
+    /// The TLS connection (`tls_json`), or null.
+    tls: Option<Value>,
     auth: Option<String>,
     extensions: Vec<String>,
     /// `mail.smtp.reportsuccess`: list each success with its reply.
@@ -654,7 +671,24 @@ fn reply_json(reply: &Reply) -> Value {
 }
 
 /// Writes the report (JSON on stdout, or a summary on stderr).
-fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &Info) {
+/// The `tls` object of every report (send, bulk, demo): null without TLS.
+pub fn tls_json(tls: &smtp_proto::TlsInfo) -> Value {
+    json!({
+        "version": tls.version,
+        "cipher_suite": tls.cipher_suite,
+        "verified": tls.verified,
+    })
+}
+
+/// Prints the report. `unsent` lists the recipients when there is no
+/// report (nothing was sent), so that every recipient appears exactly once.
+fn emit(
+    cli: &Cli,
+    report: Option<&DeliveryReport>,
+    error: Option<&str>,
+    info: &Info,
+    unsent_without_report: &[&str],
+) {
     let Info {
         tls,
         auth,
@@ -675,9 +709,10 @@ fn emit(cli: &Cli, report: Option<&DeliveryReport>, error: Option<&str>, info: &
                 .collect()
         })
         .unwrap_or_default();
-    let unsent: Vec<&str> = report
-        .map(|r| r.unsent().map(Address::as_str).collect())
-        .unwrap_or_default();
+    let unsent: Vec<&str> = match report {
+        Some(r) => r.unsent().map(Address::as_str).collect(),
+        None => unsent_without_report.to_vec(),
+    };
     if cli.json {
         let mut object = json!({
             "accepted": accepted,
@@ -751,7 +786,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
         .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
     let client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
-        Err(e) => return Ok(report_error(cli, &e, None)),
+        Err(e) => return Ok(report_error(cli, &e, None, &[])),
     };
     let info = client.info();
     let keywords = |e: Option<&smtp_proto::EhloResponse>| -> Vec<String> {
@@ -869,17 +904,17 @@ fn session_code(e: &SessionError) -> u8 {
     }
 }
 
-fn report_error(cli: &Cli, error: &Error, info: Option<&Info>) -> u8 {
+fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&str]) -> u8 {
     let empty = Info::default();
     let info = info.unwrap_or(&empty);
     let message = error.to_string();
     match error {
         Error::Send { failure, cause } => {
-            emit(cli, Some(&failure.report), Some(&message), info);
+            emit(cli, Some(&failure.report), Some(&message), info, &[]);
             failure_code(failure, cause.as_ref())
         }
         other => {
-            emit(cli, None, Some(&message), info);
+            emit(cli, None, Some(&message), info, recipients);
             match other {
                 Error::Session(e) => session_code(e),
                 Error::TlsConfig(_) => exit::CONFIG,

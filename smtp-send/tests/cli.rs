@@ -56,7 +56,7 @@ fn sends_and_reports_json() {
     let report = json(&out);
     assert_eq!(report["accepted"], serde_json::json!(["x@example.org"]));
     assert_eq!(report["reply"]["code"], 250);
-    assert_eq!(report["tls"], false);
+    assert_eq!(report["tls"], serde_json::Value::Null);
     assert_eq!(report["auth"], serde_json::Value::Null);
     assert!(
         report["extensions"]
@@ -482,6 +482,14 @@ fn tls_flags_and_probe() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("certificate"));
     assert!(server.transactions().is_empty());
+    // The report still accounts for the recipient: unsent, with the why.
+    let out = smtp_send(&["-s", &server_arg, "--json", "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(69));
+    let report = json(&out);
+    assert_eq!(report["unsent"], serde_json::json!(["x@example.org"]));
+    assert_eq!(report["accepted"], serde_json::json!([]));
+    assert_eq!(report["rejected"], serde_json::json!([]));
+    assert!(report["error"].as_str().unwrap().contains("certificate"));
     // --ca: verified delivery; the report says tls.
     let out = smtp_send(
         &[
@@ -500,7 +508,7 @@ fn tls_flags_and_probe() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(json(&out)["tls"], true);
+    assert_eq!(json(&out)["tls"]["verified"], true);
     // -o mail.smtp.starttls.enable=false overrides the default; --tls overrides both.
     let out = smtp_send(
         &[
@@ -513,7 +521,7 @@ fn tls_flags_and_probe() {
         ],
         MESSAGE,
     );
-    assert_eq!(json(&out)["tls"], false);
+    assert_eq!(json(&out)["tls"], serde_json::Value::Null);
     let out = smtp_send(
         &[
             "-s",
@@ -528,7 +536,7 @@ fn tls_flags_and_probe() {
         ],
         MESSAGE,
     );
-    assert_eq!(json(&out)["tls"], true);
+    assert_eq!(json(&out)["tls"]["verified"], false);
     // starttls-required against a server without STARTTLS: fails before MAIL.
     let plain = TestServer::start(Script::new()).unwrap();
     let out = smtp_send(
