@@ -157,7 +157,7 @@ impl Server {
         let mut parts = line.split(' ').skip(1);
         self.bdat_left = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
         let last = parts.next().is_some_and(|p| p.eq_ignore_ascii_case("LAST"));
-        if !(self.mail && !self.rcpts.is_empty()) {
+        if !self.mail || self.rcpts.is_empty() {
             if last {
                 self.rcpts.clear();
                 self.mail = false;
