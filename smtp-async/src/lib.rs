@@ -84,7 +84,7 @@ use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::io::Cursor;
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, timed_out};
+use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
 pub use smtp_client::{ClientSettings, Error, Protocol, TranscriptHook};
 use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
@@ -180,6 +180,13 @@ enum Source<F> {
     Reader(Box<dyn AsyncRead + Send + Unpin>),
     /// A file that could not be opened: the first read reports why.
     Unopened(Option<io::Error>),
+    /// A rewritten header block, then the rest of the message from
+    /// `rest_at` on (message-level send).
+    Prefixed {
+        head: Cursor<Vec<u8>>,
+        rest: Box<Source<F>>,
+        rest_at: u64,
+    },
 }
 
 impl Body {
@@ -198,22 +205,119 @@ impl Body {
     }
 }
 
-impl<F: AsyncRead + AsyncSeek + Unpin> Source<F> {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Source::Bytes(c) => c.read(buf).await,
-            Source::File(f) => f.read(buf).await,
-            Source::Reader(r) => r.read(buf).await,
-            Source::Unopened(e) => Err(e.take().unwrap_or_else(|| io::Error::other("no file"))),
-        }
+impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
+    fn read<'b>(
+        &'b mut self,
+        buf: &'b mut [u8],
+    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<usize>> + Send + 'b>> {
+        Box::pin(async move {
+            match self {
+                Source::Bytes(c) => c.read(buf).await,
+                Source::File(f) => f.read(buf).await,
+                Source::Reader(r) => r.read(buf).await,
+                Source::Unopened(e) => Err(e.take().unwrap_or_else(|| io::Error::other("no file"))),
+                Source::Prefixed { head, rest, .. } => match head.read(buf).await? {
+                    0 => rest.read(buf).await,
+                    n => Ok(n),
+                },
+            }
+        })
     }
 
     async fn rewind(&mut self) -> io::Result<()> {
+        self.seek_to(0).await
+    }
+
+    fn seek_to(
+        &mut self,
+        at: u64,
+    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
+        Box::pin(async move {
+            match self {
+                Source::Bytes(c) => c.seek(io::SeekFrom::Start(at)).await.map(drop),
+                Source::File(f) => f.seek(io::SeekFrom::Start(at)).await.map(drop),
+                Source::Reader(_) | Source::Unopened(_) => {
+                    Err(io::Error::other("a streamed body cannot be sent twice"))
+                }
+                Source::Prefixed {
+                    head,
+                    rest,
+                    rest_at,
+                } => {
+                    head.set_position(0);
+                    rest.seek_to(*rest_at).await
+                }
+            }
+        })
+    }
+}
+
+/// Reads the header block from `source` (at most
+/// [`message::MAX_HEADER`] octets); returns it and what was read past it.
+async fn read_header(source: &mut (impl AsyncRead + Unpin)) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut collector = message::HeaderCollector::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match source.read(&mut buf).await {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Body(e)),
+        };
+        if collector.feed(&buf[..n])? {
+            return Ok(collector.finish());
+        }
+    }
+}
+
+impl Body {
+    /// The envelope the message's header gives (see [`message`]) and the
+    /// body to transmit: the header without `Bcc:`, then the rest.
+    async fn into_message<R: Runtime>(
+        self,
+        from: Option<&smtp_proto::ReversePath>,
+    ) -> Result<(Envelope, BodyPlan, Source<R::File>), Error> {
         match self {
-            Source::Bytes(c) => c.seek(io::SeekFrom::Start(0)).await.map(drop),
-            Source::File(f) => f.seek(io::SeekFrom::Start(0)).await.map(drop),
-            Source::Reader(_) | Source::Unopened(_) => {
-                Err(io::Error::other("a streamed body cannot be sent twice"))
+            Body::Bytes(bytes) => {
+                let end = message::header_end(&bytes, true).unwrap_or(bytes.len());
+                if end > message::MAX_HEADER {
+                    return Err(message::MessageError::HeaderTooLarge.into());
+                }
+                let parsed = message::MessageHeader::parse(&bytes[..end], from)?;
+                let mut inspector = smtp_proto::BodyInspector::new();
+                inspector.update(&parsed.header);
+                inspector.update(&bytes[end..]);
+                let plan = BodyPlan::Known(BodyInfo::from_report(&inspector.finish()));
+                let mut source = Source::Prefixed {
+                    head: Cursor::new(parsed.header),
+                    rest: Box::new(Source::Bytes(Cursor::new(bytes))),
+                    rest_at: end as u64,
+                };
+                source.rewind().await.map_err(Error::Body)?;
+                Ok((parsed.envelope, plan, source))
+            }
+            Body::File(path) => {
+                let mut file = R::open_file(path).await.map_err(Error::Body)?;
+                let (header, _) = read_header(&mut file).await?;
+                let parsed = message::MessageHeader::parse(&header, from)?;
+                let mut source = Source::Prefixed {
+                    head: Cursor::new(parsed.header),
+                    rest: Box::new(Source::File(file)),
+                    rest_at: header.len() as u64,
+                };
+                source.rewind().await.map_err(Error::Body)?;
+                Ok((parsed.envelope, BodyPlan::Inspect, source))
+            }
+            Body::Reader(mut reader) => {
+                let (header, excess) = read_header(&mut reader).await?;
+                let parsed = message::MessageHeader::parse(&header, from)?;
+                let mut head = parsed.header;
+                head.extend_from_slice(&excess);
+                let source = Source::Prefixed {
+                    head: Cursor::new(head),
+                    rest: Box::new(Source::Reader(reader)),
+                    rest_at: 0,
+                };
+                Ok((parsed.envelope, BodyPlan::Streamed, source))
             }
         }
     }
@@ -388,6 +492,33 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             Ok(()) => self.driver.finish_send(),
             Err(_) => sources.iter().map(|_| Err(Error::Poisoned)).collect(),
         }
+    }
+
+    /// Sends a whole RFC 5322 message as JavaMail's `Transport.send` does:
+    /// the envelope comes from the message (`mail.smtp.from`, else From:
+    /// — Sender: when From: has several; every To:, Cc: and Bcc:
+    /// address) and `Bcc:` is not transmitted. Only the header block is
+    /// held in memory.
+    ///
+    /// # Errors
+    /// [`Error::Message`] when the message has no recipient or sender or
+    /// a malformed address (nothing is sent), else as [`send`](Self::send).
+    pub async fn send_message(
+        &mut self,
+        message: impl Into<Body>,
+    ) -> Result<DeliveryReport, Error> {
+        if self.busy {
+            return Err(Error::Poisoned);
+        }
+        let from = self.driver.default_from().cloned();
+        let (envelope, plan, source) = message.into().into_message::<R>(from.as_ref()).await?;
+        let mut sources = [source];
+        self.driver.start_send([(envelope, plan)]);
+        self.run(&mut sources).await?;
+        self.driver
+            .finish_send()
+            .pop()
+            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
     }
 
     /// Whether the connection still works: NOOP, or RSET with

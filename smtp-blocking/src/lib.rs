@@ -34,7 +34,7 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, timed_out};
+use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
 pub use smtp_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
 use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
@@ -90,6 +90,13 @@ enum Source<'a> {
     Bytes(Cursor<&'a [u8]>),
     File(std::fs::File),
     Reader(Box<dyn Read + Send + 'a>),
+    /// A rewritten header block, then the rest of the message from
+    /// `rest_at` on (message-level send).
+    Prefixed {
+        head: Cursor<Vec<u8>>,
+        rest: Box<Source<'a>>,
+        rest_at: u64,
+    },
 }
 
 impl<'a> Body<'a> {
@@ -111,14 +118,101 @@ impl Source<'_> {
             Source::Bytes(c) => c.read(buf),
             Source::File(f) => f.read(buf),
             Source::Reader(r) => r.read(buf),
+            Source::Prefixed { head, rest, .. } => match head.read(buf)? {
+                0 => rest.read(buf),
+                n => Ok(n),
+            },
         }
     }
 
     fn rewind(&mut self) -> io::Result<()> {
+        self.seek_to(0)
+    }
+
+    fn seek_to(&mut self, at: u64) -> io::Result<()> {
         match self {
-            Source::Bytes(c) => c.seek(SeekFrom::Start(0)).map(drop),
-            Source::File(f) => f.seek(SeekFrom::Start(0)).map(drop),
+            Source::Bytes(c) => c.seek(SeekFrom::Start(at)).map(drop),
+            Source::File(f) => f.seek(SeekFrom::Start(at)).map(drop),
             Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
+            Source::Prefixed {
+                head,
+                rest,
+                rest_at,
+            } => {
+                head.set_position(0);
+                rest.seek_to(*rest_at)
+            }
+        }
+    }
+}
+
+/// Reads the header block from `source` (at most
+/// [`message::MAX_HEADER`] octets); returns it and what was read past it.
+fn read_header(source: &mut dyn Read) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let mut collector = message::HeaderCollector::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::Body(e)),
+        };
+        if collector.feed(&buf[..n])? {
+            return Ok(collector.finish());
+        }
+    }
+}
+
+impl<'a> Body<'a> {
+    /// The envelope the message's header gives (see [`message`]) and the
+    /// body to transmit: the header without `Bcc:`, then the rest.
+    fn into_message(
+        self,
+        from: Option<&smtp_proto::ReversePath>,
+    ) -> Result<(Envelope, BodyPlan, Source<'a>), Error> {
+        match self {
+            Body::Bytes(bytes) => {
+                let end = message::header_end(bytes, true).unwrap_or(bytes.len());
+                if end > message::MAX_HEADER {
+                    return Err(message::MessageError::HeaderTooLarge.into());
+                }
+                let parsed = message::MessageHeader::parse(&bytes[..end], from)?;
+                let mut inspector = smtp_proto::BodyInspector::new();
+                inspector.update(&parsed.header);
+                inspector.update(&bytes[end..]);
+                let plan = BodyPlan::Known(BodyInfo::from_report(&inspector.finish()));
+                let source = Source::Prefixed {
+                    head: Cursor::new(parsed.header),
+                    rest: Box::new(Source::Bytes(Cursor::new(bytes))),
+                    rest_at: end as u64,
+                };
+                let mut source = source;
+                source.rewind().map_err(Error::Body)?;
+                Ok((parsed.envelope, plan, source))
+            }
+            Body::File(mut file) => {
+                let (header, _) = read_header(&mut file)?;
+                let parsed = message::MessageHeader::parse(&header, from)?;
+                let mut source = Source::Prefixed {
+                    head: Cursor::new(parsed.header),
+                    rest: Box::new(Source::File(file)),
+                    rest_at: header.len() as u64,
+                };
+                source.rewind().map_err(Error::Body)?;
+                Ok((parsed.envelope, BodyPlan::Inspect, source))
+            }
+            Body::Reader(mut reader) => {
+                let (header, excess) = read_header(&mut reader)?;
+                let parsed = message::MessageHeader::parse(&header, from)?;
+                let mut head = parsed.header;
+                head.extend_from_slice(&excess);
+                let source = Source::Prefixed {
+                    head: Cursor::new(head),
+                    rest: Box::new(Source::Reader(reader)),
+                    rest_at: 0,
+                };
+                Ok((parsed.envelope, BodyPlan::Streamed, source))
+            }
         }
     }
 }
@@ -297,6 +391,26 @@ impl Client {
         self.driver.finish_send()
     }
 
+    /// Sends a whole RFC 5322 message as JavaMail's `Transport.send` does:
+    /// the envelope comes from the message (`mail.smtp.from`, else From:
+    /// — Sender: when From: has several; every To:, Cc: and Bcc:
+    /// address) and `Bcc:` is not transmitted. Only the header block is
+    /// held in memory.
+    ///
+    /// # Errors
+    /// [`Error::Message`] when the message has no recipient or sender or
+    /// a malformed address (nothing is sent), else as [`send`](Self::send).
+    pub fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        let (envelope, plan, source) = message.into_message(self.driver.default_from())?;
+        let mut sources = [source];
+        self.driver.start_send([(envelope, plan)]);
+        self.run(&mut sources);
+        self.driver
+            .finish_send()
+            .pop()
+            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+    }
+
     /// Whether the connection still works: NOOP (or RSET with
     /// `mail.smtp.userset`), as JavaMail's `isConnected`.
     pub fn is_connected(&mut self) -> bool {
@@ -414,8 +528,21 @@ fn read_by(
     transport.read(buf)
 }
 
-/// Connects, sends one message, and closes: JavaMail's static
-/// `Transport.send`.
+/// Connects, sends one RFC 5322 message with the envelope it names
+/// ([`Client::send_message`]), and closes: JavaMail's static
+/// `Transport.send(message)`.
+///
+/// # Errors
+/// As [`Client::connect`] and [`Client::send_message`].
+pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<DeliveryReport, Error> {
+    let mut client = Client::connect(settings)?;
+    let report = client.send_message(message)?;
+    client.close()?;
+    Ok(report)
+}
+
+/// Connects, sends one message to `envelope`, and closes: JavaMail's
+/// static `Transport.send(message, addresses)`.
 ///
 /// # Errors
 /// As [`Client::connect`] and [`Client::send`].

@@ -126,13 +126,15 @@ impl Driver {
             Some(p) => Some(p.handshake(&settings.host, settings.port())?),
             None => None,
         };
-        Ok(Driver::new(
+        let mut driver = Driver::new(
             Arc::new(config),
             proxy,
             io_timeouts(settings),
             transcript,
             &[],
             now,
-        ))
+        );
+        driver.set_default_from(settings.from.clone());
+        Ok(driver)
     }
 }

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use smtp_proto::proxy::{ProxyHandshake, ProxyStatus};
 use smtp_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, MessageId, SendFailure, Session,
-    SessionConfig, SessionError, SessionInfo, UsageError,
+    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, MessageId, ReversePath, SendFailure,
+    Session, SessionConfig, SessionError, SessionInfo, UsageError,
 };
 
 use crate::error::{Error, TranscriptHook, timed_out};
@@ -176,6 +176,8 @@ pub struct Driver {
     link_error: Option<Error>,
     info: SessionInfo,
     transcript: Option<TranscriptHook>,
+    /// `mail.smtp.from`: the sender of message-level sends.
+    default_from: Option<ReversePath>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -228,6 +230,7 @@ impl Driver {
             link_error: None,
             info: SessionInfo::default(),
             transcript,
+            default_from: None,
         };
         if !already_read.is_empty() {
             driver.on_read(now, Ok(already_read));
@@ -364,6 +367,17 @@ impl Driver {
     }
 
     // ----- state --------------------------------------------------------
+
+    /// The sender of message-level sends that overrides the message's own
+    /// (`mail.smtp.from`).
+    pub fn set_default_from(&mut self, from: Option<ReversePath>) {
+        self.default_from = from;
+    }
+
+    /// See [`set_default_from`](Self::set_default_from).
+    pub fn default_from(&self) -> Option<&ReversePath> {
+        self.default_from.as_ref()
+    }
 
     /// What is known about the connection (complete once established).
     pub fn info(&self) -> &SessionInfo {

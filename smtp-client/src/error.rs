@@ -31,6 +31,10 @@ pub enum Error {
         /// The session error that caused it, when the connection ended.
         cause: Option<SessionError>,
     },
+    /// The message cannot be sent as it is (no recipient, no sender, a
+    /// bad address in a header): nothing was sent.
+    #[error("message: {0}")]
+    Message(#[from] crate::message::MessageError),
     /// A request the session could not take.
     #[error(transparent)]
     Usage(#[from] UsageError),
@@ -52,7 +56,7 @@ impl Error {
     pub fn connection_usable(&self) -> bool {
         matches!(
             self,
-            Error::Send { cause: None, .. } | Error::Body(_) | Error::Usage(_)
+            Error::Send { cause: None, .. } | Error::Body(_) | Error::Usage(_) | Error::Message(_)
         )
     }
 }

@@ -40,6 +40,7 @@
 mod connect;
 mod driver;
 mod error;
+pub mod message;
 pub mod settings;
 
 pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts};

@@ -443,7 +443,7 @@ struct Message {
     recipients: Vec<Address>,
 }
 
-const MAX_HEADER: usize = 1 << 20;
+const MAX_HEADER: usize = smtp_client::message::MAX_HEADER;
 
 fn read_message(cli: &Cli) -> Result<Message, Fail> {
     let source: Box<dyn Read + Send> = match &cli.message {
@@ -470,82 +470,33 @@ fn read_message(cli: &Cli) -> Result<Message, Fail> {
             break;
         }
     }
-    let parsed = mail_parser::MessageParser::new().parse_headers(&header[..]);
-    let mut from = None;
-    let mut recipients = Vec::new();
-    if let Some(parsed) = &parsed {
-        from = parsed
-            .from()
-            .and_then(|a| a.first())
-            .and_then(|a| a.address())
-            .map(|a| {
-                Address::parse(a).map_err(|e| fail(exit::DATAERR, format!("From: header: {e}")))
-            })
-            .transpose()?;
-        if cli.read_recipients {
-            for list in [parsed.to(), parsed.cc(), parsed.bcc()]
-                .into_iter()
-                .flatten()
-            {
-                for addr in list.iter() {
-                    if let Some(a) = addr.address() {
-                        recipients.push(
-                            Address::parse(a).map_err(|e| {
-                                fail(exit::DATAERR, format!("recipient header: {e}"))
-                            })?,
-                        );
-                    }
-                }
-            }
-        }
-    }
-    let rewritten = cli.read_recipients && has_bcc(&header);
-    if rewritten {
-        header = strip_bcc(&header);
-    }
+    // The envelope from the header, as the library's message-level send
+    // reads it (smtp_client::message): From:/Sender:, and with -t every
+    // To:, Cc: and Bcc: address once, Bcc: stripped.
+    use smtp_client::message::HeaderAddresses;
+    let (sender, recipients) = if cli.read_recipients {
+        let a = HeaderAddresses::of(&header).map_err(|e| fail(exit::DATAERR, e.to_string()))?;
+        (a.sender, a.recipients)
+    } else {
+        let sender =
+            HeaderAddresses::sender_of(&header).map_err(|e| fail(exit::DATAERR, e.to_string()))?;
+        (sender, Vec::new())
+    };
+    let rewritten = if cli.read_recipients {
+        let stripped = smtp_client::message::strip_bcc(&header);
+        let changed = stripped != header;
+        header = stripped;
+        changed
+    } else {
+        false
+    };
     Ok(Message {
         header,
         rest: Box::new(reader),
         rewritten,
-        from,
+        from: sender,
         recipients,
     })
-}
-
-fn has_bcc(header: &[u8]) -> bool {
-    header_lines(header).any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"bcc:"))
-}
-
-/// Header lines with their folded continuations.
-fn header_lines(header: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = header;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = 0;
-        loop {
-            let nl = rest[end..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |p| end + p + 1);
-            end = nl;
-            if end >= rest.len() || !matches!(rest[end], b' ' | b'\t') {
-                break;
-            }
-        }
-        let (line, tail) = rest.split_at(end);
-        rest = tail;
-        Some(line)
-    })
-}
-
-fn strip_bcc(header: &[u8]) -> Vec<u8> {
-    header_lines(header)
-        .filter(|l| !(l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"bcc:")))
-        .flatten()
-        .copied()
-        .collect()
 }
 
 fn run(cli: &Cli) -> Result<u8, Fail> {
