@@ -32,7 +32,7 @@
 //! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`AuthSettings`] fields | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
 //! | `ssl.enable` | [`TlsOptions::implicit`]; port 465 unless set | false (smtp), true (smtps) |
-//! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled | false |
+//! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled; offered then refused is an error, never a fallback | **enable: true** (false), required: false |
 //! | `ssl.checkserveridentity` | [`TlsOptions::check_server_identity`] | **true** (false in JavaMail 1.6) |
 //! | `ssl.trust` | [`TlsOptions::trust`]: `*` or hosts trusted without verification | — |
 //! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsOptions::protocols`], [`TlsOptions::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
@@ -209,7 +209,8 @@ pub struct TlsOptions {
     /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`; true for
     /// [`Protocol::Smtps`]).
     pub implicit: bool,
-    /// `mail.smtp.starttls.enable`.
+    /// `mail.smtp.starttls.enable`: upgrade whenever the server offers
+    /// STARTTLS (default true; JavaMail's is false).
     pub starttls_enable: bool,
     /// `mail.smtp.starttls.required`.
     pub starttls_required: bool,
@@ -240,7 +241,8 @@ impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
             implicit: false,
-            starttls_enable: false,
+            // Secure by default (JavaMail: false).
+            starttls_enable: true,
             starttls_required: false,
             check_server_identity: true,
             trust: String::new(),
@@ -418,7 +420,14 @@ impl Default for SessionOptions {
 }
 
 impl ClientSettings {
-    /// Defaults for `protocol` and `host`.
+    /// Secure defaults for `protocol` and `host`: with [`Protocol::Smtp`],
+    /// STARTTLS whenever the server offers it, with the certificate and the
+    /// host name verified, and a refused or failed upgrade is an error,
+    /// never a silent fallback to plaintext; [`Protocol::Smtps`] is TLS
+    /// from the first byte. (JavaMail's default is plaintext.) For a
+    /// connection without TLS use
+    /// [`dangerous_plaintext`](Self::dangerous_plaintext) or set
+    /// `mail.smtp.starttls.enable=false`.
     pub fn new(protocol: Protocol, host: impl Into<String>) -> Self {
         let host = host.into();
         let tls = TlsOptions {
@@ -450,7 +459,19 @@ impl ClientSettings {
         }
     }
 
-    /// Reads properties (later pairs win). Keys outside the protocol's
+    /// Settings that never use TLS: STARTTLS off, passwords and tokens
+    /// still refused in the clear unless
+    /// [`AuthSettings::allow_plaintext`] is set too. For test servers and
+    /// trusted local relays.
+    pub fn dangerous_plaintext(host: impl Into<String>) -> Self {
+        let mut settings = ClientSettings::new(Protocol::Smtp, host);
+        settings.tls.starttls_enable = false;
+        settings
+    }
+
+    /// Reads properties (later pairs win), starting from the secure
+    /// defaults of [`new`](Self::new): `mail.smtp.starttls.enable=false`
+    /// turns STARTTLS off. Keys outside the protocol's
     /// prefix are ignored, as JavaMail ignores other providers' keys.
     ///
     /// # Errors

@@ -17,8 +17,9 @@ pub enum StartTlsPolicy {
     /// Never upgrade.
     #[default]
     Never,
-    /// Upgrade when the server offers STARTTLS; continue in plaintext when
-    /// it does not, or when it refuses the command.
+    /// Upgrade when the server offers STARTTLS; continue in plaintext only
+    /// when it does not offer it. Offered and then refused, or a failed
+    /// handshake, ends the session: never a silent fallback.
     Opportunistic,
     /// Upgrade or fail before anything but EHLO/STARTTLS/QUIT is sent.
     Required,

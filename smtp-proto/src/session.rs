@@ -104,8 +104,9 @@ pub enum SessionError {
     /// connector is configured.
     #[error("STARTTLS is required but {0}")]
     StartTlsUnavailable(&'static str),
-    /// STARTTLS is required and the server refused it.
-    #[error("STARTTLS is required but the server refused it: {0}")]
+    /// The server offered STARTTLS and then refused it: the session does
+    /// not go on in plaintext.
+    #[error("the server offered STARTTLS but refused it: {0}")]
     StartTlsRefused(Reply),
     /// TLS failed.
     #[error(transparent)]
@@ -1335,14 +1336,10 @@ impl Session {
                         return self.fail(SessionError::ResponseInjection(n));
                     }
                     self.start_tls(now);
-                } else if self.config.starttls == StartTlsPolicy::Required {
-                    self.fail_with_quit(SessionError::StartTlsRefused(reply));
                 } else {
-                    self.note(
-                        Direction::Info,
-                        "STARTTLS refused; continuing without TLS".into(),
-                    );
-                    self.after_ehlo_without_tls();
+                    // Offered, then refused: never a silent fallback to
+                    // plaintext (JavaMail fails here too).
+                    self.fail_with_quit(SessionError::StartTlsRefused(reply));
                 }
             }
             Awaiting::Auth => self.on_auth_reply(reply),
@@ -1367,21 +1364,6 @@ impl Session {
             Awaiting::Quit => return self.close(None),
         }
         self.pump();
-    }
-
-    fn after_ehlo_without_tls(&mut self) {
-        // Opportunistic STARTTLS was refused: continue as if it was not
-        // offered, without asking again.
-        if let Some(ehlo) = &mut self.ehlo {
-            let kept: Vec<Extension> = ehlo
-                .extensions()
-                .iter()
-                .filter(|e| **e != Extension::StartTls)
-                .cloned()
-                .collect();
-            *ehlo = EhloResponse::new(ehlo.domain(), ehlo.greeting(), kept);
-        }
-        self.after_ehlo();
     }
 
     // ----- internals: transactions --------------------------------------

@@ -457,27 +457,24 @@ fn starttls_required_but_not_offered_fails_before_mail() {
     });
 }
 
+/// STARTTLS offered and then refused ends the session with either policy:
+/// never a silent fallback to plaintext (as JavaMail).
 #[test]
-fn starttls_refused_is_fatal_only_when_required() {
-    let mut c = config();
-    c.starttls = StartTlsPolicy::Opportunistic;
-    c.tls = Some(Arc::new(FakeConnector));
-    let mut h = Harness::new(c.clone(), Split::Whole);
-    h.connect(&["STARTTLS"]);
-    h.expect("STARTTLS\r\n");
-    h.server("454 4.7.0 TLS not available\r\n");
-    assert!(h.session.is_idle(), "opportunistic: continue in plaintext");
-    assert!(h.session.tls_info().is_none());
-
-    c.starttls = StartTlsPolicy::Required;
-    let mut h = Harness::new(c, Split::Whole);
-    h.connect(&["STARTTLS"]);
-    h.expect("STARTTLS\r\n");
-    h.server("454 4.7.0 TLS not available\r\n");
-    assert!(matches!(
-        h.closed(),
-        Some(Some(SessionError::StartTlsRefused(_)))
-    ));
+fn starttls_offered_then_refused_is_fatal() {
+    for policy in [StartTlsPolicy::Opportunistic, StartTlsPolicy::Required] {
+        let mut c = config();
+        c.starttls = policy;
+        c.tls = Some(Arc::new(FakeConnector));
+        let mut h = Harness::new(c, Split::Whole);
+        h.connect(&["STARTTLS"]);
+        h.expect("STARTTLS\r\n");
+        h.server("454 4.7.0 TLS not available\r\n");
+        assert!(
+            matches!(h.closed(), Some(Some(SessionError::StartTlsRefused(_)))),
+            "{policy:?}"
+        );
+        assert_eq!(h.client(), "QUIT\r\n", "{policy:?}");
+    }
 }
 
 #[test]

@@ -117,9 +117,9 @@ fn client_lines(lines: &Mutex<Vec<String>>) -> Vec<String> {
 }
 
 /// Settings for a test server, with a fixed EHLO name and a short
-/// timeout, STARTTLS off.
+/// timeout, STARTTLS off (the scenarios that upgrade say so).
 pub fn settings_for(server: &TestServer) -> ClientSettings {
-    let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");
     s.port = Some(server.addr().port());
     s.local_name =
         Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
@@ -589,10 +589,56 @@ pub fn typed_tls_settings<A: Adapter>() {
         assert!(info.tls.as_ref().is_some_and(|t| t.verified), "{name}");
         assert_eq!(transcript[1], "C: STARTTLS", "{name}");
     }
-    // Off (the default here): no upgrade.
-    let (info, transcript) = established::<A>(&base(&starttls));
-    assert!(info.unwrap_or_else(|e| panic!("{name}: {e}")).tls.is_none());
-    assert!(!transcript.iter().any(|l| l == "C: STARTTLS"), "{name}");
+    // Off (dangerous_plaintext, as `base` is, or the property): no upgrade.
+    let by_property = set(base(&starttls), "mail.smtp.starttls.enable", "false");
+    for s in [&base(&starttls), &by_property] {
+        let (info, transcript) = established::<A>(s);
+        assert!(info.unwrap_or_else(|e| panic!("{name}: {e}")).tls.is_none());
+        assert!(!transcript.iter().any(|l| l == "C: STARTTLS"), "{name}");
+    }
+    // The library's default (ClientSettings::new, and properties, which
+    // start from it) upgrades, verified.
+    let mut default = ClientSettings::new(Protocol::Smtp, "localhost");
+    default.port = Some(starttls.addr().port());
+    default.local_name = base(&starttls).local_name;
+    default.tls.ca_pem = vec![ca.ca_pem.clone()];
+    default.tls.only_extra_roots = true;
+    let (info, transcript) = established::<A>(&default);
+    assert!(
+        info.unwrap_or_else(|e| panic!("{name}: {e}"))
+            .tls
+            .is_some_and(|t| t.verified)
+    );
+    assert_eq!(transcript[1], "C: STARTTLS", "{name}");
+    // …and an unverifiable certificate is an error, not plaintext.
+    default.tls.ca_pem.clear();
+    default.tls.only_extra_roots = false;
+    assert_eq!(
+        tls_kind(&established::<A>(&default).0),
+        Some(TlsErrorKind::Certificate),
+        "{name}"
+    );
+    // Offered, then refused: an error, not plaintext.
+    let refusing = start(Script::new().starttls(&ca).map(|s| {
+        s.rule(
+            When::Command("STARTTLS"),
+            Action::reply("454 4.7.0 TLS not available\r\n"),
+        )
+    }));
+    let mut s = base(&refusing);
+    s.tls.starttls_enable = true;
+    let (result, transcript) = established::<A>(&s);
+    assert!(
+        matches!(
+            result,
+            Err(Error::Session(SessionError::StartTlsRefused(_)))
+        ),
+        "{name}: {result:?}"
+    );
+    assert!(
+        !transcript.iter().any(|l| l.starts_with("C: MAIL")),
+        "{name}"
+    );
 
     // starttls_required: a server without STARTTLS fails the session
     // before anything but EHLO.

@@ -808,6 +808,9 @@ pub fn tls_settings(host: &str, host_port: &str, tls_dir: &str, ca: &str) -> Cli
     s.local_name = Some(client_example());
     s.tls.ca_files = vec![Path::new(tls_dir).join(ca)];
     s.tls.only_extra_roots = true;
+    // Each scenario turns on what it tests (the library default would
+    // upgrade whenever STARTTLS is offered).
+    s.tls.starttls_enable = false;
     s
 }
 
