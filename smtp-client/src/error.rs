@@ -5,41 +5,47 @@ use std::io;
 use smtp_proto::{SendFailure, SessionError, TranscriptEntry, UsageError};
 
 /// What can go wrong in a client call, on every runtime.
+///
+/// `Display` says what failed; the underlying error is
+/// [`source()`](std::error::Error::source), never repeated in the text
+/// (print the chain, e.g. with [`Error::chain`], to show both).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Connecting, reading or writing the socket failed.
-    #[error("connection: {0}")]
+    #[error("the connection failed")]
     Io(#[from] io::Error),
     /// Reading the caller's message body failed.
-    #[error("reading the message: {0}")]
-    Body(io::Error),
+    #[error("reading the message failed")]
+    Body(#[source] io::Error),
     /// The TLS configuration is unusable (a CA file, a client key, a
     /// protocol or cipher name).
-    #[error("TLS configuration: {0}")]
-    TlsConfig(smtp_proto::TlsError),
+    #[error("the TLS configuration is unusable")]
+    TlsConfig(#[source] smtp_proto::TlsError),
     /// The session ended (refused greeting, TLS or AUTH failure, timeout,
     /// malformed reply, connection closed).
     #[error(transparent)]
     Session(#[from] SessionError),
     /// The message was not sent to anyone; the report says why for each
     /// recipient, `cause` why the connection ended when it did.
-    #[error("{failure}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
+    #[error("{failure}")]
     Send {
         /// The failure with every recipient's outcome.
         failure: Box<SendFailure>,
-        /// The session error that caused it, when the connection ended.
+        /// The session error that caused it, when the connection ended
+        /// (also [`source()`](std::error::Error::source)).
+        #[source]
         cause: Option<SessionError>,
     },
     /// The message cannot be sent as it is (no recipient, no sender, a
     /// bad address in a header): nothing was sent.
-    #[error("message: {0}")]
+    #[error("the message cannot be sent as it is")]
     Message(#[from] crate::message::MessageError),
     /// A request the session could not take.
     #[error(transparent)]
     Usage(#[from] UsageError),
     /// The SOCKS5 or HTTP CONNECT proxy refused or failed.
-    #[error("proxy: {0}")]
+    #[error("the proxy failed")]
     Proxy(#[from] smtp_proto::proxy::ProxyError),
     /// An earlier call on this connection was cancelled (its future
     /// dropped) midway: what the server saw is unknown, so the connection
@@ -51,6 +57,59 @@ pub enum Error {
 }
 
 impl Error {
+    /// This error and its sources, joined by `": "`, for a person to read.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            source = e.source();
+        }
+        text
+    }
+
+    /// Whether trying again later (on a new connection) may succeed: lost
+    /// connections, timeouts, 4xx replies, a cancelled call.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Io(_) | Error::Poisoned => true,
+            Error::Session(e) => e.is_transient(),
+            Error::Send { failure, cause } => {
+                let refusals_transient = failure.report.rejected().all(|(_, r)| r.is_transient());
+                match &failure.kind {
+                    smtp_proto::FailureKind::RecipientsRejected => refusals_transient,
+                    kind => {
+                        kind.is_transient()
+                            || cause.as_ref().is_some_and(SessionError::is_transient)
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether trying again would fail the same way: the server refused
+    /// permanently (5xx), or the configuration or the message is unusable.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::TlsConfig(_) | Error::Message(_) => true,
+            Error::Session(e) => {
+                !e.is_transient() && e.reply().is_some_and(smtp_proto::Reply::is_permanent)
+            }
+            Error::Send { failure, .. } => match &failure.kind {
+                smtp_proto::FailureKind::RecipientsRejected => {
+                    failure.report.rejected().all(|(_, r)| r.is_permanent())
+                }
+                smtp_proto::FailureKind::SenderRejected(r)
+                | smtp_proto::FailureKind::MessageRejected(r) => r.is_permanent(),
+                smtp_proto::FailureKind::TooLarge { .. } => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Whether the connection this error came from may still be used
     /// (the message failed, the session did not).
     pub fn connection_usable(&self) -> bool {
@@ -67,4 +126,43 @@ pub type TranscriptHook = Box<dyn FnMut(&TranscriptEntry) + Send>;
 /// The error a read or write that gave up at its deadline reports.
 pub fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smtp_proto::{Reply, ReplyCode};
+
+    fn reply(code: u16) -> Reply {
+        Reply::new(ReplyCode::new(code).unwrap(), None, vec!["text".to_owned()]).unwrap()
+    }
+
+    #[test]
+    fn transient_and_permanent() {
+        let lost = Error::Io(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+        assert!(lost.is_transient() && !lost.is_permanent());
+        let refused = Error::Session(SessionError::Rejected(reply(554)));
+        assert!(!refused.is_transient() && refused.is_permanent());
+        let busy = Error::Session(SessionError::Rejected(reply(421)));
+        assert!(busy.is_transient() && !busy.is_permanent());
+        let timeout = Error::Session(SessionError::Timeout {
+            waiting_for: "MAIL",
+            after: std::time::Duration::from_secs(1),
+        });
+        assert!(timeout.is_transient() && !timeout.is_permanent());
+        let message = Error::Message(crate::message::MessageError::NoRecipients);
+        assert!(!message.is_transient() && message.is_permanent());
+    }
+
+    #[test]
+    fn display_does_not_repeat_the_source_and_chain_shows_both() {
+        let e = Error::Io(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
+        assert_eq!(e.to_string(), "the connection failed");
+        assert_eq!(e.chain(), "the connection failed: write timed out");
+        let e = Error::Session(SessionError::Timeout {
+            waiting_for: "end of data",
+            after: std::time::Duration::from_secs(600),
+        });
+        assert!(e.chain().contains("timed out"), "{}", e.chain());
+    }
 }

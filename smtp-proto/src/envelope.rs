@@ -187,6 +187,25 @@ pub enum RecipientStatus {
     Unsent(UnsentReason),
 }
 
+impl RecipientStatus {
+    /// Whether this recipient may succeed if tried again later: refused
+    /// with a 4xx, accepted but the message not sent, or not tried. (For
+    /// a message refused after DATA, the message's failure says whether
+    /// that refusal was temporary.)
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RecipientStatus::Delivered(_) => false,
+            RecipientStatus::Rejected(r) => r.is_transient(),
+            RecipientStatus::AcceptedUnsent(_) | RecipientStatus::Unsent(_) => true,
+        }
+    }
+
+    /// Whether this recipient was refused for good (a 5xx to its RCPT).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, RecipientStatus::Rejected(r) if r.is_permanent())
+    }
+}
+
 /// A recipient and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipientReport {

@@ -128,6 +128,19 @@ pub enum SessionError {
 }
 
 impl SessionError {
+    /// The server's reply that ended the session, when one did.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            SessionError::Rejected(r)
+            | SessionError::ServiceClosing(r)
+            | SessionError::HeloRejected(r)
+            | SessionError::StartTlsRefused(r)
+            | SessionError::UnexpectedReply(r)
+            | SessionError::Auth(AuthError::Rejected { reply: r }) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Whether a new connection may succeed later: timeouts, lost
     /// connections, 4xx refusals.
     pub fn is_transient(&self) -> bool {

@@ -59,7 +59,7 @@ pub fn run(
                     Ok(c) => c,
                     Err(e) => {
                         tally.failed = share;
-                        tally.error = Some(e.to_string());
+                        tally.error = Some(e.chain());
                         return tally;
                     }
                 };
@@ -73,7 +73,7 @@ pub fn run(
                             Ok(_) => tally.failed += 1,
                             Err(e) => {
                                 tally.failed += 1;
-                                tally.error.get_or_insert(e.to_string());
+                                tally.error.get_or_insert(e.chain());
                             }
                         }
                     }

@@ -78,8 +78,8 @@ fn demo() -> Result<(), String> {
             lines.push(e.to_string());
         }
     });
-    let mut client =
-        Client::connect_with(&settings, Some(hook)).map_err(|e| format!("connect: {e}"))?;
+    let mut client = Client::connect_with(&settings, Some(hook))
+        .map_err(|e| format!("connect: {}", e.chain()))?;
     let address = |s: &str| Address::parse(s).map_err(|e| e.to_string());
     let envelope = Envelope::new(
         address("sender@demo.invalid")?,
@@ -92,8 +92,10 @@ fn demo() -> Result<(), String> {
     let tls = client.info().tls.clone();
     let report = client
         .send(envelope, Body::Bytes(MESSAGE))
-        .map_err(|e| format!("send: {e}"))?;
-    client.close().map_err(|e| format!("close: {e}"))?;
+        .map_err(|e| format!("send: {}", e.chain()))?;
+    client
+        .close()
+        .map_err(|e| format!("close: {}", e.chain()))?;
 
     let json = json!({
         "accepted": report.delivered().map(Address::as_str).collect::<Vec<_>>(),

@@ -858,7 +858,7 @@ fn session_code(e: &SessionError) -> u8 {
 fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&str]) -> u8 {
     let empty = Info::default();
     let info = info.unwrap_or(&empty);
-    let message = error.to_string();
+    let message = error.chain();
     match error {
         Error::Send { failure, cause } => {
             emit(cli, Some(&failure.report), Some(&message), info, &[]);
