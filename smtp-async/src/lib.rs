@@ -528,6 +528,28 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.run(&mut []).await.is_ok() && self.driver.finish_liveness()
     }
 
+    /// How many messages this connection was given to send.
+    pub fn messages_sent(&self) -> u64 {
+        self.driver.messages()
+    }
+
+    /// The server's LIMITS MAILMAX (most transactions per connection).
+    pub fn mail_max(&self) -> Option<u32> {
+        self.driver.mail_max()
+    }
+
+    /// QUIT without waiting for its reply, then closes (a pool retiring an
+    /// idle connection: one write, no round trip).
+    ///
+    /// # Errors
+    /// As [`close`](Self::close).
+    pub async fn quit_without_waiting(mut self) -> Result<(), Error> {
+        self.driver.start_quit_without_waiting();
+        self.run(&mut []).await?;
+        let _ = self.stream.close().await;
+        self.driver.finish_close()
+    }
+
     /// QUIT (waiting for the reply with `mail.smtp.quitwait`), then closes.
     ///
     /// # Errors

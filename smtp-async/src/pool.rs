@@ -1,54 +1,60 @@
 //! A connection pool for the async clients: a bounded number of
-//! connections shared fairly by many tasks, reused while healthy.
+//! connections shared fairly by many tasks, reused while healthy, closed
+//! politely. What to reuse, probe, retire or retry is
+//! [`smtp_client::pool`]'s, shared with the blocking pool.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
+pub use smtp_client::PoolConfig;
+use smtp_client::Reuse;
 
 use crate::{Body, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
-
-/// Pool limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// Most connections open at once (and most concurrent sends).
-    pub max_connections: usize,
-    /// An idle connection older than this is closed instead of reused.
-    pub idle_timeout: Duration,
-    /// A connection is retired after this many messages (servers limit
-    /// transactions per connection; LIMITS MAILMAX lowers it further).
-    pub max_messages_per_connection: usize,
-    /// Check an idle connection with NOOP (or RSET, `mail.smtp.userset`)
-    /// before reusing it.
-    pub check_before_reuse: bool,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            max_connections: 4,
-            idle_timeout: Duration::from_secs(60),
-            max_messages_per_connection: 100,
-            check_before_reuse: true,
-        }
-    }
-}
 
 struct Idle<R: Runtime> {
     client: Client<R>,
     since: Instant,
-    sent: usize,
 }
 
 struct Inner<R: Runtime> {
     settings: ClientSettings,
     config: PoolConfig,
     idle: Mutex<Vec<Idle<R>>>,
+    /// Connections that have done their share: QUIT on the next `get`,
+    /// `maintain` or `close` (a drop cannot await).
+    retiring: Mutex<Vec<Client<R>>>,
     permits: Arc<Semaphore>,
+}
+
+impl<R: Runtime> Inner<R> {
+    fn take_retiring(&self) -> Vec<Client<R>> {
+        std::mem::take(&mut *self.retiring.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn pop_idle(&self) -> Option<Idle<R>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
 }
 
 /// A pool of connections to one server. Cheap to clone; every clone shares
 /// the connections.
+///
+/// - At most `max_connections` are open (a fair semaphore).
+/// - An idle connection used within `probe_after` is reused as it is (one
+///   round trip per message); one idle longer is probed first (NOOP, or
+///   RSET with `mail.smtp.userset`); one idle past `idle_timeout` is closed
+///   with QUIT.
+/// - A connection that sent `max_messages_per_connection` messages (or
+///   reached the server's LIMITS MAILMAX) is retired with QUIT.
+/// - [`send`](Pool::send) tries a message again on a fresh connection, with
+///   backoff, after a transient failure before its end of data was
+///   written (never after: then it may have been delivered).
+/// - [`close`](Pool::close) QUITs every idle connection;
+///   [`maintain`](Pool::maintain) keeps `min_idle` open.
 pub struct Pool<R: Runtime> {
     inner: Arc<Inner<R>>,
 }
@@ -79,10 +85,9 @@ impl<R: Runtime> std::fmt::Debug for Pool<R> {
 }
 
 /// A connection borrowed from a [`Pool`]; it goes back when dropped, if it
-/// is still healthy.
+/// is still healthy and has not done its share.
 pub struct Pooled<R: Runtime> {
     client: Option<Client<R>>,
-    sent: usize,
     inner: Arc<Inner<R>>,
     _permit: SemaphoreGuardArc,
 }
@@ -100,7 +105,6 @@ impl<R: Runtime> std::ops::Deref for Pooled<R> {
 
 impl<R: Runtime> std::ops::DerefMut for Pooled<R> {
     fn deref_mut(&mut self) -> &mut Client<R> {
-        self.sent += 1;
         match &mut self.client {
             Some(c) => c,
             None => unreachable!("a Pooled holds its client until dropped"),
@@ -113,9 +117,21 @@ impl<R: Runtime> Drop for Pooled<R> {
         let Some(client) = self.client.take() else {
             return;
         };
-        // A closed or cancelled connection, or one that has done its share,
-        // is dropped (no QUIT: its state may be unknown).
-        if client.is_closed() || self.sent >= self.inner.config.max_messages_per_connection {
+        // A closed or cancelled connection is dropped: its state is
+        // unknown, nothing polite can be said on it.
+        if client.is_closed() {
+            return;
+        }
+        if self
+            .inner
+            .config
+            .spent(client.messages_sent(), client.mail_max())
+        {
+            self.inner
+                .retiring
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(client);
             return;
         }
         self.inner
@@ -125,7 +141,6 @@ impl<R: Runtime> Drop for Pooled<R> {
             .push(Idle {
                 client,
                 since: R::now(),
-                sent: self.sent,
             });
     }
 }
@@ -139,6 +154,7 @@ impl<R: Runtime> Pool<R> {
                 settings,
                 config,
                 idle: Mutex::new(Vec::new()),
+                retiring: Mutex::new(Vec::new()),
                 permits,
             }),
         }
@@ -153,31 +169,34 @@ impl<R: Runtime> Pool<R> {
             .len()
     }
 
+    /// QUITs (without waiting for the reply) the connections that have
+    /// done their share.
+    async fn quit_retiring(&self) {
+        for client in self.inner.take_retiring() {
+            let _ = client.quit_without_waiting().await;
+        }
+    }
+
     /// Borrows a connection: waits (first come, first served) while
-    /// `max_connections` are in use, then reuses a healthy idle one or
-    /// connects.
+    /// `max_connections` are in use, then reuses an idle one (probed if it
+    /// has been idle a while) or connects.
     ///
     /// # Errors
     /// As [`Client::connect`].
     pub async fn get(&self) -> Result<Pooled<R>, Error> {
         let permit = self.inner.permits.acquire_arc().await;
-        loop {
-            let candidate = self
-                .inner
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop();
-            let Some(mut idle) = candidate else { break };
-            if R::now().saturating_duration_since(idle.since) > self.inner.config.idle_timeout {
-                continue;
-            }
-            if self.inner.config.check_before_reuse && !idle.client.is_connected().await {
-                continue;
+        self.quit_retiring().await;
+        while let Some(mut idle) = self.inner.pop_idle() {
+            match self.inner.config.reuse(idle.since, R::now()) {
+                Reuse::Retire => {
+                    let _ = idle.client.quit_without_waiting().await;
+                    continue;
+                }
+                Reuse::Probe if !idle.client.is_connected().await => continue,
+                _ => {}
             }
             return Ok(Pooled {
                 client: Some(idle.client),
-                sent: idle.sent,
                 inner: Arc::clone(&self.inner),
                 _permit: permit,
             });
@@ -185,22 +204,100 @@ impl<R: Runtime> Pool<R> {
         let client = Client::connect(&self.inner.settings).await?;
         Ok(Pooled {
             client: Some(client),
-            sent: 0,
             inner: Arc::clone(&self.inner),
             _permit: permit,
         })
     }
 
-    /// Sends one message on a pooled connection.
+    /// Sends one message on a pooled connection; after a transient failure
+    /// before its end of data was written (the connection could not be
+    /// made or was lost, a 421), tries again on a fresh connection, up to
+    /// `retries` times with doubling `retry_backoff` (a streamed
+    /// [`Body::Reader`] is tried once: it cannot be read again).
     ///
     /// # Errors
-    /// As [`Client::send`]; a connection that failed is not reused.
+    /// The last attempt's, as [`Client::send`].
     pub async fn send(
         &self,
         envelope: Envelope,
         body: impl Into<Body>,
     ) -> Result<DeliveryReport, Error> {
-        let mut connection = self.get().await?;
-        connection.send(envelope, body).await
+        let mut body = Some(body.into());
+        let mut attempt = 0;
+        loop {
+            let Some(this) = body.take() else {
+                return Err(Error::Usage(smtp_proto::UsageError::Busy));
+            };
+            body = replay(&this);
+            let result = match self.get().await {
+                Ok(mut connection) => connection.send(envelope.clone(), this).await,
+                Err(e) => Err(e),
+            };
+            let retry = match &result {
+                Err(e) if body.is_some() => self.inner.config.retry_after(e, attempt),
+                _ => None,
+            };
+            let Some(wait) = retry else {
+                return result;
+            };
+            R::sleep_until(R::now() + wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Closes the retiring and expired connections, then opens connections
+    /// until `min_idle` are idle (as far as `max_connections` allows).
+    /// Run it now and then (a timer task) to keep a warm pool.
+    ///
+    /// # Errors
+    /// A connection that could not be made.
+    pub async fn maintain(&self) -> Result<(), Error> {
+        self.quit_retiring().await;
+        let mut kept = Vec::new();
+        while let Some(idle) = self.inner.pop_idle() {
+            if self.inner.config.reuse(idle.since, R::now()) == Reuse::Retire {
+                let _ = idle.client.quit_without_waiting().await;
+            } else {
+                kept.push(idle);
+            }
+        }
+        kept.reverse();
+        let missing = self.inner.config.min_idle.saturating_sub(kept.len());
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(kept);
+        for _ in 0..missing {
+            let Some(permit) = self.inner.permits.try_acquire_arc() else {
+                break;
+            };
+            let client = Client::connect(&self.inner.settings).await?;
+            drop(Pooled {
+                client: Some(client),
+                inner: Arc::clone(&self.inner),
+                _permit: permit,
+            });
+        }
+        Ok(())
+    }
+
+    /// QUITs every idle connection (waiting for the reply with
+    /// `mail.smtp.quitwait`) and every retiring one. Connections still
+    /// borrowed go back to the pool as usual; close again after them.
+    pub async fn close(&self) {
+        self.quit_retiring().await;
+        while let Some(idle) = self.inner.pop_idle() {
+            let _ = idle.client.close().await;
+        }
+    }
+}
+
+/// The same body again, for a retry, when it can be read twice.
+fn replay(body: &Body) -> Option<Body> {
+    match body {
+        Body::Bytes(b) => Some(Body::Bytes(b.clone())),
+        Body::File(path) => Some(Body::File(path.clone())),
+        Body::Reader(_) => None,
     }
 }

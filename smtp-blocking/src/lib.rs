@@ -35,6 +35,10 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
+
+mod pool;
+
+pub use pool::{Pool, PoolConfig, Pooled};
 pub use smtp_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
 use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
@@ -417,6 +421,27 @@ impl Client {
         self.driver.start_liveness();
         self.run(&mut []);
         self.driver.finish_liveness()
+    }
+
+    /// How many messages this connection was given to send.
+    pub fn messages_sent(&self) -> u64 {
+        self.driver.messages()
+    }
+
+    /// The server's LIMITS MAILMAX (most transactions per connection).
+    pub fn mail_max(&self) -> Option<u32> {
+        self.driver.mail_max()
+    }
+
+    /// QUIT without waiting for its reply, then closes (a pool retiring an
+    /// idle connection: one write, no round trip).
+    ///
+    /// # Errors
+    /// As [`close`](Self::close).
+    pub fn quit_without_waiting(mut self) -> Result<(), Error> {
+        self.driver.start_quit_without_waiting();
+        self.run(&mut []);
+        self.driver.finish_close()
     }
 
     /// QUIT (waiting for the reply with `mail.smtp.quitwait`), then closes.

@@ -178,6 +178,8 @@ pub struct Driver {
     transcript: Option<TranscriptHook>,
     /// `mail.smtp.from`: the sender of message-level sends.
     default_from: Option<ReversePath>,
+    /// Messages handed to this connection.
+    messages: u64,
 }
 
 impl std::fmt::Debug for Driver {
@@ -231,6 +233,7 @@ impl Driver {
             info: SessionInfo::default(),
             transcript,
             default_from: None,
+            messages: 0,
         };
         if !already_read.is_empty() {
             driver.on_read(now, Ok(already_read));
@@ -284,6 +287,7 @@ impl Driver {
             });
         }
         self.pending = self.slots.len();
+        self.messages += self.slots.len() as u64;
         self.op = Op::Send;
         self.queue_ready();
     }
@@ -343,6 +347,30 @@ impl Driver {
         self.op = Op::Idle;
         self.link_error = None;
         self.liveness.take().unwrap_or(false) && self.closed.is_none()
+    }
+
+    /// How many messages this connection was given to send.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// The server's LIMITS MAILMAX (most transactions per connection).
+    pub fn mail_max(&self) -> Option<u32> {
+        self.info
+            .extensions
+            .as_ref()
+            .and_then(|e| e.limits())
+            .and_then(|l| l.mail_max)
+    }
+
+    /// Starts QUIT without waiting for its reply (a pool retiring an idle
+    /// connection). Drive to [`Action::Done`], then call
+    /// [`finish_close`](Self::finish_close).
+    pub fn start_quit_without_waiting(&mut self) {
+        if let Link::Session(session) = &mut self.link {
+            session.quit_without_waiting();
+        }
+        self.op = Op::Close;
     }
 
     /// Starts QUIT (waiting for its reply with `mail.smtp.quitwait`).

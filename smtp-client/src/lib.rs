@@ -41,11 +41,13 @@ mod connect;
 mod driver;
 mod error;
 pub mod message;
+pub mod pool;
 pub mod settings;
 
 pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts};
 pub use error::{Error, TranscriptHook, timed_out};
+pub use pool::{PoolConfig, Reuse};
 pub use settings::{
     AuthSettings, ClientSettings, KEYS, Key, PropertyError, Protocol, ProxyKind, ProxySettings,
     SessionOptions, TlsOptions,

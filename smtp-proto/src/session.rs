@@ -461,6 +461,8 @@ pub struct Session {
     last_reply_at: Instant,
     handshake_started: Option<Instant>,
     quit_requested: bool,
+    /// QUIT without waiting for its reply, whatever `quit_wait` says.
+    quit_no_wait: bool,
     quit_sent: bool,
 }
 
@@ -505,6 +507,7 @@ impl Session {
             last_reply_at: now,
             handshake_started: None,
             quit_requested: false,
+            quit_no_wait: false,
             quit_sent: false,
             config,
         };
@@ -820,6 +823,14 @@ impl Session {
         self.quit_requested = true;
         self.pump();
         self.flush();
+    }
+
+    /// [`quit`](Self::quit), without waiting for the reply to QUIT (a
+    /// pool retiring a connection: nothing is pending, the reply tells
+    /// nothing).
+    pub fn quit_without_waiting(&mut self) {
+        self.quit_no_wait = true;
+        self.quit();
     }
 
     // ----- outputs ------------------------------------------------------
@@ -1417,7 +1428,7 @@ impl Session {
         if self.quit_requested && !self.quit_sent && self.write_head().is_none() && may_write {
             self.write(&Command::Quit);
             self.quit_sent = true;
-            if self.config.quit_wait {
+            if self.config.quit_wait && !self.quit_no_wait {
                 self.expect(Awaiting::Quit);
             } else {
                 self.flush();
@@ -1874,7 +1885,10 @@ impl Session {
     /// Reports every unfinished message as lost with the connection.
     fn report_all_lost(&mut self, reply: Option<Reply>) {
         for m in std::mem::take(&mut self.messages) {
-            let data_sent = m.stage == Stage::Sent;
+            // A 421 answers the oldest command still awaiting a reply, and
+            // the server processes nothing after it: no unfinished message
+            // can have been delivered, even with its end of data written.
+            let data_sent = m.stage == Stage::Sent && reply.is_none();
             self.report_unsent(
                 m,
                 UnsentReason::ConnectionLost,

@@ -42,82 +42,164 @@ async fn a_dropped_send_poisons_the_connection() {
     assert!(matches!(client.close().await, Err(Error::Poisoned)));
 }
 
+fn config(f: impl FnOnce(&mut PoolConfig)) -> PoolConfig {
+    let mut c = PoolConfig::default();
+    f(&mut c);
+    c
+}
+
+fn count(server: &TestServer, verb: &str) -> usize {
+    server
+        .commands()
+        .iter()
+        .filter(|c| c.as_str() == verb)
+        .count()
+}
+
+/// One round trip per pooled message: no NOOP before reusing a connection
+/// used a moment ago; QUIT for every connection when retired or closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pool_bounds_and_reuses_connections() {
+async fn pool_reuses_without_probing_and_quits_politely() {
     let server = TestServer::start(Script::new()).unwrap();
-    let pool = Pool::new(
-        settings(&server),
-        PoolConfig {
-            max_connections: 2,
-            max_messages_per_connection: 10,
-            ..PoolConfig::default()
-        },
-    );
-    let tasks: Vec<_> = (0..40)
+    let pool = Pool::new(settings(&server), config(|c| c.max_connections = 4));
+    let tasks: Vec<_> = (0..1000)
         .map(|i| {
             let pool = pool.clone();
-            tokio::spawn(async move {
-                pool.send(
-                    envelope(i),
-                    Body::from(format!("Subject: {i}\r\n\r\nx\r\n").into_bytes()),
-                )
-                .await
-            })
+            tokio::spawn(async move { pool.send(envelope(i), b"x\r\n".to_vec()).await })
         })
         .collect();
     for task in tasks {
         assert!(task.await.unwrap().unwrap().all_delivered());
     }
-    assert_eq!(server.transactions().len(), 40);
-    // 40 messages at most 10 per connection over at most 2 at a time.
-    assert!(
-        (4..=8).contains(&server.connections()),
-        "{} connections",
-        server.connections()
-    );
-    assert!(pool.idle_count() <= 2);
-    // Reuse was checked with NOOP.
-    assert!(server.commands().iter().any(|c| c == "NOOP"));
+    pool.close().await;
+    assert_eq!(server.transactions().len(), 1000);
+    assert_eq!(count(&server, "NOOP"), 0, "no probe within probe_after");
+    // 1000 messages, 100 per connection: at least 10 connections, every
+    // one of them ended with QUIT.
+    assert!(server.connections() >= 10, "{}", server.connections());
+    assert_eq!(count(&server, "QUIT"), server.connections());
+    assert_eq!(pool.idle_count(), 0);
 }
 
+/// `max_messages_per_connection` counts messages (a send_all of 5 counts
+/// 5), and LIMITS MAILMAX lowers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pool_drops_a_connection_after_421() {
+async fn pool_retires_by_messages_and_mailmax() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let pool = Pool::new(
+        settings(&server),
+        config(|c| {
+            c.max_connections = 1;
+            c.max_messages_per_connection = 10;
+        }),
+    );
+    for _ in 0..4 {
+        let mut connection = pool.get().await.unwrap();
+        let batch = (0..5)
+            .map(|i| (envelope(i), Body::from(b"x\r\n".to_vec())))
+            .collect();
+        assert!(connection.send_all(batch).await.iter().all(Result::is_ok));
+    }
+    pool.close().await;
+    assert_eq!(server.connections(), 2, "20 messages, 10 per connection");
+    assert_eq!(count(&server, "QUIT"), 2);
+
+    let server =
+        TestServer::start(Script::new().extensions(["PIPELINING", "LIMITS MAILMAX=3"])).unwrap();
+    let pool = Pool::new(settings(&server), config(|c| c.max_connections = 1));
+    for i in 0..9 {
+        pool.send(envelope(i), b"x\r\n".to_vec()).await.unwrap();
+    }
+    pool.close().await;
+    assert_eq!(server.connections(), 3, "MAILMAX=3");
+    assert_eq!(count(&server, "QUIT"), 3);
+}
+
+/// An idle connection is probed once it was idle for probe_after.
+#[tokio::test]
+async fn pool_probes_after_the_window() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let pool = Pool::new(
+        settings(&server),
+        config(|c| c.probe_after = Duration::ZERO),
+    );
+    for i in 0..3 {
+        pool.send(envelope(i), b"x\r\n".to_vec()).await.unwrap();
+    }
+    assert_eq!(count(&server, "NOOP"), 2, "before each reuse");
+    assert_eq!(server.connections(), 1);
+}
+
+/// A 421 before the end of data is retried on a fresh connection; a drop
+/// after the end of data is not (the message may have been delivered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_retries_only_before_the_end_of_data() {
     let server = TestServer::start(Script::new().rule_times(
         When::Command("MAIL"),
         Action::reply("421 4.3.2 bye\r\n"),
         1,
     ))
     .unwrap();
-    let pool = Pool::new(settings(&server), PoolConfig::default());
-    assert!(matches!(
-        pool.send(envelope(0), b"x\r\n".to_vec()).await,
-        Err(Error::Send { .. })
-    ));
-    assert_eq!(pool.idle_count(), 0, "the closed connection is not kept");
+    let pool = Pool::new(
+        settings(&server),
+        config(|c| c.retry_backoff = Duration::from_millis(10)),
+    );
     assert!(
-        pool.send(envelope(1), b"x\r\n".to_vec())
+        pool.send(envelope(0), b"x\r\n".to_vec())
             .await
             .unwrap()
             .all_delivered()
     );
-    assert_eq!(server.connections(), 2);
-    assert_eq!(pool.idle_count(), 1);
+    assert_eq!(server.connections(), 2, "retried on a fresh connection");
+    assert_eq!(server.transactions().len(), 1);
+
+    let server =
+        TestServer::start(Script::new().rule_times(When::EndOfData, Action::Disconnect, 1))
+            .unwrap();
+    let pool = Pool::new(
+        settings(&server),
+        config(|c| c.retry_backoff = Duration::from_millis(10)),
+    );
+    match pool.send(envelope(0), b"x\r\n".to_vec()).await {
+        Err(Error::Send { failure, .. }) => assert!(matches!(
+            failure.kind,
+            smtp_proto::FailureKind::ConnectionLost {
+                data_sent: true,
+                ..
+            }
+        )),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        server.connections(),
+        1,
+        "never retried after the end of data"
+    );
 }
 
 #[tokio::test]
-async fn idle_connections_expire() {
+async fn idle_connections_expire_with_quit() {
     let server = TestServer::start(Script::new()).unwrap();
     let pool = Pool::new(
         settings(&server),
-        PoolConfig {
-            idle_timeout: Duration::from_millis(50),
-            ..PoolConfig::default()
-        },
+        config(|c| c.idle_timeout = Duration::from_millis(50)),
     );
     pool.send(envelope(0), b"x\r\n".to_vec()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     pool.send(envelope(1), b"x\r\n".to_vec()).await.unwrap();
     assert_eq!(server.connections(), 2);
+    assert_eq!(count(&server, "QUIT"), 1, "the expired one said goodbye");
+}
+
+#[tokio::test]
+async fn maintain_keeps_min_idle() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let pool = Pool::new(settings(&server), config(|c| c.min_idle = 2));
+    pool.maintain().await.unwrap();
+    assert_eq!(pool.idle_count(), 2);
+    assert_eq!(server.connections(), 2);
+    pool.close().await;
+    assert_eq!(count(&server, "QUIT"), 2);
 }
 
 #[tokio::test]

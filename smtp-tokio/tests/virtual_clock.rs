@@ -180,10 +180,8 @@ async fn connect_timeout_fires_at_the_virtual_instant() {
 #[tokio::test(start_paused = true)]
 async fn pool_idle_timeout_uses_the_runtime_clock() {
     let real = Instant::now();
-    let config = PoolConfig {
-        idle_timeout: Duration::from_secs(60),
-        ..PoolConfig::default()
-    };
+    let mut config = PoolConfig::default();
+    config.idle_timeout = Duration::from_secs(60);
     let pool = Pool::<Answering>::new(settings(), config);
     let before = CONNECTS.load(Ordering::SeqCst);
     pool.send(envelope(), b"x\r\n".to_vec()).await.unwrap();

@@ -1,0 +1,250 @@
+//! A connection pool for the blocking client, for programs that send from
+//! many threads: the async pool's behaviour (probe only after
+//! `probe_after`, QUIT when retiring, retries before the end of data), its
+//! decisions taken from the same [`smtp_client::pool`].
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+pub use smtp_client::PoolConfig;
+use smtp_client::Reuse;
+use smtp_proto::{DeliveryReport, Envelope};
+
+use crate::{Body, Client, ClientSettings, Error};
+
+struct Idle {
+    client: Client,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    idle: Vec<Idle>,
+    /// Connections that have done their share, to QUIT outside the lock.
+    retiring: Vec<Client>,
+    in_use: usize,
+}
+
+struct Inner {
+    settings: ClientSettings,
+    config: PoolConfig,
+    state: Mutex<State>,
+    returned: Condvar,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A pool of blocking connections to one server, shared by threads.
+/// Cheap to clone; see `smtp_async::Pool` for the behaviour, which is the
+/// same.
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.inner.config)
+            .field("idle", &self.idle_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection borrowed from a [`Pool`]; it goes back when dropped, if it
+/// is still healthy and has not done its share.
+pub struct Pooled {
+    client: Option<Client>,
+    inner: Arc<Inner>,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Taken only in Drop.
+        match &self.client {
+            Some(c) => c,
+            None => unreachable!("a Pooled holds its client until dropped"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Client {
+        match &mut self.client {
+            Some(c) => c,
+            None => unreachable!("a Pooled holds its client until dropped"),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut state = self.inner.lock();
+        state.in_use = state.in_use.saturating_sub(1);
+        if let Some(client) = self.client.take() {
+            if client.is_closed() {
+                // Nothing polite can be said on a closed connection.
+            } else if self
+                .inner
+                .config
+                .spent(client.messages_sent(), client.mail_max())
+            {
+                state.retiring.push(client);
+            } else {
+                state.idle.push(Idle {
+                    client,
+                    since: Instant::now(),
+                });
+            }
+        }
+        drop(state);
+        self.inner.returned.notify_one();
+    }
+}
+
+impl Pool {
+    /// A pool for the server in `settings`.
+    pub fn new(settings: ClientSettings, config: PoolConfig) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                settings,
+                config,
+                state: Mutex::new(State::default()),
+                returned: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Idle connections now.
+    pub fn idle_count(&self) -> usize {
+        self.inner.lock().idle.len()
+    }
+
+    fn quit_retiring(&self) {
+        let retiring = std::mem::take(&mut self.inner.lock().retiring);
+        for client in retiring {
+            let _ = client.quit_without_waiting();
+        }
+    }
+
+    /// Borrows a connection: waits while `max_connections` are in use,
+    /// then reuses an idle one (probed if it has been idle a while) or
+    /// connects.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn get(&self) -> Result<Pooled, Error> {
+        self.quit_retiring();
+        let max = self.inner.config.max_connections.max(1);
+        let mut state = self.inner.lock();
+        while state.in_use >= max {
+            state = self
+                .inner
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        state.in_use += 1;
+        let pooled = |client| Pooled {
+            client: Some(client),
+            inner: Arc::clone(&self.inner),
+        };
+        while let Some(mut idle) = state.idle.pop() {
+            drop(state);
+            match self.inner.config.reuse(idle.since, Instant::now()) {
+                Reuse::Retire => {
+                    let _ = idle.client.quit_without_waiting();
+                }
+                Reuse::Probe if !idle.client.is_connected() => {}
+                _ => return Ok(pooled(idle.client)),
+            }
+            state = self.inner.lock();
+        }
+        drop(state);
+        match Client::connect(&self.inner.settings) {
+            Ok(client) => Ok(pooled(client)),
+            Err(e) => {
+                self.inner.lock().in_use -= 1;
+                self.inner.returned.notify_one();
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends one message on a pooled connection, trying again on a fresh
+    /// one after a transient failure before its end of data was written
+    /// (as `smtp_async::Pool::send`).
+    ///
+    /// # Errors
+    /// The last attempt's, as [`Client::send`].
+    pub fn send(&self, envelope: Envelope, body: &[u8]) -> Result<DeliveryReport, Error> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .get()
+                .and_then(|mut c| c.send(envelope.clone(), Body::Bytes(body)));
+            let Some(wait) = result
+                .as_ref()
+                .err()
+                .and_then(|e| self.inner.config.retry_after(e, attempt))
+            else {
+                return result;
+            };
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+
+    /// Closes the retiring and expired connections, then opens connections
+    /// until `min_idle` are idle (as far as `max_connections` allows).
+    ///
+    /// # Errors
+    /// A connection that could not be made.
+    pub fn maintain(&self) -> Result<(), Error> {
+        self.quit_retiring();
+        let expired: Vec<Idle> = {
+            let mut state = self.inner.lock();
+            let now = Instant::now();
+            let (expired, kept) = std::mem::take(&mut state.idle)
+                .into_iter()
+                .partition(|i| self.inner.config.reuse(i.since, now) == Reuse::Retire);
+            state.idle = kept;
+            expired
+        };
+        for idle in expired {
+            let _ = idle.client.quit_without_waiting();
+        }
+        loop {
+            {
+                let mut state = self.inner.lock();
+                let room = state.in_use + state.idle.len() < self.inner.config.max_connections;
+                if state.idle.len() >= self.inner.config.min_idle || !room {
+                    return Ok(());
+                }
+                state.in_use += 1;
+            }
+            let client = Client::connect(&self.inner.settings);
+            let mut state = self.inner.lock();
+            state.in_use -= 1;
+            state.idle.push(Idle {
+                client: client?,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// QUITs every idle connection (waiting for the reply with
+    /// `mail.smtp.quitwait`) and every retiring one.
+    pub fn close(&self) {
+        self.quit_retiring();
+        let idle = std::mem::take(&mut self.inner.lock().idle);
+        for i in idle {
+            let _ = i.client.close();
+        }
+    }
+}
