@@ -52,13 +52,12 @@ fn replies(c: &mut Criterion) {
 }
 
 fn commands(c: &mut Criterion) {
+    let mut params = MailParameters::default();
+    params.size = Some(1_048_576);
+    params.body = Some(BodyType::EightBitMime);
     let mail = Command::Mail {
         from: Address::parse("sender.name@example.org").unwrap().into(),
-        params: MailParameters {
-            size: Some(1_048_576),
-            body: Some(BodyType::EightBitMime),
-            ..MailParameters::default()
-        },
+        params,
     };
     let rcpt = Command::Rcpt {
         to: Address::parse("recipient.name@example.net").unwrap().into(),

@@ -1,4 +1,4 @@
 #![no_main]
-//! Asserts the invariants of `smtp_proto::fuzz_harness::body` on every input.
+//! Asserts the invariants of `smtp_fuzz_harness::body` on every input.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_proto::fuzz_harness::body(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_fuzz_harness::body(data));

@@ -137,18 +137,13 @@ mod tests {
 
     fn lost(data_sent: bool) -> Error {
         Error::Send {
-            failure: Box::new(SendFailure {
-                kind: FailureKind::ConnectionLost {
+            failure: Box::new(SendFailure::new(
+                FailureKind::ConnectionLost {
                     data_sent,
                     reply: None,
                 },
-                report: DeliveryReport {
-                    id: MessageId(0),
-                    recipients: Vec::new(),
-                    reply: None,
-                    transactions: 1,
-                },
-            }),
+                DeliveryReport::new(MessageId(0), Vec::new(), None),
+            )),
             cause: None,
         }
     }

@@ -81,13 +81,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. One pipelined flight: MAIL, RCPT, DATA.
     let mut flight = Vec::new();
+    let mut params = MailParameters::default();
+    params.size = Some(report.size);
+    params.body = Some(report.body_type());
     Command::Mail {
         from: Address::parse("alice@example.org")?.into(),
-        params: MailParameters {
-            size: Some(report.size),
-            body: Some(report.body_type()),
-            ..MailParameters::default()
-        },
+        params,
     }
     .encode(&mut flight);
     Command::Rcpt {

@@ -26,8 +26,10 @@ pub enum StartTlsPolicy {
 }
 
 /// Reply deadlines per phase. Defaults are RFC 5321 §4.5.3.2's;
-/// `mail.smtp.timeout` sets them all.
+/// `mail.smtp.timeout` sets them all. Built with [`Default`] or
+/// [`uniform`](Timeouts::uniform), then changed field by field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// The 220 greeting: 5 minutes.
     pub greeting: Duration,
@@ -81,8 +83,10 @@ impl Timeouts {
     }
 }
 
-/// How a session behaves. Cheap to clone; share one per pool.
+/// How a session behaves. Cheap to clone; share one per pool. Built with
+/// [`new`](SessionConfig::new), then changed field by field.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// The EHLO/HELO argument (`mail.smtp.localhost`); see
     /// [`default_ehlo_name`].
@@ -108,8 +112,6 @@ pub struct SessionConfig {
     pub chunk_size: usize,
     /// `mail.smtp.sendpartial`.
     pub send_partial: bool,
-    /// `mail.smtp.reportsuccess`.
-    pub report_success: bool,
     /// `mail.smtp.dsn.notify`, used for recipients without their own.
     pub dsn_notify: Option<Notify>,
     /// `mail.smtp.dsn.ret`.
@@ -151,7 +153,6 @@ impl std::fmt::Debug for SessionConfig {
             .field("chunking", &self.chunking)
             .field("chunk_size", &self.chunk_size)
             .field("send_partial", &self.send_partial)
-            .field("report_success", &self.report_success)
             .field("dsn_notify", &self.dsn_notify)
             .field("dsn_ret", &self.dsn_ret)
             .field("submitter", &self.submitter)
@@ -184,7 +185,6 @@ impl SessionConfig {
             chunking: true,
             chunk_size: 1 << 20,
             send_partial: false,
-            report_success: false,
             dsn_notify: None,
             dsn_ret: None,
             submitter: None,

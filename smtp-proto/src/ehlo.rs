@@ -7,6 +7,7 @@ use crate::reply::Reply;
 
 /// `LIMITS` (RFC 9422): the server's advertised transaction limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// `RCPTMAX`: most RCPT commands per transaction.
     pub rcpt_max: Option<u32>,

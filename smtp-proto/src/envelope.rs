@@ -30,8 +30,10 @@ impl fmt::Display for MessageId {
     }
 }
 
-/// One recipient with its DSN options.
+/// One recipient with its DSN options: from an [`Address`], then set
+/// field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recipient {
     /// The address.
     pub address: Address,
@@ -51,8 +53,10 @@ impl From<Address> for Recipient {
     }
 }
 
-/// The envelope of one message: sender, recipients and MAIL options.
+/// The envelope of one message: sender, recipients and MAIL options. Built
+/// with [`new`](Envelope::new), then set field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Envelope {
     /// The reverse path (`mail.smtp.from`, or the message's sender).
     pub from: ReversePath,
@@ -100,8 +104,11 @@ impl Envelope {
     }
 }
 
-/// What the session must know about a body before MAIL FROM.
+/// What the session must know about a body before MAIL FROM: from
+/// [`of_bytes`](BodyInfo::of_bytes), [`from_report`](BodyInfo::from_report)
+/// or [`streamed`](BodyInfo::streamed), then changed field by field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct BodyInfo {
     /// The size after CRLF normalisation (`SIZE=`), when known.
     pub size: Option<u64>,
@@ -135,25 +142,6 @@ impl BodyInfo {
         BodyInfo::from_report(&inspector.finish())
     }
 
-    /// Reads a body source through once (a file, before it is sent from
-    /// the start again) and inspects it. Reads only the caller's source:
-    /// no socket, no clock.
-    ///
-    /// # Errors
-    /// The source's read error.
-    pub fn of_reader(source: &mut impl std::io::Read) -> std::io::Result<BodyInfo> {
-        let mut inspector = crate::BodyInspector::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match source.read(&mut buf) {
-                Ok(0) => return Ok(BodyInfo::from_report(&inspector.finish())),
-                Ok(n) => inspector.update(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// A body streamed from a source read once, of unknown content.
     pub fn streamed() -> BodyInfo {
         BodyInfo::default()
@@ -162,6 +150,7 @@ impl BodyInfo {
 
 /// Why a recipient that was not refused did not receive the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnsentReason {
     /// The transaction failed (sender refused, another recipient refused
     /// without `sendpartial`, message refused, content not allowed).
@@ -176,6 +165,7 @@ pub enum UnsentReason {
 
 /// One recipient's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecipientStatus {
     /// The server accepted the recipient and then the message.
     Delivered(Reply),
@@ -208,6 +198,7 @@ impl RecipientStatus {
 
 /// A recipient and its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecipientReport {
     /// The address.
     pub address: Address,
@@ -215,8 +206,16 @@ pub struct RecipientReport {
     pub status: RecipientStatus,
 }
 
+impl RecipientReport {
+    /// A recipient's outcome.
+    pub fn new(address: Address, status: RecipientStatus) -> Self {
+        RecipientReport { address, status }
+    }
+}
+
 /// Every recipient's outcome, and the server's final reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeliveryReport {
     /// The message.
     pub id: MessageId,
@@ -231,6 +230,17 @@ pub struct DeliveryReport {
 }
 
 impl DeliveryReport {
+    /// A report (for test doubles and adapters of other transports; the
+    /// session makes its own).
+    pub fn new(id: MessageId, recipients: Vec<RecipientReport>, reply: Option<Reply>) -> Self {
+        DeliveryReport {
+            id,
+            recipients,
+            reply,
+            transactions: 1,
+        }
+    }
+
     /// Recipients that received the message.
     pub fn delivered(&self) -> impl Iterator<Item = &Address> {
         self.with(|s| matches!(s, RecipientStatus::Delivered(_)))
@@ -372,6 +382,7 @@ impl fmt::Display for FailureKind {
 /// A message that was not sent to anyone, with every recipient's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
+#[non_exhaustive]
 pub struct SendFailure {
     /// What went wrong.
     pub kind: FailureKind,
@@ -380,6 +391,11 @@ pub struct SendFailure {
 }
 
 impl SendFailure {
+    /// A failure with every recipient's outcome.
+    pub fn new(kind: FailureKind, report: DeliveryReport) -> Self {
+        SendFailure { kind, report }
+    }
+
     /// Recipients the server accepted that did not get the message
     /// (JavaMail's `getValidUnsentAddresses`).
     pub fn valid_unsent(&self) -> impl Iterator<Item = &Address> {

@@ -26,10 +26,6 @@ pub enum Field {
     Ret,
     /// The `ORCPT=` parameter of RCPT (RFC 3461).
     Orcpt,
-    /// The `BODY=` parameter of MAIL (RFC 6152, RFC 3030).
-    Body,
-    /// The `SIZE=` parameter of MAIL (RFC 1870).
-    Size,
     /// The `MT-PRIORITY=` parameter of MAIL (RFC 6710).
     MtPriority,
     /// The `BY=` parameter of MAIL (RFC 2852).
@@ -62,8 +58,6 @@ impl fmt::Display for Field {
             Field::Notify => "NOTIFY",
             Field::Ret => "RET",
             Field::Orcpt => "ORCPT",
-            Field::Body => "BODY",
-            Field::Size => "SIZE",
             Field::MtPriority => "MT-PRIORITY",
             Field::By => "BY",
             Field::ParamKeyword => "parameter keyword",

@@ -1,52 +1,124 @@
-//! # smtp-proto: the sans-IO SMTP codec
+//! # smtp-proto: the sans-IO SMTP client session and its codec
 //!
-//! Pure parsing and encoding for SMTP, with no sockets, clocks or runtime:
-//! bytes in, values and bytes out. Every other crate of the workspace (the
-//! blocking, tokio and smol clients, the test server, the command line)
-//! makes its protocol decisions through this one.
+//! [`Session`] is an SMTP client connection without the connection: a
+//! state machine in the style of quinn-proto and rustls that never
+//! touches a socket, never reads a clock and never blocks. Its caller (the
+//! blocking and async clients of this workspace, through smtp-client's
+//! `Driver`, or a test driving it by hand) moves the bytes and the time:
+//!
+//! - inputs: [`handle_input`](Session::handle_input) (bytes read from the
+//!   server), [`handle_eof`](Session::handle_eof) (the server closed) and
+//!   [`handle_timeout`](Session::handle_timeout) (a deadline passed);
+//! - requests: [`send`](Session::send) queues a message (an [`Envelope`]
+//!   and a [`BodyInfo`]) and returns its [`MessageId`];
+//!   [`push_body`](Session::push_body) supplies its content, chunk by
+//!   chunk; [`quit`](Session::quit), [`check_liveness`](Session::check_liveness),
+//!   [`reset`](Session::reset), [`abort_body`](Session::abort_body);
+//! - outputs, drained after every input or request:
+//!   [`poll_transmit`](Session::poll_transmit) (what to write, one flight
+//!   at a time; ciphertext once TLS is up), [`poll_event`](Session::poll_event)
+//!   (an [`Event`]: ready, each message's outcome, closed),
+//!   [`body_request`](Session::body_request) (whose body is wanted and how
+//!   much: backpressure) and [`poll_timeout`](Session::poll_timeout) (when
+//!   to call `handle_timeout` if nothing arrives first).
+//!
+//! Every protocol decision is the session's: EHLO and the HELO fallback,
+//! STARTTLS and implicit TLS (through a [`TlsConnector`]), AUTH (through an
+//! [`Authenticator`]), PIPELINING, CHUNKING, SIZE, 8BITMIME, SMTPUTF8,
+//! DSN, REQUIRETLS, LIMITS. Its behaviour is a [`SessionConfig`]. Every
+//! queued message ends in exactly one [`Event::Message`]: a
+//! [`DeliveryReport`] with each recipient's outcome, or a [`SendFailure`].
+//!
+//! ## Example: a session driven by hand
+//!
+//! ```
+//! use std::time::Instant;
+//! use smtp_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+//!
+//! let config = SessionConfig::new(Host::parse("client.example")?, "mx.example");
+//! let now = Instant::now();
+//! let mut session = Session::new(config.into(), now);
+//!
+//! // A message can be queued at once; it is written when the server is ready.
+//! let body = b"Subject: hi\r\n\r\nhello\r\n";
+//! let from = Address::parse("a@client.example")?;
+//! let to = Address::parse("b@mx.example")?;
+//! let id = session.send(Envelope::new(from, [to]), BodyInfo::of_bytes(body))?;
+//! // The greeting has a deadline: `handle_timeout` is due at this instant.
+//! assert!(session.poll_timeout().is_some());
+//!
+//! // What the server says goes in; what to write comes out. A real caller
+//! // reads and writes a socket here.
+//! session.handle_input(now, b"220 mx.example ESMTP\r\n");
+//! assert_eq!(session.poll_transmit(now).unwrap(), b"EHLO client.example\r\n");
+//! session.handle_input(now, b"250-mx.example\r\n250 PIPELINING\r\n");
+//! assert_eq!(
+//!     session.poll_transmit(now).unwrap(),
+//!     b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n"
+//! );
+//!
+//! // After the 354 the session asks for the body, at most `max_len` at a time.
+//! session.handle_input(now, b"250 ok\r\n250 ok\r\n354 go ahead\r\n");
+//! let request = session.body_request().unwrap();
+//! assert_eq!(request.id, id);
+//! session.push_body(id, body, true)?;
+//! assert_eq!(session.poll_transmit(now).unwrap(), b"Subject: hi\r\n\r\nhello\r\n.\r\n");
+//! session.handle_input(now, b"250 2.0.0 queued as 42\r\n");
+//!
+//! // Outcomes are events.
+//! let mut delivered = false;
+//! while let Some(event) = session.poll_event() {
+//!     match event {
+//!         Event::Ready { extensions, .. } => assert!(extensions.is_some()),
+//!         Event::Message { id: done, result } => {
+//!             assert_eq!(done, id);
+//!             delivered = result?.all_delivered();
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! assert!(delivered);
+//!
+//! // QUIT, the 221, the end of the stream: an orderly close.
+//! session.quit();
+//! assert_eq!(session.poll_transmit(now).unwrap(), b"QUIT\r\n");
+//! session.handle_input(now, b"221 2.0.0 bye\r\n");
+//! session.handle_eof(now);
+//! assert!(std::iter::from_fn(|| session.poll_event()).any(|e| e == Event::Closed(None)));
+//! assert!(session.is_closed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## The codec
+//!
+//! The session is built from parts that are useful on their own. Parsers
+//! never guess: input split at any byte yields the same result, a partial
+//! line is reported as incomplete, and every buffer has a limit.
 //!
 //! - [`ReplyDecoder`]: incremental, bounded decoding of server replies
 //!   (RFC 5321 §4.2), with enhanced status codes (RFC 3463).
 //! - [`EhloResponse`] and [`Extension`]: the capabilities an EHLO reply
 //!   advertises.
-//! - [`Command`]: every command a client sends, typed; its encoder and the
-//!   server-side parser. [`Address`], [`Domain`], [`Host`] and the
-//!   parameter types are validated when built, so nothing can put CR, LF or
-//!   NUL on the wire.
+//! - [`Command`]: every command a client sends, typed, and its encoder.
+//!   [`Address`], [`Domain`], [`Host`] and the parameter types are
+//!   validated when built, so nothing can put CR, LF or NUL on the wire.
 //! - [`xtext`]: the encodings of DSN and AUTH parameters.
-//! - [`DataEncoder`], [`BdatChunker`], [`BodyInspector`], [`DataDecoder`]:
-//!   message bodies, streamed in chunks of any size.
-//!
-//! Parsers never guess: input split at any byte yields the same result, a
-//! partial line is reported as incomplete, and every buffer has a limit.
-//!
-//! ## Example: one transaction's bytes, both directions
+//! - [`DataEncoder`], [`BdatChunker`], [`BodyInspector`]: message bodies,
+//!   streamed in chunks of any size.
+//! - [`proxy`]: the SOCKS5 and HTTP CONNECT handshakes, sans IO.
+//! - [`TlsLayer`] / [`TlsConnector`] and [`SaslMechanism`] /
+//!   [`Authenticator`]: the traits smtp-tls and smtp-auth implement.
 //!
 //! ```
-//! use smtp_proto::{
-//!     Address, Command, DataEncoder, Decoded, MailParameters, ReplyDecoder,
-//!     RcptParameters,
-//! };
+//! use smtp_proto::{Address, Command, DataEncoder, MailParameters, ReplyDecoder};
 //!
-//! // What a client writes: MAIL, RCPT and DATA in one pipelined flight…
-//! let mut flight = Vec::new();
-//! Command::Mail {
-//!     from: Address::parse("alice@example.org")?.into(),
-//!     params: MailParameters::default(),
-//! }
-//! .encode(&mut flight);
-//! Command::Rcpt {
-//!     to: Address::parse("bob@example.net")?.into(),
-//!     params: RcptParameters::default(),
-//! }
-//! .encode(&mut flight);
-//! Command::Data.encode(&mut flight);
-//! assert_eq!(
-//!     flight,
-//!     b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.net>\r\nDATA\r\n"
-//! );
+//! // What a client writes: MAIL with parameters…
+//! let mut params = MailParameters::default();
+//! params.size = Some(1024);
+//! let mail = Command::Mail { from: Address::parse("alice@example.org")?.into(), params };
+//! assert_eq!(mail.to_bytes(), b"MAIL FROM:<alice@example.org> SIZE=1024\r\n");
 //!
-//! // …and the server's three replies, arriving in arbitrary pieces.
+//! // …the server's replies, arriving in arbitrary pieces…
 //! let mut decoder = ReplyDecoder::default();
 //! let mut buffer = bytes::BytesMut::new();
 //! let mut codes = Vec::new();
@@ -58,7 +130,7 @@
 //! }
 //! assert_eq!(codes, [250, 250, 354]);
 //!
-//! // The body, streamed: normalised to CRLF, dot-stuffed, terminated.
+//! // …and the body, streamed: normalised to CRLF, dot-stuffed, terminated.
 //! let mut body = Vec::new();
 //! let mut encoder = DataEncoder::new();
 //! encoder.push(b"Subject: test\n\n.leading dot\n", &mut body);
@@ -66,6 +138,12 @@
 //! assert_eq!(body, b"Subject: test\r\n\r\n..leading dot\r\n.\r\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `server` | off | the server direction, for test servers and fuzzing: `Command::parse` and `CommandError`, `DataDecoder` and `DataProgress` (the DATA end and dot-unstuffing), the `server` module (command-line framing). smtp-testkit enables it; a client never needs it. |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -83,23 +161,24 @@ pub mod proxy;
 mod reply;
 mod sasl;
 mod secret;
+#[cfg(feature = "server")]
 pub mod server;
 mod session;
 mod tls;
 pub mod xtext;
 
-#[doc(hidden)]
-pub mod fuzz_harness;
-
 pub use address::{
     Address, AddressLiteral, Domain, ForwardPath, Host, MAX_DOMAIN_LEN, MAX_LOCAL_PART_LEN,
     MAX_PATH_LEN, ReversePath,
 };
-pub use body::{BdatChunker, BodyInspector, BodyReport, DataDecoder, DataEncoder, DataProgress};
+pub use body::{BdatChunker, BodyInspector, BodyReport, DataEncoder};
+#[cfg(feature = "server")]
+pub use body::{DataDecoder, DataProgress};
+#[cfg(feature = "server")]
+pub use command::CommandError;
 pub use command::{
-    Argument, BodyType, ByMode, Command, CommandError, DeliverBy, DsnReturn, Envid, EsmtpParam,
-    InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
-    RcptParameters,
+    Argument, BodyType, ByMode, Command, DeliverBy, DsnReturn, Envid, EsmtpParam, InitialResponse,
+    MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient, RcptParameters,
 };
 pub use config::{SessionConfig, StartTlsPolicy, Timeouts, default_ehlo_name};
 pub use display::escape_text;

@@ -370,8 +370,10 @@ fn is_text_byte(b: u8) -> bool {
     b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80
 }
 
-/// Bounds that hostile replies cannot push the decoder past.
+/// Bounds that hostile replies cannot push the decoder past. Built with
+/// [`Default`], then changed field by field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplyLimits {
     /// Longest line, in octets without its CRLF. RFC 5321 allows 512; real
     /// servers send longer SASL challenges. Default 8192.

@@ -192,6 +192,7 @@ pub enum Direction {
 
 /// One transcript line; secrets are already redacted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TranscriptEntry {
     /// Who wrote it.
     pub direction: Direction,
@@ -271,6 +272,7 @@ pub struct SessionInfo {
 
 /// The body data the session wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BodyRequest {
     /// Whose body.
     pub id: MessageId,
@@ -407,7 +409,8 @@ impl Message {
     }
 }
 
-/// One SMTP client connection, sans IO. See the module documentation.
+/// One SMTP client connection, sans IO. See the module documentation,
+/// and the crate documentation for a longer session driven by hand.
 ///
 /// ```
 /// use std::time::Instant;
@@ -419,7 +422,7 @@ impl Message {
 /// let from = Address::parse("a@client.example")?;
 /// let to = Address::parse("b@mx.example")?;
 /// let body = b"Subject: hi\r\n\r\nhello\r\n";
-/// let id = session.send(Envelope::new(from, [to]), BodyInfo { size: Some(body.len() as u64), ..BodyInfo::default() })?;
+/// let id = session.send(Envelope::new(from, [to]), BodyInfo::of_bytes(body))?;
 ///
 /// // A scripted server; a real adapter reads these bytes from a socket.
 /// session.handle_input(now, b"220 mx.example ESMTP\r\n");
@@ -646,7 +649,10 @@ impl Session {
     /// The body the session wants now, if any: push it with
     /// [`push_body`](Self::push_body). `None` while the session waits for
     /// replies or its send buffer is full (backpressure): drain
-    /// [`poll_transmit`](Self::poll_transmit) and feed input first.
+    /// [`poll_transmit`](Self::poll_transmit) and feed input first. While
+    /// it is `Some`, keep writing rather than wait for input: replies wait
+    /// in the socket buffer, and a blocking read would wait for a reply to
+    /// data not yet sent.
     pub fn body_request(&self) -> Option<BodyRequest> {
         if self.phase != Phase::Ready {
             return None;
@@ -871,14 +877,6 @@ impl Session {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
-    }
-
-    /// Whether the adapter should wait for input now. False while the
-    /// session wants body data: the adapter keeps writing instead, since
-    /// replies wait in the socket buffer (a few octets per BDAT chunk) and
-    /// a blocking read would wait for a reply to data not yet sent.
-    pub fn should_read(&self) -> bool {
-        self.body_request().is_none()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must be called if no

@@ -42,8 +42,10 @@ impl fmt::Display for TlsErrorKind {
     }
 }
 
-/// What is known about an established TLS connection.
+/// What is known about an established TLS connection. A [`TlsLayer`]
+/// builds it from [`Default`], field by field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsInfo {
     /// For example `TLSv1.3`.
     pub version: Option<String>,

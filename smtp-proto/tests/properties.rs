@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use smtp_proto::fuzz_harness::{decode_stream, reference_normalize};
+use smtp_fuzz_harness::{decode_stream, reference_normalize};
 use smtp_proto::{
     Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder, DeliverBy,
     DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host, InitialResponse, MailAuth,
@@ -106,18 +106,18 @@ fn mail_params() -> impl Strategy<Value = MailParameters> {
     )
         .prop_map(
             |((size, body, smtputf8, ret, envid), (auth, requiretls, mt_priority, by, extra))| {
-                MailParameters {
-                    size,
-                    body,
-                    smtputf8,
-                    ret,
-                    envid,
-                    auth,
-                    requiretls,
-                    mt_priority,
-                    by,
-                    extra,
-                }
+                let mut p = MailParameters::default();
+                p.size = size;
+                p.body = body;
+                p.smtputf8 = smtputf8;
+                p.ret = ret;
+                p.envid = envid;
+                p.auth = auth;
+                p.requiretls = requiretls;
+                p.mt_priority = mt_priority;
+                p.by = by;
+                p.extra = extra;
+                p
             },
         )
 }
@@ -138,10 +138,11 @@ fn rcpt_params() -> impl Strategy<Value = RcptParameters> {
             "[ -~é用]{1,30}".prop_filter_map("orcpt", |s| OriginalRecipient::new(s).ok()),
         ),
     )
-        .prop_map(|(notify, orcpt)| RcptParameters {
-            notify,
-            orcpt,
-            extra: vec![],
+        .prop_map(|(notify, orcpt)| {
+            let mut p = RcptParameters::default();
+            p.notify = notify;
+            p.orcpt = orcpt;
+            p
         })
 }
 
@@ -214,7 +215,10 @@ proptest! {
 
     #[test]
     fn arbitrary_reply_bytes_decode_the_same_in_any_split(wire in prop::collection::vec(prop_oneof![Just(b'\r'), Just(b'\n'), Just(b' '), Just(b'-'), b'0'..=b'9', any::<u8>()], 0..200), cuts in prop::collection::vec(any::<usize>(), 0..8)) {
-        let limits = ReplyLimits { max_line_len: 32, max_lines: 4, max_reply_len: 64 };
+        let mut limits = ReplyLimits::default();
+        limits.max_line_len = 32;
+        limits.max_lines = 4;
+        limits.max_reply_len = 64;
         prop_assert_eq!(decode_stream(&[&wire], limits), decode_stream(&split_at(&wire, &cuts), limits));
     }
 

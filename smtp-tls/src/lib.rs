@@ -558,22 +558,22 @@ impl TlsLayer for RustlsLayer {
     }
 
     fn info(&self) -> TlsInfo {
-        TlsInfo {
-            version: self.conn.protocol_version().map(|v| match v {
-                rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
-                rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
-                other => format!("{other:?}"),
-            }),
-            cipher_suite: self
-                .conn
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite())),
-            peer_certificates: self
-                .conn
-                .peer_certificates()
-                .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
-                .unwrap_or_default(),
-            verified: self.verifies,
-        }
+        let mut info = TlsInfo::default();
+        info.version = self.conn.protocol_version().map(|v| match v {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        });
+        info.cipher_suite = self
+            .conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()));
+        info.peer_certificates = self
+            .conn
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
+            .unwrap_or_default();
+        info.verified = self.verifies;
+        info
     }
 }

@@ -56,6 +56,18 @@ fn count(server: &TestServer, verb: &str) -> usize {
         .count()
 }
 
+/// QUIT without waiting for the reply: the server may read it a moment
+/// after the client is done.
+fn quits_become(server: &TestServer, expected: usize) -> usize {
+    for _ in 0..100 {
+        if count(server, "QUIT") >= expected {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    count(server, "QUIT")
+}
+
 /// One round trip per pooled message: no NOOP before reusing a connection
 /// used a moment ago; QUIT for every connection when retired or closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +89,10 @@ async fn pool_reuses_without_probing_and_quits_politely() {
     // 1000 messages, 100 per connection: at least 10 connections, every
     // one of them ended with QUIT.
     assert!(server.connections() >= 10, "{}", server.connections());
-    assert_eq!(count(&server, "QUIT"), server.connections());
+    assert_eq!(
+        quits_become(&server, server.connections()),
+        server.connections()
+    );
     assert_eq!(pool.idle_count(), 0);
 }
 
@@ -102,7 +117,7 @@ async fn pool_retires_by_messages_and_mailmax() {
     }
     pool.close().await;
     assert_eq!(server.connections(), 2, "20 messages, 10 per connection");
-    assert_eq!(count(&server, "QUIT"), 2);
+    assert_eq!(quits_become(&server, 2), 2);
 
     let server =
         TestServer::start(Script::new().extensions(["PIPELINING", "LIMITS MAILMAX=3"])).unwrap();
@@ -112,7 +127,7 @@ async fn pool_retires_by_messages_and_mailmax() {
     }
     pool.close().await;
     assert_eq!(server.connections(), 3, "MAILMAX=3");
-    assert_eq!(count(&server, "QUIT"), 3);
+    assert_eq!(quits_become(&server, 3), 3);
 }
 
 /// An idle connection is probed once it was idle for probe_after.
@@ -188,7 +203,7 @@ async fn idle_connections_expire_with_quit() {
     tokio::time::sleep(Duration::from_millis(120)).await;
     pool.send(envelope(1), b"x\r\n".to_vec()).await.unwrap();
     assert_eq!(server.connections(), 2);
-    assert_eq!(count(&server, "QUIT"), 1, "the expired one said goodbye");
+    assert_eq!(quits_become(&server, 1), 1, "the expired one said goodbye");
 }
 
 #[tokio::test]
@@ -199,7 +214,7 @@ async fn maintain_keeps_min_idle() {
     assert_eq!(pool.idle_count(), 2);
     assert_eq!(server.connections(), 2);
     pool.close().await;
-    assert_eq!(count(&server, "QUIT"), 2);
+    assert_eq!(quits_become(&server, 2), 2);
 }
 
 #[tokio::test]

@@ -128,10 +128,8 @@ fn envelope() -> Envelope {
 async fn reply_deadline_fires_at_the_virtual_instant() {
     let real = Instant::now();
     let mut s = settings();
-    s.session.timeouts = Timeouts {
-        mail: Duration::from_secs(120),
-        ..Timeouts::default()
-    };
+    s.session.timeouts = Timeouts::default();
+    s.session.timeouts.mail = Duration::from_secs(120);
     let mut client = smtp_async::Client::<SilentMail>::connect(&s).await.unwrap();
     let start = tokio::time::Instant::now();
     let result = client

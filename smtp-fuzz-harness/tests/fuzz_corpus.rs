@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use smtp_proto::fuzz_harness;
+use smtp_fuzz_harness as fuzz_harness;
 
 fn replay(target: &str, check: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");

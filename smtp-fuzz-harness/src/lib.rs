@@ -1,15 +1,19 @@
-//! Invariant checks shared by the cargo-fuzz targets and by `cargo test`,
-//! which replays every committed corpus file through them. Not part of the
-//! public API.
+//! Invariant checks of smtp-proto shared by the cargo-fuzz targets
+//! (`fuzz/`) and by `cargo test`, which replays every committed corpus file
+//! through them (`tests/fuzz_corpus.rs`). Unpublished: it is a test oracle
+//! over smtp-proto's public API (with its `server` feature), kept out of
+//! the core so that no build of the core carries it.
 //!
 //! Each function takes arbitrary bytes and panics, by design, when an
 //! invariant of the codec does not hold: a panic here is a finding.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// An oracle's unwrap is an assertion: its panic is what the fuzzer reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::{
+use smtp_proto::{
     Address, BdatChunker, BodyInspector, Command, DataDecoder, DataEncoder, Decoded, EhloResponse,
-    ForwardPath, RcptParameters, Reply, ReplyDecoder, ReplyError, ReplyLimits, xtext,
+    ForwardPath, MAX_LOCAL_PART_LEN, MAX_PATH_LEN, RcptParameters, Reply, ReplyDecoder, ReplyError,
+    ReplyLimits, xtext,
 };
 
 /// The straightforward byte-at-a-time CRLF normalisation: the oracle the
@@ -78,11 +82,11 @@ pub fn decode_stream(chunks: &[&[u8]], limits: ReplyLimits) -> (Vec<Reply>, Opti
 }
 
 fn small_limits() -> ReplyLimits {
-    ReplyLimits {
-        max_line_len: 256,
-        max_lines: 16,
-        max_reply_len: 1024,
-    }
+    let mut limits = ReplyLimits::default();
+    limits.max_line_len = 256;
+    limits.max_lines = 16;
+    limits.max_reply_len = 1024;
+    limits
 }
 
 /// Replies: split invariance, bounded buffering, encode/decode round trip.
@@ -273,8 +277,8 @@ pub fn address(data: &[u8]) {
     let Ok(address) = Address::parse(text) else {
         return;
     };
-    assert!(address.as_str().len() + 2 <= crate::MAX_PATH_LEN);
-    assert!(address.local_part().len() <= crate::MAX_LOCAL_PART_LEN);
+    assert!(address.as_str().len() + 2 <= MAX_PATH_LEN);
+    assert!(address.local_part().len() <= MAX_LOCAL_PART_LEN);
     assert!(!address.as_str().bytes().any(|b| b < 0x20 || b == 0x7f));
     assert_eq!(address.needs_smtputf8(), !text.is_ascii());
     let rcpt = Command::Rcpt {
@@ -289,7 +293,7 @@ pub fn address(data: &[u8]) {
 /// queued message is reported exactly once, the session closes exactly
 /// once, and nothing is transmitted after it closed.
 pub fn session(data: &[u8]) {
-    use crate::{BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+    use smtp_proto::{BodyInfo, Envelope, Event, Host, MessageId, Session, SessionConfig};
     use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -307,9 +311,8 @@ pub fn session(data: &[u8]) {
     config.max_buffered = 64;
     config.reply_limits = small_limits();
     config.transcript = flag(5);
-    // `fuzz_harness` is a test oracle: reading the clock once for an
-    // origin of virtual time is fine here (the session itself never does).
-    #[allow(clippy::disallowed_methods)]
+    // The clock is read once, for an origin of virtual time: the session
+    // itself never reads one.
     let start = Instant::now();
     let mut session = Session::new(Arc::new(config), start);
     let body = b"Subject: x\r\n\r\n.dot\nline\r\n";
@@ -332,9 +335,9 @@ pub fn session(data: &[u8]) {
     if flag(7) {
         session.quit();
     }
-    let mut outcomes: HashMap<crate::MessageId, usize> = HashMap::new();
+    let mut outcomes: HashMap<MessageId, usize> = HashMap::new();
     let mut closed = 0;
-    let mut offsets: HashMap<crate::MessageId, usize> = HashMap::new();
+    let mut offsets: HashMap<MessageId, usize> = HashMap::new();
     let mut drain = |session: &mut Session, now: Instant, closed_before: bool| {
         while let Some(request) = session.body_request() {
             let at = offsets.entry(request.id).or_insert(0);
