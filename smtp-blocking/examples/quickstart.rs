@@ -1,0 +1,52 @@
+//! The README's blocking quick start, run against the in-process test
+//! server: STARTTLS with a custom CA, AUTH, one message-level send, the
+//! per-recipient report.
+//!
+//! `cargo run -p smtp-blocking --example quickstart`
+
+use smtp_blocking::{Body, Client, ClientSettings, Protocol};
+use smtp_testkit::{Action, Script, TestCa, TestServer, When};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // A server to talk to: STARTTLS with a throwaway CA, SCRAM-SHA-256,
+    // and one mailbox that does not exist.
+    let ca = TestCa::new(&["localhost"])?;
+    let server = TestServer::start(
+        Script::new()
+            .starttls(&ca)?
+            .auth(["SCRAM-SHA-256"], &[("alice", "secret")])
+            .rule(
+                When::RcptTo("nobody@example.net".into()),
+                Action::reply("550 5.1.1 no such user\r\n"),
+            ),
+    )?;
+
+    // --- the quick start ---
+    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost"); // STARTTLS, verified
+    settings.port = Some(server.addr().port());
+    settings.tls.ca_pem = vec![ca.ca_pem.clone()]; // trust this CA too
+    settings.user = Some("alice".into());
+    settings.auth.password = Some("secret".into());
+    settings.session.send_partial = true; // deliver to the valid recipients (JavaMail's sendpartial)
+
+    let message = b"From: me@example.org\r\nTo: you@example.net, nobody@example.net\r\n\
+                    Subject: hello\r\n\r\nHello.\r\n";
+    let mut client = Client::connect(&settings)?;
+    match client.send_message(Body::Bytes(message)) {
+        Ok(report) => {
+            for address in report.delivered() {
+                println!("delivered: {address}");
+            }
+            for (address, reply) in report.rejected() {
+                println!("refused:   {address} ({reply})");
+            }
+        }
+        // Nobody got it: the report is in the error, with the reason.
+        Err(e) => println!("not sent: {}", e.chain()),
+    }
+    client.close()?;
+    // --- end ---
+
+    assert_eq!(server.transactions().len(), 1);
+    Ok(())
+}
