@@ -104,10 +104,7 @@ fn run(count: usize, rcpts: usize, body: &[u8], chunking: bool) -> usize {
     let info = BodyInfo::of_bytes(body);
     for _ in 0..count {
         session
-            .send(
-                Envelope::new(from.clone(), to.iter().cloned()),
-                info.clone(),
-            )
+            .send(Envelope::new(from.clone(), to.iter().cloned()), info)
             .unwrap();
     }
     session.quit();

@@ -2,15 +2,19 @@
 //! async-std) implements [`Adapter`] in a few lines and expands
 //! [`conformance_suite!`](crate::conformance_suite) in its tests; the
 //! scenarios below run unchanged against each, over loopback, and the
-//! client's half of each transcript must equal the literal the scenario
-//! expects, so every runtime provably says the same thing.
+//! client's half of each transcript, the server's record and the errors
+//! must be what the scenario expects, so every runtime provably says the
+//! same thing. A client test against the test server belongs here, not in
+//! one client's tests.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
 use smtp_client::{Error, TranscriptHook};
+use smtp_proto::proxy::ProxyError;
 use smtp_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, SessionError, SessionInfo,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SessionError, SessionInfo,
     TlsErrorKind,
 };
 
@@ -26,10 +30,17 @@ pub enum TestBody {
     Bytes(Vec<u8>),
     /// A file (inspected, and replayable, on every client).
     File(std::path::PathBuf),
+    /// A reader over these bytes, streamed once, of unknown content.
+    Reader(Vec<u8>),
 }
 
 /// One established connection of an adapter, driven synchronously.
 pub trait Connection {
+    /// Sends one message (the client's `send`).
+    ///
+    /// # Errors
+    /// As the client's `send`.
+    fn send(&mut self, envelope: Envelope, body: TestBody) -> Result<DeliveryReport, Error>;
     /// Sends `messages` in one pipelined batch.
     fn send_all(
         &mut self,
@@ -123,11 +134,9 @@ pub fn settings_for(server: &TestServer) -> ClientSettings {
     s.port = Some(server.addr().port());
     s.local_name =
         Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
-    s.session.timeouts = smtp_proto::Timeouts::uniform(std::time::Duration::from_secs(10));
+    s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(10));
     s
 }
-
-use smtp_proto::Host;
 
 fn address(s: &str) -> Address {
     Address::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -154,6 +163,49 @@ fn run<A: Adapter>(
 
 fn lines(expected: &[&str]) -> Vec<String> {
     expected.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn start(script: Script) -> TestServer {
+    TestServer::start(script).unwrap_or_else(|e| panic!("test server: {e}"))
+}
+
+fn set(settings: &mut ClientSettings, key: &str, value: &str) {
+    settings
+        .set(key, value)
+        .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+}
+
+/// Connects without a transcript; a failure is the test's.
+fn connect<A: Adapter>(settings: &ClientSettings) -> Box<dyn Connection> {
+    A::connect(settings, None).unwrap_or_else(|e| panic!("{}: {e}", A::NAME))
+}
+
+/// The error that connecting must end in.
+fn connect_error<A: Adapter>(settings: &ClientSettings) -> Error {
+    match A::connect(settings, None) {
+        Ok(_) => panic!("{}: connected, expected an error", A::NAME),
+        Err(e) => e,
+    }
+}
+
+/// Connects, sends one small message, closes.
+fn send_one<A: Adapter>(settings: &ClientSettings) -> Result<(), Error> {
+    let mut connection = A::connect(settings, None)?;
+    connection.send(envelope(&["b@example.org"]), TestBody::Bytes(BODY.to_vec()))?;
+    connection.close()
+}
+
+/// The server's commands once it has seen `n` of them: it records each on
+/// its own thread, possibly after the client has moved on.
+fn commands_seen(server: &TestServer, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let commands = server.commands();
+        if commands.len() >= n || Instant::now() >= deadline {
+            return commands;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Two messages pipelined on one connection: envelopes ride with the
@@ -299,49 +351,76 @@ pub fn send_partial<A: Adapter>() {
     assert_eq!(server.transactions()[0].rcpt_to, ["a@example.org"]);
 }
 
-/// STARTTLS with a verified certificate, and implicit TLS.
+/// STARTTLS with a verified certificate (what the client knows of it, EHLO
+/// again after the upgrade), implicit TLS, and an untrusted certificate.
 pub fn tls<A: Adapter>() {
+    let name = A::NAME;
     let ca = TestCa::new(&["localhost"]).unwrap_or_else(|e| panic!("{e}"));
-    let server = TestServer::start(
+    let server = start(
         Script::new()
             .starttls(&ca)
             .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     let mut s = settings_for(&server);
     s.host = "localhost".into();
-    s.set("mail.smtp.starttls.required", "true")
-        .unwrap_or_else(|e| panic!("{e}"));
+    set(&mut s, "mail.smtp.starttls.required", "true");
     s.tls.ca_pem = vec![ca.ca_pem.clone()];
     s.tls.only_extra_roots = true;
-    let (result, transcript) = run::<A>(&s, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
-    assert!(result.unwrap_or_else(|e| panic!("{}: {e}", A::NAME))[0].is_ok());
+    let (hook, seen) = recorder();
+    let mut connection = A::connect(&s, Some(hook)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let info = connection
+        .info()
+        .tls
+        .unwrap_or_else(|| panic!("{name}: no TLS"));
+    assert!(info.verified, "{name}");
+    assert!(
+        info.version.is_some() && info.cipher_suite.is_some(),
+        "{name}: {info:?}"
+    );
+    assert!(!info.peer_certificates.is_empty(), "{name}");
+    connection
+        .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    connection.close().unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(
-        transcript[..3],
+        client_lines(&seen)[..3],
         lines(&[
             "C: EHLO client.example",
             "C: STARTTLS",
             "C: EHLO client.example"
         ]),
-        "{}",
-        A::NAME
+        "{name}"
     );
+    assert_eq!(
+        server
+            .commands()
+            .iter()
+            .filter(|c| c.starts_with("EHLO"))
+            .count(),
+        2,
+        "{name}: EHLO again after TLS"
+    );
+    assert_eq!(server.transactions().len(), 1, "{name}");
 
-    let server = TestServer::start(
+    let server = start(
         Script::new()
             .implicit_tls(&ca)
             .unwrap_or_else(|e| panic!("{e}")),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     let mut s2 = s.clone();
     s2.port = Some(server.addr().port());
-    s2.set("mail.smtp.starttls.required", "false")
-        .unwrap_or_else(|e| panic!("{e}"));
-    s2.set("mail.smtp.ssl.enable", "true")
-        .unwrap_or_else(|e| panic!("{e}"));
-    s2.port = Some(server.addr().port());
-    let (result, _) = run::<A>(&s2, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
-    assert!(result.unwrap_or_else(|e| panic!("{}: {e}", A::NAME))[0].is_ok());
+    set(&mut s2, "mail.smtp.starttls.required", "false");
+    set(&mut s2, "mail.smtp.ssl.enable", "true");
+    let mut connection = connect::<A>(&s2);
+    assert!(
+        connection.info().tls.is_some_and(|t| t.verified),
+        "{name}: implicit TLS"
+    );
+    connection
+        .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = connection.close();
+    assert_eq!(server.commands()[0], "EHLO client.example", "{name}");
 
     // An untrusted certificate is an error, never a fallback.
     let other = TestCa::new(&["localhost"]).unwrap_or_else(|e| panic!("{e}"));
@@ -349,12 +428,14 @@ pub fn tls<A: Adapter>() {
     s3.tls.ca_pem = vec![other.ca_pem];
     match run::<A>(&s3, vec![]).0 {
         Err(Error::Session(SessionError::Tls(e))) => assert_eq!(e.kind, TlsErrorKind::Certificate),
-        other => panic!("{}: {other:?}", A::NAME),
+        other => panic!("{name}: {other:?}"),
     }
 }
 
-/// Every mechanism the test server knows, right and wrong secrets.
+/// Every mechanism the test server knows: the right secret authenticates
+/// and the message goes; a wrong one is refused with the server's reply.
 pub fn auth_mechanisms<A: Adapter>() {
+    let name = A::NAME;
     let mechanisms = [
         "PLAIN",
         "LOGIN",
@@ -367,41 +448,65 @@ pub fn auth_mechanisms<A: Adapter>() {
         "NTLM",
     ];
     for mechanism in mechanisms {
-        let server = TestServer::start(Script::new().auth(mechanisms, &[("alice", "secret")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let server = start(Script::new().auth(mechanisms, &[("alice", "s3cret pass")]));
         let mut s = settings_for(&server);
         s.user = Some("alice".into());
         s.auth.enabled = true;
-        s.auth.password = Some("secret".into());
+        s.auth.password = Some("s3cret pass".into());
         s.auth.mechanisms = Some(mechanism.into());
+        // The test server has no TLS: PLAIN and LOGIN need the opt-in.
         s.auth.allow_plaintext = true;
-        let (result, transcript) =
-            run::<A>(&s, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
-        assert!(result.unwrap_or_else(|e| panic!("{} {mechanism}: {e}", A::NAME))[0].is_ok());
+        let (hook, seen) = recorder();
+        let mut connection =
+            A::connect(&s, Some(hook)).unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        assert_eq!(
+            connection.info().auth_mechanism.as_deref(),
+            Some(mechanism),
+            "{name}"
+        );
+        connection
+            .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+            .unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        connection
+            .close()
+            .unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        let transcript = client_lines(&seen);
         assert!(
             transcript.contains(&format!("C: AUTH {mechanism}"))
                 || transcript.contains(&format!("C: AUTH {mechanism} [redacted]")),
-            "{transcript:?}"
+            "{name}: {transcript:?}"
         );
-        assert!(!transcript.iter().any(|l| l.contains("secret")));
+        assert!(
+            !transcript.iter().any(|l| l.contains("s3cret")),
+            "{name} {mechanism}"
+        );
         assert_eq!(
             server.authentications(),
-            [(mechanism.to_owned(), "alice".to_owned())]
+            [(mechanism.to_owned(), "alice".to_owned())],
+            "{name}"
         );
+        assert_eq!(server.transactions().len(), 1, "{name} {mechanism}");
+
         s.auth.password = Some("wrong".into());
-        let server = TestServer::start(Script::new().auth(mechanisms, &[("alice", "secret")]))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let server = start(Script::new().auth(mechanisms, &[("alice", "s3cret pass")]));
         s.port = Some(server.addr().port());
-        assert!(
-            matches!(
-                run::<A>(&s, vec![]).0,
-                Err(Error::Session(SessionError::Auth(
-                    AuthError::Rejected { .. } | AuthError::Mechanism { .. }
-                )))
-            ),
-            "{} {mechanism}",
-            A::NAME
-        );
+        match connect_error::<A>(&s) {
+            Error::Session(SessionError::Auth(AuthError::Rejected { reply })) => {
+                assert_eq!(reply.code().get(), 535, "{name} {mechanism}");
+            }
+            Error::Session(SessionError::Auth(AuthError::Mechanism { error, .. }))
+                if mechanism.starts_with("OAUTH") =>
+            {
+                // OAUTHBEARER reports the server's JSON error on the way.
+                assert!(
+                    error.to_string().contains("invalid_token"),
+                    "{name}: {error}"
+                );
+            }
+            other => panic!("{name} {mechanism}: {other:?}"),
+        }
+        assert!(server.authentications().is_empty(), "{name} {mechanism}");
+        assert!(server.transactions().is_empty(), "{name} {mechanism}");
     }
     // Secrets that travel in the clear (passwords, bearer tokens) never
     // cross a connection without TLS unless the caller said so.
@@ -467,13 +572,14 @@ pub fn proxies<A: Adapter>() {
     }
 }
 
-/// Faults: a reply that never comes (timeout), a drop mid-DATA, 421.
+/// Faults: a reply that never comes (the deadline, not earlier), a drop
+/// mid-DATA, a 421 in the middle of a transaction.
 pub fn faults<A: Adapter>() {
-    let server = TestServer::start(Script::new().rule(When::EndOfData, Action::Hang))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let name = A::NAME;
+    let server = start(Script::new().rule(When::EndOfData, Action::Hang));
     let mut s = settings_for(&server);
-    s.set("mail.smtp.timeout", "300")
-        .unwrap_or_else(|e| panic!("{e}"));
+    set(&mut s, "mail.smtp.timeout", "300");
+    let started = Instant::now();
     let (result, _) = run::<A>(&s, vec![(envelope(&["a@example.org"]), BODY.to_vec())]);
     match result {
         Ok(results) => match &results[0] {
@@ -481,61 +587,74 @@ pub fn faults<A: Adapter>() {
                 failure,
                 cause: Some(SessionError::Timeout { .. }),
             }) => {
-                assert!(matches!(
-                    failure.kind,
-                    FailureKind::ConnectionLost {
-                        data_sent: true,
-                        ..
-                    }
-                ));
+                assert!(
+                    matches!(
+                        failure.kind,
+                        FailureKind::ConnectionLost {
+                            data_sent: true,
+                            ..
+                        }
+                    ),
+                    "{name}: {failure:?}"
+                );
             }
-            other => panic!("{}: {other:?}", A::NAME),
+            other => panic!("{name}: {other:?}"),
         },
-        Err(e) => panic!("{}: {e}", A::NAME),
+        Err(e) => panic!("{name}: {e}"),
     }
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{name}: gave up before the deadline"
+    );
 
-    let server = TestServer::start(
+    let server = start(
         Script::new()
             .extensions(["PIPELINING"])
             .rule(When::DataBytes(10_000), Action::Disconnect),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    );
     let big = vec![b'x'; 200_000];
     let (result, _) = run::<A>(
         &settings_for(&server),
         vec![(envelope(&["a@example.org"]), big)],
     );
-    if let Ok(results) = result {
-        assert!(results[0].is_err(), "{}", A::NAME);
+    match result {
+        Ok(results) => match &results[0] {
+            Err(Error::Send { failure, .. }) => {
+                assert!(
+                    matches!(failure.kind, FailureKind::ConnectionLost { .. }),
+                    "{name}: {failure:?}"
+                );
+                assert_eq!(failure.report.delivered().count(), 0, "{name}");
+            }
+            Err(Error::Io(_)) => {}
+            other => panic!("{name}: {other:?}"),
+        },
+        Err(e) => panic!("{name}: {e}"),
     }
-    assert!(server.transactions().is_empty());
+    assert!(server.transactions().is_empty(), "{name}");
 
-    let server = TestServer::start(Script::new().rule(
+    let server = start(Script::new().rule(
         When::Command("RCPT"),
         Action::reply("421 4.3.2 shutting down\r\n"),
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
-    let (result, _) = run::<A>(
-        &settings_for(&server),
-        vec![(envelope(&["a@example.org"]), BODY.to_vec())],
-    );
-    match result {
-        Ok(results) => assert!(
+    ));
+    let mut connection = connect::<A>(&settings_for(&server));
+    match connection.send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec())) {
+        Err(Error::Send {
+            failure,
+            cause: Some(SessionError::ServiceClosing(_)),
+        }) => assert!(
             matches!(
-                &results[0],
-                Err(Error::Send {
-                    cause: Some(SessionError::ServiceClosing(_)),
-                    ..
-                })
+                failure.kind,
+                FailureKind::ConnectionLost { reply: Some(_), .. }
             ),
-            "{}: {results:?}",
-            A::NAME
+            "{name}: {failure:?}"
         ),
-        Err(e) => panic!("{}: {e}", A::NAME),
+        other => panic!("{name}: {other:?}"),
     }
+    assert!(!connection.is_connected(), "{name}: connected after 421");
+    let _ = connection.close();
 }
 
-/// Expands the whole suite as `#[test]` functions for an [`Adapter`].
 /// Connects, reads what the client knows, closes.
 fn established<A: Adapter>(settings: &ClientSettings) -> (Result<SessionInfo, Error>, Vec<String>) {
     let (hook, lines) = recorder();
@@ -660,6 +779,12 @@ pub fn typed_tls_settings<A: Adapter>() {
             "{name}"
         );
     }
+    // The server saw the same: nothing but EHLO and QUIT, twice.
+    assert_eq!(
+        commands_seen(&plain, 4),
+        ["EHLO client.example", "QUIT", "EHLO client.example", "QUIT"],
+        "{name}"
+    );
 
     // implicit / mail.smtp.ssl.enable.
     let mut typed = base(&implicit);
@@ -791,7 +916,13 @@ pub fn typed_tls_settings<A: Adapter>() {
     typed.tls.pins = vec![pin];
     assert!(established::<A>(&typed).0.is_ok(), "{name}");
     typed.tls.pins = vec![[0u8; 32]];
-    assert!(established::<A>(&typed).0.is_err(), "{name}");
+    match established::<A>(&typed).0 {
+        Err(Error::Session(SessionError::Tls(e))) => {
+            assert_eq!(e.kind, TlsErrorKind::Certificate, "{name}");
+            assert!(e.message.contains("pinned"), "{name}: {}", e.message);
+        }
+        other => panic!("{name}: {other:?}"),
+    }
 }
 
 /// A file body is inspected (SIZE=) and, when LIMITS RCPTMAX splits the
@@ -876,7 +1007,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
                 writer.write_all(reply)?;
                 if verb == "DATA" {
                     // Stop reading; keep the socket open until the test is done.
-                    let _ = finished.recv_timeout(std::time::Duration::from_secs(20));
+                    let _ = finished.recv_timeout(Duration::from_secs(20));
                     return Ok(());
                 }
             }
@@ -884,8 +1015,8 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
         let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
         s.port = Some(addr.port());
         s.local_name = Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!()));
-        s.write_timeout = std::time::Duration::from_millis(500);
-        s.session.timeouts = smtp_proto::Timeouts::uniform(std::time::Duration::from_secs(30));
+        s.write_timeout = Duration::from_millis(500);
+        s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(30));
         let connection = if own_stream {
             let stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
             A::connect_stream(stream, &s, None)
@@ -893,7 +1024,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
             A::connect(&s, None)
         };
         let mut connection = connection.unwrap_or_else(|e| panic!("{}: {e}", A::NAME));
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let body = vec![b'x'; 64 << 20];
         let results =
             connection.send_all(vec![(envelope(&["a@example.org"]), TestBody::Bytes(body))]);
@@ -917,7 +1048,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
             other => panic!("{} (own stream: {own_stream}): {other:?}", A::NAME),
         }
         assert!(
-            elapsed < std::time::Duration::from_secs(15),
+            elapsed < Duration::from_secs(15),
             "{}: {elapsed:?}",
             A::NAME
         );
@@ -927,6 +1058,659 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
     }
 }
 
+// ----- delivery -----------------------------------------------------------
+
+/// The octets the server receives are the message, CRLF-normalised: 8-bit
+/// content over BDAT with BODY=8BITMIME; the connection stays usable.
+pub fn delivers_exact_bytes<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new());
+    let mut connection = connect::<A>(&settings_for(&server));
+    let message =
+        "Subject: caf\u{e9}\n\n.leading dot\nLF only\r\nCRLF\n..two dots\nno final newline"
+            .as_bytes();
+    let report = connection
+        .send(
+            envelope(&["a@example.org"]),
+            TestBody::Bytes(message.to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(report.all_delivered(), "{name}: {report:?}");
+    assert!(connection.is_connected(), "{name}");
+    connection.close().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let t = &server.transactions()[0];
+    assert_eq!(
+        t.data,
+        "Subject: caf\u{e9}\r\n\r\n.leading dot\r\nLF only\r\nCRLF\r\n..two dots\r\nno final newline\r\n"
+            .as_bytes(),
+        "{name}"
+    );
+    assert!(t.bdat, "{name}: CHUNKING offered: BDAT used");
+    assert!(
+        t.mail_params.iter().any(|p| p == "BODY=8BITMIME"),
+        "{name}: {:?}",
+        t.mail_params
+    );
+    let commands = server.commands();
+    assert_eq!(
+        commands.first().map(String::as_str),
+        Some("EHLO client.example"),
+        "{name}"
+    );
+    assert_eq!(commands.last().map(String::as_str), Some("QUIT"), "{name}");
+}
+
+/// Twenty messages pipelined over DATA (no CHUNKING) on one connection,
+/// each delivered intact to both recipients.
+pub fn many_messages_pipelined_over_data<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().extensions(["PIPELINING", "8BITMIME"]));
+    let mut connection = connect::<A>(&settings_for(&server));
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes())
+        .collect();
+    let results = connection.send_all(
+        bodies
+            .iter()
+            .map(|b| {
+                (
+                    envelope(&["a@example.org", "b@example.org"]),
+                    TestBody::Bytes(b.clone()),
+                )
+            })
+            .collect(),
+    );
+    let _ = connection.close();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(DeliveryReport::all_delivered)),
+        "{name}: {results:?}"
+    );
+    let transactions = server.transactions();
+    assert_eq!(transactions.len(), 20, "{name}");
+    for (t, b) in transactions.iter().zip(&bodies) {
+        assert_eq!(&t.data, b, "{name}");
+        assert!(!t.bdat, "{name}");
+        assert_eq!(t.rcpt_to, ["a@example.org", "b@example.org"], "{name}");
+    }
+}
+
+/// A streamed body larger than the session's send buffer, over DATA and
+/// over BDAT: the client must keep writing while the body is wanted, not
+/// wait for a reply (a DATA regression).
+pub fn streamed_reader_body_over_data_and_bdat<A: Adapter>() {
+    let name = A::NAME;
+    let big: Vec<u8> = b"0123456789abcdef\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(3_000_000)
+        .collect();
+    for chunksize in ["0", "65536"] {
+        let server = start(Script::new());
+        let mut s = settings_for(&server);
+        set(&mut s, "mail.smtp.chunksize", chunksize);
+        set(&mut s, "mail.smtp.timeout", "5000");
+        let mut connection = connect::<A>(&s);
+        let report = connection
+            .send(envelope(&["a@example.org"]), TestBody::Reader(big.clone()))
+            .unwrap_or_else(|e| panic!("{name} chunksize={chunksize}: {e}"));
+        assert!(report.all_delivered(), "{name}: {report:?}");
+        let _ = connection.close();
+        let t = &server.transactions()[0];
+        assert_eq!(t.bdat, chunksize != "0", "{name} chunksize={chunksize}");
+        // Every LF became CRLF, and the final CRLF was added.
+        assert_eq!(
+            t.data.len(),
+            3_000_000 / 17 * 18 + 3_000_000 % 17 + 2,
+            "{name} chunksize={chunksize}"
+        );
+    }
+}
+
+/// A 4xx to one RCPT: without sendpartial nothing is sent and the
+/// connection survives the failed transaction; with it, the rest get it.
+pub fn transient_rcpt_failure_with_and_without_sendpartial<A: Adapter>() {
+    let name = A::NAME;
+    let script = Script::new().rule(
+        When::RcptTo("busy@example.org".into()),
+        Action::reply("451 4.3.0 try later\r\n"),
+    );
+    let server = start(script.clone());
+    let mut connection = connect::<A>(&settings_for(&server));
+    match connection.send(
+        envelope(&["a@example.org", "busy@example.org"]),
+        TestBody::Bytes(b"x\r\n".to_vec()),
+    ) {
+        Err(Error::Send { failure, .. }) => {
+            assert_eq!(failure.kind, FailureKind::RecipientsRejected, "{name}");
+            assert!(
+                failure.report.rejected().all(|(_, r)| r.is_transient()),
+                "{name}: {failure:?}"
+            );
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+    assert!(
+        server.transactions().is_empty(),
+        "{name}: nothing sent without sendpartial"
+    );
+    assert!(
+        connection.is_connected(),
+        "{name}: the connection survives a failed transaction"
+    );
+    let _ = connection.close();
+
+    let server = start(script);
+    let mut s = settings_for(&server);
+    set(&mut s, "mail.smtp.sendpartial", "true");
+    let mut connection = connect::<A>(&s);
+    let report = connection
+        .send(
+            envelope(&["a@example.org", "busy@example.org"]),
+            TestBody::Bytes(b"x\r\n".to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = connection.close();
+    assert_eq!(
+        report.delivered().map(Address::as_str).collect::<Vec<_>>(),
+        ["a@example.org"],
+        "{name}"
+    );
+    assert_eq!(
+        server.transactions()[0].rcpt_to,
+        ["a@example.org"],
+        "{name}"
+    );
+}
+
+/// A 554 greeting fails the connect with the server's refusal; a port
+/// nobody listens on is an I/O error.
+pub fn greeting_refused_and_connection_refused<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().rule(When::Connect, Action::reply("554 5.7.1 go away\r\n")));
+    let err = connect_error::<A>(&settings_for(&server));
+    assert!(
+        matches!(err, Error::Session(SessionError::Rejected(_))),
+        "{name}: {err:?}"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    drop(listener);
+    let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    s.port = Some(port);
+    let err = connect_error::<A>(&s);
+    assert!(matches!(err, Error::Io(_)), "{name}: {err:?}");
+}
+
+/// `mail.smtp.*` properties alone configure the connection: host, port,
+/// EHLO name, local address, no BDAT, HELO only.
+pub fn properties_drive_the_connection<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new());
+    let port = server.addr().port().to_string();
+    let s = ClientSettings::from_properties(
+        Protocol::Smtp,
+        [
+            ("mail.smtp.host", "127.0.0.1"),
+            ("mail.smtp.port", port.as_str()),
+            ("mail.smtp.localhost", "props.example"),
+            ("mail.smtp.localaddress", "127.0.0.1"),
+            ("mail.smtp.chunksize", "0"),
+            ("mail.smtp.ehlo", "false"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut connection = connect::<A>(&s);
+    connection
+        .send(
+            envelope(&["a@example.org"]),
+            TestBody::Bytes(b"hi\r\n".to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = connection.close();
+    let commands = server.commands();
+    assert_eq!(commands[0], "HELO props.example", "{name}");
+    assert!(
+        commands.contains(&"DATA".to_owned()),
+        "{name}: {commands:?}"
+    );
+}
+
+// ----- TLS ----------------------------------------------------------------
+
+/// Settings for STARTTLS to `host` on `server`, trusting only `trusted`.
+fn starttls_settings(server: &TestServer, host: &str, trusted: &TestCa) -> ClientSettings {
+    let mut s = settings_for(server);
+    s.host = host.into();
+    set(&mut s, "mail.smtp.starttls.enable", "true");
+    s.tls.ca_pem = vec![trusted.ca_pem.clone()];
+    s.tls.only_extra_roots = true;
+    s
+}
+
+fn test_ca(names: &[&str]) -> TestCa {
+    TestCa::new(names).unwrap_or_else(|e| panic!("test CA: {e}"))
+}
+
+fn starttls_script(ca: &TestCa) -> Script {
+    Script::new().starttls(ca).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The TLS error that connecting must end in.
+fn tls_error<A: Adapter>(settings: &ClientSettings) -> (TlsErrorKind, String) {
+    match connect_error::<A>(settings) {
+        Error::Session(SessionError::Tls(e)) => (e.kind, e.message),
+        other => panic!("{}: expected a TLS error, got {other:?}", A::NAME),
+    }
+}
+
+/// An untrusted CA and a certificate for another name fail the handshake
+/// before MAIL; `mail.smtp.ssl.checkserveridentity=false` still verifies
+/// the chain but accepts the name, and says it is not verified.
+pub fn untrusted_ca_and_wrong_name_fail_before_anything_is_sent<A: Adapter>() {
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let other = test_ca(&["localhost"]);
+    let server = start(starttls_script(&ca));
+    let (kind, message) = tls_error::<A>(&starttls_settings(&server, "localhost", &other));
+    assert_eq!(kind, TlsErrorKind::Certificate, "{name}");
+    assert!(message.contains("unknown CA"), "{name}: {message}");
+
+    let named = test_ca(&["mx.example"]);
+    let server2 = start(starttls_script(&named));
+    let (kind, message) = tls_error::<A>(&starttls_settings(&server2, "localhost", &named));
+    assert_eq!(kind, TlsErrorKind::Certificate, "{name}");
+    assert!(
+        message.contains("does not match the server name"),
+        "{name}: {message}"
+    );
+    for server in [&server, &server2] {
+        assert!(
+            server.commands().iter().all(|c| !c.starts_with("MAIL")),
+            "{name}"
+        );
+    }
+
+    let mut s = starttls_settings(&server2, "localhost", &named);
+    set(&mut s, "mail.smtp.ssl.checkserveridentity", "false");
+    let connection = connect::<A>(&s);
+    assert!(connection.info().tls.is_some_and(|t| !t.verified), "{name}");
+    let _ = connection.close();
+}
+
+/// `mail.smtp.ssl.trust`: `*` and a host list naming the server accept an
+/// untrusted certificate (unverified); a list without it does not.
+pub fn ssl_trust_star_and_host_lists<A: Adapter>() {
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let other = test_ca(&["localhost"]);
+    let server = start(starttls_script(&ca));
+    for trust in ["*", "mx.example localhost"] {
+        let mut s = starttls_settings(&server, "localhost", &other);
+        set(&mut s, "mail.smtp.ssl.trust", trust);
+        let connection =
+            A::connect(&s, None).unwrap_or_else(|e| panic!("{name} trust={trust}: {e}"));
+        assert!(
+            connection.info().tls.is_some_and(|t| !t.verified),
+            "{name} trust={trust}"
+        );
+        let _ = connection.close();
+    }
+    let mut s = starttls_settings(&server, "localhost", &other);
+    set(&mut s, "mail.smtp.ssl.trust", "mx.example");
+    assert_eq!(tls_error::<A>(&s).0, TlsErrorKind::Certificate, "{name}");
+}
+
+/// `mail.smtp.ssl.protocols` against a TLS 1.2-only server: 1.3 alone
+/// fails the handshake, "TLSv1.2 TLSv1.3" negotiates 1.2, SSLv3 is a
+/// configuration error.
+pub fn protocol_version_not_allowed<A: Adapter>() {
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let mut script = Script::new();
+    script.starttls = Some(
+        ca.server_config(&[&crate::rustls::version::TLS12])
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let server = start(script);
+    let mut s = starttls_settings(&server, "localhost", &ca);
+    set(&mut s, "mail.smtp.ssl.protocols", "TLSv1.3");
+    let (kind, message) = tls_error::<A>(&s);
+    assert_eq!(kind, TlsErrorKind::Handshake, "{name}: {message}");
+    set(&mut s, "mail.smtp.ssl.protocols", "TLSv1.2 TLSv1.3");
+    let connection = connect::<A>(&s);
+    assert_eq!(
+        connection.info().tls.and_then(|t| t.version).as_deref(),
+        Some("TLSv1.2"),
+        "{name}"
+    );
+    let _ = connection.close();
+    set(&mut s, "mail.smtp.ssl.protocols", "SSLv3");
+    let err = connect_error::<A>(&s);
+    assert!(
+        matches!(&err, Error::TlsConfig(e) if e.kind == TlsErrorKind::Config),
+        "{name}: {err:?}"
+    );
+}
+
+/// Bytes after the 220 to STARTTLS (CVE-2011-0411 class) end the session
+/// before anything is acted on: no AUTH, no MAIL.
+pub fn response_injection_after_starttls<A: Adapter>() {
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let server = start(starttls_script(&ca).rule(
+        When::Command("STARTTLS"),
+        Action::reply("220 2.0.0 Ready\r\n250-injected\r\n250 AUTH PLAIN\r\n"),
+    ));
+    let err = connect_error::<A>(&starttls_settings(&server, "localhost", &ca));
+    assert!(
+        matches!(err, Error::Session(SessionError::ResponseInjection(_))),
+        "{name}: {err:?}"
+    );
+    assert!(
+        server
+            .commands()
+            .iter()
+            .all(|c| !c.starts_with("AUTH") && !c.starts_with("MAIL")),
+        "{name}"
+    );
+}
+
+/// PLAIN needs no opt-in over TLS; the same settings without TLS are
+/// refused before anything secret is sent.
+pub fn plaintext_mechanisms_are_fine_over_tls<A: Adapter>() {
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let server = start(starttls_script(&ca).auth(["PLAIN"], &[("u", "p")]));
+    let mut s = starttls_settings(&server, "localhost", &ca);
+    s.user = Some("u".into());
+    s.auth.enabled = true;
+    s.auth.password = Some("p".into());
+    let connection = connect::<A>(&s);
+    assert_eq!(
+        connection.info().auth_mechanism.as_deref(),
+        Some("PLAIN"),
+        "{name}"
+    );
+    let _ = connection.close();
+    let plain = start(Script::new().auth(["PLAIN"], &[("u", "p")]));
+    let mut s2 = s.clone();
+    s2.port = Some(plain.addr().port());
+    set(&mut s2, "mail.smtp.starttls.enable", "false");
+    let err = connect_error::<A>(&s2);
+    assert!(
+        matches!(
+            err,
+            Error::Session(SessionError::Auth(AuthError::PlaintextRefused { .. }))
+        ),
+        "{name}: {err:?}"
+    );
+}
+
+// ----- AUTH ---------------------------------------------------------------
+
+/// Settings for `mechanism` (a list, or empty) as alice, without TLS and
+/// with the plaintext opt-in.
+fn auth_settings(server: &TestServer, mechanism: &str, password: &str) -> ClientSettings {
+    let mut s = settings_for(server);
+    s.user = Some("alice".into());
+    s.auth.enabled = true;
+    s.auth.password = Some(password.into());
+    s.auth.mechanisms = Some(mechanism.into());
+    s.auth.allow_plaintext = true;
+    s
+}
+
+/// ANONYMOUS and EXTERNAL need no password and no opt-in.
+pub fn anonymous_and_external<A: Adapter>() {
+    let name = A::NAME;
+    for mechanism in ["ANONYMOUS", "EXTERNAL"] {
+        let server = start(Script::new().auth([mechanism], &[("alice", "x")]));
+        let mut s = auth_settings(&server, mechanism, "");
+        s.auth.allow_plaintext = false;
+        let connection = A::connect(&s, None).unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        assert_eq!(
+            connection.info().auth_mechanism.as_deref(),
+            Some(mechanism),
+            "{name}"
+        );
+        let _ = connection.close();
+        assert_eq!(server.authentications().len(), 1, "{name} {mechanism}");
+    }
+}
+
+/// Without TLS and without the opt-in, PLAIN and LOGIN are refused before
+/// AUTH is sent; the default order prefers a mechanism that does not
+/// reveal the password.
+pub fn plaintext_mechanisms_need_tls_or_an_explicit_opt_in<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().auth(["PLAIN", "LOGIN"], &[("alice", "pw")]));
+    let mut s = auth_settings(&server, "PLAIN LOGIN", "pw");
+    s.auth.allow_plaintext = false;
+    match connect_error::<A>(&s) {
+        Error::Session(SessionError::Auth(AuthError::PlaintextRefused { mechanism })) => {
+            assert_eq!(mechanism, "PLAIN", "{name}");
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+    // Nothing secret went on the wire.
+    assert!(
+        server.commands().iter().all(|c| !c.starts_with("AUTH")),
+        "{name}"
+    );
+
+    let server = start(Script::new().auth(["PLAIN", "CRAM-MD5"], &[("alice", "pw")]));
+    let mut s = auth_settings(&server, "", "pw");
+    s.auth.mechanisms = None;
+    s.auth.allow_plaintext = false;
+    let connection = connect::<A>(&s);
+    assert_eq!(
+        connection.info().auth_mechanism.as_deref(),
+        Some("CRAM-MD5"),
+        "{name}"
+    );
+    let _ = connection.close();
+}
+
+/// A server offering only mechanisms the client does not run, and one
+/// offering no AUTH at all.
+pub fn no_usable_mechanism_and_not_offered<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().auth(["GSSAPI"], &[("alice", "pw")]));
+    let err = connect_error::<A>(&auth_settings(&server, "PLAIN", "pw"));
+    assert!(
+        matches!(
+            err,
+            Error::Session(SessionError::Auth(AuthError::NoUsableMechanism { .. }))
+        ),
+        "{name}: {err:?}"
+    );
+    let server = start(Script::new());
+    let err = connect_error::<A>(&auth_settings(&server, "PLAIN", "pw"));
+    assert!(
+        matches!(
+            err,
+            Error::Session(SessionError::Auth(AuthError::NotOffered))
+        ),
+        "{name}: {err:?}"
+    );
+}
+
+/// `mail.smtp.auth.<mech>.disable` takes a mechanism out of the choice,
+/// and XOAUTH2 is off unless asked for; a bearer token, like a password,
+/// needs TLS or the opt-in.
+pub fn properties_select_and_disable_mechanisms<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().auth(
+        ["XOAUTH2", "SCRAM-SHA-256", "CRAM-MD5"],
+        &[("alice", "tok")],
+    ));
+    let port = server.addr().port().to_string();
+    let mut s = ClientSettings::from_properties(
+        Protocol::Smtp,
+        [
+            ("mail.smtp.host", "127.0.0.1"),
+            ("mail.smtp.port", port.as_str()),
+            ("mail.smtp.auth", "true"),
+            ("mail.smtp.user", "alice"),
+            ("mail.smtp.auth.scram-sha-256.disable", "true"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    s.auth.password = Some("tok".into());
+    let mechanism = |s: &ClientSettings| {
+        let connection = connect::<A>(s);
+        let used = connection.info().auth_mechanism;
+        let _ = connection.close();
+        used
+    };
+    assert_eq!(mechanism(&s).as_deref(), Some("CRAM-MD5"), "{name}");
+    set(&mut s, "mail.smtp.auth.xoauth2.disable", "false");
+    set(&mut s, "mail.smtp.auth.cram-md5.disable", "true");
+    let err = connect_error::<A>(&s);
+    assert!(
+        matches!(
+            err,
+            Error::Session(SessionError::Auth(AuthError::PlaintextRefused { .. }))
+        ),
+        "{name}: {err:?}"
+    );
+    s.auth.allow_plaintext = true;
+    assert_eq!(mechanism(&s).as_deref(), Some("XOAUTH2"), "{name}");
+}
+
+// ----- proxies ------------------------------------------------------------
+
+/// The test proxies resolve the invented name `mx.test.invalid` to
+/// `server`: a name only the proxy can resolve proves remote DNS.
+fn proxy_resolver(
+    server: std::net::SocketAddr,
+) -> impl Fn(&str, u16) -> Option<std::net::SocketAddr> + Send + Sync + 'static {
+    move |host, port| (host == "mx.test.invalid" && port == 25).then_some(server)
+}
+
+fn proxied_settings() -> ClientSettings {
+    let mut s = ClientSettings::new(Protocol::Smtp, "mx.test.invalid");
+    s.local_name =
+        Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
+    s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(10));
+    s
+}
+
+/// SOCKS5 without authentication (by `mail.smtp.socks.*`), with a user
+/// and password (typed), a wrong password, and no credentials for a proxy
+/// that wants them.
+pub fn socks5_without_and_with_credentials<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new());
+    let proxy = TestProxy::start(ProxyProtocol::Socks5, None, proxy_resolver(server.addr()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = proxied_settings();
+    set(&mut s, "mail.smtp.socks.host", "127.0.0.1");
+    set(
+        &mut s,
+        "mail.smtp.socks.port",
+        &proxy.addr().port().to_string(),
+    );
+    send_one::<A>(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(proxy.targets(), ["mx.test.invalid:25"], "{name}");
+
+    let proxy = TestProxy::start(
+        ProxyProtocol::Socks5,
+        Some(("bob", "s0cks")),
+        proxy_resolver(server.addr()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut with = ProxySettings::new(ProxyKind::Socks5, "127.0.0.1", proxy.addr().port());
+    with.user = Some("bob".into());
+    with.password = Some("s0cks".into());
+    let mut s = proxied_settings();
+    s.proxy = Some(with.clone());
+    send_one::<A>(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(server.transactions().len(), 2, "{name}");
+
+    with.password = Some("wrong".into());
+    s.proxy = Some(with);
+    let result = send_one::<A>(&s);
+    assert!(
+        matches!(result, Err(Error::Proxy(ProxyError::AuthenticationFailed))),
+        "{name}: {result:?}"
+    );
+    if let Some(p) = s.proxy.as_mut() {
+        p.user = None;
+    }
+    let result = send_one::<A>(&s);
+    assert!(
+        matches!(result, Err(Error::Proxy(ProxyError::NoAcceptableMethod))),
+        "{name}: {result:?}"
+    );
+}
+
+/// HTTP CONNECT with Basic credentials by `mail.smtp.proxy.*`; a wrong
+/// password is the proxy's 407.
+pub fn http_connect_with_basic_auth<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new());
+    let proxy = TestProxy::start(
+        ProxyProtocol::HttpConnect,
+        Some(("alice", "h77p")),
+        proxy_resolver(server.addr()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = proxied_settings();
+    set(&mut s, "mail.smtp.proxy.host", "127.0.0.1");
+    set(
+        &mut s,
+        "mail.smtp.proxy.port",
+        &proxy.addr().port().to_string(),
+    );
+    set(&mut s, "mail.smtp.proxy.user", "alice");
+    set(&mut s, "mail.smtp.proxy.password", "h77p");
+    send_one::<A>(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(proxy.targets(), ["mx.test.invalid:25"], "{name}");
+    set(&mut s, "mail.smtp.proxy.password", "nope");
+    let result = send_one::<A>(&s);
+    assert!(
+        matches!(
+            result,
+            Err(Error::Proxy(ProxyError::HttpStatus { status: 407, .. }))
+        ),
+        "{name}: {result:?}"
+    );
+}
+
+/// A SOCKS5 proxy that cannot reach the target says so (reply 4, host
+/// unreachable), as a proxy error.
+pub fn proxy_cannot_reach_the_target<A: Adapter>() {
+    let name = A::NAME;
+    let proxy = TestProxy::start(ProxyProtocol::Socks5, None, |_, _| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = proxied_settings();
+    s.proxy = Some(ProxySettings::new(
+        ProxyKind::Socks5,
+        "127.0.0.1",
+        proxy.addr().port(),
+    ));
+    let result = send_one::<A>(&s);
+    assert!(
+        matches!(
+            result,
+            Err(Error::Proxy(ProxyError::ConnectFailed {
+                code: 4,
+                message: "host unreachable"
+            }))
+        ),
+        "{name}: {result:?}"
+    );
+}
+
+/// Expands the whole suite as `#[test]` functions for an [`Adapter`].
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
@@ -973,6 +1757,78 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_write_timeout_when_the_server_stops_reading() {
             $crate::conformance::write_timeout_when_the_server_stops_reading::<$adapter>();
+        }
+        #[test]
+        fn conformance_delivers_exact_bytes() {
+            $crate::conformance::delivers_exact_bytes::<$adapter>();
+        }
+        #[test]
+        fn conformance_many_messages_pipelined_over_data() {
+            $crate::conformance::many_messages_pipelined_over_data::<$adapter>();
+        }
+        #[test]
+        fn conformance_streamed_reader_body_over_data_and_bdat() {
+            $crate::conformance::streamed_reader_body_over_data_and_bdat::<$adapter>();
+        }
+        #[test]
+        fn conformance_transient_rcpt_failure_with_and_without_sendpartial() {
+            $crate::conformance::transient_rcpt_failure_with_and_without_sendpartial::<$adapter>();
+        }
+        #[test]
+        fn conformance_greeting_refused_and_connection_refused() {
+            $crate::conformance::greeting_refused_and_connection_refused::<$adapter>();
+        }
+        #[test]
+        fn conformance_properties_drive_the_connection() {
+            $crate::conformance::properties_drive_the_connection::<$adapter>();
+        }
+        #[test]
+        fn conformance_untrusted_ca_and_wrong_name_fail_before_anything_is_sent() {
+            $crate::conformance::untrusted_ca_and_wrong_name_fail_before_anything_is_sent::<$adapter>();
+        }
+        #[test]
+        fn conformance_ssl_trust_star_and_host_lists() {
+            $crate::conformance::ssl_trust_star_and_host_lists::<$adapter>();
+        }
+        #[test]
+        fn conformance_protocol_version_not_allowed() {
+            $crate::conformance::protocol_version_not_allowed::<$adapter>();
+        }
+        #[test]
+        fn conformance_response_injection_after_starttls() {
+            $crate::conformance::response_injection_after_starttls::<$adapter>();
+        }
+        #[test]
+        fn conformance_plaintext_mechanisms_are_fine_over_tls() {
+            $crate::conformance::plaintext_mechanisms_are_fine_over_tls::<$adapter>();
+        }
+        #[test]
+        fn conformance_anonymous_and_external() {
+            $crate::conformance::anonymous_and_external::<$adapter>();
+        }
+        #[test]
+        fn conformance_plaintext_mechanisms_need_tls_or_an_explicit_opt_in() {
+            $crate::conformance::plaintext_mechanisms_need_tls_or_an_explicit_opt_in::<$adapter>();
+        }
+        #[test]
+        fn conformance_no_usable_mechanism_and_not_offered() {
+            $crate::conformance::no_usable_mechanism_and_not_offered::<$adapter>();
+        }
+        #[test]
+        fn conformance_properties_select_and_disable_mechanisms() {
+            $crate::conformance::properties_select_and_disable_mechanisms::<$adapter>();
+        }
+        #[test]
+        fn conformance_socks5_without_and_with_credentials() {
+            $crate::conformance::socks5_without_and_with_credentials::<$adapter>();
+        }
+        #[test]
+        fn conformance_http_connect_with_basic_auth() {
+            $crate::conformance::http_connect_with_basic_auth::<$adapter>();
+        }
+        #[test]
+        fn conformance_proxy_cannot_reach_the_target() {
+            $crate::conformance::proxy_cannot_reach_the_target::<$adapter>();
         }
     };
 }

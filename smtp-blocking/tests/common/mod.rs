@@ -10,20 +10,28 @@ pub struct Blocking;
 
 struct BlockingConnection(Client);
 
+fn body(b: &TestBody) -> Result<Body<'_>, Error> {
+    Ok(match b {
+        TestBody::Bytes(b) => Body::Bytes(b),
+        TestBody::File(path) => Body::File(std::fs::File::open(path).map_err(Error::Body)?),
+        TestBody::Reader(b) => Body::Reader(Box::new(std::io::Cursor::new(b.as_slice()))),
+    })
+}
+
 impl Connection for BlockingConnection {
+    fn send(&mut self, envelope: Envelope, b: TestBody) -> Result<DeliveryReport, Error> {
+        self.0.send(envelope, body(&b)?)
+    }
     fn send_all(
         &mut self,
         messages: Vec<(Envelope, TestBody)>,
     ) -> Vec<Result<DeliveryReport, Error>> {
         let mut batch = Vec::new();
         let mut failed = Vec::new();
-        for (i, (envelope, body)) in messages.iter().enumerate() {
-            match body {
-                TestBody::Bytes(b) => batch.push((envelope.clone(), Body::Bytes(b))),
-                TestBody::File(path) => match std::fs::File::open(path) {
-                    Ok(f) => batch.push((envelope.clone(), Body::File(f))),
-                    Err(e) => failed.push((i, Error::Body(e))),
-                },
+        for (i, (envelope, b)) in messages.iter().enumerate() {
+            match body(b) {
+                Ok(body) => batch.push((envelope.clone(), body)),
+                Err(e) => failed.push((i, e)),
             }
         }
         let mut results = self.0.send_all(batch);

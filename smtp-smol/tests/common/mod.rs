@@ -31,23 +31,28 @@ impl Executor for AsyncStd {
     }
 }
 
+fn body(b: TestBody) -> Body {
+    match b {
+        TestBody::Bytes(b) => Body::from(b),
+        TestBody::File(p) => Body::File(p),
+        TestBody::Reader(b) => Body::Reader(Box::new(smol::io::Cursor::new(b))),
+    }
+}
+
 struct SmolConnection<E> {
     client: Client,
     _executor: std::marker::PhantomData<E>,
 }
 
 impl<E: Executor> Connection for SmolConnection<E> {
+    fn send(&mut self, envelope: Envelope, b: TestBody) -> Result<DeliveryReport, Error> {
+        E::block_on(self.client.send(envelope, body(b)))
+    }
     fn send_all(
         &mut self,
         messages: Vec<(Envelope, TestBody)>,
     ) -> Vec<Result<DeliveryReport, Error>> {
-        let messages = messages
-            .into_iter()
-            .map(|(e, b)| match b {
-                TestBody::Bytes(b) => (e, Body::from(b)),
-                TestBody::File(p) => (e, Body::File(p)),
-            })
-            .collect();
+        let messages = messages.into_iter().map(|(e, b)| (e, body(b))).collect();
         E::block_on(self.client.send_all(messages))
     }
     fn is_connected(&mut self) -> bool {

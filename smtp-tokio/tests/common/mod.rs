@@ -20,6 +20,7 @@ fn body(b: TestBody) -> Body {
     match b {
         TestBody::Bytes(b) => Body::from(b),
         TestBody::File(p) => Body::File(p),
+        TestBody::Reader(b) => Body::Reader(Box::new(std::io::Cursor::new(b).compat())),
     }
 }
 
@@ -29,6 +30,9 @@ struct TokioConnection {
 }
 
 impl Connection for TokioConnection {
+    fn send(&mut self, envelope: Envelope, b: TestBody) -> Result<DeliveryReport, Error> {
+        self.runtime.block_on(self.client.send(envelope, body(b)))
+    }
     fn send_all(
         &mut self,
         messages: Vec<(Envelope, TestBody)>,
