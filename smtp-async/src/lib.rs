@@ -182,11 +182,7 @@ enum Source<F> {
     Unopened(Option<io::Error>),
     /// A rewritten header block, then the rest of the message from
     /// `rest_at` on (message-level send).
-    Prefixed {
-        head: Cursor<Vec<u8>>,
-        rest: Box<Source<F>>,
-        rest_at: u64,
-    },
+    Prefixed((Cursor<Vec<u8>>, Box<Source<F>>, u64)),
 }
 
 impl Body {
@@ -216,7 +212,7 @@ impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
                 Source::File(f) => f.read(buf).await,
                 Source::Reader(r) => r.read(buf).await,
                 Source::Unopened(e) => Err(e.take().unwrap_or_else(|| io::Error::other("no file"))),
-                Source::Prefixed { head, rest, .. } => match head.read(buf).await? {
+                Source::Prefixed((head, rest, _)) => match head.read(buf).await? {
                     0 => rest.read(buf).await,
                     n => Ok(n),
                 },
@@ -239,11 +235,7 @@ impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
                 Source::Reader(_) | Source::Unopened(_) => {
                     Err(io::Error::other("a streamed body cannot be sent twice"))
                 }
-                Source::Prefixed {
-                    head,
-                    rest,
-                    rest_at,
-                } => {
+                Source::Prefixed((head, rest, rest_at)) => {
                     head.set_position(0);
                     rest.seek_to(*rest_at).await
                 }
@@ -276,50 +268,33 @@ impl Body {
         self,
         from: Option<&smtp_proto::ReversePath>,
     ) -> Result<(Envelope, BodyPlan, Source<R::File>), Error> {
-        match self {
-            Body::Bytes(bytes) => {
-                let end = message::header_end(&bytes, true).unwrap_or(bytes.len());
-                if end > message::MAX_HEADER {
-                    return Err(message::MessageError::HeaderTooLarge.into());
-                }
-                let parsed = message::MessageHeader::parse(&bytes[..end], from)?;
-                let mut inspector = smtp_proto::BodyInspector::new();
-                inspector.update(&parsed.header);
-                inspector.update(&bytes[end..]);
-                let plan = BodyPlan::Known(BodyInfo::from_report(&inspector.finish()));
-                let mut source = Source::Prefixed {
-                    head: Cursor::new(parsed.header),
-                    rest: Box::new(Source::Bytes(Cursor::new(bytes))),
-                    rest_at: end as u64,
-                };
-                source.rewind().await.map_err(Error::Body)?;
-                Ok((parsed.envelope, plan, source))
+        let (prepared, rest) = match self {
+            Body::Bytes(b) => {
+                let prepared = message::Prepared::in_memory(&b, from)?;
+                (prepared, Source::Bytes(Cursor::new(b)))
             }
             Body::File(path) => {
                 let mut file = R::open_file(path).await.map_err(Error::Body)?;
-                let (header, _) = read_header(&mut file).await?;
-                let parsed = message::MessageHeader::parse(&header, from)?;
-                let mut source = Source::Prefixed {
-                    head: Cursor::new(parsed.header),
-                    rest: Box::new(Source::File(file)),
-                    rest_at: header.len() as u64,
-                };
-                source.rewind().await.map_err(Error::Body)?;
-                Ok((parsed.envelope, BodyPlan::Inspect, source))
+                let header = read_header(&mut file).await?;
+                (
+                    message::Prepared::after_read(header, true, from)?,
+                    Source::File(file),
+                )
             }
             Body::Reader(mut reader) => {
-                let (header, excess) = read_header(&mut reader).await?;
-                let parsed = message::MessageHeader::parse(&header, from)?;
-                let mut head = parsed.header;
-                head.extend_from_slice(&excess);
-                let source = Source::Prefixed {
-                    head: Cursor::new(head),
-                    rest: Box::new(Source::Reader(reader)),
-                    rest_at: 0,
-                };
-                Ok((parsed.envelope, BodyPlan::Streamed, source))
+                let header = read_header(&mut reader).await?;
+                (
+                    message::Prepared::after_read(header, false, from)?,
+                    Source::Reader(reader),
+                )
             }
+        };
+        let (envelope, plan, head, rest_at, seek) = prepared.into_parts();
+        let mut source = Source::Prefixed((Cursor::new(head), Box::new(rest), rest_at));
+        if seek {
+            source.seek_to(0).await.map_err(Error::Body)?;
         }
+        Ok((envelope, plan, source))
     }
 }
 

@@ -96,11 +96,7 @@ enum Source<'a> {
     Reader(Box<dyn Read + Send + 'a>),
     /// A rewritten header block, then the rest of the message from
     /// `rest_at` on (message-level send).
-    Prefixed {
-        head: Cursor<Vec<u8>>,
-        rest: Box<Source<'a>>,
-        rest_at: u64,
-    },
+    Prefixed((Cursor<Vec<u8>>, Box<Source<'a>>, u64)),
 }
 
 impl<'a> Body<'a> {
@@ -122,7 +118,7 @@ impl Source<'_> {
             Source::Bytes(c) => c.read(buf),
             Source::File(f) => f.read(buf),
             Source::Reader(r) => r.read(buf),
-            Source::Prefixed { head, rest, .. } => match head.read(buf)? {
+            Source::Prefixed((head, rest, _)) => match head.read(buf)? {
                 0 => rest.read(buf),
                 n => Ok(n),
             },
@@ -138,11 +134,7 @@ impl Source<'_> {
             Source::Bytes(c) => c.seek(SeekFrom::Start(at)).map(drop),
             Source::File(f) => f.seek(SeekFrom::Start(at)).map(drop),
             Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
-            Source::Prefixed {
-                head,
-                rest,
-                rest_at,
-            } => {
+            Source::Prefixed((head, rest, rest_at)) => {
                 head.set_position(0);
                 rest.seek_to(*rest_at)
             }
@@ -174,50 +166,32 @@ impl<'a> Body<'a> {
         self,
         from: Option<&smtp_proto::ReversePath>,
     ) -> Result<(Envelope, BodyPlan, Source<'a>), Error> {
-        match self {
-            Body::Bytes(bytes) => {
-                let end = message::header_end(bytes, true).unwrap_or(bytes.len());
-                if end > message::MAX_HEADER {
-                    return Err(message::MessageError::HeaderTooLarge.into());
-                }
-                let parsed = message::MessageHeader::parse(&bytes[..end], from)?;
-                let mut inspector = smtp_proto::BodyInspector::new();
-                inspector.update(&parsed.header);
-                inspector.update(&bytes[end..]);
-                let plan = BodyPlan::Known(BodyInfo::from_report(&inspector.finish()));
-                let source = Source::Prefixed {
-                    head: Cursor::new(parsed.header),
-                    rest: Box::new(Source::Bytes(Cursor::new(bytes))),
-                    rest_at: end as u64,
-                };
-                let mut source = source;
-                source.rewind().map_err(Error::Body)?;
-                Ok((parsed.envelope, plan, source))
+        let (prepared, rest) = match self {
+            Body::Bytes(b) => (
+                message::Prepared::in_memory(b, from)?,
+                Source::Bytes(Cursor::new(b)),
+            ),
+            Body::File(mut f) => {
+                let header = read_header(&mut f)?;
+                (
+                    message::Prepared::after_read(header, true, from)?,
+                    Source::File(f),
+                )
             }
-            Body::File(mut file) => {
-                let (header, _) = read_header(&mut file)?;
-                let parsed = message::MessageHeader::parse(&header, from)?;
-                let mut source = Source::Prefixed {
-                    head: Cursor::new(parsed.header),
-                    rest: Box::new(Source::File(file)),
-                    rest_at: header.len() as u64,
-                };
-                source.rewind().map_err(Error::Body)?;
-                Ok((parsed.envelope, BodyPlan::Inspect, source))
+            Body::Reader(mut r) => {
+                let header = read_header(&mut r)?;
+                (
+                    message::Prepared::after_read(header, false, from)?,
+                    Source::Reader(r),
+                )
             }
-            Body::Reader(mut reader) => {
-                let (header, excess) = read_header(&mut reader)?;
-                let parsed = message::MessageHeader::parse(&header, from)?;
-                let mut head = parsed.header;
-                head.extend_from_slice(&excess);
-                let source = Source::Prefixed {
-                    head: Cursor::new(head),
-                    rest: Box::new(Source::Reader(reader)),
-                    rest_at: 0,
-                };
-                Ok((parsed.envelope, BodyPlan::Streamed, source))
-            }
+        };
+        let (envelope, plan, head, rest_at, seek) = prepared.into_parts();
+        let mut source = Source::Prefixed((Cursor::new(head), Box::new(rest), rest_at));
+        if seek {
+            source.seek_to(0).map_err(Error::Body)?;
         }
+        Ok((envelope, plan, source))
     }
 }
 

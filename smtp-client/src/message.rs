@@ -216,6 +216,83 @@ fn header_fields(header: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// A message ready for a client to send: its envelope, how its body is
+/// known, the rewritten header block to send first, and where in the
+/// original the rest starts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Prepared {
+    /// From the header (or `mail.smtp.from`).
+    pub envelope: Envelope,
+    /// How the driver learns the body's size and type.
+    pub plan: crate::BodyPlan,
+    /// The header block without `Bcc:` (and, for a stream, the octets
+    /// read past it).
+    pub head: Vec<u8>,
+    /// Where the rest of the message starts in the original (what a
+    /// rewind seeks to).
+    pub rest_at: u64,
+}
+
+impl Prepared {
+    /// The parts: envelope, plan, head, `rest_at`, and whether the source
+    /// must be positioned at `rest_at` before it is read (reading the
+    /// header went past it, or the original starts with the header).
+    pub fn into_parts(self) -> (Envelope, crate::BodyPlan, Vec<u8>, u64, bool) {
+        let seek = !matches!(self.plan, crate::BodyPlan::Streamed);
+        (self.envelope, self.plan, self.head, self.rest_at, seek)
+    }
+
+    /// A message held in memory.
+    ///
+    /// # Errors
+    /// A [`MessageError`].
+    pub fn in_memory(message: &[u8], from: Option<&ReversePath>) -> Result<Prepared, MessageError> {
+        let end = header_end(message, true).unwrap_or(message.len());
+        if end > MAX_HEADER {
+            return Err(MessageError::HeaderTooLarge);
+        }
+        let parsed = MessageHeader::parse(&message[..end], from)?;
+        let mut inspector = smtp_proto::BodyInspector::new();
+        inspector.update(&parsed.header);
+        inspector.update(&message[end..]);
+        Ok(Prepared {
+            envelope: parsed.envelope,
+            plan: crate::BodyPlan::Known(smtp_proto::BodyInfo::from_report(&inspector.finish())),
+            head: parsed.header,
+            rest_at: end as u64,
+        })
+    }
+
+    /// A message whose header block a client read (with
+    /// [`HeaderCollector`]) from a file (`seekable`: inspected, then sent
+    /// from `rest_at`, and again if needed) or a stream (sent once: what
+    /// was read past the header goes out with it).
+    ///
+    /// # Errors
+    /// A [`MessageError`].
+    pub fn after_read(
+        (header, excess): (Vec<u8>, Vec<u8>),
+        seekable: bool,
+        from: Option<&ReversePath>,
+    ) -> Result<Prepared, MessageError> {
+        let parsed = MessageHeader::parse(&header, from)?;
+        let mut head = parsed.header;
+        let (plan, rest_at) = if seekable {
+            (crate::BodyPlan::Inspect, header.len() as u64)
+        } else {
+            head.extend_from_slice(&excess);
+            (crate::BodyPlan::Streamed, 0)
+        };
+        Ok(Prepared {
+            envelope: parsed.envelope,
+            plan,
+            head,
+            rest_at,
+        })
+    }
+}
+
 /// Collects a message's header block from the pieces a reader returns,
 /// sans-IO: feed what was read until it says the block is complete.
 #[derive(Debug, Default)]

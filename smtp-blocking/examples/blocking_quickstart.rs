@@ -2,7 +2,7 @@
 //! server: STARTTLS with a custom CA, AUTH, one message-level send, the
 //! per-recipient report.
 //!
-//! `cargo run -p smtp-blocking --example quickstart`
+//! `cargo run -p smtp-blocking --example blocking_quickstart`
 
 use smtp_blocking::{Body, Client, ClientSettings, Protocol};
 use smtp_testkit::{Action, Script, TestCa, TestServer, When};

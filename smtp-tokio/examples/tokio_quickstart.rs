@@ -1,7 +1,7 @@
 //! The README's tokio quick start, run against the in-process test
 //! server: a pool shared by many tasks, message-level sends.
 //!
-//! `cargo run -p smtp-tokio --example quickstart`
+//! `cargo run -p smtp-tokio --example tokio_quickstart`
 
 use smtp_testkit::{Script, TestCa, TestServer};
 use smtp_tokio::{ClientSettings, Pool, PoolConfig, Protocol};
