@@ -67,8 +67,8 @@ use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
 use smtp_client::{Error, TranscriptHook};
 use smtp_proto::proxy::ProxyError;
 use smtp_proto::{
-    Address, AuthError, Decoded, DeliveryReport, EhloResponse, Envelope, Host, ReplyDecoder,
-    ReplyLimits, SessionError, TlsErrorKind,
+    Address, AuthError, DeliveryReport, EhloResponse, Envelope, Host, SessionError, SessionInfo,
+    TlsErrorKind,
 };
 
 use crate::conformance::{Adapter, RunResult};
@@ -287,9 +287,11 @@ pub fn assert_same_bytes(what: &str, expected: &[u8], actual: &[u8]) {
 pub struct Transcript {
     started: Instant,
     lines: Vec<(Instant, String)>,
+    /// What the client knew once connected (`None`: it never was).
+    info: Option<SessionInfo>,
 }
 
-/// The TLS connection as the session's `* TLS established:` note tells it.
+/// The TLS connection, as the client's `SessionInfo` tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsNote {
     /// For example `TLSv1.3`; `None` when the session did not know.
@@ -315,35 +317,20 @@ impl Transcript {
             .collect()
     }
 
-    /// The session's `* TLS established: VERSION CIPHER, certificate
-    /// [NOT ]verified` note, parsed; `None` without TLS.
+    /// The TLS connection (the client's `SessionInfo`); `None` without
+    /// TLS or without a connection.
     pub fn tls(&self) -> Option<TlsNote> {
-        let note = self
-            .lines
-            .iter()
-            .find_map(|(_, l)| l.strip_prefix("* TLS established: "))?;
-        let (rest, verified) = if let Some(rest) = note.strip_suffix(", certificate verified") {
-            (rest, true)
-        } else if let Some(rest) = note.strip_suffix(", certificate NOT verified") {
-            (rest, false)
-        } else {
-            panic!("unexpected TLS note: {note}");
-        };
-        let (version, cipher) = rest.split_once(' ').unwrap_or((rest, "?"));
-        let known = |s: &str| (s != "?").then(|| s.to_owned());
+        let tls = self.info.as_ref()?.tls.as_ref()?;
         Some(TlsNote {
-            version: known(version),
-            cipher_suite: known(cipher),
-            verified,
+            version: tls.version.clone(),
+            cipher_suite: tls.cipher_suite.clone(),
+            verified: tls.verified,
         })
     }
 
-    /// The SASL mechanism that authenticated the session (the session's
-    /// `* authenticated with NAME` note).
+    /// The SASL mechanism that authenticated the session.
     pub fn auth_mechanism(&self) -> Option<String> {
-        self.lines
-            .iter()
-            .find_map(|(_, l)| l.strip_prefix("* authenticated with ").map(str::to_owned))
+        self.info.as_ref()?.auth_mechanism.clone()
     }
 
     /// How long after the run started the session authenticated.
@@ -354,50 +341,15 @@ impl Transcript {
             .map(|(at, _)| at.duration_since(self.started))
     }
 
-    /// Each EHLO reply, parsed from the server lines that follow an `EHLO`
-    /// (the client waits for it before it sends anything else), with the
-    /// index of that `C: EHLO` line.
-    fn ehlo_replies(&self) -> Vec<(usize, EhloResponse)> {
-        let mut replies = Vec::new();
-        for (i, (_, line)) in self.lines.iter().enumerate() {
-            if !line.starts_with("C: EHLO ") {
-                continue;
-            }
-            let mut decoder = ReplyDecoder::new(ReplyLimits::default());
-            for (_, later) in &self.lines[i + 1..] {
-                let Some(server) = later.strip_prefix("S: ") else {
-                    continue;
-                };
-                let wire = format!("{server}\r\n");
-                match decoder.decode(wire.as_bytes()) {
-                    Ok(Decoded::Complete { item, .. }) => {
-                        if let Ok(ehlo) = EhloResponse::from_reply(&item) {
-                            replies.push((i, ehlo));
-                        }
-                        break;
-                    }
-                    Ok(Decoded::Incomplete { .. }) => {}
-                    Err(e) => panic!("server line {server:?}: {e}"),
-                }
-            }
-        }
-        replies
-    }
-
-    /// The capabilities the server offered last (after STARTTLS when
-    /// upgraded): the client's `extensions()`.
+    /// The capabilities in force (after STARTTLS when upgraded).
     pub fn extensions(&self) -> Option<EhloResponse> {
-        self.ehlo_replies().pop().map(|(_, e)| e)
+        self.info.as_ref()?.extensions.clone()
     }
 
-    /// The capabilities offered in plaintext before STARTTLS: the client's
-    /// `extensions_before_tls()`; `None` without STARTTLS.
+    /// The capabilities offered in plaintext before STARTTLS; `None`
+    /// without STARTTLS.
     pub fn extensions_before_tls(&self) -> Option<EhloResponse> {
-        let starttls = self.lines.iter().position(|(_, l)| l == "C: STARTTLS")?;
-        self.ehlo_replies()
-            .into_iter()
-            .rfind(|(i, _)| *i < starttls)
-            .map(|(_, e)| e)
+        self.info.as_ref()?.extensions_before_tls.clone()
     }
 
     /// Whether the connection ended with QUIT answered by 221: the
@@ -438,9 +390,26 @@ pub fn run<A: Adapter>(
             .push((Instant::now(), e.to_string()));
     });
     let started = Instant::now();
-    let result = A::run(settings, hook, messages);
+    let mut info = None;
+    let result = A::connect(settings, Some(hook)).map(|mut connection| {
+        info = Some(connection.info());
+        let messages = messages
+            .into_iter()
+            .map(|(e, b)| (e, crate::conformance::TestBody::Bytes(b)))
+            .collect();
+        let results = connection.send_all(messages);
+        let _ = connection.close();
+        results
+    });
     let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(PoisonError::into_inner));
-    (result, Transcript { started, lines })
+    (
+        result,
+        Transcript {
+            started,
+            lines,
+            info,
+        },
+    )
 }
 
 /// The one message's report of a run that sent one: a connection error
