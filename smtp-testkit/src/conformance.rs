@@ -1715,6 +1715,56 @@ pub fn proxy_cannot_reach_the_target<A: Adapter>() {
 }
 
 /// Expands the whole suite as `#[test]` functions for an [`Adapter`].
+/// A strict server without PIPELINING drops a client that writes a
+/// command before the previous reply: after a refused recipient the
+/// client waits for RSET's reply before QUIT, and after a refused
+/// greeting, EHLO or STARTTLS it does not write ahead either.
+pub fn strict_server_without_pipelining<A: Adapter>() {
+    let name = A::NAME;
+    let server = TestServer::start(
+        Script::new()
+            .extensions(["8BITMIME", "ENHANCEDSTATUSCODES"])
+            .strict_pipelining()
+            .rule(
+                When::RcptTo("busy@example.org".into()),
+                Action::reply("450 4.2.0 try later\r\n"),
+            ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (result, _) = run::<A>(
+        &settings_for(&server),
+        vec![
+            (envelope(&["busy@example.org"]), BODY.to_vec()),
+            (
+                envelope(&["a@example.org", "busy@example.org"]),
+                BODY.to_vec(),
+            ),
+        ],
+    );
+    let results = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        matches!(&results[0], Err(Error::Send { failure, .. }) if failure.kind == FailureKind::RecipientsRejected),
+        "{name}: {:?}",
+        results[0]
+    );
+    assert!(
+        results[1].is_err(),
+        "{name}: sendpartial is off: {:?}",
+        results[1]
+    );
+    let commands = commands_seen(&server, 1);
+    assert!(
+        !commands.iter().any(|c| c == crate::PIPELINING_VIOLATION),
+        "{name}: wrote ahead: {commands:?}"
+    );
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{name}: {commands:?}"
+    );
+    assert!(server.transactions().is_empty(), "{name}");
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
@@ -1749,6 +1799,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_faults() {
             $crate::conformance::faults::<$adapter>();
+        }
+        #[test]
+        fn conformance_strict_server_without_pipelining() {
+            $crate::conformance::strict_server_without_pipelining::<$adapter>();
         }
         #[test]
         fn conformance_typed_tls_settings() {

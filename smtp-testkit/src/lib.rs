@@ -92,6 +92,10 @@ impl Action {
     }
 }
 
+/// What [`TestServer::commands`] records when a strict server
+/// ([`Script::strict_pipelining`]) caught a command written early.
+pub const PIPELINING_VIOLATION: &str = "<command written before the previous reply>";
+
 /// A scripted behaviour.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -126,6 +130,11 @@ pub struct Script {
     pub starttls: Option<Arc<rustls::ServerConfig>>,
     /// Speak TLS from the first byte (smtps) with this configuration.
     pub implicit_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Without PIPELINING offered, a command that arrives before the reply
+    /// to the previous one was written is answered `500 5.5.1 Invalid
+    /// command: Pipelining not supported` and the connection dropped, as
+    /// strict servers do (RFC 2920 §3).
+    pub strict_pipelining: bool,
 }
 
 impl Default for Script {
@@ -159,7 +168,16 @@ impl Script {
             require_auth: false,
             starttls: None,
             implicit_tls: None,
+            strict_pipelining: false,
         }
+    }
+
+    /// Refuses early commands when PIPELINING is not offered (see
+    /// [`Script::strict_pipelining`]); the refusal is recorded among the
+    /// commands as [`PIPELINING_VIOLATION`].
+    pub fn strict_pipelining(mut self) -> Script {
+        self.strict_pipelining = true;
+        self
     }
 
     /// Offers STARTTLS with the test CA's certificate.
@@ -637,6 +655,27 @@ impl Connection {
                         }
                     };
                     consumed += used;
+                    // Bytes after this command, before its reply was
+                    // written: the client did not wait. (A BDAT chunk
+                    // follows its command at once, by design.)
+                    let bdat = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"BDAT");
+                    let early = input.len() > used && !bdat;
+                    let pipelining = self
+                        .state
+                        .script
+                        .extensions
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case("PIPELINING"));
+                    if self.state.script.strict_pipelining && early && !pipelining {
+                        self.state
+                            .lock()
+                            .commands
+                            .push(PIPELINING_VIOLATION.to_owned());
+                        self.output.extend_from_slice(
+                            b"500 5.5.1 Invalid command: Pipelining not supported\r\n",
+                        );
+                        break Ok(Step::Close);
+                    }
                     match self.command(&line)? {
                         Step::Continue => {}
                         other => break Ok(other),
