@@ -22,26 +22,6 @@ fn envelope(i: usize) -> Envelope {
     )
 }
 
-fn count(server: &TestServer, verb: &str) -> usize {
-    server
-        .commands()
-        .iter()
-        .filter(|c| c.as_str() == verb)
-        .count()
-}
-
-/// QUIT without waiting for the reply: the server may read it a moment
-/// after the client is done.
-fn quits_become(server: &TestServer, expected: usize) -> usize {
-    for _ in 0..100 {
-        if count(server, "QUIT") >= expected {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    count(server, "QUIT")
-}
-
 #[test]
 fn threads_share_connections_one_round_trip_per_message() {
     let server = TestServer::start(Script::new()).unwrap();
@@ -65,10 +45,10 @@ fn threads_share_connections_one_round_trip_per_message() {
     }
     pool.close();
     assert_eq!(server.transactions().len(), 200);
-    assert_eq!(count(&server, "NOOP"), 0);
+    assert_eq!(server.count("NOOP"), 0);
     assert!(server.connections() >= 4, "200 messages, 50 per connection");
     assert_eq!(
-        quits_become(&server, server.connections()),
+        server.count_eventually("QUIT", server.connections()),
         server.connections()
     );
 }
@@ -108,7 +88,7 @@ fn probe_idle_timeout_and_min_idle() {
     pool.maintain().unwrap();
     assert_eq!(pool.idle_count(), 1);
     pool.send(envelope(0), b"x\r\n").unwrap();
-    assert_eq!(count(&server, "NOOP"), 1, "probed: probe_after is zero");
+    assert_eq!(server.count("NOOP"), 1, "probed: probe_after is zero");
     let mut config = PoolConfig::default();
     config.idle_timeout = Duration::from_millis(20);
     let pool = Pool::new(settings(&server), config);
@@ -116,7 +96,7 @@ fn probe_idle_timeout_and_min_idle() {
     std::thread::sleep(Duration::from_millis(60));
     pool.send(envelope(2), b"x\r\n").unwrap();
     assert_eq!(
-        quits_become(&server, 1),
+        server.count_eventually("QUIT", 1),
         1,
         "the expired connection said goodbye"
     );

@@ -42,3 +42,24 @@ pub fn escape_text(text: &str) -> Cow<'_, str> {
     }
     Cow::Owned(out)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Errors that carry server text show it escaped.
+    #[test]
+    fn server_text_in_errors_is_escaped() {
+        let proxy = crate::proxy::ProxyError::HttpStatus {
+            status: 403,
+            reason: "no\u{1b}[2J\u{202e}".into(),
+        };
+        let reply = crate::ReplyError::MalformedLine {
+            line: "99\u{9b}2J".into(),
+        };
+        for shown in [proxy.to_string(), reply.to_string()] {
+            assert!(
+                !shown.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{shown:?}"
+            );
+        }
+    }
+}

@@ -47,7 +47,10 @@ pub enum ProxyError {
         message: &'static str,
     },
     /// The HTTP proxy answered CONNECT with this status.
-    #[error("the HTTP proxy refused CONNECT: {status} {reason}")]
+    #[error(
+        "the HTTP proxy refused CONNECT: {status} {}",
+        crate::escape_text(reason)
+    )]
     HttpStatus {
         /// The status code (407: proxy authentication required).
         status: u16,

@@ -401,7 +401,7 @@ impl Default for ReplyLimits {
 pub enum ReplyError {
     /// The line does not start with a valid three-digit code followed by a
     /// space, a hyphen or the end of the line.
-    #[error("malformed reply line {line:?}")]
+    #[error("malformed reply line \"{}\"", crate::escape_text(line))]
     MalformedLine {
         /// The start of the offending line (at most 64 octets, lossy UTF-8).
         line: String,

@@ -703,11 +703,12 @@ fn emit(
             eprintln!("accepted: {a}");
         }
         for r in &rejected {
+            // Server text is data: escaped before it reaches a terminal.
             eprintln!(
                 "rejected: {} ({} {})",
                 r["address"].as_str().unwrap_or(""),
                 r["code"],
-                r["message"].as_str().unwrap_or("")
+                smtp_proto::escape_text(r["message"].as_str().unwrap_or(""))
             );
         }
         for a in &unsent {
@@ -762,7 +763,10 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
     });
     let report = json!({
         "server": format!("{}:{}", settings.host, settings.port()),
-                "greeting": info.greeting.as_ref().map(|g| g.to_string()),
+                "greeting": info.greeting.as_ref().map(|g| match g.enhanced_code() {
+            Some(e) => format!("{} {e} {}", g.code(), g.message()),
+            None => format!("{} {}", g.code(), g.message()),
+        }),
         "extensions_before_tls": before,
         "extensions_after_tls": after,
         "tls": tls,
@@ -772,12 +776,17 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
     if cli.json {
         println!("{report}");
     } else {
-        println!("greeting:   {}", report["greeting"].as_str().unwrap_or("-"));
-        println!("extensions: {}", before.join(", "));
+        // The JSON is exact; what a person reads is escaped.
+        let shown = |v: &[String]| smtp_proto::escape_text(&v.join(", ")).into_owned();
+        println!(
+            "greeting:   {}",
+            smtp_proto::escape_text(report["greeting"].as_str().unwrap_or("-"))
+        );
+        println!("extensions: {}", shown(&before));
         match &report["tls"] {
             Value::Null => println!("tls:        none"),
             tls => {
-                println!("extensions after TLS: {}", after.join(", "));
+                println!("extensions after TLS: {}", shown(&after));
                 println!(
                     "tls:        {} {} (certificate {})",
                     tls["version"].as_str().unwrap_or("?"),

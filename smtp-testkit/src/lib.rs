@@ -358,6 +358,29 @@ impl TestServer {
         self.state.lock().commands.clone()
     }
 
+    /// How many commands exactly `line` (`"NOOP"`, `"QUIT"`) arrived.
+    pub fn count(&self, line: &str) -> usize {
+        self.state
+            .lock()
+            .commands
+            .iter()
+            .filter(|c| c.as_str() == line)
+            .count()
+    }
+
+    /// [`count`](Self::count), after waiting up to a second for it to reach
+    /// `expected`: a QUIT the client does not wait a reply for (a failed
+    /// session, a pool retiring a connection) is read a moment later.
+    pub fn count_eventually(&self, line: &str, expected: usize) -> usize {
+        for _ in 0..100 {
+            if self.count(line) >= expected {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.count(line)
+    }
+
     /// Successful authentications, as `(mechanism, user)`.
     pub fn authentications(&self) -> Vec<(String, String)> {
         self.state.lock().authentications.clone()

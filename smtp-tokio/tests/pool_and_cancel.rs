@@ -48,26 +48,6 @@ fn config(f: impl FnOnce(&mut PoolConfig)) -> PoolConfig {
     c
 }
 
-fn count(server: &TestServer, verb: &str) -> usize {
-    server
-        .commands()
-        .iter()
-        .filter(|c| c.as_str() == verb)
-        .count()
-}
-
-/// QUIT without waiting for the reply: the server may read it a moment
-/// after the client is done.
-fn quits_become(server: &TestServer, expected: usize) -> usize {
-    for _ in 0..100 {
-        if count(server, "QUIT") >= expected {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    count(server, "QUIT")
-}
-
 /// One round trip per pooled message: no NOOP before reusing a connection
 /// used a moment ago; QUIT for every connection when retired or closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,12 +65,12 @@ async fn pool_reuses_without_probing_and_quits_politely() {
     }
     pool.close().await;
     assert_eq!(server.transactions().len(), 1000);
-    assert_eq!(count(&server, "NOOP"), 0, "no probe within probe_after");
+    assert_eq!(server.count("NOOP"), 0, "no probe within probe_after");
     // 1000 messages, 100 per connection: at least 10 connections, every
     // one of them ended with QUIT.
     assert!(server.connections() >= 10, "{}", server.connections());
     assert_eq!(
-        quits_become(&server, server.connections()),
+        server.count_eventually("QUIT", server.connections()),
         server.connections()
     );
     assert_eq!(pool.idle_count(), 0);
@@ -117,7 +97,7 @@ async fn pool_retires_by_messages_and_mailmax() {
     }
     pool.close().await;
     assert_eq!(server.connections(), 2, "20 messages, 10 per connection");
-    assert_eq!(quits_become(&server, 2), 2);
+    assert_eq!(server.count_eventually("QUIT", 2), 2);
 
     let server =
         TestServer::start(Script::new().extensions(["PIPELINING", "LIMITS MAILMAX=3"])).unwrap();
@@ -127,7 +107,7 @@ async fn pool_retires_by_messages_and_mailmax() {
     }
     pool.close().await;
     assert_eq!(server.connections(), 3, "MAILMAX=3");
-    assert_eq!(quits_become(&server, 3), 3);
+    assert_eq!(server.count_eventually("QUIT", 3), 3);
 }
 
 /// An idle connection is probed once it was idle for probe_after.
@@ -141,7 +121,7 @@ async fn pool_probes_after_the_window() {
     for i in 0..3 {
         pool.send(envelope(i), b"x\r\n".to_vec()).await.unwrap();
     }
-    assert_eq!(count(&server, "NOOP"), 2, "before each reuse");
+    assert_eq!(server.count("NOOP"), 2, "before each reuse");
     assert_eq!(server.connections(), 1);
 }
 
@@ -203,7 +183,11 @@ async fn idle_connections_expire_with_quit() {
     tokio::time::sleep(Duration::from_millis(120)).await;
     pool.send(envelope(1), b"x\r\n".to_vec()).await.unwrap();
     assert_eq!(server.connections(), 2);
-    assert_eq!(quits_become(&server, 1), 1, "the expired one said goodbye");
+    assert_eq!(
+        server.count_eventually("QUIT", 1),
+        1,
+        "the expired one said goodbye"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +198,7 @@ async fn maintain_keeps_min_idle() {
     assert_eq!(pool.idle_count(), 2);
     assert_eq!(server.connections(), 2);
     pool.close().await;
-    assert_eq!(quits_become(&server, 2), 2);
+    assert_eq!(server.count_eventually("QUIT", 2), 2);
 }
 
 #[tokio::test]
