@@ -60,7 +60,7 @@ for lock in Cargo.lock fuzz/Cargo.lock; do
 done
 
 # 3. What ships: smtp-send with default features, every target platform.
-shipped=$(cargo tree --locked -p smtp-send -e normal --target all --prefix none)
+shipped=$(cargo tree --locked -p smtpkit-send -e normal --target all --prefix none)
 unwanted=$(grep -E '^(async-std|rcgen|time|smtp-testkit) ' <<<"$shipped" | cut -d' ' -f1,2 | sort -u || true)
 if [ -n "$unwanted" ]; then
     echo "audit: smtp-send's default build links what only the demo or --runtime async-std needs:" >&2

@@ -81,8 +81,8 @@ done
 
 # --- 2. builds --------------------------------------------------------------
 cd "$root"
-cargo build -q -p smtp-send --features async-std
-cargo build -q -p smtp-testkit --example record
+cargo build -q -p smtpkit-send --features async-std
+cargo build -q -p smtpkit-testserver --example record
 smtp_send=$target/debug/smtp-send
 record=$target/debug/examples/record
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use smtp_benches::{EHLO_20_LINES, ONE_LINE, crlf_text, dotted_text, lf_text};
-use smtp_proto::{
+use smtpkit_proto::{
     Address, BdatChunker, BodyInspector, BodyType, Command, DataEncoder, Decoded, EhloResponse,
     MailParameters, RcptParameters, ReplyDecoder,
 };

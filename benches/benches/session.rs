@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use smtp_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+use smtpkit_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
 
 /// The server side, reduced to what a sink does: reply 250 to everything
 /// (354 to DATA, 221 to QUIT), skip BDAT chunks and DATA content.
@@ -165,8 +165,9 @@ fn session(c: &mut Criterion) {
 /// The clients over loopback to the test server's sink (one connection,
 /// 100 pipelined 1 KiB messages per iteration).
 fn clients(c: &mut Criterion) {
-    let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new().sink()).unwrap();
-    let mut settings = smtp_blocking::ClientSettings::dangerous_plaintext("127.0.0.1");
+    let server =
+        smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new().sink()).unwrap();
+    let mut settings = smtpkit_blocking::ClientSettings::dangerous_plaintext("127.0.0.1");
     settings.port = Some(server.addr().port());
     settings.local_name = Some(Host::parse("client.example").unwrap());
     let body = smtp_benches::crlf_text(1024);
@@ -178,11 +179,11 @@ fn clients(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements(100));
 
-    let mut blocking = smtp_blocking::Client::connect(&settings).unwrap();
+    let mut blocking = smtpkit_blocking::Client::connect(&settings).unwrap();
     group.bench_function("blocking_1KiB_x100", |b| {
         b.iter(|| {
             let batch = (0..100)
-                .map(|_| (envelope.clone(), smtp_blocking::Body::Bytes(&body)))
+                .map(|_| (envelope.clone(), smtpkit_blocking::Body::Bytes(&body)))
                 .collect();
             for r in blocking.send_all(batch) {
                 black_box(r.unwrap());
@@ -196,13 +197,13 @@ fn clients(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut tokio_client = runtime
-        .block_on(smtp_tokio::Client::connect(&settings))
+        .block_on(smtpkit_tokio::Client::connect(&settings))
         .unwrap();
     let bytes = bytes::Bytes::from(body.clone());
     group.bench_function("tokio_1KiB_x100", |b| {
         b.iter(|| {
             let batch = (0..100)
-                .map(|_| (envelope.clone(), smtp_tokio::Body::Bytes(bytes.clone())))
+                .map(|_| (envelope.clone(), smtpkit_tokio::Body::Bytes(bytes.clone())))
                 .collect();
             for r in runtime.block_on(tokio_client.send_all(batch)) {
                 black_box(r.unwrap());
@@ -211,11 +212,11 @@ fn clients(c: &mut Criterion) {
     });
     let _ = runtime.block_on(tokio_client.close());
 
-    let mut smol_client = smol::block_on(smtp_smol::Client::connect(&settings)).unwrap();
+    let mut smol_client = smol::block_on(smtpkit_smol::Client::connect(&settings)).unwrap();
     group.bench_function("smol_1KiB_x100", |b| {
         b.iter(|| {
             let batch = (0..100)
-                .map(|_| (envelope.clone(), smtp_smol::Body::Bytes(bytes.clone())))
+                .map(|_| (envelope.clone(), smtpkit_smol::Body::Bytes(bytes.clone())))
                 .collect();
             for r in smol::block_on(smol_client.send_all(batch)) {
                 black_box(r.unwrap());

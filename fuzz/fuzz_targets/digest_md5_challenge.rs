@@ -1,6 +1,6 @@
 #![no_main]
-//! Asserts the invariants of `smtp_auth::fuzz_digest_challenge` on every
+//! Asserts the invariants of `smtpkit_auth::fuzz_digest_challenge` on every
 //! input: the DIGEST-MD5 challenge parser and response builder never panic,
 //! parsed fields come from the input, and only a matching rspauth passes.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_auth::fuzz_digest_challenge(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtpkit_auth::fuzz_digest_challenge(data));

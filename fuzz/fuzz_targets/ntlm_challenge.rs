@@ -1,7 +1,7 @@
 #![no_main]
-//! Asserts the invariants of `smtp_auth::fuzz_ntlm_challenge` on every
+//! Asserts the invariants of `smtpkit_auth::fuzz_ntlm_challenge` on every
 //! input: the NTLM CHALLENGE_MESSAGE parser never panics or reads past the
 //! input, and every AUTHENTICATE_MESSAGE built from a parsed challenge has
 //! its security buffers inside the message.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_auth::fuzz_ntlm_challenge(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtpkit_auth::fuzz_ntlm_challenge(data));

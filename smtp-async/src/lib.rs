@@ -17,8 +17,8 @@
 //! use std::path::PathBuf;
 //! use std::time::Instant;
 //! use async_io::{Async, Timer};
-//! use smtp_async::{Client, ClientSettings, Protocol, Runtime};
-//! use smtp_proto::{Address, Envelope};
+//! use smtpkit_async::{Client, ClientSettings, Protocol, Runtime};
+//! use smtpkit_proto::{Address, Envelope};
 //!
 //! struct MyRuntime;
 //!
@@ -47,7 +47,7 @@
 //!     }
 //! }
 //!
-//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
+//! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new())?;
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
 //! settings.port = Some(server.addr().port()); // a test server on loopback
 //! futures_lite::future::block_on(async {
@@ -84,9 +84,9 @@ use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::io::Cursor;
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
-pub use smtp_client::{ClientSettings, Error, Protocol, TranscriptHook};
-use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
+use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
+pub use smtpkit_client::{ClientSettings, Error, Protocol, TranscriptHook};
+use smtpkit_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
 mod pool;
 
@@ -266,7 +266,7 @@ impl Body {
     /// body to transmit: the header without `Bcc:`, then the rest.
     async fn into_message<R: Runtime>(
         self,
-        from: Option<&smtp_proto::ReversePath>,
+        from: Option<&smtpkit_proto::ReversePath>,
     ) -> Result<(Envelope, BodyPlan, Source<R::File>), Error> {
         let (prepared, rest) = match self {
             Body::Bytes(b) => {
@@ -408,7 +408,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             stream,
             driver,
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; smtp_client::BODY_READ_MAX],
+            body_buf: vec![0; smtpkit_client::BODY_READ_MAX],
             busy: false,
             _runtime: PhantomData,
         };
@@ -560,7 +560,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                     self.driver.on_written(R::now(), written);
                 }
                 Action::ReadBody { slot, max } => {
-                    let buf = &mut self.body_buf[..max.min(smtp_client::BODY_READ_MAX)];
+                    let buf = &mut self.body_buf[..max.min(smtpkit_client::BODY_READ_MAX)];
                     let read = sources[slot].read(buf).await;
                     self.driver.on_body(slot, read.map(|n| &buf[..n]));
                 }

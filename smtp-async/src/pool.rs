@@ -1,14 +1,14 @@
 //! A connection pool for the async clients: a bounded number of
 //! connections shared fairly by many tasks, reused while healthy, closed
 //! politely. What to reuse, probe, retire or retry is
-//! [`smtp_client::pool`]'s, shared with the blocking pool.
+//! [`smtpkit_client::pool`]'s, shared with the blocking pool.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
-pub use smtp_client::PoolConfig;
-use smtp_client::Reuse;
+pub use smtpkit_client::PoolConfig;
+use smtpkit_client::Reuse;
 
 use crate::{Body, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
 
@@ -226,7 +226,7 @@ impl<R: Runtime> Pool<R> {
         let mut attempt = 0;
         loop {
             let Some(this) = body.take() else {
-                return Err(Error::Usage(smtp_proto::UsageError::Busy));
+                return Err(Error::Usage(smtpkit_proto::UsageError::Busy));
             };
             body = replay(&this);
             let result = match self.get().await {

@@ -16,7 +16,7 @@
 //! `[redacted]`.
 //!
 //! ```
-//! use smtp_auth::{Chooser, Credentials, Secret};
+//! use smtpkit_auth::{Chooser, Credentials, Secret};
 //!
 //! let chooser = Chooser::new(Credentials::new("user", Secret::new("pencil")));
 //! // Over TLS the strongest offered mechanism wins.
@@ -51,7 +51,9 @@ pub use ntlm::Ntlm;
 pub use ntlm::{NtlmChallenge, fuzz_ntlm_challenge};
 pub use scram::Scram;
 pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
-pub use smtp_proto::{Authenticator, SaslError, SaslMechanism as Mechanism, Secret, SelectError};
+pub use smtpkit_proto::{
+    Authenticator, SaslError, SaslMechanism as Mechanism, Secret, SelectError,
+};
 
 /// Who authenticates, and with what.
 #[derive(Clone, Debug, Default)]

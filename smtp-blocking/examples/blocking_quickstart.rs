@@ -2,10 +2,10 @@
 //! server: STARTTLS with a custom CA, AUTH, one message-level send, the
 //! per-recipient report.
 //!
-//! `cargo run -p smtp-blocking --example blocking_quickstart`
+//! `cargo run -p smtpkit-blocking --example blocking_quickstart`
 
-use smtp_blocking::{Body, Client, ClientSettings, Protocol};
-use smtp_testkit::{Action, Script, TestCa, TestServer, When};
+use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
+use smtpkit_testserver::{Action, Script, TestCa, TestServer, When};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A server to talk to: STARTTLS with a throwaway CA, SCRAM-SHA-256,

@@ -12,9 +12,9 @@
 //! performs the I/O it asks for, on `std::net` and `std::io`.
 //!
 //! ```
-//! use smtp_blocking::{Body, Client, ClientSettings, Protocol};
-//! use smtp_proto::{Address, Envelope};
-//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
+//! use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
+//! use smtpkit_proto::{Address, Envelope};
+//! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new())?;
 //!
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
 //! settings.port = Some(server.addr().port()); // a test server on loopback
@@ -34,13 +34,13 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use smtp_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
+use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
 
 mod pool;
 
 pub use pool::{Pool, PoolConfig, Pooled};
-pub use smtp_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
-use smtp_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
+pub use smtpkit_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
+use smtpkit_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
 
 /// A connection a [`Client`] can run on: a byte stream whose reads and
 /// writes can be bounded in time. Implemented for `TcpStream`; implement
@@ -164,7 +164,7 @@ impl<'a> Body<'a> {
     /// body to transmit: the header without `Bcc:`, then the rest.
     fn into_message(
         self,
-        from: Option<&smtp_proto::ReversePath>,
+        from: Option<&smtpkit_proto::ReversePath>,
     ) -> Result<(Envelope, BodyPlan, Source<'a>), Error> {
         let (prepared, rest) = match self {
             Body::Bytes(b) => (
@@ -318,7 +318,7 @@ impl Client {
             transport,
             driver,
             read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; smtp_client::BODY_READ_MAX],
+            body_buf: vec![0; smtpkit_client::BODY_READ_MAX],
             timeouts: SocketTimeouts::default(),
         };
         client.run(&mut []);
@@ -438,7 +438,7 @@ impl Client {
                     self.driver.on_written(Instant::now(), written);
                 }
                 Action::ReadBody { slot, max } => {
-                    let buf = &mut self.body_buf[..max.min(smtp_client::BODY_READ_MAX)];
+                    let buf = &mut self.body_buf[..max.min(smtpkit_client::BODY_READ_MAX)];
                     let read = sources[slot].read(buf);
                     self.driver.on_body(slot, read.map(|n| &buf[..n]));
                 }

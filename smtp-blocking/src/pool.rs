@@ -1,14 +1,14 @@
 //! A connection pool for the blocking client, for programs that send from
 //! many threads: the async pool's behaviour (probe only after
 //! `probe_after`, QUIT when retiring, retries before the end of data), its
-//! decisions taken from the same [`smtp_client::pool`].
+//! decisions taken from the same [`smtpkit_client::pool`].
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-pub use smtp_client::PoolConfig;
-use smtp_client::Reuse;
-use smtp_proto::{DeliveryReport, Envelope};
+pub use smtpkit_client::PoolConfig;
+use smtpkit_client::Reuse;
+use smtpkit_proto::{DeliveryReport, Envelope};
 
 use crate::{Body, Client, ClientSettings, Error};
 
@@ -39,7 +39,7 @@ impl Inner {
 }
 
 /// A pool of blocking connections to one server, shared by threads.
-/// Cheap to clone; see `smtp_async::Pool` for the behaviour, which is the
+/// Cheap to clone; see `smtpkit_async::Pool` for the behaviour, which is the
 /// same.
 #[derive(Clone)]
 pub struct Pool {
@@ -178,7 +178,7 @@ impl Pool {
 
     /// Sends one message on a pooled connection, trying again on a fresh
     /// one after a transient failure before its end of data was written
-    /// (as `smtp_async::Pool::send`).
+    /// (as `smtpkit_async::Pool::send`).
     ///
     /// # Errors
     /// The last attempt's, as [`Client::send`].

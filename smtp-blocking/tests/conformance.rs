@@ -2,4 +2,4 @@
 
 mod common;
 
-smtp_testkit::conformance_suite!(common::Blocking);
+smtpkit_testserver::conformance_suite!(common::Blocking);

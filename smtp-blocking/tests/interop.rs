@@ -13,10 +13,10 @@ mod common;
 
 use std::path::Path;
 
-use smtp_blocking::{Body, Client, ClientSettings, send};
-use smtp_client::{ProxyKind, ProxySettings};
-use smtp_proto::{Address, Envelope};
-use smtp_testkit::interop::{
+use smtpkit_blocking::{Body, Client, ClientSettings, send};
+use smtpkit_client::{ProxyKind, ProxySettings};
+use smtpkit_proto::{Address, Envelope};
+use smtpkit_testserver::interop::{
     HEADERS, PASSWORD, Transcript, assert_same_bytes, interop_vars, postfix_settings, run,
     socks_settings, split, stored_form, strip_received, tls_settings, unique_recipient,
     wait_delivered,
@@ -24,7 +24,7 @@ use smtp_testkit::interop::{
 
 use common::Blocking;
 
-smtp_testkit::interop_suite!(Blocking);
+smtpkit_testserver::interop_suite!(Blocking);
 
 /// The sends of the suite go through the one-call API too.
 #[test]

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use smtp_blocking::{ClientSettings, Error, Pool, PoolConfig};
-use smtp_proto::{Address, Envelope};
-use smtp_testkit::{Action, Script, TestServer, When};
+use smtpkit_blocking::{ClientSettings, Error, Pool, PoolConfig};
+use smtpkit_proto::{Address, Envelope};
+use smtpkit_testserver::{Action, Script, TestServer, When};
 
 fn settings(server: &TestServer) -> ClientSettings {
     let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");

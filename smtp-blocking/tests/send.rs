@@ -1,11 +1,11 @@
-//! The blocking-only API: the one-call `smtp_blocking::send`. Everything
+//! The blocking-only API: the one-call `smtpkit_blocking::send`. Everything
 //! the clients share is in the conformance suite (`conformance.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use smtp_blocking::{Body, ClientSettings, Protocol};
-use smtp_proto::{Address, Envelope};
-use smtp_testkit::{Script, TestServer};
+use smtpkit_blocking::{Body, ClientSettings, Protocol};
+use smtpkit_proto::{Address, Envelope};
+use smtpkit_testserver::{Script, TestServer};
 
 #[test]
 fn one_call_send_connects_by_properties_sends_and_quits() {
@@ -27,7 +27,7 @@ fn one_call_send_connects_by_properties_sends_and_quits() {
         Address::parse("sender@client.example").unwrap(),
         [Address::parse("a@example.org").unwrap()],
     );
-    let report = smtp_blocking::send(&s, envelope, Body::Bytes(b"hi\r\n")).unwrap();
+    let report = smtpkit_blocking::send(&s, envelope, Body::Bytes(b"hi\r\n")).unwrap();
     assert!(report.all_delivered());
     let commands = server.commands();
     assert_eq!(commands[0], "HELO props.example");

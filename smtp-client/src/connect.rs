@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::Host;
+use smtpkit_proto::Host;
 
 use crate::driver::{Driver, IoTimeouts};
 use crate::error::{Error, TranscriptHook};
@@ -90,7 +90,7 @@ impl ConnectPlan {
 pub fn ehlo_name(settings: &ClientSettings, local_ip: Option<IpAddr>) -> Host {
     settings.local_name.clone().unwrap_or_else(|| {
         let hostname = gethostname::gethostname();
-        smtp_proto::default_ehlo_name(hostname.to_str(), local_ip)
+        smtpkit_proto::default_ehlo_name(hostname.to_str(), local_ip)
     })
 }
 

@@ -26,8 +26,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::proxy::{ProxyHandshake, ProxyStatus};
-use smtp_proto::{
+use smtpkit_proto::proxy::{ProxyHandshake, ProxyStatus};
+use smtpkit_proto::{
     BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, MessageId, ReversePath, SendFailure,
     Session, SessionConfig, SessionError, SessionInfo, UsageError,
 };

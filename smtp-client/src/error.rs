@@ -2,7 +2,7 @@
 
 use std::io;
 
-use smtp_proto::{SendFailure, SessionError, TranscriptEntry, UsageError};
+use smtpkit_proto::{SendFailure, SessionError, TranscriptEntry, UsageError};
 
 /// What can go wrong in a client call, on every runtime.
 ///
@@ -21,7 +21,7 @@ pub enum Error {
     /// The TLS configuration is unusable (a CA file, a client key, a
     /// protocol or cipher name).
     #[error("the TLS configuration is unusable")]
-    TlsConfig(#[source] smtp_proto::TlsError),
+    TlsConfig(#[source] smtpkit_proto::TlsError),
     /// The session ended (refused greeting, TLS or AUTH failure, timeout,
     /// malformed reply, connection closed).
     #[error(transparent)]
@@ -46,7 +46,7 @@ pub enum Error {
     Usage(#[from] UsageError),
     /// The SOCKS5 or HTTP CONNECT proxy refused or failed.
     #[error("the proxy failed")]
-    Proxy(#[from] smtp_proto::proxy::ProxyError),
+    Proxy(#[from] smtpkit_proto::proxy::ProxyError),
     /// An earlier call on this connection was cancelled (its future
     /// dropped) midway: what the server saw is unknown, so the connection
     /// is not used again.
@@ -78,7 +78,7 @@ impl Error {
             Error::Send { failure, cause } => {
                 let refusals_transient = failure.report.rejected().all(|(_, r)| r.is_transient());
                 match &failure.kind {
-                    smtp_proto::FailureKind::RecipientsRejected => refusals_transient,
+                    smtpkit_proto::FailureKind::RecipientsRejected => refusals_transient,
                     kind => {
                         kind.is_transient()
                             || cause.as_ref().is_some_and(SessionError::is_transient)
@@ -95,15 +95,15 @@ impl Error {
         match self {
             Error::TlsConfig(_) | Error::Message(_) => true,
             Error::Session(e) => {
-                !e.is_transient() && e.reply().is_some_and(smtp_proto::Reply::is_permanent)
+                !e.is_transient() && e.reply().is_some_and(smtpkit_proto::Reply::is_permanent)
             }
             Error::Send { failure, .. } => match &failure.kind {
-                smtp_proto::FailureKind::RecipientsRejected => {
+                smtpkit_proto::FailureKind::RecipientsRejected => {
                     failure.report.rejected().all(|(_, r)| r.is_permanent())
                 }
-                smtp_proto::FailureKind::SenderRejected(r)
-                | smtp_proto::FailureKind::MessageRejected(r) => r.is_permanent(),
-                smtp_proto::FailureKind::TooLarge { .. } => true,
+                smtpkit_proto::FailureKind::SenderRejected(r)
+                | smtpkit_proto::FailureKind::MessageRejected(r) => r.is_permanent(),
+                smtpkit_proto::FailureKind::TooLarge { .. } => true,
                 _ => false,
             },
             _ => false,
@@ -131,7 +131,7 @@ pub fn timed_out(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtp_proto::{Reply, ReplyCode};
+    use smtpkit_proto::{Reply, ReplyCode};
 
     fn reply(code: u16) -> Reply {
         Reply::new(ReplyCode::new(code).unwrap(), None, vec!["text".to_owned()]).unwrap()

@@ -1,7 +1,7 @@
 //! # smtp-client: the one SMTP client driver, for every runtime
 //!
 //! Everything a client decides around `smtp-proto`'s sans-IO
-//! [`Session`](smtp_proto::Session) lives here once: the typed
+//! [`Session`](smtpkit_proto::Session) lives here once: the typed
 //! [`ClientSettings`] and JavaMail's `mail.smtp.*` properties, the SASL
 //! chooser they configure, where to connect and what to bind
 //! ([`ConnectPlan`]), and the [`Driver`], which owns the session, the
@@ -14,8 +14,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::{Duration, Instant};
-//! use smtp_client::{Action, Driver, IoTimeouts};
-//! use smtp_proto::{Host, SessionConfig};
+//! use smtpkit_client::{Action, Driver, IoTimeouts};
+//! use smtpkit_proto::{Host, SessionConfig};
 //!
 //! let config = SessionConfig::new(Host::parse("client.example")?, "mx.example");
 //! let start = Instant::now();

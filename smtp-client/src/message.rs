@@ -17,7 +17,7 @@
 //!
 //! [`ClientSettings::from`]: crate::ClientSettings::from
 
-use smtp_proto::{Address, Envelope, ReversePath};
+use smtpkit_proto::{Address, Envelope, ReversePath};
 
 /// The largest header block a message may have.
 pub const MAX_HEADER: usize = 1 << 20;
@@ -87,14 +87,14 @@ impl MessageHeader {
     /// A [`MessageError`] naming what is missing or malformed.
     ///
     /// ```
-    /// use smtp_client::message::MessageHeader;
+    /// use smtpkit_client::message::MessageHeader;
     ///
     /// let header = b"From: Alice <alice@example.org>\r\nTo: bob@example.net,\r\n  undisclosed: carol@example.net;\r\nBcc: dave@example.net\r\nSubject: hi\r\n\r\n";
     /// let parsed = MessageHeader::parse(header, None)?;
     /// let to: Vec<_> = parsed.envelope.recipients.iter().map(|r| r.address.as_str()).collect();
     /// assert_eq!(to, ["bob@example.net", "carol@example.net", "dave@example.net"]);
     /// assert_eq!(parsed.header, b"From: Alice <alice@example.org>\r\nTo: bob@example.net,\r\n  undisclosed: carol@example.net;\r\nSubject: hi\r\n\r\n");
-    /// # Ok::<(), smtp_client::message::MessageError>(())
+    /// # Ok::<(), smtpkit_client::message::MessageError>(())
     /// ```
     pub fn parse(header: &[u8], from: Option<&ReversePath>) -> Result<MessageHeader, MessageError> {
         let fields = HeaderAddresses::of(header)?;
@@ -253,12 +253,12 @@ impl Prepared {
             return Err(MessageError::HeaderTooLarge);
         }
         let parsed = MessageHeader::parse(&message[..end], from)?;
-        let mut inspector = smtp_proto::BodyInspector::new();
+        let mut inspector = smtpkit_proto::BodyInspector::new();
         inspector.update(&parsed.header);
         inspector.update(&message[end..]);
         Ok(Prepared {
             envelope: parsed.envelope,
-            plan: crate::BodyPlan::Known(smtp_proto::BodyInfo::from_report(&inspector.finish())),
+            plan: crate::BodyPlan::Known(smtpkit_proto::BodyInfo::from_report(&inspector.finish())),
             head: parsed.header,
             rest_at: end as u64,
         })

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use smtp_proto::{FailureKind, SessionError};
+use smtpkit_proto::{FailureKind, SessionError};
 
 use crate::error::Error;
 
@@ -133,7 +133,7 @@ fn connection_level(e: &SessionError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtp_proto::{DeliveryReport, MessageId, SendFailure};
+    use smtpkit_proto::{DeliveryReport, MessageId, SendFailure};
 
     fn lost(data_sent: bool) -> Error {
         Error::Send {

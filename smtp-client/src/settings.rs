@@ -38,7 +38,7 @@
 //! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsOptions::protocols`], [`TlsOptions::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
 //! | `socks.host`, `socks.port` | SOCKS5 proxy, remote DNS, port 1080 by default; credentials in code ([`ProxySettings`]) | — |
 //! | `proxy.host`, `proxy.port`, `proxy.user`, `proxy.password` | HTTP CONNECT proxy, port 80 by default, Basic auth | — |
-//! | `socketFactory`, `socketFactory.class`, `ssl.socketFactory`, `ssl.socketFactory.class` | Java classes: an error; in Rust pass a connected stream (`smtp_blocking::Client::from_transport`) or a rustls `ClientConfig` (`smtp_tls::RustlsConnector`) | — |
+//! | `socketFactory`, `socketFactory.class`, `ssl.socketFactory`, `ssl.socketFactory.class` | Java classes: an error; in Rust pass a connected stream (`smtpkit_blocking::Client::from_transport`) or a rustls `ClientConfig` (`smtpkit_tls::RustlsConnector`) | — |
 //! | `socketFactory.port`, `ssl.socketFactory.port`, `socketFactory.fallback` | validated; they only apply to a socket factory | — |
 //!
 //! Values are read strictly: booleans are `true` or `false` (any case),
@@ -50,11 +50,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use smtp_proto::{
+use smtpkit_proto::{
     Address, DsnReturn, EsmtpParam, Host, MailAuth, Notify, ReplyLimits, ReversePath, Secret,
     SessionConfig, StartTlsPolicy, Timeouts,
 };
-use smtp_tls::{ClientCertificate, RootSource, TlsError, TlsSettings, Trust};
+use smtpkit_tls::{ClientCertificate, RootSource, TlsError, TlsSettings, Trust};
 
 /// `smtp` or `smtps` (implicit TLS): which key prefix applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ pub struct ClientSettings {
     /// The envelope sender (`mail.smtp.from`).
     pub from: Option<ReversePath>,
     /// The EHLO name (`mail.smtp.localhost`); see
-    /// [`default_ehlo_name`](smtp_proto::default_ehlo_name) when `None`.
+    /// [`default_ehlo_name`](smtpkit_proto::default_ehlo_name) when `None`.
     pub local_name: Option<Host>,
     /// Local address to bind (`mail.smtp.localaddress`).
     pub local_address: Option<String>,
@@ -182,27 +182,29 @@ impl ProxySettings {
     /// The handshake to open a tunnel to `host:port` through this proxy.
     ///
     /// # Errors
-    /// As [`ProxyHandshake::socks5`](smtp_proto::proxy::ProxyHandshake::socks5)
+    /// As [`ProxyHandshake::socks5`](smtpkit_proto::proxy::ProxyHandshake::socks5)
     /// and `http_connect`.
     pub fn handshake(
         &self,
         host: &str,
         port: u16,
-    ) -> Result<smtp_proto::proxy::ProxyHandshake, smtp_proto::proxy::ProxyError> {
+    ) -> Result<smtpkit_proto::proxy::ProxyHandshake, smtpkit_proto::proxy::ProxyError> {
         let credentials = self
             .user
             .as_deref()
             .map(|u| (u, self.password.clone().unwrap_or_default()));
         match self.kind {
-            ProxyKind::Socks5 => smtp_proto::proxy::ProxyHandshake::socks5(host, port, credentials),
+            ProxyKind::Socks5 => {
+                smtpkit_proto::proxy::ProxyHandshake::socks5(host, port, credentials)
+            }
             ProxyKind::HttpConnect => {
-                smtp_proto::proxy::ProxyHandshake::http_connect(host, port, credentials)
+                smtpkit_proto::proxy::ProxyHandshake::http_connect(host, port, credentials)
             }
         }
     }
 }
 
-/// TLS settings as data; `smtp_tls::TlsSettings::from_options` makes them
+/// TLS settings as data; `smtpkit_tls::TlsSettings::from_options` makes them
 /// a rustls configuration.
 #[derive(Debug, Clone)]
 pub struct TlsOptions {
@@ -262,12 +264,12 @@ impl TlsOptions {
     /// The typed `smtp-tls` settings these options describe.
     ///
     /// # Errors
-    /// [`TlsErrorKind::Config`](smtp_proto::TlsErrorKind::Config) when a
+    /// [`TlsErrorKind::Config`](smtpkit_proto::TlsErrorKind::Config) when a
     /// client certificate or key file cannot be read.
     pub fn settings(&self) -> Result<TlsSettings, TlsError> {
         let read = |path: &std::path::PathBuf| {
             std::fs::read(path)
-                .map_err(|e| smtp_tls::config_error(format!("{}: {e}", path.display())))
+                .map_err(|e| smtpkit_tls::config_error(format!("{}: {e}", path.display())))
         };
         let client_certificate = match (&self.client_cert, &self.client_key) {
             (Some(cert), Some(key)) => Some(ClientCertificate {
@@ -276,7 +278,7 @@ impl TlsOptions {
             }),
             (None, None) => None,
             _ => {
-                return Err(smtp_tls::config_error(
+                return Err(smtpkit_tls::config_error(
                     "a client certificate needs both the chain and the key",
                 ));
             }
@@ -478,7 +480,7 @@ impl ClientSettings {
     /// A [`PropertyError`] for the first malformed or unsupported value.
     ///
     /// ```
-    /// use smtp_client::{ClientSettings, Protocol};
+    /// use smtpkit_client::{ClientSettings, Protocol};
     ///
     /// let settings = ClientSettings::from_properties(Protocol::Smtp, [
     ///     ("mail.smtp.host", "mx.example.org"),
@@ -491,7 +493,7 @@ impl ClientSettings {
     /// assert!(settings.session.send_partial);
     /// assert_eq!(settings.unknown_keys, ["mail.smtp.colour"]);
     /// assert!(ClientSettings::from_properties(Protocol::Smtp, [("mail.smtp.port", "25x")]).is_err());
-    /// # Ok::<(), smtp_client::PropertyError>(())
+    /// # Ok::<(), smtpkit_client::PropertyError>(())
     /// ```
     pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
         protocol: Protocol,
@@ -586,7 +588,7 @@ impl ClientSettings {
     /// Every client calls this, so these decisions live once.
     ///
     /// # Errors
-    /// A [`TlsErrorKind::Config`](smtp_proto::TlsErrorKind::Config) error
+    /// A [`TlsErrorKind::Config`](smtpkit_proto::TlsErrorKind::Config) error
     /// from the TLS settings (a CA file, a client key, a protocol name).
     pub fn session_config(&self, default_name: Host) -> Result<SessionConfig, TlsError> {
         let o = &self.session;
@@ -629,12 +631,12 @@ impl ClientSettings {
     }
 
     /// The mechanism chooser these settings describe, when authenticating.
-    pub fn chooser(&self) -> Option<smtp_auth::Chooser> {
+    pub fn chooser(&self) -> Option<smtpkit_auth::Chooser> {
         if !self.authenticates() {
             return None;
         }
         let a = &self.auth;
-        let credentials = smtp_auth::Credentials {
+        let credentials = smtpkit_auth::Credentials {
             user: self.user.clone().unwrap_or_default(),
             password: a.password.clone().unwrap_or_default(),
             authzid: a.authzid.clone(),
@@ -646,7 +648,8 @@ impl ClientSettings {
             host: self.host.clone(),
             port: Some(self.port()),
         };
-        let mut chooser = smtp_auth::Chooser::new(credentials).allow_plaintext(a.allow_plaintext);
+        let mut chooser =
+            smtpkit_auth::Chooser::new(credentials).allow_plaintext(a.allow_plaintext);
         let list = match (&a.sasl_mechanisms, &a.mechanisms) {
             (Some(sasl), _) if a.sasl_enable => Some(sasl.clone()),
             (_, Some(list)) => Some(list.clone()),
@@ -656,7 +659,7 @@ impl ClientSettings {
             Some(list) => chooser = chooser.mechanisms(&list),
             None if !a.enabled_explicitly.is_empty() => {
                 // `auth.xoauth2.disable=false` and the like opt a mechanism in.
-                let mut order: Vec<String> = smtp_auth::DEFAULT_ORDER
+                let mut order: Vec<String> = smtpkit_auth::DEFAULT_ORDER
                     .iter()
                     .map(|s| (*s).to_owned())
                     .collect();
@@ -757,8 +760,8 @@ fn validated_only(result: Result<impl Sized, String>) -> Result<(), String> {
 }
 
 const SOCKET_FACTORY_CLASS: &str = "names a Java class; in Rust, hand the client a connected stream \
-     (smtp_blocking::Client::from_transport) or a rustls ClientConfig \
-     (smtp_tls::RustlsConnector) instead";
+     (smtpkit_blocking::Client::from_transport) or a rustls ClientConfig \
+     (smtpkit_tls::RustlsConnector) instead";
 
 /// Every key JavaMail's SMTP provider defines, in one table: what
 /// [`ClientSettings::set`] applies, what it reports as unknown, and what
@@ -958,7 +961,7 @@ pub const KEYS: &[Key] = &[
         apply: |s, v| {
             s.session.dsn_notify = Some(
                 v.0.parse()
-                    .map_err(|e: smtp_proto::InvalidInput| e.to_string())?,
+                    .map_err(|e: smtpkit_proto::InvalidInput| e.to_string())?,
             );
             Ok(())
         },
@@ -969,7 +972,7 @@ pub const KEYS: &[Key] = &[
         apply: |s, v| {
             s.session.dsn_ret = Some(
                 v.0.parse()
-                    .map_err(|e: smtp_proto::InvalidInput| e.to_string())?,
+                    .map_err(|e: smtpkit_proto::InvalidInput| e.to_string())?,
             );
             Ok(())
         },

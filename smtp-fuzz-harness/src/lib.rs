@@ -10,7 +10,7 @@
 // An oracle's unwrap is an assertion: its panic is what the fuzzer reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use smtp_proto::{
+use smtpkit_proto::{
     Address, BdatChunker, BodyInspector, Command, DataDecoder, DataEncoder, Decoded, EhloResponse,
     ForwardPath, MAX_LOCAL_PART_LEN, MAX_PATH_LEN, RcptParameters, Reply, ReplyDecoder, ReplyError,
     ReplyLimits, xtext,
@@ -293,7 +293,7 @@ pub fn address(data: &[u8]) {
 /// queued message is reported exactly once, the session closes exactly
 /// once, and nothing is transmitted after it closed.
 pub fn session(data: &[u8]) {
-    use smtp_proto::{BodyInfo, Envelope, Event, Host, MessageId, Session, SessionConfig};
+    use smtpkit_proto::{BodyInfo, Envelope, Event, Host, MessageId, Session, SessionConfig};
     use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::{Duration, Instant};

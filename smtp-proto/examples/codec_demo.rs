@@ -2,13 +2,13 @@
 //! for one pipelined transaction, a server's replies decoded from arbitrary
 //! pieces, and a hostile message body made safe.
 //!
-//! Run: `cargo run -p smtp-proto --example codec_demo [MESSAGE_FILE]`
+//! Run: `cargo run -p smtpkit-proto --example codec_demo [MESSAGE_FILE]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::ExitCode;
 
-use smtp_proto::{
+use smtpkit_proto::{
     Address, BodyInspector, Command, DataDecoder, DataEncoder, EhloResponse, Host, MailParameters,
     RcptParameters, ReplyDecoder,
 };

@@ -244,14 +244,14 @@ impl From<std::net::IpAddr> for Host {
 /// [`needs_smtputf8`](Address::needs_smtputf8) is true.
 ///
 /// ```
-/// use smtp_proto::Address;
+/// use smtpkit_proto::Address;
 ///
 /// let a: Address = "\"john smith\"@example.org".parse()?;
 /// assert_eq!(a.local_part(), "\"john smith\"");
 /// assert!(!a.needs_smtputf8());
 /// assert!("用户@例子.广告".parse::<Address>()?.needs_smtputf8());
 /// assert!("a@b\r\nRCPT TO:<evil@x>".parse::<Address>().is_err());
-/// # Ok::<(), smtp_proto::InvalidInput>(())
+/// # Ok::<(), smtpkit_proto::InvalidInput>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Address {

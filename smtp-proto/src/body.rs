@@ -117,7 +117,7 @@ impl Normalizer {
 /// writes.
 ///
 /// ```
-/// use smtp_proto::DataEncoder;
+/// use smtpkit_proto::DataEncoder;
 ///
 /// let mut out = Vec::new();
 /// let mut encoder = DataEncoder::new();
@@ -182,7 +182,7 @@ impl DataEncoder {
 /// passed through untouched.
 ///
 /// ```
-/// use smtp_proto::BdatChunker;
+/// use smtpkit_proto::BdatChunker;
 ///
 /// let mut out = Vec::new();
 /// let mut chunker = BdatChunker::new(8, false);
@@ -354,7 +354,7 @@ impl BodyReport {
 /// binary, and its longest line.
 ///
 /// ```
-/// use smtp_proto::{BodyInspector, BodyType};
+/// use smtpkit_proto::{BodyInspector, BodyType};
 ///
 /// let mut inspector = BodyInspector::new();
 /// inspector.update(b"Subject: caf\xc3\xa9\n\nbody");

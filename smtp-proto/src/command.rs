@@ -576,7 +576,7 @@ pub struct RcptParameters {
 /// An SMTP command.
 ///
 /// ```
-/// use smtp_proto::{Address, Command, MailParameters, BodyType};
+/// use smtpkit_proto::{Address, Command, MailParameters, BodyType};
 ///
 /// let mut params = MailParameters::default();
 /// params.size = Some(1024);

@@ -207,7 +207,7 @@ impl SessionConfig {
 /// `[127.0.0.1]`.
 ///
 /// ```
-/// use smtp_proto::default_ehlo_name;
+/// use smtpkit_proto::default_ehlo_name;
 /// use std::net::IpAddr;
 ///
 /// let ip: IpAddr = "192.0.2.7".parse().unwrap();

@@ -20,7 +20,7 @@ fn is_unsafe(c: char) -> bool {
 /// there is nothing to escape.
 ///
 /// ```
-/// use smtp_proto::escape_text;
+/// use smtpkit_proto::escape_text;
 ///
 /// assert_eq!(escape_text("250 ok"), "250 ok");
 /// assert_eq!(escape_text("ok\u{1b}]0;pwned\u{7}"), "ok\\u{1b}]0;pwned\\u{7}");

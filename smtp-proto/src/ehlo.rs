@@ -196,7 +196,7 @@ pub enum EhloError {
 /// A parsed EHLO reply: the server's domain, its greeting and extensions.
 ///
 /// ```
-/// use smtp_proto::{EhloResponse, Extension, ReplyDecoder, Decoded};
+/// use smtpkit_proto::{EhloResponse, Extension, ReplyDecoder, Decoded};
 ///
 /// // Postfix's reply, as documented in its smtpd(8) manual.
 /// let wire = b"250-mx.example.org\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n\

@@ -33,7 +33,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use smtp_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+//! use smtpkit_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
 //!
 //! let config = SessionConfig::new(Host::parse("client.example")?, "mx.example");
 //! let now = Instant::now();
@@ -110,7 +110,7 @@
 //!   [`Authenticator`]: the traits smtp-tls and smtp-auth implement.
 //!
 //! ```
-//! use smtp_proto::{Address, Command, DataEncoder, MailParameters, ReplyDecoder};
+//! use smtpkit_proto::{Address, Command, DataEncoder, MailParameters, ReplyDecoder};
 //!
 //! // What a client writes: MAIL with parameters…
 //! let mut params = MailParameters::default();

@@ -6,7 +6,7 @@
 //! read) to the session.
 //!
 //! ```
-//! use smtp_proto::proxy::{ProxyHandshake, ProxyStatus};
+//! use smtpkit_proto::proxy::{ProxyHandshake, ProxyStatus};
 //!
 //! let mut socks = ProxyHandshake::socks5("mx.example.org", 25, None)?;
 //! assert_eq!(socks.poll_transmit().unwrap(), [5, 1, 0]);                 // no-auth only
@@ -15,7 +15,7 @@
 //! assert_eq!(&connect[..5], &[5, 1, 0, 3, 14]);                           // CONNECT, domain name
 //! let status = socks.handle_input(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 25, b'2', b'2', b'0'])?;
 //! assert_eq!(status, ProxyStatus::Done { leftover: b"220".to_vec() });
-//! # Ok::<(), smtp_proto::proxy::ProxyError>(())
+//! # Ok::<(), smtpkit_proto::proxy::ProxyError>(())
 //! ```
 
 use std::fmt;

@@ -470,7 +470,7 @@ pub enum Decoded<T> {
 /// `max_line_len + 2` bytes of a line.
 ///
 /// ```
-/// use smtp_proto::{Decoded, ReplyDecoder};
+/// use smtpkit_proto::{Decoded, ReplyDecoder};
 ///
 /// let mut decoder = ReplyDecoder::default();
 /// // Input may be split anywhere; a partial line is left unconsumed.
@@ -483,7 +483,7 @@ pub enum Decoded<T> {
 /// };
 /// assert_eq!(reply.code().get(), 250);
 /// assert_eq!(reply.lines(), ["mx.example greets you", "PIPELINING", "SIZE 1000"]);
-/// # Ok::<(), smtp_proto::ReplyError>(())
+/// # Ok::<(), smtpkit_proto::ReplyError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ReplyDecoder {

@@ -414,7 +414,7 @@ impl Message {
 ///
 /// ```
 /// use std::time::Instant;
-/// use smtp_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
+/// use smtpkit_proto::{Address, BodyInfo, Envelope, Event, Host, Session, SessionConfig};
 ///
 /// let config = SessionConfig::new(Host::parse("client.example")?, "mx.example");
 /// let now = Instant::now();
@@ -937,7 +937,7 @@ impl Session {
     // ----- internals: plumbing -----------------------------------------
 
     fn note(&mut self, direction: Direction, line: String) {
-        tracing::debug!(target: "smtp_proto::transcript", ?direction, line = %line);
+        tracing::debug!(target: "smtpkit_proto::transcript", ?direction, line = %line);
         if self.config.transcript {
             self.events
                 .push_back(Event::Transcript(TranscriptEntry { direction, line }));
@@ -1871,7 +1871,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
-        tracing::debug!(target: "smtp_proto::session", %error, "session failed");
+        tracing::debug!(target: "smtpkit_proto::session", %error, "session failed");
         let closing_reply = match &error {
             SessionError::ServiceClosing(r) => Some(r.clone()),
             _ => None,

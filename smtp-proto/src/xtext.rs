@@ -2,13 +2,13 @@
 //! of ENVID, ORCPT and AUTH= parameter values.
 //!
 //! ```
-//! use smtp_proto::xtext;
+//! use smtpkit_proto::xtext;
 //!
 //! assert_eq!(xtext::encode("a+b=c d"), "a+2Bb+3Dc+20d");
 //! assert_eq!(xtext::decode("a+2Bb+3Dc+20d")?, b"a+b=c d");
 //! assert_eq!(xtext::encode_utf8_addr("jöe@x"), "j\\x{F6}e@x");
 //! assert_eq!(xtext::decode_utf8_addr("j\\x{F6}e@x")?, "jöe@x");
-//! # Ok::<(), smtp_proto::InvalidInput>(())
+//! # Ok::<(), smtpkit_proto::InvalidInput>(())
 //! ```
 
 use std::fmt::Write as _;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use smtp_proto::{
+use smtpkit_proto::{
     Address, BodyInfo, Envelope, Event, Host, MessageId, RecipientStatus, Session, SessionConfig,
 };
 
@@ -231,7 +231,7 @@ fn run(case: &Case) {
             Address::parse("from@client.example").unwrap(),
             rcpts.iter().map(|r| Address::parse(r).unwrap()),
         );
-        let mut inspector = smtp_proto::BodyInspector::new();
+        let mut inspector = smtpkit_proto::BodyInspector::new();
         inspector.update(body);
         let id = session
             .send(envelope, BodyInfo::from_report(&inspector.finish()))

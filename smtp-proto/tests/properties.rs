@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use smtp_fuzz_harness::{decode_stream, reference_normalize};
-use smtp_proto::{
+use smtpkit_proto::{
     Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder, DeliverBy,
     DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host, InitialResponse, MailAuth,
     MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient, RcptParameters, Reply,
@@ -233,8 +233,8 @@ proptest! {
 
     #[test]
     fn xtext_round_trips(data in prop::collection::vec(any::<u8>(), 0..64), text in "\\PC{0,20}") {
-        prop_assert_eq!(smtp_proto::xtext::decode(&smtp_proto::xtext::encode(&data)).unwrap(), data);
-        prop_assert_eq!(smtp_proto::xtext::decode_utf8_addr(&smtp_proto::xtext::encode_utf8_addr(&text)).unwrap(), text);
+        prop_assert_eq!(smtpkit_proto::xtext::decode(&smtpkit_proto::xtext::encode(&data)).unwrap(), data);
+        prop_assert_eq!(smtpkit_proto::xtext::decode_utf8_addr(&smtpkit_proto::xtext::encode_utf8_addr(&text)).unwrap(), text);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_proto::{
+use smtpkit_proto::{
     Address, AuthError, Authenticator, BodyInfo, BodyType, DsnReturn, Envelope, Envid, Event,
     FailureKind, Host, MailAuth, Notify, OriginalRecipient, Recipient, RecipientStatus, SaslError,
     SaslMechanism, SelectError, SendFailure, Session, SessionConfig, SessionError, StartTlsPolicy,
@@ -173,7 +173,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
 }
 
 fn known(body: &[u8]) -> BodyInfo {
-    let mut inspector = smtp_proto::BodyInspector::new();
+    let mut inspector = smtpkit_proto::BodyInspector::new();
     inspector.update(body);
     BodyInfo::from_report(&inspector.finish())
 }
@@ -237,7 +237,7 @@ impl Harness {
         self.server(&ehlo_reply(extensions));
     }
 
-    fn body(&mut self, id: smtp_proto::MessageId, body: &[u8]) {
+    fn body(&mut self, id: smtpkit_proto::MessageId, body: &[u8]) {
         let request = self.session.body_request().expect("body wanted");
         assert_eq!(request.id, id);
         self.session.push_body(id, body, true).unwrap();
@@ -246,8 +246,8 @@ impl Harness {
 
     fn outcome(
         &mut self,
-        id: smtp_proto::MessageId,
-    ) -> Result<smtp_proto::DeliveryReport, SendFailure> {
+        id: smtpkit_proto::MessageId,
+    ) -> Result<smtpkit_proto::DeliveryReport, SendFailure> {
         self.drain();
         let position = self
             .events
@@ -774,7 +774,7 @@ fn needs_are_declared_when_offered() {
         .unwrap();
     h.connect(&["BINARYMIME", "CHUNKING", "PIPELINING"]);
     h.session
-        .push_body(smtp_proto::MessageId(0), b"a\0b", true)
+        .push_body(smtpkit_proto::MessageId(0), b"a\0b", true)
         .unwrap();
     h.expect("MAIL FROM:<from@client.example> BODY=BINARYMIME\r\nRCPT TO:<a@mx.example>\r\nBDAT 3 LAST\r\na\0b");
 }
@@ -785,7 +785,7 @@ fn dsn_submitter_and_mail_extension() {
     c.dsn_notify = Some("FAILURE,DELAY".parse().unwrap()); // mail.smtp.dsn.notify
     c.dsn_ret = Some(DsnReturn::Headers); // mail.smtp.dsn.ret
     c.submitter = Some(MailAuth::identity("agent@client.example").unwrap()); // mail.smtp.submitter
-    c.mail_extension = smtp_proto::EsmtpParam::parse_list("XVERP").unwrap(); // mail.smtp.mailextension
+    c.mail_extension = smtpkit_proto::EsmtpParam::parse_list("XVERP").unwrap(); // mail.smtp.mailextension
     let mut e = envelope(&["a@mx.example"]);
     e.envid = Some(Envid::new("QQ314159").unwrap());
     let mut b = Recipient::from(addr("b@mx.example"));
@@ -1016,7 +1016,7 @@ fn deadlines_follow_rfc5321_and_mail_smtp_timeout() {
     ));
 
     let mut c = config();
-    c.timeouts = smtp_proto::Timeouts::uniform(Duration::from_millis(1500)); // mail.smtp.timeout
+    c.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_millis(1500)); // mail.smtp.timeout
     let h = Harness::new(c, Split::Whole);
     assert_eq!(
         h.session.poll_timeout(),
@@ -1499,7 +1499,7 @@ fn bdat_body_waits_for_rcpt_replies_after_a_prefix() {
 fn mail_extension_does_not_repeat_session_parameters() {
     let mut c = config();
     c.mail_extension =
-        smtp_proto::EsmtpParam::parse_list("SIZE=1 XVERP BODY=BINARYMIME XVERP").unwrap();
+        smtpkit_proto::EsmtpParam::parse_list("SIZE=1 XVERP BODY=BINARYMIME XVERP").unwrap();
     let mut h = Harness::new(c, Split::Whole);
     h.session
         .send(envelope(&["a@mx.example"]), known(BODY))

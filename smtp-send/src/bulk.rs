@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::json;
-use smtp_blocking::ClientSettings;
-use smtp_proto::Envelope;
+use smtpkit_blocking::ClientSettings;
+use smtpkit_proto::Envelope;
 
 use crate::conn::{self, RuntimeKind};
 use crate::{Cli, Fail, exit};

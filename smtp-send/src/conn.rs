@@ -5,9 +5,9 @@ use std::future::Future;
 use std::io::Read;
 
 use bytes::Bytes;
-use smtp_blocking::ClientSettings;
-use smtp_blocking::{Error, TranscriptHook};
-use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
+use smtpkit_blocking::ClientSettings;
+use smtpkit_blocking::{Error, TranscriptHook};
+use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +73,9 @@ pub fn connect(
     transcript: Option<TranscriptHook>,
 ) -> Result<Box<dyn Conn>, Error> {
     Ok(match kind {
-        RuntimeKind::Blocking => {
-            Box::new(smtp_blocking::Client::connect_with(settings, transcript)?)
-        }
+        RuntimeKind::Blocking => Box::new(smtpkit_blocking::Client::connect_with(
+            settings, transcript,
+        )?),
         RuntimeKind::Tokio => {
             let exec = Exec::Tokio(
                 tokio::runtime::Builder::new_current_thread()
@@ -83,7 +83,8 @@ pub fn connect(
                     .build()
                     .map_err(Error::Io)?,
             );
-            let client = exec.block_on(smtp_tokio::Client::connect_with(settings, transcript))?;
+            let client =
+                exec.block_on(smtpkit_tokio::Client::connect_with(settings, transcript))?;
             Box::new(AsyncConn {
                 client: Some(client),
                 exec,
@@ -101,38 +102,38 @@ fn connect_smol(
     settings: &ClientSettings,
     transcript: Option<TranscriptHook>,
 ) -> Result<Box<dyn Conn>, Error> {
-    let client = exec.block_on(smtp_smol::Client::connect_with(settings, transcript))?;
+    let client = exec.block_on(smtpkit_smol::Client::connect_with(settings, transcript))?;
     Ok(Box::new(AsyncConn {
         client: Some(client),
         exec,
     }))
 }
 
-impl Conn for smtp_blocking::Client {
+impl Conn for smtpkit_blocking::Client {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
         let body = match body {
             SendBody::File(path) => match std::fs::File::open(path) {
-                Ok(f) => smtp_blocking::Body::File(f),
+                Ok(f) => smtpkit_blocking::Body::File(f),
                 Err(e) => return Err(Error::Body(e)),
             },
-            SendBody::Stream(r) => smtp_blocking::Body::Reader(r),
+            SendBody::Stream(r) => smtpkit_blocking::Body::Reader(r),
         };
-        smtp_blocking::Client::send(self, envelope, body)
+        smtpkit_blocking::Client::send(self, envelope, body)
     }
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>> {
-        smtp_blocking::Client::send_all(
+        smtpkit_blocking::Client::send_all(
             self,
             messages
                 .iter()
-                .map(|(e, b)| (e.clone(), smtp_blocking::Body::Bytes(b)))
+                .map(|(e, b)| (e.clone(), smtpkit_blocking::Body::Bytes(b)))
                 .collect(),
         )
     }
     fn info(&self) -> SessionInfo {
-        smtp_blocking::Client::info(self).clone()
+        smtpkit_blocking::Client::info(self).clone()
     }
     fn close(self: Box<Self>) {
-        let _ = smtp_blocking::Client::close(*self);
+        let _ = smtpkit_blocking::Client::close(*self);
     }
 }
 
@@ -155,22 +156,22 @@ impl Exec {
     }
 }
 
-struct AsyncConn<R: smtp_async::Runtime> {
-    client: Option<smtp_async::Client<R>>,
+struct AsyncConn<R: smtpkit_async::Runtime> {
+    client: Option<smtpkit_async::Client<R>>,
     exec: Exec,
 }
 
-impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
+impl<R: smtpkit_async::Runtime> Conn for AsyncConn<R> {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error> {
         let Some(client) = self.client.as_mut() else {
             return Err(Error::Poisoned);
         };
         // std readers become futures-io readers on a helper thread pool.
         let body = match body {
-            SendBody::File(path) => smtp_async::Body::File(path),
-            SendBody::Stream(r) => {
-                smtp_async::Body::Reader(Box::new(blocking::Unblock::with_capacity(256 * 1024, r)))
-            }
+            SendBody::File(path) => smtpkit_async::Body::File(path),
+            SendBody::Stream(r) => smtpkit_async::Body::Reader(Box::new(
+                blocking::Unblock::with_capacity(256 * 1024, r),
+            )),
         };
         self.exec.block_on(client.send(envelope, body))
     }
@@ -182,7 +183,7 @@ impl<R: smtp_async::Runtime> Conn for AsyncConn<R> {
             client.send_all(
                 messages
                     .into_iter()
-                    .map(|(e, b)| (e, smtp_async::Body::Bytes(b)))
+                    .map(|(e, b)| (e, smtpkit_async::Body::Bytes(b)))
                     .collect(),
             ),
         )

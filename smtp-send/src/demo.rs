@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
-use smtp_blocking::{Body, Client, ClientSettings, Protocol};
-use smtp_proto::{Address, Envelope, RecipientStatus};
-use smtp_testkit::{Action, Script, TestCa, TestServer, When};
+use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
+use smtpkit_proto::{Address, Envelope, RecipientStatus};
+use smtpkit_testserver::{Action, Script, TestCa, TestServer, When};
 
 const MESSAGE: &[u8] = b"From: Demo Sender <sender@demo.invalid>\n\
 To: alice@demo.invalid, nobody@demo.invalid\n\
@@ -72,7 +72,7 @@ fn demo() -> Result<(), String> {
 
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&transcript);
-    let hook: smtp_blocking::TranscriptHook = Box::new(move |e| {
+    let hook: smtpkit_blocking::TranscriptHook = Box::new(move |e| {
         println!("{e}");
         if let Ok(mut lines) = sink.lock() {
             lines.push(e.to_string());

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use smtp_blocking::{ClientSettings, Error, Protocol};
-use smtp_proto::{
+use smtpkit_blocking::{ClientSettings, Error, Protocol};
+use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SendFailure,
     SessionError,
 };
@@ -24,7 +24,7 @@ mod demo {
         eprintln!(
             "smtp-send: demo: this smtp-send was built without the `demo` feature \
              (it links the test server); run it with \
-             `cargo run -p smtp-send --features demo -- demo`"
+             `cargo run -p smtpkit-send --features demo -- demo`"
         );
         crate::exit::USAGE
     }
@@ -283,7 +283,7 @@ fn main() -> ExitCode {
 /// Builds the settings in the documented precedence.
 fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
-    let config = |e: smtp_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
+    let config = |e: smtpkit_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
     // The tool's own default: STARTTLS when offered, certificate verified
     // (a failed verification is an error, never a fallback to plaintext).
     settings
@@ -358,14 +358,14 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
         settings.tls.client_cert = Some(cert.clone());
         settings.tls.client_key = Some(key.clone());
     }
-    let proxy_of = |value: &str, kind| -> Result<smtp_client::ProxySettings, Fail> {
+    let proxy_of = |value: &str, kind| -> Result<smtpkit_client::ProxySettings, Fail> {
         let (host, port) = split_host_port(value)
             .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
             .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))?;
-        Ok(smtp_client::ProxySettings::new(kind, host, port))
+        Ok(smtpkit_client::ProxySettings::new(kind, host, port))
     };
     if let Some(socks) = &cli.socks5 {
-        let mut proxy = proxy_of(socks, smtp_client::ProxyKind::Socks5)?;
+        let mut proxy = proxy_of(socks, smtpkit_client::ProxyKind::Socks5)?;
         proxy.user = cli.socks5_user.clone();
         if let Some(var) = &cli.socks5_password_env {
             let password = std::env::var(var).map_err(|_| {
@@ -379,7 +379,7 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
         settings.proxy = Some(proxy);
     }
     if let Some(http) = &cli.proxy {
-        let mut proxy = proxy_of(http, smtp_client::ProxyKind::HttpConnect)?;
+        let mut proxy = proxy_of(http, smtpkit_client::ProxyKind::HttpConnect)?;
         if let Some(from_properties) = settings.effective_proxy().filter(|p| p.kind == proxy.kind) {
             proxy.user = from_properties.user;
             proxy.password = from_properties.password;
@@ -443,7 +443,7 @@ struct Message {
     recipients: Vec<Address>,
 }
 
-const MAX_HEADER: usize = smtp_client::message::MAX_HEADER;
+const MAX_HEADER: usize = smtpkit_client::message::MAX_HEADER;
 
 fn read_message(cli: &Cli) -> Result<Message, Fail> {
     let source: Box<dyn Read + Send> = match &cli.message {
@@ -471,9 +471,9 @@ fn read_message(cli: &Cli) -> Result<Message, Fail> {
         }
     }
     // The envelope from the header, as the library's message-level send
-    // reads it (smtp_client::message): From:/Sender:, and with -t every
+    // reads it (smtpkit_client::message): From:/Sender:, and with -t every
     // To:, Cc: and Bcc: address once, Bcc: stripped.
-    use smtp_client::message::HeaderAddresses;
+    use smtpkit_client::message::HeaderAddresses;
     let (sender, recipients) = if cli.read_recipients {
         let a = HeaderAddresses::of(&header).map_err(|e| fail(exit::DATAERR, e.to_string()))?;
         (a.sender, a.recipients)
@@ -483,7 +483,7 @@ fn read_message(cli: &Cli) -> Result<Message, Fail> {
         (sender, Vec::new())
     };
     let rewritten = if cli.read_recipients {
-        let stripped = smtp_client::message::strip_bcc(&header);
+        let stripped = smtpkit_client::message::strip_bcc(&header);
         let changed = stripped != header;
         header = stripped;
         changed
@@ -536,9 +536,9 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             .map_err(|e| fail(exit::DATAERR, format!("reading the message: {e}")))?;
         return bulk::run(cli, &settings, runtime, envelope, data, count);
     }
-    let transcript: Option<smtp_blocking::TranscriptHook> = cli
+    let transcript: Option<smtpkit_blocking::TranscriptHook> = cli
         .transcript
-        .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
+        .then(|| Box::new(|e: &smtpkit_proto::TranscriptEntry| eprintln!("{e}")) as _);
     let mut client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
         Err(e) => {
@@ -623,7 +623,7 @@ fn reply_json(reply: &Reply) -> Value {
 
 /// Writes the report (JSON on stdout, or a summary on stderr).
 /// The `tls` object of every report (send, bulk, demo): null without TLS.
-pub fn tls_json(tls: &smtp_proto::TlsInfo) -> Value {
+pub fn tls_json(tls: &smtpkit_proto::TlsInfo) -> Value {
     json!({
         "version": tls.version,
         "cipher_suite": tls.cipher_suite,
@@ -682,7 +682,7 @@ fn emit(
                     r.recipients
                         .iter()
                         .filter_map(|rr| match &rr.status {
-                            smtp_proto::RecipientStatus::Delivered(reply) => {
+                            smtpkit_proto::RecipientStatus::Delivered(reply) => {
                                 let mut v = reply_json(reply);
                                 v["address"] = json!(rr.address.as_str());
                                 Some(v)
@@ -708,7 +708,7 @@ fn emit(
                 "rejected: {} ({} {})",
                 r["address"].as_str().unwrap_or(""),
                 r["code"],
-                smtp_proto::escape_text(r["message"].as_str().unwrap_or(""))
+                smtpkit_proto::escape_text(r["message"].as_str().unwrap_or(""))
             );
         }
         for a in &unsent {
@@ -733,15 +733,15 @@ fn runtime_kind(cli: &Cli) -> Result<conn::RuntimeKind, Fail> {
 fn probe(cli: &Cli) -> Result<u8, Fail> {
     let settings = settings(cli)?;
     let runtime = runtime_kind(cli)?;
-    let transcript: Option<smtp_blocking::TranscriptHook> = cli
+    let transcript: Option<smtpkit_blocking::TranscriptHook> = cli
         .transcript
-        .then(|| Box::new(|e: &smtp_proto::TranscriptEntry| eprintln!("{e}")) as _);
+        .then(|| Box::new(|e: &smtpkit_proto::TranscriptEntry| eprintln!("{e}")) as _);
     let client = match conn::connect(runtime, &settings, transcript) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None, &[])),
     };
     let info = client.info();
-    let keywords = |e: Option<&smtp_proto::EhloResponse>| -> Vec<String> {
+    let keywords = |e: Option<&smtpkit_proto::EhloResponse>| -> Vec<String> {
         e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
             .unwrap_or_default()
     };
@@ -756,7 +756,7 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
             "verified": info.verified,
             "certificates": info.peer_certificates.iter().map(|der| json!({
                 "sha256": hex(&sha256(der)),
-                "spki_sha256": smtp_tls::spki_sha256(der).map(|d| hex(&d)),
+                "spki_sha256": smtpkit_tls::spki_sha256(der).map(|d| hex(&d)),
                 "length": der.len(),
             })).collect::<Vec<_>>(),
         })
@@ -777,10 +777,10 @@ fn probe(cli: &Cli) -> Result<u8, Fail> {
         println!("{report}");
     } else {
         // The JSON is exact; what a person reads is escaped.
-        let shown = |v: &[String]| smtp_proto::escape_text(&v.join(", ")).into_owned();
+        let shown = |v: &[String]| smtpkit_proto::escape_text(&v.join(", ")).into_owned();
         println!(
             "greeting:   {}",
-            smtp_proto::escape_text(report["greeting"].as_str().unwrap_or("-"))
+            smtpkit_proto::escape_text(report["greeting"].as_str().unwrap_or("-"))
         );
         println!("extensions: {}", shown(&before));
         match &report["tls"] {

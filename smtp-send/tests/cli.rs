@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use smtp_testkit::{Action, Script, TestServer, When};
+use smtpkit_testserver::{Action, Script, TestServer, When};
 
 fn smtp_send(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
@@ -467,7 +467,7 @@ fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
 
 #[test]
 fn tls_flags_and_probe() {
-    let ca = smtp_testkit::TestCa::new(&["localhost"]).unwrap();
+    let ca = smtpkit_testserver::TestCa::new(&["localhost"]).unwrap();
     let server = TestServer::start(Script::new().starttls(&ca).unwrap()).unwrap();
     let server_arg = format!("localhost:{}", server.addr().port());
     let ca_file = write_temp("ca.pem", &ca.ca_pem);
@@ -591,7 +591,7 @@ fn tls_flags_and_probe() {
 
 #[test]
 fn through_proxies() {
-    use smtp_testkit::{ProxyProtocol, TestProxy};
+    use smtpkit_testserver::{ProxyProtocol, TestProxy};
     let server = TestServer::start(Script::new()).unwrap();
     let target = server.addr();
     let resolve =

@@ -4,13 +4,13 @@
 //! reactor smol and async-std both run on) and `blocking` for name
 //! resolution, so the same client runs under `smol::block_on`, any smol
 //! executor, and async-std (discontinued upstream, still in use; tested
-//! here, not built on). [`Client::from_stream`](smtp_async::Client::from_stream)
+//! here, not built on). [`Client::from_stream`](smtpkit_async::Client::from_stream)
 //! takes an already-connected stream of any `futures-io` type.
 //!
 //! ```
-//! use smtp_proto::{Address, Envelope};
-//! use smtp_smol::{Client, ClientSettings, Protocol};
-//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new()).unwrap();
+//! use smtpkit_proto::{Address, Envelope};
+//! use smtpkit_smol::{Client, ClientSettings, Protocol};
+//! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new()).unwrap();
 //!
 //! smol::block_on(async {
 //!     let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
@@ -34,7 +34,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-pub use smtp_async::{Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook};
+pub use smtpkit_async::{
+    Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook,
+};
 
 /// The async-io runtime (smol, async-std).
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,6 +104,6 @@ impl Runtime for Smol {
 }
 
 /// A connection on smol / async-std.
-pub type Client = smtp_async::Client<Smol>;
+pub type Client = smtpkit_async::Client<Smol>;
 /// A connection pool on smol / async-std.
-pub type Pool = smtp_async::Pool<Smol>;
+pub type Pool = smtpkit_async::Pool<Smol>;

@@ -3,9 +3,9 @@
 mod common;
 
 mod smol_executor {
-    smtp_testkit::conformance_suite!(super::common::Smol);
+    smtpkit_testserver::conformance_suite!(super::common::Smol);
 }
 
 mod async_std_executor {
-    smtp_testkit::conformance_suite!(super::common::AsyncStd);
+    smtpkit_testserver::conformance_suite!(super::common::AsyncStd);
 }

@@ -6,9 +6,9 @@
 mod common;
 
 mod smol_executor {
-    smtp_testkit::interop_suite!(super::common::Smol);
+    smtpkit_testserver::interop_suite!(super::common::Smol);
 }
 
 mod async_std_executor {
-    smtp_testkit::interop_suite!(super::common::AsyncStd);
+    smtpkit_testserver::interop_suite!(super::common::AsyncStd);
 }

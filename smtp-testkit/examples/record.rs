@@ -5,7 +5,7 @@
 //! killed). Successful authentications follow as `# AUTH-OK MECHANISM USER`
 //! lines (AUTH continuation lines are not recorded by the testkit).
 //!
-//! Run: `cargo run -p smtp-testkit --example record -- [OPTIONS]`
+//! Run: `cargo run -p smtpkit-testserver --example record -- [OPTIONS]`
 //!
 //! ```text
 //!   --extensions LIST   comma-separated EHLO extensions, replacing the default
@@ -27,7 +27,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use smtp_testkit::{Action, Script, TestServer, When};
+use smtpkit_testserver::{Action, Script, TestServer, When};
 
 const DEFAULT_EXTENSIONS: &str =
     "PIPELINING,SIZE 104857600,8BITMIME,SMTPUTF8,ENHANCEDSTATUSCODES,DSN";
@@ -122,7 +122,7 @@ fn main() -> std::io::Result<()> {
     }
 
     if let Some(path) = &starttls_ca {
-        let ca = smtp_testkit::TestCa::new(&["localhost"]).map_err(std::io::Error::other)?;
+        let ca = smtpkit_testserver::TestCa::new(&["localhost"]).map_err(std::io::Error::other)?;
         std::fs::write(path, &ca.ca_pem)?;
         script = script.starttls(&ca)?;
     }

@@ -1,12 +1,12 @@
 //! A standalone sink server for benchmarks and memory measurements:
 //! accepts every message, keeps only counts, and prints them on exit.
 //!
-//! Run: `cargo run --release -p smtp-testkit --example sink -- [SECONDS]`
+//! Run: `cargo run --release -p smtpkit-testserver --example sink -- [SECONDS]`
 //! (prints the address, then serves for SECONDS, default 3600).
 
 use std::time::Duration;
 
-use smtp_testkit::{Script, TestServer};
+use smtpkit_testserver::{Script, TestServer};
 
 fn main() -> std::io::Result<()> {
     let seconds: u64 = std::env::args()

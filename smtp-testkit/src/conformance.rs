@@ -10,10 +10,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
-use smtp_client::{Error, TranscriptHook};
-use smtp_proto::proxy::ProxyError;
-use smtp_proto::{
+use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtpkit_client::{Error, TranscriptHook};
+use smtpkit_proto::proxy::ProxyError;
+use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SessionError, SessionInfo,
     TlsErrorKind,
 };
@@ -134,7 +134,7 @@ pub fn settings_for(server: &TestServer) -> ClientSettings {
     s.port = Some(server.addr().port());
     s.local_name =
         Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
-    s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(10));
+    s.session.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(10));
     s
 }
 
@@ -915,7 +915,7 @@ pub fn typed_tls_settings<A: Adapter>() {
         .and_then(|i| i.tls)
         .and_then(|t| t.peer_certificates.into_iter().next())
         .unwrap_or_else(|| panic!("{name}: no certificate"));
-    let pin = smtp_tls::spki_sha256(&leaf).unwrap_or_else(|| panic!("{name}: no SPKI"));
+    let pin = smtpkit_tls::spki_sha256(&leaf).unwrap_or_else(|| panic!("{name}: no SPKI"));
     let mut typed = required.clone();
     typed.tls.pins = vec![pin];
     assert!(established::<A>(&typed).0.is_ok(), "{name}");
@@ -1020,7 +1020,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
         s.port = Some(addr.port());
         s.local_name = Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!()));
         s.write_timeout = Duration::from_millis(500);
-        s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(30));
+        s.session.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(30));
         let connection = if own_stream {
             let stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
             A::connect_stream(stream, &s, None)
@@ -1603,7 +1603,7 @@ fn proxied_settings() -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "mx.test.invalid");
     s.local_name =
         Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
-    s.session.timeouts = smtp_proto::Timeouts::uniform(Duration::from_secs(10));
+    s.session.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(10));
     s
 }
 

@@ -63,10 +63,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smtp_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
-use smtp_client::{Error, TranscriptHook};
-use smtp_proto::proxy::ProxyError;
-use smtp_proto::{
+use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
+use smtpkit_client::{Error, TranscriptHook};
+use smtpkit_proto::proxy::ProxyError;
+use smtpkit_proto::{
     Address, AuthError, DeliveryReport, EhloResponse, Envelope, Host, SessionError, SessionInfo,
     TlsErrorKind,
 };
@@ -155,7 +155,7 @@ pub fn unique_recipient<A: Adapter>(tag: &str) -> String {
         String::from_utf8_lossy(&base36)
     );
     assert!(
-        local.len() <= smtp_proto::MAX_LOCAL_PART_LEN,
+        local.len() <= smtpkit_proto::MAX_LOCAL_PART_LEN,
         "local part too long ({} octets): {local}",
         local.len()
     );
@@ -643,7 +643,7 @@ fn check_mechanism_available(mechanism: &str, result: &RunResult) {
                 .split(' ')
                 .any(|o| o.eq_ignore_ascii_case(mechanism)),
             "{mechanism} is not available in the client yet (not registered in \
-             smtp_auth::Chooser): NoUsableMechanism, though the server offers it ({offered})"
+             smtpkit_auth::Chooser): NoUsableMechanism, though the server offers it ({offered})"
         );
         panic!("the server does not offer {mechanism} (it offers: {offered})");
     }

@@ -10,7 +10,7 @@
 //! Sink mode answers as fast as it can and keeps only counts.
 //!
 //! ```
-//! use smtp_testkit::{Action, Script, TestServer, When};
+//! use smtpkit_testserver::{Action, Script, TestServer, When};
 //! use std::io::{BufRead, BufReader, Write};
 //!
 //! let server = TestServer::start(
@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine as _;
-use smtp_proto::{Command, DataDecoder, ForwardPath, ReversePath};
+use smtpkit_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -652,7 +652,7 @@ impl Connection {
                     }
                 }
                 Mode::Auth(..) => {
-                    let (line, used) = match smtp_proto::server::next_line(input, 64 * 1024) {
+                    let (line, used) = match smtpkit_proto::server::next_line(input, 64 * 1024) {
                         Ok(Some((line, used))) => (line.to_vec(), used),
                         Ok(None) => break Ok(Step::Continue),
                         Err(_) => {
@@ -665,7 +665,7 @@ impl Connection {
                     self.auth_line(&line);
                 }
                 Mode::Command => {
-                    let (line, used) = match smtp_proto::server::next_line(
+                    let (line, used) = match smtpkit_proto::server::next_line(
                         input,
                         self.state.script.max_line_len,
                     ) {
@@ -787,7 +787,7 @@ impl Connection {
         }
         let command = match Command::parse(line) {
             Ok(c) => c,
-            Err(smtp_proto::CommandError::UnknownCommand { .. }) => {
+            Err(smtpkit_proto::CommandError::UnknownCommand { .. }) => {
                 self.output
                     .extend_from_slice(b"502 5.5.2 Error: command not recognized\r\n");
                 return Ok(Step::Continue);

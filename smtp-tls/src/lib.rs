@@ -17,7 +17,7 @@
 //! `false` is honoured (the chain is still verified).
 //!
 //! ```
-//! use smtp_tls::{RootSource, TlsSettings};
+//! use smtpkit_tls::{RootSource, TlsSettings};
 //!
 //! let mut settings = TlsSettings::default();
 //! settings.roots = RootSource::Bundled;              // webpki-roots
@@ -25,7 +25,7 @@
 //! let connector = settings.connector()?;
 //! // `connector` goes into SessionConfig::tls; the session drives it.
 //! # let _ = connector;
-//! # Ok::<(), smtp_proto::TlsError>(())
+//! # Ok::<(), smtpkit_proto::TlsError>(())
 //! ```
 
 #![forbid(unsafe_code)]
@@ -44,7 +44,7 @@ use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
     SignatureScheme,
 };
-pub use smtp_proto::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};
+pub use smtpkit_proto::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};
 
 mod spki;
 

@@ -1,10 +1,10 @@
 //! The README's tokio quick start, run against the in-process test
 //! server: a pool shared by many tasks, message-level sends.
 //!
-//! `cargo run -p smtp-tokio --example tokio_quickstart`
+//! `cargo run -p smtpkit-tokio --example tokio_quickstart`
 
-use smtp_testkit::{Script, TestCa, TestServer};
-use smtp_tokio::{ClientSettings, Pool, PoolConfig, Protocol};
+use smtpkit_testserver::{Script, TestCa, TestServer};
+use smtpkit_tokio::{ClientSettings, Pool, PoolConfig, Protocol};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

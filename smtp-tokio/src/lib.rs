@@ -8,9 +8,9 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use smtp_proto::{Address, Envelope};
-//! use smtp_tokio::{Client, ClientSettings, Protocol};
-//! # let server = smtp_testkit::TestServer::start(smtp_testkit::Script::new())?;
+//! use smtpkit_proto::{Address, Envelope};
+//! use smtpkit_tokio::{Client, ClientSettings, Protocol};
+//! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new())?;
 //!
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
 //! settings.port = Some(server.addr().port()); // a test server on loopback
@@ -31,7 +31,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use smtp_async::{Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook};
+pub use smtpkit_async::{
+    Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook,
+};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// The tokio runtime.
@@ -81,6 +83,6 @@ impl Runtime for Tokio {
 }
 
 /// A connection on tokio.
-pub type Client = smtp_async::Client<Tokio>;
+pub type Client = smtpkit_async::Client<Tokio>;
 /// A connection pool on tokio.
-pub type Pool = smtp_async::Pool<Tokio>;
+pub type Pool = smtpkit_async::Pool<Tokio>;

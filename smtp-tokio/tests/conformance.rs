@@ -2,4 +2,4 @@
 
 mod common;
 
-smtp_testkit::conformance_suite!(common::Tokio);
+smtpkit_testserver::conformance_suite!(common::Tokio);

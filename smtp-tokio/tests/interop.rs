@@ -4,4 +4,4 @@
 
 mod common;
 
-smtp_testkit::interop_suite!(common::Tokio);
+smtpkit_testserver::interop_suite!(common::Tokio);

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use smtp_proto::{Address, Envelope};
-use smtp_testkit::{Action, Script, TestServer, When};
-use smtp_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, Protocol};
+use smtpkit_proto::{Address, Envelope};
+use smtpkit_testserver::{Action, Script, TestServer, When};
+use smtpkit_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, Protocol};
 
 fn settings(server: &TestServer) -> ClientSettings {
     let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
@@ -158,7 +158,7 @@ async fn pool_retries_only_before_the_end_of_data() {
     match pool.send(envelope(0), b"x\r\n".to_vec()).await {
         Err(Error::Send { failure, .. }) => assert!(matches!(
             failure.kind,
-            smtp_proto::FailureKind::ConnectionLost {
+            smtpkit_proto::FailureKind::ConnectionLost {
                 data_sent: true,
                 ..
             }
@@ -208,7 +208,7 @@ async fn streamed_file_body() {
     std::fs::write(&path, b"Subject: file\n\nfrom a file\n").unwrap();
     let mut client = Client::connect(&settings(&server)).await.unwrap();
     client
-        .send(envelope(0), smtp_tokio::Body::File(path.clone()))
+        .send(envelope(0), smtpkit_tokio::Body::File(path.clone()))
         .await
         .unwrap();
     client.close().await.unwrap();

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use smtp_async::{Pool, PoolConfig, Runtime};
-use smtp_client::{ClientSettings, Error, Protocol};
-use smtp_proto::{Address, Envelope, Host, SessionError, Timeouts};
+use smtpkit_async::{Pool, PoolConfig, Runtime};
+use smtpkit_client::{ClientSettings, Error, Protocol};
+use smtpkit_proto::{Address, Envelope, Host, SessionError, Timeouts};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
@@ -130,7 +130,9 @@ async fn reply_deadline_fires_at_the_virtual_instant() {
     let mut s = settings();
     s.session.timeouts = Timeouts::default();
     s.session.timeouts.mail = Duration::from_secs(120);
-    let mut client = smtp_async::Client::<SilentMail>::connect(&s).await.unwrap();
+    let mut client = smtpkit_async::Client::<SilentMail>::connect(&s)
+        .await
+        .unwrap();
     let start = tokio::time::Instant::now();
     let result = client
         .send(envelope(), b"Subject: x\r\n\r\nx\r\n".to_vec())
@@ -160,7 +162,7 @@ async fn connect_timeout_fires_at_the_virtual_instant() {
     let mut s = settings();
     s.connect_timeout = Duration::from_secs(30);
     let start = tokio::time::Instant::now();
-    let result = smtp_async::Client::<Stalled>::connect(&s).await;
+    let result = smtpkit_async::Client::<Stalled>::connect(&s).await;
     let waited = tokio::time::Instant::now() - start;
     let Err(Error::Io(e)) = result else {
         panic!("{result:?}")

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
-use smtp_blocking::Error as SmtpError;
-use smtp_blocking::{ClientSettings, Protocol};
-use smtp_proto::{Address, DeliveryReport, Envelope};
+use smtpkit_blocking::Error as SmtpError;
+use smtpkit_blocking::{ClientSettings, Protocol};
+use smtpkit_proto::{Address, DeliveryReport, Envelope};
 
 use crate::Args;
 
@@ -254,7 +254,7 @@ impl Write for Counting {
     }
 }
 
-impl smtp_blocking::Transport for Counting {
+impl smtpkit_blocking::Transport for Counting {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)
     }
@@ -272,14 +272,14 @@ impl smtp_blocking::Transport for Counting {
 /// counting transport.
 fn ours_blocking(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
     let settings = settings(spec);
-    let stream = smtp_blocking::open(&settings).map_err(err)?;
+    let stream = smtpkit_blocking::open(&settings).map_err(err)?;
     let reads = Arc::new(AtomicU64::new(0));
     let transport = Counting {
         inner: stream,
         reads: Arc::clone(&reads),
     };
-    let mut client =
-        smtp_blocking::Client::from_transport(Box::new(transport), &settings, None).map_err(err)?;
+    let mut client = smtpkit_blocking::Client::from_transport(Box::new(transport), &settings, None)
+        .map_err(err)?;
     let setup = reads.load(Ordering::Relaxed);
     let envelope = envelope(spec.rcpts)?;
     let mut sent = 0;
@@ -291,8 +291,8 @@ fn ours_blocking(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share,
         let mut batch = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let body = match payload {
-                Payload::Bytes(b) => smtp_blocking::Body::Bytes(b),
-                Payload::File(p) => smtp_blocking::Body::File(File::open(p).map_err(err)?),
+                Payload::Bytes(b) => smtpkit_blocking::Body::Bytes(b),
+                Payload::File(p) => smtpkit_blocking::Body::File(File::open(p).map_err(err)?),
             };
             batch.push((envelope.clone(), body));
         }
@@ -320,7 +320,9 @@ fn ours_tokio(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, St
         Payload::File(_) => Bytes::new(),
     };
     runtime.block_on(async {
-        let mut client = smtp_tokio::Client::connect(&settings).await.map_err(err)?;
+        let mut client = smtpkit_tokio::Client::connect(&settings)
+            .await
+            .map_err(err)?;
         let mut sent = 0;
         loop {
             let n = next_batch(spec, share, sent);
@@ -330,8 +332,8 @@ fn ours_tokio(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, St
             let mut batch = Vec::with_capacity(n as usize);
             for _ in 0..n {
                 let body = match payload {
-                    Payload::Bytes(_) => smtp_tokio::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtp_tokio::Body::File(p.to_path_buf()),
+                    Payload::Bytes(_) => smtpkit_tokio::Body::Bytes(bytes.clone()),
+                    Payload::File(p) => smtpkit_tokio::Body::File(p.to_path_buf()),
                 };
                 batch.push((envelope.clone(), body));
             }
@@ -355,7 +357,9 @@ fn ours_smol(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, Str
         Payload::File(_) => Bytes::new(),
     };
     smol::block_on(async {
-        let mut client = smtp_smol::Client::connect(&settings).await.map_err(err)?;
+        let mut client = smtpkit_smol::Client::connect(&settings)
+            .await
+            .map_err(err)?;
         let mut sent = 0;
         loop {
             let n = next_batch(spec, share, sent);
@@ -365,8 +369,8 @@ fn ours_smol(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, Str
             let mut batch = Vec::with_capacity(n as usize);
             for _ in 0..n {
                 let body = match payload {
-                    Payload::Bytes(_) => smtp_smol::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtp_smol::Body::File(p.to_path_buf()),
+                    Payload::Bytes(_) => smtpkit_smol::Body::Bytes(bytes.clone()),
+                    Payload::File(p) => smtpkit_smol::Body::File(p.to_path_buf()),
                 };
                 batch.push((envelope.clone(), body));
             }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use smtp_testkit::{Script, TestServer};
+use smtpkit_testserver::{Script, TestServer};
 
 use crate::Args;
 use crate::clients::{FROM, message};

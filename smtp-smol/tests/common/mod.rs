@@ -4,9 +4,9 @@
 use std::future::Future;
 
 use async_io::Async;
-use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtp_smol::{Body, Client, ClientSettings, Error, TranscriptHook};
-use smtp_testkit::conformance::{Adapter, Connection, TestBody};
+use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
+use smtpkit_smol::{Body, Client, ClientSettings, Error, TranscriptHook};
+use smtpkit_testserver::conformance::{Adapter, Connection, TestBody};
 
 /// How futures are run.
 trait Executor: 'static {

@@ -1,9 +1,9 @@
 //! The tokio adapter of the shared suites (smtp-testkit's conformance and
 //! interop suites), on a fresh multi-threaded runtime per connection.
 
-use smtp_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtp_testkit::conformance::{Adapter, Connection, RunResult, TestBody};
-use smtp_tokio::{Body, Client, ClientSettings, Error, TranscriptHook};
+use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
+use smtpkit_testserver::conformance::{Adapter, Connection, RunResult, TestBody};
+use smtpkit_tokio::{Body, Client, ClientSettings, Error, TranscriptHook};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The client on tokio.
