@@ -128,8 +128,9 @@ fn run(count: usize, rcpts: usize, body: &[u8], chunking: bool) -> usize {
             flight.clear();
         }
         while let Some(event) = session.poll_event() {
-            if let Event::Message { result, .. } = event {
-                black_box(result.unwrap());
+            if let Event::Message { report, .. } = event {
+                assert!(report.all_delivered());
+                black_box(report);
             }
         }
         if !sink.out.is_empty() {

@@ -428,7 +428,10 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.busy || self.driver.is_closed()
     }
 
-    /// Sends one message and waits for its outcome.
+    /// Sends one message and waits for its outcome: `Ok` with every
+    /// recipient's outcome whenever the transaction completed, refusals
+    /// included (`report.into_result()?` for JavaMail's all-or-nothing
+    /// view).
     ///
     /// # Errors
     /// As [`send_all`](Self::send_all)'s entries.
@@ -444,9 +447,10 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     }
 
     /// Sends several messages in one pipelined stream and returns their
-    /// outcomes in order: [`Error::Send`] for a message nobody received
-    /// (with every recipient's outcome), [`Error::Body`] when a body could
-    /// not be read, [`Error::Io`] / [`Error::Session`] when the connection
+    /// outcomes in order: `Ok(report)` for every completed transaction,
+    /// refusals included; [`Error::Send`] when the connection failed under
+    /// a message (its report still says what became of every recipient),
+    /// [`Error::Body`] when a body could not be read, [`Error::Io`] / [`Error::Session`] when the connection
     /// failed first, [`Error::Poisoned`] after a cancelled call.
     pub async fn send_all(
         &mut self,

@@ -231,7 +231,7 @@ impl<R: Runtime> Pool<R> {
             body = replay(&this);
             let result = match self.get().await {
                 Ok(mut connection) => connection.send(envelope.clone(), this).await,
-                Err(e) => Err(e),
+                Err(e) => Err(Error::not_connected(&envelope, e)),
             };
             let retry = match &result {
                 Err(e) if body.is_some() => self.inner.config.retry_after(e, attempt),

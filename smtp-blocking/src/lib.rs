@@ -337,13 +337,17 @@ impl Client {
         self.driver.is_closed()
     }
 
-    /// Sends one message and waits for its outcome.
+    /// Sends one message and waits for its outcome: `Ok` with every
+    /// recipient's outcome whenever the transaction completed, refusals
+    /// included (`report.into_result()?` for JavaMail's all-or-nothing
+    /// view).
     ///
     /// # Errors
-    /// [`Error::Send`] when nobody received it (with every recipient's
-    /// outcome), [`Error::Body`] when the body could not be read,
-    /// [`Error::Io`] or [`Error::Session`] when the connection failed
-    /// before the message was reported.
+    /// [`Error::Send`] when the connection failed under the message (its
+    /// report still says what became of every recipient),
+    /// [`Error::Body`] when the body could not be read (nothing was
+    /// delivered), [`Error::Io`] or [`Error::Session`] when the
+    /// connection had already failed.
     pub fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         self.send_all(vec![(envelope, body)])
             .pop()
@@ -532,11 +536,23 @@ fn read_by(
 /// `Transport.send(message)`.
 ///
 /// # Errors
-/// As [`Client::connect`] and [`Client::send_message`].
+/// As [`Client::send_message`]; a connection that cannot be made is an
+/// [`Error::Send`] listing every recipient as unsent.
 pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<DeliveryReport, Error> {
-    let mut client = Client::connect(settings)?;
-    let report = client.send_message(message)?;
-    client.close()?;
+    // The envelope first, so that a connection that cannot be made still
+    // accounts for every recipient.
+    let (envelope, plan, source) = message.into_message(settings.from.as_ref())?;
+    let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
+    let mut sources = [source];
+    client.driver.start_send([(envelope, plan)]);
+    client.run(&mut sources);
+    let report = client
+        .driver
+        .finish_send()
+        .pop()
+        .unwrap_or(Err(Error::Usage(UsageError::Busy)))?;
+    // The outcome is decided; a failed QUIT changes nothing about it.
+    let _ = client.close();
     Ok(report)
 }
 
@@ -544,14 +560,16 @@ pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<Deli
 /// static `Transport.send(message, addresses)`.
 ///
 /// # Errors
-/// As [`Client::connect`] and [`Client::send`].
+/// As [`Client::send`]; a connection that cannot be made is an
+/// [`Error::Send`] listing every recipient as unsent.
 pub fn send(
     settings: &ClientSettings,
     envelope: Envelope,
     body: Body<'_>,
 ) -> Result<DeliveryReport, Error> {
-    let mut client = Client::connect(settings)?;
+    let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
     let report = client.send(envelope, body)?;
-    client.close()?;
+    // The outcome is decided; a failed QUIT changes nothing about it.
+    let _ = client.close();
     Ok(report)
 }

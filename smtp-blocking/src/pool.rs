@@ -185,9 +185,10 @@ impl Pool {
     pub fn send(&self, envelope: Envelope, body: &[u8]) -> Result<DeliveryReport, Error> {
         let mut attempt = 0;
         loop {
-            let result = self
-                .get()
-                .and_then(|mut c| c.send(envelope.clone(), Body::Bytes(body)));
+            let result = match self.get() {
+                Ok(mut c) => c.send(envelope.clone(), Body::Bytes(body)),
+                Err(e) => Err(Error::not_connected(&envelope, e)),
+            };
             let Some(wait) = result
                 .as_ref()
                 .err()

@@ -102,3 +102,25 @@ fn probe_idle_timeout_and_min_idle() {
     );
     pool.close();
 }
+
+/// As the async pool: a send that cannot connect lists every recipient.
+#[test]
+fn a_send_that_cannot_connect_lists_every_recipient_unsent() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");
+    s.port = Some(closed.local_addr().unwrap().port());
+    drop(closed);
+    let mut config = PoolConfig::default();
+    config.retry_backoff = Duration::from_millis(10);
+    let pool = Pool::new(s.clone(), config);
+    let error = pool.send(envelope(0), b"x\r\n").unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert_eq!(error.report().map(|r| r.unsent().count()), Some(1));
+    // The one-shot send accounts for them the same way.
+    let error = smtpkit_blocking::send(&s, envelope(1), smtpkit_blocking::Body::Bytes(b"x\r\n"))
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Send { report, cause: Some(_) } if report.unsent().count() == 1),
+        "{error:?}"
+    );
+}

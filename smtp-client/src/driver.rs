@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use smtpkit_proto::proxy::{ProxyHandshake, ProxyStatus};
 use smtpkit_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, MessageId, ReversePath, SendFailure,
+    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, FailureKind, MessageId, ReversePath,
     Session, SessionConfig, SessionError, SessionInfo, UsageError,
 };
 
@@ -167,7 +167,7 @@ pub struct Driver {
     queued: Vec<(MessageId, usize)>,
     /// Slots of this batch whose outcome is not in yet.
     pending: usize,
-    outcomes: HashMap<MessageId, Result<DeliveryReport, SendFailure>>,
+    outcomes: HashMap<MessageId, DeliveryReport>,
     body_errors: HashMap<MessageId, io::Error>,
     liveness: Option<bool>,
     ready: bool,
@@ -311,11 +311,24 @@ impl Driver {
                     return Err(Error::Body(e));
                 }
                 match self.outcomes.remove(&id) {
-                    Some(Ok(report)) => Ok(report),
-                    Some(Err(failure)) => Err(Error::Send {
-                        failure: Box::new(failure),
-                        cause: cause.clone(),
-                    }),
+                    // The connection failed under the message: an error,
+                    // with the report. Anything else completed.
+                    Some(report)
+                        if matches!(
+                            report.failure,
+                            Some(FailureKind::ConnectionLost { .. } | FailureKind::NotConnected)
+                        ) =>
+                    {
+                        let cause = cause
+                            .clone()
+                            .map(Error::Session)
+                            .or_else(|| link_error.take());
+                        Err(Error::Send {
+                            report: Box::new(report),
+                            cause: cause.map(Box::new),
+                        })
+                    }
+                    Some(report) => Ok(report),
                     None => Err(self.lost(&mut link_error)),
                 }
             })
@@ -728,12 +741,12 @@ impl Driver {
                     self.ready = true;
                     self.info = session.info();
                 }
-                Event::Message { id, result } => {
+                Event::Message { id, report } => {
                     let ours = self
                         .queued
                         .binary_search_by_key(&id, |(queued, _)| *queued)
                         .is_ok();
-                    if ours && self.outcomes.insert(id, result).is_none() {
+                    if ours && self.outcomes.insert(id, report).is_none() {
                         self.pending = self.pending.saturating_sub(1);
                     }
                 }

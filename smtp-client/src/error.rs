@@ -2,7 +2,10 @@
 
 use std::io;
 
-use smtpkit_proto::{SendFailure, SessionError, TranscriptEntry, UsageError};
+use smtpkit_proto::{
+    DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, SendFailure,
+    SessionError, TranscriptEntry, UnsentReason, UsageError,
+};
 
 /// What can go wrong in a client call, on every runtime.
 ///
@@ -26,17 +29,28 @@ pub enum Error {
     /// malformed reply, connection closed).
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The message was not sent to anyone; the report says why for each
-    /// recipient, `cause` why the connection ended when it did.
-    #[error("{failure}")]
+    /// The connection failed (or could not be made) while the message
+    /// was being sent. `report` still says what became of every
+    /// recipient: delivered before the failure (an earlier RCPTMAX
+    /// transaction), refused, or unsent; `report.failure` says whether
+    /// the end of data was written
+    /// ([`may_have_been_delivered`](DeliveryReport::may_have_been_delivered)).
+    /// `cause` (also [`source()`](std::error::Error::source)) is why the
+    /// connection ended.
+    #[error("{}", send_failure_text(report))]
     Send {
-        /// The failure with every recipient's outcome.
-        failure: Box<SendFailure>,
-        /// The session error that caused it, when the connection ended
-        /// (also [`source()`](std::error::Error::source)).
+        /// Every recipient's outcome.
+        report: Box<DeliveryReport>,
+        /// Why the connection ended, when known.
         #[source]
-        cause: Option<SessionError>,
+        cause: Option<Box<Error>>,
     },
+    /// The message did not reach every recipient, in JavaMail's
+    /// all-or-nothing view: what `?` makes of
+    /// [`DeliveryReport::into_result`]. Sends never return it themselves;
+    /// a completed transaction is an `Ok(report)`, refusals included.
+    #[error("{0}")]
+    Undelivered(Box<SendFailure>),
     /// The message cannot be sent as it is (no recipient, no sender, a
     /// bad address in a header): nothing was sent.
     #[error("the message cannot be sent as it is")]
@@ -75,16 +89,15 @@ impl Error {
         match self {
             Error::Io(_) | Error::Poisoned => true,
             Error::Session(e) => e.is_transient(),
-            Error::Send { failure, cause } => {
-                let refusals_transient = failure.report.rejected().all(|(_, r)| r.is_transient());
-                match &failure.kind {
-                    smtpkit_proto::FailureKind::RecipientsRejected => refusals_transient,
-                    kind => {
-                        kind.is_transient()
-                            || cause.as_ref().is_some_and(SessionError::is_transient)
-                    }
+            // Lost mid-transaction: transient. Never connected: as the
+            // reason (a refused login stays refused).
+            Error::Send { cause, .. } => cause.as_deref().is_none_or(Error::is_transient),
+            Error::Undelivered(failure) => match &failure.kind {
+                FailureKind::RecipientsRejected => {
+                    failure.report.rejected().all(|(_, r)| r.is_transient())
                 }
-            }
+                kind => kind.is_transient(),
+            },
             _ => false,
         }
     }
@@ -97,16 +110,54 @@ impl Error {
             Error::Session(e) => {
                 !e.is_transient() && e.reply().is_some_and(smtpkit_proto::Reply::is_permanent)
             }
-            Error::Send { failure, .. } => match &failure.kind {
-                smtpkit_proto::FailureKind::RecipientsRejected => {
+            Error::Send { cause, .. } => cause.as_deref().is_some_and(Error::is_permanent),
+            Error::Undelivered(failure) => match &failure.kind {
+                FailureKind::RecipientsRejected => {
                     failure.report.rejected().all(|(_, r)| r.is_permanent())
                 }
-                smtpkit_proto::FailureKind::SenderRejected(r)
-                | smtpkit_proto::FailureKind::MessageRejected(r) => r.is_permanent(),
-                smtpkit_proto::FailureKind::TooLarge { .. } => true,
+                FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r) => {
+                    r.is_permanent()
+                }
+                FailureKind::TooLarge { .. } => true,
                 _ => false,
             },
             _ => false,
+        }
+    }
+
+    /// Every recipient's outcome, when this error came from a send:
+    /// [`Error::Send`] and [`Error::Undelivered`].
+    pub fn report(&self) -> Option<&DeliveryReport> {
+        match self {
+            Error::Send { report, .. } => Some(report),
+            Error::Undelivered(failure) => Some(&failure.report),
+            _ => None,
+        }
+    }
+
+    /// The error for a message whose connection could not be made (or
+    /// broke before it was queued): every recipient unsent, `cause` kept.
+    /// The pools and the one-shot sends use it, so that a send's error
+    /// always accounts for every recipient.
+    pub fn not_connected(envelope: &Envelope, cause: Error) -> Error {
+        if matches!(cause, Error::Send { .. } | Error::Undelivered(_)) {
+            return cause;
+        }
+        let recipients = envelope
+            .recipients
+            .iter()
+            .map(|r| {
+                RecipientReport::new(
+                    r.address.clone(),
+                    RecipientStatus::Unsent(UnsentReason::NotConnected),
+                )
+            })
+            .collect();
+        let report = DeliveryReport::new(smtpkit_proto::MessageId(0), recipients, None)
+            .with_failure(FailureKind::NotConnected);
+        Error::Send {
+            report: Box::new(report),
+            cause: Some(Box::new(cause)),
         }
     }
 
@@ -115,8 +166,27 @@ impl Error {
     pub fn connection_usable(&self) -> bool {
         matches!(
             self,
-            Error::Send { cause: None, .. } | Error::Body(_) | Error::Usage(_) | Error::Message(_)
+            Error::Undelivered(_) | Error::Body(_) | Error::Usage(_) | Error::Message(_)
         )
+    }
+}
+
+impl From<SendFailure> for Error {
+    fn from(failure: SendFailure) -> Self {
+        Error::Undelivered(Box::new(failure))
+    }
+}
+
+impl From<Box<SendFailure>> for Error {
+    fn from(failure: Box<SendFailure>) -> Self {
+        Error::Undelivered(failure)
+    }
+}
+
+fn send_failure_text(report: &DeliveryReport) -> String {
+    match &report.failure {
+        Some(kind) => kind.to_string(),
+        None => "connection lost".to_owned(),
     }
 }
 

@@ -243,6 +243,19 @@ impl Prepared {
         (self.envelope, self.plan, self.head, self.rest_at, seek)
     }
 
+    /// What goes on the wire for a message held in memory: the rewritten
+    /// header block (no `Bcc:`), then `original` from `rest_at`.
+    pub fn transmitted(&self, original: &[u8]) -> Vec<u8> {
+        let rest = usize::try_from(self.rest_at)
+            .ok()
+            .and_then(|at| original.get(at..))
+            .unwrap_or(&[]);
+        let mut data = Vec::with_capacity(self.head.len() + rest.len());
+        data.extend_from_slice(&self.head);
+        data.extend_from_slice(rest);
+        data
+    }
+
     /// A message held in memory.
     ///
     /// # Errors

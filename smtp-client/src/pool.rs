@@ -107,13 +107,14 @@ fn retryable(error: &Error) -> bool {
     match error {
         Error::Io(_) => true,
         Error::Session(e) => connection_level(e),
-        Error::Send { failure, .. } => matches!(
-            failure.kind,
-            FailureKind::ConnectionLost {
-                data_sent: false,
-                ..
-            }
-        ),
+        Error::Send { report, cause } => match report.failure {
+            Some(FailureKind::ConnectionLost {
+                data_sent: false, ..
+            }) => true,
+            // Never connected: retry only what retrying can mend.
+            Some(FailureKind::NotConnected) => cause.as_deref().is_none_or(retryable),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -133,17 +134,18 @@ fn connection_level(e: &SessionError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtpkit_proto::{DeliveryReport, MessageId, SendFailure};
+    use smtpkit_proto::{DeliveryReport, MessageId};
 
     fn lost(data_sent: bool) -> Error {
         Error::Send {
-            failure: Box::new(SendFailure::new(
-                FailureKind::ConnectionLost {
-                    data_sent,
-                    reply: None,
-                },
-                DeliveryReport::new(MessageId(0), Vec::new(), None),
-            )),
+            report: Box::new(
+                DeliveryReport::new(MessageId(0), Vec::new(), None).with_failure(
+                    FailureKind::ConnectionLost {
+                        data_sent,
+                        reply: None,
+                    },
+                ),
+            ),
             cause: None,
         }
     }

@@ -161,6 +161,8 @@ pub enum UnsentReason {
     /// The connection ended first. When the end of data had been sent, the
     /// message may or may not have been delivered.
     ConnectionLost,
+    /// The connection could not be established.
+    NotConnected,
 }
 
 /// One recipient's outcome.
@@ -227,6 +229,12 @@ pub struct DeliveryReport {
     pub reply: Option<Reply>,
     /// How many transactions the message took.
     pub transactions: usize,
+    /// Why recipients that were not refused did not all receive the
+    /// message: the sender or the message was refused, recipients were
+    /// refused without `sendpartial` (or all of them were), the message
+    /// was too large, or the connection ended. `None` when every
+    /// recipient either received it or was refused at RCPT.
+    pub failure: Option<FailureKind>,
 }
 
 impl DeliveryReport {
@@ -238,7 +246,56 @@ impl DeliveryReport {
             recipients,
             reply,
             transactions: 1,
+            failure: None,
         }
+    }
+
+    /// The same report with `failure` set (for test doubles and adapters).
+    pub fn with_failure(mut self, failure: FailureKind) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+
+    /// JavaMail's all-or-nothing view: `Ok` only when every recipient
+    /// received the message; otherwise a [`SendFailure`] holding this
+    /// report (its `kind` is the report's `failure`, or
+    /// [`FailureKind::RecipientsRejected`] when some recipients were
+    /// refused and the others received it, as with `sendpartial`).
+    ///
+    /// ```
+    /// # use smtpkit_proto::{Address, DeliveryReport, MessageId, RecipientReport, RecipientStatus, Reply, ReplyCode};
+    /// let ok = Reply::new(ReplyCode::new(250).unwrap(), None, vec!["ok".into()]).unwrap();
+    /// let no = Reply::new(ReplyCode::new(550).unwrap(), None, vec!["no such user".into()]).unwrap();
+    /// let report = DeliveryReport::new(MessageId(1), vec![
+    ///     RecipientReport::new(Address::parse("a@example.org").unwrap(), RecipientStatus::Delivered(ok.clone())),
+    ///     RecipientReport::new(Address::parse("b@example.org").unwrap(), RecipientStatus::Rejected(no)),
+    /// ], Some(ok));
+    /// let failure = report.into_result().unwrap_err();
+    /// assert_eq!(failure.invalid().count(), 1);
+    /// assert_eq!(failure.valid_sent().count(), 1);
+    /// ```
+    pub fn into_result(self) -> Result<DeliveryReport, Box<SendFailure>> {
+        if self.failure.is_none() && self.all_delivered() {
+            return Ok(self);
+        }
+        let kind = self
+            .failure
+            .clone()
+            .unwrap_or(FailureKind::RecipientsRejected);
+        Err(Box::new(SendFailure { kind, report: self }))
+    }
+
+    /// Whether the message may have been delivered although no reply
+    /// said so: the end of data was written and the connection ended
+    /// before its reply (RFC 5321 §4.1.1.4). Do not resend blindly.
+    pub fn may_have_been_delivered(&self) -> bool {
+        matches!(
+            self.failure,
+            Some(FailureKind::ConnectionLost {
+                data_sent: true,
+                ..
+            })
+        )
     }
 
     /// Recipients that received the message.
@@ -286,7 +343,9 @@ pub enum FailureKind {
     /// MAIL FROM was refused (JavaMail's `SMTPSenderFailedException`).
     SenderRejected(Reply),
     /// Recipients were refused and, without `sendpartial`, nothing was
-    /// sent; or every recipient was refused. The report says which.
+    /// sent; or every recipient was refused. The report says which. (In
+    /// [`DeliveryReport::into_result`]'s view, also: some were refused
+    /// and the others received it.)
     RecipientsRejected,
     /// The message was refused after its content (or DATA itself was
     /// refused): JavaMail's `SMTPSendFailedException`.
@@ -315,6 +374,9 @@ pub enum FailureKind {
     },
     /// The caller abandoned the body.
     BodyAborted,
+    /// The connection could not be established (connecting, the proxy,
+    /// the greeting, TLS or AUTH failed): nothing was sent.
+    NotConnected,
     /// The connection ended first; `data_sent` when the end of data was
     /// already written, so the message may have been delivered.
     ConnectionLost {
@@ -331,7 +393,7 @@ impl FailureKind {
     pub fn is_transient(&self) -> bool {
         match self {
             FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r) => r.is_transient(),
-            FailureKind::ConnectionLost { .. } => true,
+            FailureKind::ConnectionLost { .. } | FailureKind::NotConnected => true,
             _ => false,
         }
     }
@@ -365,6 +427,7 @@ impl fmt::Display for FailureKind {
                 )
             }
             FailureKind::BodyAborted => f.write_str("the body was abandoned"),
+            FailureKind::NotConnected => f.write_str("not connected"),
             FailureKind::ConnectionLost { data_sent, reply } => {
                 f.write_str("connection lost")?;
                 if *data_sent {
@@ -379,7 +442,9 @@ impl fmt::Display for FailureKind {
     }
 }
 
-/// A message that was not sent to anyone, with every recipient's outcome.
+/// A message that did not reach every recipient, with every recipient's
+/// outcome: what [`DeliveryReport::into_result`] returns, and what a
+/// connection failure carries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind}")]
 #[non_exhaustive]

@@ -27,7 +27,11 @@
 //! [`Authenticator`]), PIPELINING, CHUNKING, SIZE, 8BITMIME, SMTPUTF8,
 //! DSN, REQUIRETLS, LIMITS. Its behaviour is a [`SessionConfig`]. Every
 //! queued message ends in exactly one [`Event::Message`]: a
-//! [`DeliveryReport`] with each recipient's outcome, or a [`SendFailure`].
+//! [`DeliveryReport`] with each recipient's outcome and, when the message
+//! failed as a whole, why ([`DeliveryReport::failure`]).
+//! [`DeliveryReport::into_result`] gives JavaMail's all-or-nothing view.
+//! Feature `serde`: `Serialize` on reports, outcomes, replies and
+//! addresses.
 //!
 //! ## Example: a session driven by hand
 //!
@@ -70,9 +74,9 @@
 //! while let Some(event) = session.poll_event() {
 //!     match event {
 //!         Event::Ready { extensions, .. } => assert!(extensions.is_some()),
-//!         Event::Message { id: done, result } => {
+//!         Event::Message { id: done, report } => {
 //!             assert_eq!(done, id);
-//!             delivered = result?.all_delivered();
+//!             delivered = report.all_delivered();
 //!         }
 //!         _ => {}
 //!     }
@@ -161,6 +165,8 @@ pub mod proxy;
 mod reply;
 mod sasl;
 mod secret;
+#[cfg(feature = "serde")]
+mod serde_impls;
 #[cfg(feature = "server")]
 pub mod server;
 mod session;

@@ -37,7 +37,7 @@ use crate::config::{SessionConfig, StartTlsPolicy};
 use crate::ehlo::{EhloResponse, Extension};
 use crate::envelope::{
     BodyInfo, DeliveryReport, Envelope, FailureKind, MessageId, Recipient, RecipientReport,
-    RecipientStatus, SendFailure, UnsentReason,
+    RecipientStatus, UnsentReason,
 };
 use crate::reply::{Reply, ReplyCode, ReplyDecoder, ReplyError};
 use crate::sasl::{AuthError, SaslError, SaslMechanism};
@@ -227,13 +227,13 @@ pub enum Event {
         /// The SASL mechanism used, when authenticated.
         auth: Option<String>,
     },
-    /// A message finished: delivered to at least one recipient (see the
-    /// report for who), or not sent at all.
+    /// A message finished: every recipient's outcome, and in
+    /// [`DeliveryReport::failure`] why it failed, when it did.
     Message {
         /// The message.
         id: MessageId,
-        /// The outcome.
-        result: Result<DeliveryReport, SendFailure>,
+        /// Every recipient's outcome.
+        report: DeliveryReport,
     },
     /// The answer to [`Session::check_liveness`].
     Liveness {
@@ -435,9 +435,9 @@ impl Message {
 /// assert_eq!(session.poll_transmit(now).unwrap(), b"Subject: hi\r\n\r\nhello\r\n.\r\n");
 /// session.handle_input(now, b"250 2.0.0 queued\r\n");
 /// let outcome = std::iter::from_fn(|| session.poll_event())
-///     .find_map(|e| match e { Event::Message { id: done, result } if done == id => Some(result), _ => None })
+///     .find_map(|e| match e { Event::Message { id: done, report } if done == id => Some(report), _ => None })
 ///     .unwrap();
-/// assert!(outcome.unwrap().all_delivered());
+/// assert!(outcome.all_delivered());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Session {
@@ -1836,22 +1836,22 @@ impl Session {
             Some(FailureKind::ConnectionLost { reply, .. }) => reply.clone(),
             _ => None,
         };
+        let any_delivered = recipients
+            .iter()
+            .any(|r| matches!(r.status, RecipientStatus::Delivered(_)));
+        let failure = match kind {
+            Some(kind) => Some(kind),
+            None if !any_delivered => Some(FailureKind::RecipientsRejected),
+            None => None,
+        };
         let report = DeliveryReport {
             id: m.id,
             recipients,
             reply: m.final_reply.or(closing),
             transactions: m.transactions,
+            failure,
         };
-        let any_delivered = report.delivered().next().is_some();
-        let result = match kind {
-            Some(kind) if !any_delivered => Err(SendFailure { kind, report }),
-            _ if !any_delivered => Err(SendFailure {
-                kind: FailureKind::RecipientsRejected,
-                report,
-            }),
-            _ => Ok(report),
-        };
-        self.events.push_back(Event::Message { id: m.id, result });
+        self.events.push_back(Event::Message { id: m.id, report });
     }
 
     // ----- internals: closing -------------------------------------------
@@ -1882,6 +1882,14 @@ impl Session {
 
     /// Reports every unfinished message as lost with the connection.
     fn report_all_lost(&mut self, reply: Option<Reply>) {
+        // Before the session was ready (greeting, EHLO, TLS, AUTH) no
+        // message command was written.
+        if self.phase != Phase::Ready {
+            for m in std::mem::take(&mut self.messages) {
+                self.report_unsent(m, UnsentReason::NotConnected, FailureKind::NotConnected);
+            }
+            return;
+        }
         for m in std::mem::take(&mut self.messages) {
             // A 421 answers the oldest command still awaiting a reply, and
             // the server processes nothing after it: no unfinished message

@@ -281,12 +281,8 @@ fn run(case: &Case) {
             pending.extend(server.feed(&out));
         }
         while let Some(event) = session.poll_event() {
-            if let Event::Message { id, result } = event {
+            if let Event::Message { id, report } = event {
                 *outcomes.entry(id).or_default() += 1;
-                let report = match result {
-                    Ok(report) => report,
-                    Err(failure) => failure.report,
-                };
                 let listed: Vec<String> = report
                     .recipients
                     .iter()

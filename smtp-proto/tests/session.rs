@@ -254,8 +254,14 @@ impl Harness {
             .iter()
             .position(|e| matches!(e, Event::Message { id: done, .. } if *done == id))
             .unwrap_or_else(|| panic!("no outcome for {id}: {:?}", self.events));
+        // `Err` when the message failed as a whole and reached nobody.
         match self.events.remove(position) {
-            Event::Message { result, .. } => result,
+            Event::Message { report, .. } => match report.failure.clone() {
+                Some(kind) if report.delivered().next().is_none() => {
+                    Err(SendFailure::new(kind, report))
+                }
+                _ => Ok(report),
+            },
             _ => unreachable!(),
         }
     }
@@ -356,17 +362,12 @@ fn greeting_refused_closes_with_quit_only_when_asked() {
             .unwrap();
         h.server("554 busy\r\n");
         h.expect("QUIT\r\n");
+        // Refused before the session was ready: never connected.
         let failure = h.outcome(id).unwrap_err();
-        assert!(matches!(
-            failure.kind,
-            FailureKind::ConnectionLost {
-                data_sent: false,
-                ..
-            }
-        ));
+        assert_eq!(failure.kind, FailureKind::NotConnected);
         assert!(matches!(
             failure.report.recipients[0].status,
-            RecipientStatus::Unsent(UnsentReason::ConnectionLost)
+            RecipientStatus::Unsent(UnsentReason::NotConnected)
         ));
     });
 }
@@ -446,13 +447,7 @@ fn starttls_required_but_not_offered_fails_before_mail() {
             h.closed(),
             Some(Some(SessionError::StartTlsUnavailable(_)))
         ));
-        assert!(matches!(
-            h.outcome(id).unwrap_err().kind,
-            FailureKind::ConnectionLost {
-                data_sent: false,
-                ..
-            }
-        ));
+        assert_eq!(h.outcome(id).unwrap_err().kind, FailureKind::NotConnected);
     });
 }
 

@@ -70,7 +70,12 @@ pub fn run(
                     for result in client.send_all(batch) {
                         match result {
                             Ok(report) if report.all_delivered() => tally.sent += 1,
-                            Ok(_) => tally.failed += 1,
+                            Ok(report) => {
+                                tally.failed += 1;
+                                if let Some(why) = &report.failure {
+                                    tally.error.get_or_insert(why.to_string());
+                                }
+                            }
                             Err(e) => {
                                 tally.failed += 1;
                                 tally.error.get_or_insert(e.chain());

@@ -8,8 +8,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use smtpkit_blocking::{ClientSettings, Error, Protocol};
 use smtpkit_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SendFailure,
-    SessionError,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SessionError,
 };
 
 mod bulk;
@@ -581,12 +580,9 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     // would record a failure and a retry would send a duplicate).
     let code = match &result {
         Ok(report) => {
-            emit(cli, Some(report), None, &info, &[]);
-            if report.all_delivered() {
-                exit::OK
-            } else {
-                refusal_code(report)
-            }
+            let why = report.failure.as_ref().map(ToString::to_string);
+            emit(cli, Some(report), why.as_deref(), &info, &[]);
+            outcome_code(report, None)
         }
         Err(e) => {
             let all: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -613,12 +609,10 @@ struct Info {
     report_success: bool,
 }
 
+/// A reply as smtpkit-proto serialises it: code, enhanced_code, message
+/// and lines, the text exact.
 fn reply_json(reply: &Reply) -> Value {
-    json!({
-        "code": reply.code().get(),
-        "enhanced_code": reply.enhanced_code().map(|c| c.to_string()),
-        "message": reply.message(),
-    })
+    serde_json::to_value(reply).unwrap_or(Value::Null)
 }
 
 /// Writes the report (JSON on stdout, or a summary on stderr).
@@ -670,6 +664,10 @@ fn emit(
             "rejected": rejected,
             "unsent": unsent,
             "reply": report.and_then(|r| r.reply.as_ref()).map(reply_json),
+            // Every recipient with its status, reply or reason, and why the
+            // message failed as a whole: the library's report, serialised.
+            "recipients": report.map(|r| serde_json::to_value(&r.recipients).unwrap_or(Value::Null)),
+            "failure": report.and_then(|r| r.failure.as_ref()).map(|f| serde_json::to_value(f).unwrap_or(Value::Null)),
             "tls": tls,
             "auth": auth,
             "extensions": extensions,
@@ -835,18 +833,36 @@ fn refusal_code(report: &DeliveryReport) -> u8 {
     }
 }
 
-fn failure_code(failure: &SendFailure, cause: Option<&SessionError>) -> u8 {
-    match &failure.kind {
-        FailureKind::RecipientsRejected => refusal_code(&failure.report),
-        FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r) => {
+/// The exit code of a report: 0 when everyone received the message,
+/// else as the reason (`cause`: why the connection ended, when it did).
+fn outcome_code(report: &DeliveryReport, cause: Option<&Error>) -> u8 {
+    match &report.failure {
+        None if report.all_delivered() => exit::OK,
+        None | Some(FailureKind::RecipientsRejected) => refusal_code(report),
+        Some(FailureKind::SenderRejected(r) | FailureKind::MessageRejected(r)) => {
             if r.is_transient() {
                 exit::TEMPFAIL
             } else {
                 exit::UNAVAILABLE
             }
         }
-        FailureKind::ConnectionLost { .. } => cause.map_or(exit::TEMPFAIL, session_code),
-        FailureKind::ContentNotAllowed { .. } => exit::DATAERR,
+        Some(FailureKind::ConnectionLost { .. } | FailureKind::NotConnected) => {
+            cause.map_or(exit::TEMPFAIL, error_code)
+        }
+        Some(FailureKind::ContentNotAllowed { .. }) => exit::DATAERR,
+        Some(_) => exit::UNAVAILABLE,
+    }
+}
+
+fn error_code(error: &Error) -> u8 {
+    match error {
+        Error::Send { report, cause } => outcome_code(report, cause.as_deref()),
+        Error::Undelivered(failure) => outcome_code(&failure.report, None),
+        Error::Session(e) => session_code(e),
+        Error::TlsConfig(_) => exit::CONFIG,
+        Error::Proxy(_) => exit::UNAVAILABLE,
+        Error::Body(_) => exit::DATAERR,
+        Error::Io(_) => exit::TEMPFAIL,
         _ => exit::UNAVAILABLE,
     }
 }
@@ -868,21 +884,9 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&st
     let empty = Info::default();
     let info = info.unwrap_or(&empty);
     let message = error.chain();
-    match error {
-        Error::Send { failure, cause } => {
-            emit(cli, Some(&failure.report), Some(&message), info, &[]);
-            failure_code(failure, cause.as_ref())
-        }
-        other => {
-            emit(cli, None, Some(&message), info, recipients);
-            match other {
-                Error::Session(e) => session_code(e),
-                Error::TlsConfig(_) => exit::CONFIG,
-                Error::Proxy(_) => exit::UNAVAILABLE,
-                Error::Body(_) => exit::DATAERR,
-                Error::Io(_) => exit::TEMPFAIL,
-                _ => exit::UNAVAILABLE,
-            }
-        }
+    match error.report() {
+        Some(report) => emit(cli, Some(report), Some(&message), info, &[]),
+        None => emit(cli, None, Some(&message), info, recipients),
     }
+    error_code(error)
 }

@@ -150,7 +150,14 @@ fn exit_codes() {
         MESSAGE,
     );
     assert_eq!(out.status.code(), Some(67));
-    assert_eq!(json(&out)["unsent"], serde_json::json!(["ok@example.org"]));
+    let report = json(&out);
+    assert_eq!(report["unsent"], serde_json::json!(["ok@example.org"]));
+    // The library's report, serialised: each recipient and the failure.
+    assert_eq!(report["recipients"][0]["address"], "ok@example.org");
+    assert_eq!(report["recipients"][0]["status"], "accepted_unsent");
+    assert_eq!(report["recipients"][1]["status"], "rejected");
+    assert_eq!(report["recipients"][1]["reply"]["code"], 550);
+    assert_eq!(report["failure"]["kind"], "recipients_rejected");
     assert_eq!(server.transactions().len(), 1);
 
     // 69: permanent refusal; 75: temporary.

@@ -314,10 +314,12 @@ pub fn send_partial<A: Adapter>() {
     );
     let results = result.unwrap_or_else(|e| panic!("{e}"));
     match &results[0] {
-        Err(Error::Send {
-            failure,
-            cause: None,
-        }) => {
+        // A completed transaction, refusals included, is an `Ok` report.
+        Ok(report) => {
+            assert_eq!(report.failure, Some(FailureKind::RecipientsRejected));
+            assert_eq!(report.unsent().count(), 1);
+            // JavaMail's all-or-nothing view of the same report.
+            let failure = report.clone().into_result().unwrap_err();
             assert_eq!(failure.kind, FailureKind::RecipientsRejected);
             assert_eq!(
                 failure.invalid().map(Address::as_str).collect::<Vec<_>>(),
@@ -584,19 +586,20 @@ pub fn faults<A: Adapter>() {
     match result {
         Ok(results) => match &results[0] {
             Err(Error::Send {
-                failure,
-                cause: Some(SessionError::Timeout { .. }),
-            }) => {
+                report,
+                cause: Some(cause),
+            }) if matches!(**cause, Error::Session(SessionError::Timeout { .. })) => {
                 assert!(
                     matches!(
-                        failure.kind,
-                        FailureKind::ConnectionLost {
+                        report.failure,
+                        Some(FailureKind::ConnectionLost {
                             data_sent: true,
                             ..
-                        }
+                        })
                     ),
-                    "{name}: {failure:?}"
+                    "{name}: {report:?}"
                 );
+                assert!(report.may_have_been_delivered(), "{name}");
             }
             other => panic!("{name}: {other:?}"),
         },
@@ -619,12 +622,12 @@ pub fn faults<A: Adapter>() {
     );
     match result {
         Ok(results) => match &results[0] {
-            Err(Error::Send { failure, .. }) => {
+            Err(Error::Send { report, .. }) => {
                 assert!(
-                    matches!(failure.kind, FailureKind::ConnectionLost { .. }),
-                    "{name}: {failure:?}"
+                    matches!(report.failure, Some(FailureKind::ConnectionLost { .. })),
+                    "{name}: {report:?}"
                 );
-                assert_eq!(failure.report.delivered().count(), 0, "{name}");
+                assert_eq!(report.delivered().count(), 0, "{name}");
             }
             Err(Error::Io(_)) => {}
             other => panic!("{name}: {other:?}"),
@@ -640,14 +643,14 @@ pub fn faults<A: Adapter>() {
     let mut connection = connect::<A>(&settings_for(&server));
     match connection.send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec())) {
         Err(Error::Send {
-            failure,
-            cause: Some(SessionError::ServiceClosing(_)),
-        }) => assert!(
+            report,
+            cause: Some(cause),
+        }) if matches!(*cause, Error::Session(SessionError::ServiceClosing(_))) => assert!(
             matches!(
-                failure.kind,
-                FailureKind::ConnectionLost { reply: Some(_), .. }
+                report.failure,
+                Some(FailureKind::ConnectionLost { reply: Some(_), .. })
             ),
-            "{name}: {failure:?}"
+            "{name}: {report:?}"
         ),
         other => panic!("{name}: {other:?}"),
     }
@@ -1036,9 +1039,12 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
         // The report says nobody got it, and why.
         match &results[0] {
             Err(Error::Send {
-                failure,
-                cause: Some(SessionError::Io { kind, message }),
-            }) => {
+                report,
+                cause: Some(cause),
+            }) if matches!(**cause, Error::Session(SessionError::Io { .. })) => {
+                let Error::Session(SessionError::Io { kind, message }) = &**cause else {
+                    unreachable!()
+                };
                 assert_eq!(
                     *kind,
                     std::io::ErrorKind::TimedOut,
@@ -1046,8 +1052,8 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
                     A::NAME
                 );
                 assert!(message.contains("write"), "{}: {message}", A::NAME);
-                assert_eq!(failure.report.delivered().count(), 0, "{}", A::NAME);
-                assert_eq!(failure.report.unsent().count(), 1, "{}", A::NAME);
+                assert_eq!(report.delivered().count(), 0, "{}", A::NAME);
+                assert_eq!(report.unsent().count(), 1, "{}", A::NAME);
             }
             other => panic!("{} (own stream: {own_stream}): {other:?}", A::NAME),
         }
@@ -1187,12 +1193,18 @@ pub fn transient_rcpt_failure_with_and_without_sendpartial<A: Adapter>() {
         envelope(&["a@example.org", "busy@example.org"]),
         TestBody::Bytes(b"x\r\n".to_vec()),
     ) {
-        Err(Error::Send { failure, .. }) => {
-            assert_eq!(failure.kind, FailureKind::RecipientsRejected, "{name}");
-            assert!(
-                failure.report.rejected().all(|(_, r)| r.is_transient()),
-                "{name}: {failure:?}"
+        Ok(report) => {
+            assert_eq!(
+                report.failure,
+                Some(FailureKind::RecipientsRejected),
+                "{name}"
             );
+            assert!(
+                report.rejected().all(|(_, r)| r.is_transient()),
+                "{name}: {report:?}"
+            );
+            let failure = Error::from(report.into_result().unwrap_err());
+            assert!(failure.is_transient() && !failure.is_permanent(), "{name}");
         }
         other => panic!("{name}: {other:?}"),
     }
@@ -1743,12 +1755,12 @@ pub fn strict_server_without_pipelining<A: Adapter>() {
     );
     let results = result.unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(
-        matches!(&results[0], Err(Error::Send { failure, .. }) if failure.kind == FailureKind::RecipientsRejected),
+        matches!(&results[0], Ok(report) if report.failure == Some(FailureKind::RecipientsRejected)),
         "{name}: {:?}",
         results[0]
     );
     assert!(
-        results[1].is_err(),
+        matches!(&results[1], Ok(report) if report.failure == Some(FailureKind::RecipientsRejected) && report.delivered().count() == 0),
         "{name}: sendpartial is off: {:?}",
         results[1]
     );

@@ -156,13 +156,7 @@ async fn pool_retries_only_before_the_end_of_data() {
         config(|c| c.retry_backoff = Duration::from_millis(10)),
     );
     match pool.send(envelope(0), b"x\r\n".to_vec()).await {
-        Err(Error::Send { failure, .. }) => assert!(matches!(
-            failure.kind,
-            smtpkit_proto::FailureKind::ConnectionLost {
-                data_sent: true,
-                ..
-            }
-        )),
+        Err(Error::Send { report, .. }) => assert!(report.may_have_been_delivered()),
         other => panic!("{other:?}"),
     }
     assert_eq!(
@@ -217,4 +211,45 @@ async fn streamed_file_body() {
         b"Subject: file\r\n\r\nfrom a file\r\n"
     );
     let _ = std::fs::remove_file(path);
+}
+
+/// A pooled send that cannot connect still accounts for every recipient:
+/// an `Error::Send` whose report lists each one as not connected. A
+/// refused greeting (5xx) is not retried; a refused connection is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_cannot_connect_lists_every_recipient_unsent() {
+    let server = TestServer::start(
+        Script::new().rule(When::Connect, Action::reply("554 5.7.1 go away\r\n")),
+    )
+    .unwrap();
+    let pool = Pool::new(
+        settings(&server),
+        config(|c| c.retry_backoff = Duration::from_millis(10)),
+    );
+    let two = Envelope::new(
+        Address::parse("a@example.org").unwrap(),
+        [
+            Address::parse("x@example.org").unwrap(),
+            Address::parse("y@example.org").unwrap(),
+        ],
+    );
+    let error = pool.send(two.clone(), b"x\r\n".to_vec()).await.unwrap_err();
+    let report = error.report().expect("a send error carries the report");
+    assert_eq!(report.unsent().count(), 2, "{report:?}");
+    assert_eq!(
+        report.failure,
+        Some(smtpkit_proto::FailureKind::NotConnected)
+    );
+    assert!(error.is_permanent() && !error.is_transient(), "{error:?}");
+    assert_eq!(server.connections(), 1, "a 554 greeting is not retried");
+
+    // Nobody listens on this port: refused, retried, then reported.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut s = settings(&server);
+    s.port = Some(closed.local_addr().unwrap().port());
+    drop(closed);
+    let pool = Pool::new(s, config(|c| c.retry_backoff = Duration::from_millis(10)));
+    let error = pool.send(two, b"x\r\n".to_vec()).await.unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert_eq!(error.report().map(|r| r.unsent().count()), Some(2));
 }

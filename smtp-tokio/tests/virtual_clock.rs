@@ -142,7 +142,7 @@ async fn reply_deadline_fires_at_the_virtual_instant() {
         panic!("{result:?}")
     };
     assert!(
-        matches!(cause, Some(SessionError::Timeout { waiting_for: "MAIL", after }) if after == Duration::from_secs(120)),
+        matches!(cause.as_deref(), Some(Error::Session(SessionError::Timeout { waiting_for: "MAIL", after })) if *after == Duration::from_secs(120)),
         "{cause:?}"
     );
     assert!(
