@@ -86,11 +86,19 @@ use futures_lite::io::Cursor;
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
 pub use smtpkit_client::{ClientSettings, Error, Protocol, TranscriptHook};
-use smtpkit_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
+/// The envelope and result types, so that a caller needs no other crate.
+pub use smtpkit_proto::{
+    Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
+    ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
+};
+use smtpkit_proto::{BodyInfo, UsageError};
 
+mod mailer;
 mod pool;
 
+pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
 
 /// What a runtime provides: TCP connections, the clock and timers, name
 /// resolution and files. The client reads the time only through

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
+use bytes::Bytes;
 pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
+use smtpkit_client::message::Prepared;
 
 use crate::{Body, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
 
@@ -243,6 +245,21 @@ impl<R: Runtime> Pool<R> {
             R::sleep_until(R::now() + wait).await;
             attempt += 1;
         }
+    }
+
+    /// Sends a whole RFC 5322 message held in memory, as
+    /// [`Client::send_message`] (envelope from the header, `Bcc:` not
+    /// transmitted), with [`send`](Self::send)'s retries. For a file, use
+    /// [`get`](Self::get) and the connection's `send_message`.
+    ///
+    /// # Errors
+    /// [`Error::Message`] when the header names no sender or recipient
+    /// (nothing is sent), else as [`send`](Self::send).
+    pub async fn send_message(&self, message: impl Into<Bytes>) -> Result<DeliveryReport, Error> {
+        let message = message.into();
+        let prepared = Prepared::in_memory(&message, self.inner.settings.from.as_ref())?;
+        let data = prepared.transmitted(&message);
+        self.send(prepared.envelope, data).await
     }
 
     /// Closes the retiring and expired connections, then opens connections

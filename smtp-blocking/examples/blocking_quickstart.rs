@@ -32,17 +32,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let message = b"From: me@example.org\r\nTo: you@example.net, nobody@example.net\r\n\
                     Subject: hello\r\n\r\nHello.\r\n";
     let mut client = Client::connect(&settings)?;
-    match client.send_message(Body::Bytes(message)) {
-        Ok(report) => {
-            for address in report.delivered() {
-                println!("delivered: {address}");
-            }
-            for (address, reply) in report.rejected() {
-                println!("refused:   {address} ({reply})");
-            }
-        }
-        // Nobody got it: the report is in the error, with the reason.
-        Err(e) => println!("not sent: {}", e.chain()),
+    // Ok whenever the transaction completed, refusals included; Err only
+    // when the connection failed (its report is `error.report()`).
+    let report = client.send_message(Body::Bytes(message))?;
+    for address in report.delivered() {
+        println!("delivered: {address}");
+    }
+    for (address, reply) in report.rejected() {
+        println!("refused:   {address} ({reply})");
     }
     client.close()?;
     // --- end ---

@@ -36,11 +36,19 @@ use std::time::{Duration, Instant};
 
 use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
 
+mod mailer;
 mod pool;
 
+pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
 pub use smtpkit_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
-use smtpkit_proto::{BodyInfo, DeliveryReport, Envelope, SessionInfo, UsageError};
+/// The envelope and result types, so that a caller needs no other crate.
+pub use smtpkit_proto::{
+    Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
+    ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
+};
+use smtpkit_proto::{BodyInfo, UsageError};
 
 /// A connection a [`Client`] can run on: a byte stream whose reads and
 /// writes can be bounded in time. Implemented for `TcpStream`; implement

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
+use smtpkit_client::message::Prepared;
 use smtpkit_proto::{DeliveryReport, Envelope};
 
 use crate::{Body, Client, ClientSettings, Error};
@@ -199,6 +200,20 @@ impl Pool {
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+
+    /// Sends a whole RFC 5322 message held in memory, as
+    /// [`Client::send_message`] (envelope from the header, `Bcc:` not
+    /// transmitted), with [`send`](Self::send)'s retries. For a file, use
+    /// [`get`](Self::get) and the connection's `send_message`.
+    ///
+    /// # Errors
+    /// [`Error::Message`] when the header names no sender or recipient
+    /// (nothing is sent), else as [`send`](Self::send).
+    pub fn send_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
+        let prepared = Prepared::in_memory(message, self.inner.settings.from.as_ref())?;
+        let data = prepared.transmitted(message);
+        self.send(prepared.envelope, &data)
     }
 
     /// Closes the retiring and expired connections, then opens connections

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod connect;
+pub mod doubles;
 mod driver;
 mod error;
 pub mod message;

@@ -35,7 +35,10 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 pub use smtpkit_async::{
-    Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook,
+    Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
+    Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
+    SendFailure, SentMessage, SessionError, SessionInfo, StubFault, StubMailer, TranscriptHook,
+    UnsentReason,
 };
 
 /// The async-io runtime (smol, async-std).

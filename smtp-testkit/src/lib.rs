@@ -1,4 +1,4 @@
-//! # smtp-testkit: an in-process, scriptable SMTP server
+//! # smtpkit-testserver: an in-process, scriptable SMTP server
 //!
 //! For tests, demos and benchmarks, whatever runtime the client uses: the
 //! server runs on its own threads over `std::net`, on a loopback port.
@@ -27,6 +27,35 @@
 //! assert_eq!(t.rcpt_to, ["ok@example.org"]);
 //! assert_eq!(t.data, b"Subject: hi\r\n\r\n.dot\r\n");
 //! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## A downstream test
+//!
+//! Code that sends mail, tested against the server: script a refusal, send,
+//! and assert both the report and what the server stored.
+//!
+//! ```
+//! use smtpkit_blocking::{Body, Client, ClientSettings};
+//! use smtpkit_testserver::{Action, Script, TestServer, When};
+//!
+//! let server = TestServer::start(Script::new().rule(
+//!     When::RcptTo("bad@example.org".into()),
+//!     Action::reply("550 5.1.1 no such user\r\n"),
+//! ))?;
+//! let mut settings = ClientSettings::dangerous_plaintext("127.0.0.1");
+//! settings.port = Some(server.addr().port());
+//! settings.session.send_partial = true;
+//! let mut client = Client::connect(&settings)?;
+//! let report = client.send_message(Body::Bytes(
+//!     b"From: a@example.org\r\nTo: ok@example.org, bad@example.org\r\n\r\nHi.\r\n",
+//! ))?;
+//! client.close()?;
+//! let (refused, reply) = report.rejected().next().unwrap();
+//! assert_eq!((refused.as_str(), reply.code().get()), ("bad@example.org", 550));
+//! let stored = &server.transactions()[0];
+//! assert_eq!(stored.rcpt_to, ["ok@example.org"]);
+//! assert!(stored.data.ends_with(b"\r\n\r\nHi.\r\n"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::io::{self, Read, Write};

@@ -32,7 +32,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use smtpkit_async::{
-    Body, ClientSettings, Error, PoolConfig, Protocol, Runtime, TranscriptHook,
+    Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
+    Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
+    SendFailure, SentMessage, SessionError, SessionInfo, StubFault, StubMailer, TranscriptHook,
+    UnsentReason,
 };
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 

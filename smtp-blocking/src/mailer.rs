@@ -1,0 +1,105 @@
+//! [`Mailer`]: what sends mail, so that code can be written once and
+//! tested with a double.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use smtpkit_client::doubles::{FileMailer, StubMailer};
+use smtpkit_proto::{DeliveryReport, Envelope};
+
+use crate::{Body, Client, Error, Pool, Pooled};
+
+/// What sends mail: a [`Client`], a [`Pool`] (or a [`Pooled`] connection),
+/// and the test doubles [`StubMailer`] (in memory, scripted outcomes) and
+/// [`FileMailer`] (an `.eml` and an envelope `.json` per message). Write
+/// the code that sends against `&mut impl Mailer`; hand it a double in
+/// its tests.
+///
+/// ```
+/// use smtpkit_blocking::{Body, Mailer, StubMailer};
+///
+/// fn welcome(mailer: &mut impl Mailer, to: &str) -> Result<bool, smtpkit_blocking::Error> {
+///     let message = format!("From: hello@example.org\r\nTo: {to}\r\nSubject: Welcome\r\n\r\nHi!\r\n");
+///     Ok(mailer.send_message(Body::Bytes(message.as_bytes()))?.all_delivered())
+/// }
+///
+/// let mut stub = StubMailer::new();
+/// assert!(welcome(&mut stub, "new@example.net")?);
+/// assert_eq!(stub.sent()[0].recipients(), ["new@example.net"]);
+/// # Ok::<(), smtpkit_blocking::Error>(())
+/// ```
+pub trait Mailer {
+    /// Sends one message to `envelope`, as [`Client::send`].
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error>;
+
+    /// Sends a whole RFC 5322 message, the envelope taken from its header
+    /// and `Bcc:` not transmitted, as [`Client::send_message`].
+    ///
+    /// # Errors
+    /// As [`Client::send_message`].
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error>;
+}
+
+impl Mailer for Client {
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
+        Client::send(self, envelope, body)
+    }
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        Client::send_message(self, message)
+    }
+}
+
+impl Mailer for Pooled {
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
+        Client::send(self, envelope, body)
+    }
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        Client::send_message(self, message)
+    }
+}
+
+/// A pool retries, so it needs the body in memory: a file or a reader is
+/// read first.
+impl Mailer for Pool {
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
+        let body = in_memory(body)?;
+        Pool::send(self, envelope, &body)
+    }
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        let message = in_memory(message)?;
+        Pool::send_message(self, &message)
+    }
+}
+
+impl Mailer for StubMailer {
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
+        let body = in_memory(body)?;
+        self.deliver(envelope, body.into_owned())
+    }
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        self.deliver_message(&in_memory(message)?)
+    }
+}
+
+impl Mailer for FileMailer {
+    fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
+        self.deliver(envelope, &in_memory(body)?)
+    }
+    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+        self.deliver_message(&in_memory(message)?)
+    }
+}
+
+fn in_memory(body: Body<'_>) -> Result<Cow<'_, [u8]>, Error> {
+    let mut data = Vec::new();
+    match body {
+        Body::Bytes(b) => return Ok(Cow::Borrowed(b)),
+        Body::File(mut f) => f.read_to_end(&mut data),
+        Body::Reader(mut r) => r.read_to_end(&mut data),
+    }
+    .map_err(Error::Body)?;
+    Ok(Cow::Owned(data))
+}

@@ -1,0 +1,86 @@
+//! One piece of code, generic over `Mailer`, against a client, a pool and
+//! both doubles: the same outcomes, and the stub records what the server
+//! stores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use smtpkit_blocking::{
+    Body, Client, ClientSettings, DeliveryReport, Error, FileMailer, Mailer, Pool, PoolConfig,
+    StubMailer,
+};
+use smtpkit_proto::{Reply, ReplyCode};
+use smtpkit_testserver::{Action, Script, TestServer, When};
+
+const MESSAGE: &[u8] = b"From: a@example.org\r\nTo: ok@example.org, bad@example.org\r\nBcc: hidden@example.org\r\nSubject: hi\r\n\r\nHello.\r\n";
+
+fn notify(mailer: &mut impl Mailer) -> Result<DeliveryReport, Error> {
+    mailer.send_message(Body::Bytes(MESSAGE))
+}
+
+fn shape(report: &DeliveryReport) -> (Vec<&str>, Vec<&str>) {
+    (
+        report.delivered().map(|a| a.as_str()).collect(),
+        report.rejected().map(|(a, _)| a.as_str()).collect(),
+    )
+}
+
+#[test]
+fn clients_pools_and_doubles_answer_alike() {
+    let server = TestServer::start(Script::new().rule(
+        When::RcptTo("bad@example.org".into()),
+        Action::reply("550 5.1.1 no such user\r\n"),
+    ))
+    .unwrap();
+    let mut settings = ClientSettings::dangerous_plaintext("127.0.0.1");
+    settings.port = Some(server.addr().port());
+    settings.session.send_partial = true;
+
+    let mut client = Client::connect(&settings).unwrap();
+    let from_client = notify(&mut client).unwrap();
+    client.close().unwrap();
+    let mut pool = Pool::new(settings, PoolConfig::default());
+    let from_pool = notify(&mut pool).unwrap();
+    pool.close();
+
+    let mut stub = StubMailer::new();
+    stub.refuse(
+        "bad@example.org",
+        Reply::new(
+            ReplyCode::new(550).unwrap(),
+            None,
+            vec!["no such user".into()],
+        )
+        .unwrap(),
+    );
+    let from_stub = notify(&mut stub).unwrap();
+
+    let expected = (
+        vec!["ok@example.org", "hidden@example.org"],
+        vec!["bad@example.org"],
+    );
+    assert_eq!(shape(&from_client), expected);
+    assert_eq!(shape(&from_pool), expected);
+    assert_eq!(shape(&from_stub), expected);
+    // What the stub recorded is what the server stored: Bcc stripped.
+    let stored = server.transactions();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stub.sent()[0].data, stored[0].data);
+    assert_eq!(stored[0].data, stored[1].data);
+
+    let dir = std::env::temp_dir().join(format!("smtpkit-mailer-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = FileMailer::new(&dir);
+    let report = notify(&mut files).unwrap();
+    assert_eq!(
+        report.delivered().count(),
+        3,
+        "the file sink refuses nobody"
+    );
+    let eml = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        .unwrap();
+    assert_eq!(std::fs::read(eml).unwrap(), stored[0].data);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

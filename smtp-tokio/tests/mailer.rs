@@ -1,0 +1,64 @@
+//! One piece of async code, generic over `Mailer`, against a client, a
+//! pool and the stub: the same outcomes, and the stub records what the
+//! server stores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use smtpkit_proto::{DeliveryReport, Reply, ReplyCode};
+use smtpkit_testserver::{Action, Script, TestServer, When};
+use smtpkit_tokio::{Client, ClientSettings, Error, Mailer, Pool, PoolConfig, StubMailer};
+
+const MESSAGE: &[u8] = b"From: a@example.org\r\nTo: ok@example.org, bad@example.org\r\nBcc: hidden@example.org\r\nSubject: hi\r\n\r\nHello.\r\n";
+
+async fn notify(mailer: &mut impl Mailer) -> Result<DeliveryReport, Error> {
+    mailer.send_message(MESSAGE.to_vec().into()).await
+}
+
+fn shape(report: &DeliveryReport) -> (Vec<&str>, Vec<&str>) {
+    (
+        report.delivered().map(|a| a.as_str()).collect(),
+        report.rejected().map(|(a, _)| a.as_str()).collect(),
+    )
+}
+
+#[tokio::test]
+async fn clients_pools_and_the_stub_answer_alike() {
+    let server = TestServer::start(Script::new().rule(
+        When::RcptTo("bad@example.org".into()),
+        Action::reply("550 5.1.1 no such user\r\n"),
+    ))
+    .unwrap();
+    let mut settings = ClientSettings::dangerous_plaintext("127.0.0.1");
+    settings.port = Some(server.addr().port());
+    settings.session.send_partial = true;
+
+    let mut client = Client::connect(&settings).await.unwrap();
+    let from_client = notify(&mut client).await.unwrap();
+    client.close().await.unwrap();
+    let mut pool = Pool::new(settings, PoolConfig::default());
+    let from_pool = notify(&mut pool).await.unwrap();
+    pool.close().await;
+    let mut stub = StubMailer::new();
+    stub.refuse(
+        "bad@example.org",
+        Reply::new(
+            ReplyCode::new(550).unwrap(),
+            None,
+            vec!["no such user".into()],
+        )
+        .unwrap(),
+    );
+    let from_stub = notify(&mut stub).await.unwrap();
+
+    let expected = (
+        vec!["ok@example.org", "hidden@example.org"],
+        vec!["bad@example.org"],
+    );
+    assert_eq!(shape(&from_client), expected);
+    assert_eq!(shape(&from_pool), expected);
+    assert_eq!(shape(&from_stub), expected);
+    let stored = server.transactions();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stub.sent()[0].data, stored[0].data);
+    assert_eq!(stored[0].data, stored[1].data);
+}
