@@ -556,6 +556,9 @@ pub struct MailParameters {
     pub mt_priority: Option<MtPriority>,
     /// `BY=` (RFC 2852).
     pub by: Option<DeliverBy>,
+    /// `PRDR` (per-recipient data responses,
+    /// draft-hall-prdr): one reply per recipient after the data.
+    pub prdr: bool,
     /// Any other parameters, in order.
     pub extra: Vec<EsmtpParam>,
 }
@@ -594,6 +597,8 @@ pub enum Command {
     Helo(Host),
     /// `EHLO domain-or-literal`
     Ehlo(Host),
+    /// `LHLO domain-or-literal` (LMTP, RFC 2033)
+    Lhlo(Host),
     /// `MAIL FROM:<path> [params]`
     Mail {
         /// The reverse path.
@@ -646,6 +651,7 @@ impl Command {
         match self {
             Command::Helo(_) => "HELO",
             Command::Ehlo(_) => "EHLO",
+            Command::Lhlo(_) => "LHLO",
             Command::Mail { .. } => "MAIL",
             Command::Rcpt { .. } => "RCPT",
             Command::Data => "DATA",
@@ -702,6 +708,7 @@ impl fmt::Display for Command {
         match self {
             Command::Helo(host) => write!(f, "HELO {host}"),
             Command::Ehlo(host) => write!(f, "EHLO {host}"),
+            Command::Lhlo(host) => write!(f, "LHLO {host}"),
             Command::Mail { from, params } => {
                 write!(f, "MAIL FROM:{from}")?;
                 if let Some(size) = params.size {
@@ -739,6 +746,9 @@ impl fmt::Display for Command {
                     };
                     let trace = if by.trace { "T" } else { "" };
                     write!(f, " BY={};{mode}{trace}", by.seconds)?;
+                }
+                if params.prdr {
+                    f.write_str(" PRDR")?;
                 }
                 params.extra.iter().try_for_each(|p| write!(f, " {p}"))
             }

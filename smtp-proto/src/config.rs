@@ -95,6 +95,14 @@ pub struct SessionConfig {
     pub server_name: String,
     /// `mail.smtp.ehlo`: false sends HELO only.
     pub use_ehlo: bool,
+    /// LMTP (RFC 2033): LHLO instead of EHLO (no HELO fallback), and one
+    /// reply per accepted recipient after the data, each deciding that
+    /// recipient's outcome.
+    pub lmtp: bool,
+    /// Ask for per-recipient data replies (`MAIL … PRDR`) when the server
+    /// offers PRDR and the transaction has several recipients: a recipient
+    /// one refuses after the data is refused alone, with its own reply.
+    pub prdr: bool,
     /// STARTTLS policy.
     pub starttls: StartTlsPolicy,
     /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`, smtps).
@@ -145,6 +153,8 @@ impl std::fmt::Debug for SessionConfig {
             .field("local_name", &self.local_name)
             .field("server_name", &self.server_name)
             .field("use_ehlo", &self.use_ehlo)
+            .field("lmtp", &self.lmtp)
+            .field("prdr", &self.prdr)
             .field("starttls", &self.starttls)
             .field("implicit_tls", &self.implicit_tls)
             .field("tls", &self.tls.is_some())
@@ -177,6 +187,8 @@ impl SessionConfig {
             local_name,
             server_name: server_name.into(),
             use_ehlo: true,
+            lmtp: false,
+            prdr: true,
             starttls: StartTlsPolicy::Never,
             implicit_tls: false,
             tls: None,

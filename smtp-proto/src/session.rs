@@ -367,6 +367,11 @@ struct Message {
     /// Recipients of the current transaction: `range.start..range.end`.
     range: std::ops::Range<usize>,
     rcpt_replies: Vec<Option<Reply>>,
+    /// LMTP and PRDR: each accepted recipient's reply after the data.
+    data_replies: Vec<Option<Reply>>,
+    /// This transaction asked for PRDR; `prdr_started` once its 353 came.
+    prdr: bool,
+    prdr_started: bool,
     statuses: Vec<Option<RecipientStatus>>,
     mail_reply: Option<Reply>,
     next_rcpt: usize,
@@ -406,6 +411,38 @@ impl Message {
 
     fn all_rcpt_replies_in(&self) -> bool {
         self.rcpt_replies.iter().all(Option::is_some)
+    }
+
+    /// The next accepted recipient still owed a per-recipient data reply.
+    fn next_owed_data_reply(&self) -> Option<usize> {
+        (0..self.rcpt_replies.len()).find(|&i| {
+            self.rcpt_replies[i]
+                .as_ref()
+                .is_some_and(Reply::is_positive_completion)
+                && self.data_replies.get(i).is_some_and(Option::is_none)
+        })
+    }
+
+    /// Whether the replies after the data are per recipient.
+    fn per_recipient(&self, lmtp: bool) -> bool {
+        lmtp || self.prdr_started
+    }
+
+    /// Records the outcome of every recipient whose fate is already known
+    /// (refused at RCPT, or answered after the data): also when the
+    /// connection ends before the transaction does.
+    fn settle_known(&mut self) {
+        for (i, reply) in self.rcpt_replies.iter().enumerate() {
+            let status = match (reply, self.data_replies.get(i).cloned().flatten()) {
+                (Some(r), _) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),
+                (Some(_), Some(d)) if d.is_positive_completion() => RecipientStatus::Delivered(d),
+                (Some(_), Some(d)) => RecipientStatus::Rejected(d),
+                _ => continue,
+            };
+            if let Some(slot) = self.statuses.get_mut(self.range.start + i) {
+                *slot = Some(status);
+            }
+        }
     }
 }
 
@@ -628,6 +665,9 @@ impl Session {
             stage: Stage::Queued,
             range: 0..0,
             rcpt_replies: Vec::new(),
+            data_replies: Vec::new(),
+            prdr: false,
+            prdr_started: false,
             statuses: vec![None; n],
             mail_reply: None,
             next_rcpt: 0,
@@ -1096,7 +1136,11 @@ impl Session {
 
     fn send_greeting_reply(&mut self) {
         let name = self.config.local_name.clone();
-        if self.config.use_ehlo {
+        if self.config.lmtp {
+            self.write(&Command::Lhlo(name));
+            self.expect(Awaiting::Ehlo);
+            self.phase = Phase::Ehlo;
+        } else if self.config.use_ehlo {
             self.write(&Command::Ehlo(name));
             self.expect(Awaiting::Ehlo);
             self.phase = Phase::Ehlo;
@@ -1315,6 +1359,7 @@ impl Session {
         // so the connection is dropped instead.
         if reply.is_intermediate()
             && !matches!(pending.awaiting, Awaiting::Data(_) | Awaiting::Auth)
+            && !self.prdr_start(pending.awaiting, &reply)
         {
             return self.fail(SessionError::UnexpectedReply(reply));
         }
@@ -1333,6 +1378,10 @@ impl Session {
                 Ok(ehlo) => {
                     self.ehlo = Some(ehlo);
                     self.after_ehlo();
+                }
+                Err(_) if self.config.lmtp => {
+                    // LMTP has no HELO.
+                    self.fail_with_quit(SessionError::HeloRejected(reply));
                 }
                 Err(_) => {
                     // JavaMail falls back to HELO whenever EHLO fails.
@@ -1368,8 +1417,17 @@ impl Session {
             Awaiting::Mail(id) => self.on_mail_reply(id, reply),
             Awaiting::Rcpt(id, i) => self.on_rcpt_reply(id, i, reply),
             Awaiting::Data(id) => self.on_data_reply(id, reply),
-            Awaiting::Bdat { id, last } => self.on_bdat_reply(id, last, reply),
-            Awaiting::EndOfData(id) => self.on_final_reply(id, reply),
+            Awaiting::Bdat { id, last } => {
+                if self.on_bdat_reply(id, last, reply) {
+                    self.inflight.push_front(pending);
+                }
+            }
+            Awaiting::EndOfData(id) => {
+                // LMTP and PRDR: one entry, several replies.
+                if self.on_final_reply(id, reply) {
+                    self.inflight.push_front(pending);
+                }
+            }
             Awaiting::Rset { reported } => {
                 if reported {
                     self.events.push_back(Event::Reset(reply));
@@ -1504,6 +1562,12 @@ impl Session {
             .map_or(remaining, |n| (n as usize).min(remaining));
         m.range = start..start + per_transaction;
         m.rcpt_replies = vec![None; per_transaction];
+        m.data_replies = Vec::new();
+        m.prdr = config.prdr
+            && !config.lmtp
+            && per_transaction > 1
+            && ehlo.keywords().any(|k| k.eq_ignore_ascii_case("PRDR"));
+        m.prdr_started = false;
         m.mail_reply = None;
         m.final_reply = None;
         m.failure = None;
@@ -1531,6 +1595,7 @@ impl Session {
             },
             smtputf8: m.envelope.needs_smtputf8(),
             requiretls: m.envelope.require_tls,
+            prdr: m.prdr,
             ..MailParameters::default()
         };
         if ehlo.has(&Extension::Dsn) {
@@ -1709,10 +1774,15 @@ impl Session {
         }
     }
 
-    fn on_bdat_reply(&mut self, id: MessageId, last: bool, reply: Reply) {
+    fn on_bdat_reply(&mut self, id: MessageId, last: bool, reply: Reply) -> bool {
+        let lmtp = self.config.lmtp;
         let Some(m) = self.message_mut(id) else {
-            return;
+            return false;
         };
+        // After BDAT LAST, per-recipient replies are each recipient's.
+        if last && (m.per_recipient(lmtp) || m.prdr) {
+            return self.on_final_reply(id, reply);
+        }
         if !reply.is_positive_completion() && m.failure.is_none() {
             m.failure = Some(if m.accepted() == 0 {
                 FailureKind::RecipientsRejected
@@ -1720,23 +1790,71 @@ impl Session {
                 FailureKind::MessageRejected(reply.clone())
             });
             if m.stage == Stage::Body {
-                return self.abandon_with_rset(id);
+                self.abandon_with_rset(id);
+                return false;
             }
         }
-        if last {
-            self.on_final_reply(id, reply);
-        }
+        last && self.on_final_reply(id, reply)
     }
 
-    fn on_final_reply(&mut self, id: MessageId, reply: Reply) {
-        let Some(m) = self.message_mut(id) else {
-            return;
+    /// Whether `reply` is the 353 that starts PRDR's per-recipient replies
+    /// for the transaction `awaiting` ends.
+    fn prdr_start(&self, awaiting: Awaiting, reply: &Reply) -> bool {
+        let id = match awaiting {
+            Awaiting::EndOfData(id) | Awaiting::Bdat { id, last: true } => id,
+            _ => return false,
         };
+        reply.code().get() == 353
+            && self
+                .messages
+                .iter()
+                .any(|m| m.id == id && m.prdr && !m.prdr_started)
+    }
+
+    /// A reply after the end of data. Returns whether more replies belong
+    /// to it: LMTP's one per accepted recipient, PRDR's 353, one per
+    /// recipient and a final one.
+    fn on_final_reply(&mut self, id: MessageId, reply: Reply) -> bool {
+        let lmtp = self.config.lmtp;
+        let Some(m) = self.message_mut(id) else {
+            return false;
+        };
+        if m.prdr && !m.prdr_started && reply.code().get() == 353 {
+            m.prdr_started = true;
+            m.data_replies = vec![None; m.rcpt_replies.len()];
+            return true;
+        }
+        if m.per_recipient(lmtp) {
+            if m.data_replies.len() != m.rcpt_replies.len() {
+                m.data_replies = vec![None; m.rcpt_replies.len()];
+            }
+            if let Some(i) = m.next_owed_data_reply() {
+                m.data_replies[i] = Some(reply.clone());
+                if m.next_owed_data_reply().is_some() || m.prdr_started {
+                    // More recipients to hear about, or PRDR's final reply.
+                    return true;
+                }
+            }
+            // Every recipient answered (LMTP's last reply is also the
+            // message's), or this is PRDR's final reply.
+            let any = m
+                .data_replies
+                .iter()
+                .flatten()
+                .any(Reply::is_positive_completion);
+            if !any && m.failure.is_none() {
+                m.failure = Some(FailureKind::RecipientsRejected);
+            }
+            m.final_reply = Some(reply);
+            self.finish_transaction(id);
+            return false;
+        }
         if !reply.is_positive_completion() && m.failure.is_none() {
             m.failure = Some(FailureKind::MessageRejected(reply.clone()));
         }
         m.final_reply = Some(reply);
         self.finish_transaction(id);
+        false
     }
 
     /// Ends the current transaction with RSET (written now, answered later)
@@ -1778,7 +1896,18 @@ impl Session {
         // MAIL": that says nothing about the recipients, who were simply
         // not tried.
         let sender_refused = matches!(m.failure, Some(FailureKind::SenderRejected(_)));
+        let per_recipient = m.data_replies.iter().any(Option::is_some);
         for (i, reply) in m.rcpt_replies.iter().enumerate() {
+            // LMTP, PRDR: the reply after the data decides.
+            let data_reply = m.data_replies.get(i).cloned().flatten();
+            if let (true, Some(d), false) = (per_recipient, data_reply, sender_refused) {
+                m.statuses[m.range.start + i] = Some(if d.is_positive_completion() {
+                    RecipientStatus::Delivered(d)
+                } else {
+                    RecipientStatus::Rejected(d)
+                });
+                continue;
+            }
             let status = match reply {
                 _ if sender_refused => RecipientStatus::Unsent(UnsentReason::TransactionFailed),
                 Some(r) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),
@@ -1890,7 +2019,9 @@ impl Session {
             }
             return;
         }
-        for m in std::mem::take(&mut self.messages) {
+        for mut m in std::mem::take(&mut self.messages) {
+            // Recipients already answered after the data keep that answer.
+            m.settle_known();
             // A 421 answers the oldest command still awaiting a reply, and
             // the server processes nothing after it: no unfinished message
             // can have been delivered, even with its end of data written.

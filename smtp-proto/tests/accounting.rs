@@ -30,8 +30,20 @@ enum Fault {
     Malformed,
 }
 
+/// Which replies follow the end of data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One for the message.
+    Smtp,
+    /// LMTP: one per accepted recipient.
+    Lmtp,
+    /// PRDR offered: 353, one per recipient, a final one.
+    Prdr,
+}
+
 #[derive(Debug, Clone)]
 struct Case {
+    mode: Mode,
     messages: Vec<usize>,
     pipelining: bool,
     chunking: bool,
@@ -44,6 +56,7 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
+        prop_oneof![Just(Mode::Smtp), Just(Mode::Lmtp), Just(Mode::Prdr)],
         prop::collection::vec(1usize..5, 1..4),
         any::<bool>(),
         any::<bool>(),
@@ -62,7 +75,8 @@ fn case() -> impl Strategy<Value = Case> {
         0usize..40,
     )
         .prop_map(
-            |(messages, pipelining, chunking, send_partial, choices, fault, fault_at)| Case {
+            |(mode, messages, pipelining, chunking, send_partial, choices, fault, fault_at)| Case {
+                mode,
                 messages,
                 pipelining,
                 chunking,
@@ -87,6 +101,9 @@ struct Server {
     choices: Vec<u8>,
     stored: Vec<String>,
     extensions: String,
+    mode: Mode,
+    /// The transaction's MAIL asked for PRDR.
+    prdr: bool,
 }
 
 impl Server {
@@ -119,29 +136,56 @@ impl Server {
             if self.data {
                 if line == "." {
                     self.data = false;
-                    let reply = self.end_of_data();
-                    replies.push(reply);
+                    replies.extend(self.end_of_data());
                 }
                 continue;
             }
-            replies.push(self.command(&line));
+            replies.extend(self.command(&line));
         }
         replies
     }
 
-    fn end_of_data(&mut self) -> (Vec<u8>, Vec<String>) {
-        let accepted = self.choice() == 0;
+    fn end_of_data(&mut self) -> Vec<(Vec<u8>, Vec<String>)> {
         let rcpts = std::mem::take(&mut self.rcpts);
         self.mail = false;
+        let per_recipient = self.mode == Mode::Lmtp || self.prdr;
+        if per_recipient && !rcpts.is_empty() {
+            let mut replies = Vec::new();
+            if self.prdr {
+                replies.push((b"353 content analysis started\r\n".to_vec(), Vec::new()));
+            }
+            let mut any = false;
+            for rcpt in rcpts {
+                match self.choice() {
+                    0 => {
+                        any = true;
+                        self.stored.push(rcpt.clone());
+                        replies.push((b"250 2.0.0 delivered\r\n".to_vec(), vec![rcpt]));
+                    }
+                    1 => replies.push((b"452 4.2.2 over quota\r\n".to_vec(), Vec::new())),
+                    _ => replies.push((b"550 5.7.1 refused\r\n".to_vec(), Vec::new())),
+                }
+            }
+            if self.prdr {
+                let last: &[u8] = if any {
+                    b"250 2.0.0 accepted for some\r\n"
+                } else {
+                    b"550 5.7.1 refused for all\r\n"
+                };
+                replies.push((last.to_vec(), Vec::new()));
+            }
+            return replies;
+        }
+        let accepted = self.choice() == 0;
         if accepted && !rcpts.is_empty() {
             self.stored.extend(rcpts.iter().cloned());
-            (b"250 2.0.0 queued\r\n".to_vec(), rcpts)
+            vec![(b"250 2.0.0 queued\r\n".to_vec(), rcpts)]
         } else {
-            (b"451 4.3.0 not today\r\n".to_vec(), Vec::new())
+            vec![(b"451 4.3.0 not today\r\n".to_vec(), Vec::new())]
         }
     }
 
-    fn command(&mut self, line: &str) -> (Vec<u8>, Vec<String>) {
+    fn command(&mut self, line: &str) -> Vec<(Vec<u8>, Vec<String>)> {
         if line
             .split(' ')
             .next()
@@ -150,10 +194,10 @@ impl Server {
         {
             return self.bdat(line);
         }
-        (self.simple_command(line), Vec::new())
+        vec![(self.simple_command(line), Vec::new())]
     }
 
-    fn bdat(&mut self, line: &str) -> (Vec<u8>, Vec<String>) {
+    fn bdat(&mut self, line: &str) -> Vec<(Vec<u8>, Vec<String>)> {
         let mut parts = line.split(' ').skip(1);
         self.bdat_left = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
         let last = parts.next().is_some_and(|p| p.eq_ignore_ascii_case("LAST"));
@@ -162,22 +206,23 @@ impl Server {
                 self.rcpts.clear();
                 self.mail = false;
             }
-            return (b"554 no valid recipients\r\n".to_vec(), Vec::new());
+            return vec![(b"554 no valid recipients\r\n".to_vec(), Vec::new())];
         }
         if last {
             // The chunk's octets are skipped before the next line.
             return self.end_of_data();
         }
-        (b"250 chunk\r\n".to_vec(), Vec::new())
+        vec![(b"250 chunk\r\n".to_vec(), Vec::new())]
     }
 
     fn simple_command(&mut self, line: &str) -> Vec<u8> {
         let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
-            "EHLO" => format!("250-mx.example\r\n{}", self.extensions).into_bytes(),
+            "EHLO" | "LHLO" => format!("250-mx.example\r\n{}", self.extensions).into_bytes(),
             "MAIL" => match self.choice() {
                 0 => {
                     self.mail = true;
+                    self.prdr = line.to_ascii_uppercase().ends_with(" PRDR");
                     b"250 ok\r\n".to_vec()
                 }
                 1 => b"451 later\r\n".to_vec(),
@@ -220,6 +265,7 @@ impl Server {
 fn run(case: &Case) {
     let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "mx.example");
     config.send_partial = case.send_partial;
+    config.lmtp = case.mode == Mode::Lmtp;
     config.chunk_size = 16;
     let mut session = Session::new(Arc::new(config), Instant::now());
     let mut now = Instant::now();
@@ -247,6 +293,9 @@ fn run(case: &Case) {
         extensions.push("CHUNKING");
     }
     extensions.push("8BITMIME");
+    if case.mode == Mode::Prdr {
+        extensions.push("PRDR");
+    }
     let last = extensions.len() - 1;
     let extensions: String = extensions
         .iter()
@@ -263,6 +312,8 @@ fn run(case: &Case) {
         choices: case.choices.clone(),
         stored: Vec::new(),
         extensions,
+        mode: case.mode,
+        prdr: false,
     };
     let mut outcomes: HashMap<MessageId, usize> = HashMap::new();
     let mut delivered: Vec<String> = Vec::new();

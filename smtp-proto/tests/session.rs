@@ -1543,3 +1543,198 @@ fn a_421_in_a_pipelined_batch_is_kept_in_the_report() {
     assert!(failure.to_string().contains("shutting down"), "{failure}");
     assert_eq!(failure.report.unsent().count(), 1);
 }
+
+// ----- per-recipient data replies: LMTP and PRDR -------------------------
+
+fn statuses(report: &smtpkit_proto::DeliveryReport) -> Vec<(String, u16, &'static str)> {
+    report
+        .recipients
+        .iter()
+        .map(|r| {
+            let (code, kind) = match &r.status {
+                RecipientStatus::Delivered(x) => (x.code().get(), "delivered"),
+                RecipientStatus::Rejected(x) => (x.code().get(), "rejected"),
+                RecipientStatus::AcceptedUnsent(x) => (x.code().get(), "accepted_unsent"),
+                RecipientStatus::Unsent(_) => (0, "unsent"),
+                _ => (0, "?"),
+            };
+            (r.address.to_string(), code, kind)
+        })
+        .collect()
+}
+
+#[test]
+fn lmtp_one_reply_per_accepted_recipient_after_the_data() {
+    both(|split| {
+        let mut c = config();
+        c.lmtp = true;
+        c.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(
+                envelope(&["a@mx.example", "b@mx.example", "c@mx.example"]),
+                known(BODY),
+            )
+            .unwrap();
+        h.server("220 lmtp.example LMTP\r\n");
+        h.expect("LHLO client.example\r\n");
+        h.server("250-lmtp.example\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\nRCPT TO:<c@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        // One reply per accepted recipient (a, c): nothing is decided
+        // until the last one.
+        h.server("250 2.0.0 a delivered\r\n");
+        assert!(
+            !h.events.iter().any(|e| matches!(e, Event::Message { .. })),
+            "reported before c's reply"
+        );
+        h.server("452 4.2.2 c is over quota\r\n");
+        let report = h.outcome(id).unwrap();
+        assert_eq!(
+            statuses(&report),
+            [
+                ("a@mx.example".to_owned(), 250, "delivered"),
+                ("b@mx.example".to_owned(), 550, "rejected"),
+                ("c@mx.example".to_owned(), 452, "rejected"),
+            ]
+        );
+        assert_eq!(report.failure, None);
+        assert!(h.session.is_idle());
+    });
+}
+
+#[test]
+fn lmtp_replies_cut_short_keep_what_was_answered() {
+    both(|split| {
+        let mut c = config();
+        c.lmtp = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        h.server("220 lmtp.example LMTP\r\n");
+        h.expect("LHLO client.example\r\n");
+        h.server("250 lmtp.example\r\n");
+        h.expect("MAIL FROM:<from@client.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("RCPT TO:<a@mx.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("RCPT TO:<b@mx.example>\r\n");
+        h.server("250 ok\r\n");
+        h.expect("DATA\r\n");
+        h.server("354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("250 2.0.0 a delivered\r\n");
+        h.session.handle_eof(h.now);
+        let failure = h.outcome(id).unwrap();
+        // a's delivery was acknowledged: it stays delivered; b may have
+        // been delivered, and the report says so.
+        assert_eq!(failure.delivered().count(), 1);
+        assert!(failure.may_have_been_delivered());
+        assert_eq!(
+            failure.recipients[1].status,
+            RecipientStatus::Unsent(UnsentReason::ConnectionLost)
+        );
+    });
+}
+
+#[test]
+fn lmtp_has_no_helo_fallback() {
+    both(|split| {
+        let mut c = config();
+        c.lmtp = true;
+        let mut h = Harness::new(c, split);
+        h.server("220 lmtp.example\r\n");
+        h.expect("LHLO client.example\r\n");
+        h.server("500 5.5.1 unknown command\r\n");
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::HeloRejected(_)))
+        ));
+        assert!(!h.client().contains("HELO"));
+    });
+}
+
+#[test]
+fn prdr_refuses_one_recipient_after_the_data() {
+    both(|split| {
+        let mut c = config();
+        c.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING", "PRDR"]);
+        h.expect("MAIL FROM:<from@client.example> PRDR\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("353 content analysis started\r\n250 2.0.0 a ok\r\n");
+        h.server("550 5.7.1 b does not want it\r\n250 2.0.0 accepted for some\r\n");
+        let report = h.outcome(id).unwrap();
+        assert_eq!(
+            statuses(&report),
+            [
+                ("a@mx.example".to_owned(), 250, "delivered"),
+                ("b@mx.example".to_owned(), 550, "rejected"),
+            ]
+        );
+        assert_eq!(report.reply.unwrap().message(), "accepted for some");
+        assert!(h.session.is_idle());
+    });
+}
+
+#[test]
+fn prdr_only_for_several_recipients_and_a_plain_reply_still_decides() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let one = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING", "PRDR"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+        h.body(one, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("250 ok\r\n");
+        assert!(h.outcome(one).unwrap().all_delivered());
+        // PRDR asked for, the server answers for the whole message.
+        let two = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        // (Without sendpartial, DATA waits for the RCPT replies.)
+        h.expect("MAIL FROM:<from@client.example> PRDR\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\n");
+        h.server("250 ok\r\n250 ok\r\n250 ok\r\n");
+        h.expect("DATA\r\n");
+        h.server("354 go\r\n");
+        h.body(two, BODY);
+        h.expect("Subject: test\r\n\r\nHello\r\n.\r\n");
+        h.server("554 5.7.1 refused for all\r\n");
+        let failure = h.outcome(two).unwrap_err();
+        assert!(matches!(failure.kind, FailureKind::MessageRejected(_)));
+        // A 353 anywhere else is still a protocol error.
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.client();
+        h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+        h.body(id, BODY);
+        h.client();
+        h.server("353 not asked for\r\n");
+        assert!(matches!(
+            h.closed(),
+            Some(Some(SessionError::UnexpectedReply(_)))
+        ));
+    });
+}

@@ -84,6 +84,9 @@ impl Command {
             "EHLO" => Ok(Command::Ehlo(Host::parse(
                 rest.ok_or(syntax("EHLO", "domain required"))?,
             )?)),
+            "LHLO" => Ok(Command::Lhlo(Host::parse(
+                rest.ok_or(syntax("LHLO", "domain required"))?,
+            )?)),
             "MAIL" => parse_mail(rest.unwrap_or_default()),
             "RCPT" => parse_rcpt(rest.unwrap_or_default()),
             "DATA" => no_args("DATA", Command::Data),
@@ -264,6 +267,7 @@ fn parse_mail(rest: &str) -> Result<Command, CommandError> {
             }
             "SMTPUTF8" => p.smtputf8 = flag(value)?,
             "REQUIRETLS" => p.requiretls = flag(value)?,
+            "PRDR" => p.prdr = flag(value)?,
             "RET" => p.ret = Some(value_of()?.parse()?),
             "ENVID" => {
                 let decoded = xtext::decode(value_of()?)?;
