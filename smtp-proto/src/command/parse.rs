@@ -368,6 +368,7 @@ mod tests {
             Command::Helo(Host::parse("client.example").unwrap()),
             Command::Ehlo(Host::parse("[IPv6:2001:db8::1]").unwrap()),
             Command::Ehlo(Host::parse("[192.0.2.1]").unwrap()),
+            Command::Lhlo(Host::parse("client.example").unwrap()),
             Command::Mail {
                 from: ReversePath::Null,
                 params: MailParameters::default(),
@@ -384,6 +385,7 @@ mod tests {
                     requiretls: true,
                     mt_priority: Some(MtPriority::new(-3).unwrap()),
                     by: Some(DeliverBy::new(120, ByMode::Return, true).unwrap()),
+                    prdr: true,
                     extra: EsmtpParam::parse_list("XVERP X-FOO=bar").unwrap(),
                 },
             },
