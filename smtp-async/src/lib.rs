@@ -95,10 +95,12 @@ use smtpkit_proto::{BodyInfo, UsageError};
 
 mod mailer;
 mod pool;
+mod socket;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
+pub use socket::{SocketStream, unix_connect_error};
 
 /// What a runtime provides: TCP connections, the clock and timers, name
 /// resolution and files. The client reads the time only through
@@ -117,6 +119,19 @@ pub trait Runtime: Send + Sync + 'static {
         addr: SocketAddr,
         local: Option<SocketAddr>,
     ) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+
+    /// Connects to the Unix domain socket at `path`. The default says the
+    /// runtime cannot.
+    fn connect_unix(path: PathBuf) -> impl Future<Output = io::Result<Self::Stream>> + Send {
+        let error = io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{}: this runtime cannot connect Unix domain sockets",
+                path.display()
+            ),
+        );
+        async move { Err(error) }
+    }
 
     /// The runtime's clock.
     fn now() -> Instant;
@@ -314,6 +329,12 @@ impl Body {
 /// [`Error::Io`] (including the timeout).
 pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<R::Stream, Error> {
     let plan = ConnectPlan::new(settings, R::now());
+    if let Some(path) = plan.unix_socket.clone() {
+        return match deadline::<R, _>(plan.deadline, R::connect_unix(path)).await {
+            Some(stream) => Ok(stream?),
+            None => Err(Error::Io(timed_out("connect"))),
+        };
+    }
     let local_ip = match &plan.local_address {
         Some(a) => Some(
             R::resolve(a.clone(), 0)

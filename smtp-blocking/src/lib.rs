@@ -86,6 +86,17 @@ impl Transport for TcpStream {
     }
 }
 
+#[cfg(unix)]
+impl Transport for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+}
+
 /// A message body.
 pub enum Body<'a> {
     /// In memory.
@@ -255,6 +266,28 @@ pub fn open(settings: &ClientSettings) -> Result<TcpStream, Error> {
     Err(Error::Io(last))
 }
 
+/// The connection `settings` describe: the Unix domain socket when
+/// [`ClientSettings::unix_socket`] is set, else TCP ([`open`]).
+fn open_transport(settings: &ClientSettings) -> Result<Box<dyn Transport>, Error> {
+    let Some(path) = &settings.unix_socket else {
+        return Ok(Box::new(open(settings)?));
+    };
+    #[cfg(unix)]
+    {
+        let stream = std::os::unix::net::UnixStream::connect(path)
+            .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+        Ok(Box::new(stream))
+    }
+    #[cfg(not(unix))]
+    Err(Error::Io(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}: Unix domain sockets are not available here",
+            path.display()
+        ),
+    )))
+}
+
 fn connect_one(
     addr: SocketAddr,
     bind: Option<SocketAddr>,
@@ -296,7 +329,7 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        Client::from_transport(Box::new(open(settings)?), settings, transcript)
+        Client::from_transport(open_transport(settings)?, settings, transcript)
     }
 
     /// Runs a session as `settings` describe (the proxy handshake first,

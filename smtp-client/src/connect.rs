@@ -32,6 +32,9 @@ pub struct ConnectPlan {
     pub local_port: Option<u16>,
     /// The whole connect (every address tried) must finish by then.
     pub deadline: Option<Instant>,
+    /// Connect to this Unix domain socket instead (`host` and `port` are
+    /// then the server's, unused for the connection).
+    pub unix_socket: Option<std::path::PathBuf>,
 }
 
 impl ConnectPlan {
@@ -47,6 +50,7 @@ impl ConnectPlan {
             local_address: settings.local_address.clone(),
             local_port: settings.local_port,
             deadline: finite(settings.connect_timeout).map(|t| now + t),
+            unix_socket: settings.unix_socket.clone(),
         }
     }
 

@@ -58,18 +58,23 @@ use smtpkit_tls::{ClientCertificate, RootSource, TlsError, TlsSettings, Trust};
 
 /// `smtp` or `smtps` (implicit TLS): which key prefix applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// `mail.smtp.*`, port 25.
     Smtp,
     /// `mail.smtps.*`, port 465, implicit TLS.
     Smtps,
+    /// LMTP (RFC 2033), configured by the `mail.smtp.*` keys, port 24:
+    /// LHLO, and one reply per accepted recipient after the data. Often
+    /// on a Unix socket ([`ClientSettings::unix_socket`]).
+    Lmtp,
 }
 
 impl Protocol {
     /// The key prefix, with its trailing dot.
     pub fn prefix(self) -> &'static str {
         match self {
-            Protocol::Smtp => "mail.smtp.",
+            Protocol::Smtp | Protocol::Lmtp => "mail.smtp.",
             Protocol::Smtps => "mail.smtps.",
         }
     }
@@ -79,6 +84,7 @@ impl Protocol {
         match self {
             Protocol::Smtp => 25,
             Protocol::Smtps => 465,
+            Protocol::Lmtp => 24,
         }
     }
 }
@@ -120,6 +126,10 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Socket write timeout (`mail.smtp.writetimeout`).
     pub write_timeout: Duration,
+    /// Connect to this Unix domain socket instead of `host` and the port
+    /// (an LMTP server's, typically). `host` stays the server's name for
+    /// TLS; no proxy is used.
+    pub unix_socket: Option<std::path::PathBuf>,
     /// How the session behaves (`mail.smtp.ehlo`, `sendpartial`, the
     /// deadlines, …). What comes from elsewhere (the EHLO name, the server
     /// name, TLS, the authenticator) is not here, so it is set in one place
@@ -356,6 +366,10 @@ pub struct AuthSettings {
 pub struct SessionOptions {
     /// `mail.smtp.ehlo`: false sends HELO only.
     pub use_ehlo: bool,
+    /// Ask for per-recipient replies after the data (`MAIL … PRDR`) when
+    /// the server offers PRDR and a transaction has several recipients
+    /// (default true; typed only, JavaMail has no PRDR).
+    pub prdr: bool,
     /// Use PIPELINING when offered (RFC 2920).
     pub pipelining: bool,
     /// Use BDAT when CHUNKING is offered (RFC 3030; `mail.smtp.chunksize`
@@ -400,6 +414,7 @@ impl Default for SessionOptions {
         let core = SessionConfig::new(Host::from(std::net::IpAddr::from([127, 0, 0, 1])), "");
         SessionOptions {
             use_ehlo: core.use_ehlo,
+            prdr: core.prdr,
             pipelining: core.pipelining,
             chunking: core.chunking,
             chunk_size: core.chunk_size,
@@ -447,6 +462,7 @@ impl ClientSettings {
             local_port: None,
             connect_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(300),
+            unix_socket: None,
             session: SessionOptions::default(),
             auth: AuthSettings::default(),
             tls,
@@ -549,16 +565,22 @@ impl ClientSettings {
     /// `mail.smtp.port`), else 465 with implicit TLS (`mail.smtp.ssl.enable`,
     /// smtps) and 25 without.
     pub fn port(&self) -> u16 {
-        self.port
-            .unwrap_or(if self.tls.implicit { 465 } else { 25 })
+        self.port.unwrap_or(match self.protocol {
+            Protocol::Lmtp => 24,
+            _ if self.tls.implicit => 465,
+            _ => 25,
+        })
     }
 
     /// The proxy to use: [`proxy`](Self::proxy) when set in code, else
     /// `mail.smtp.proxy.host` (HTTP CONNECT, port 80 by default, with
     /// `mail.smtp.proxy.user` / `.password`), else `mail.smtp.socks.host`
     /// (SOCKS5, port 1080 by default; its credentials are set in code, as
-    /// JavaMail takes them from an `Authenticator`).
+    /// JavaMail takes them from an `Authenticator`). None for a Unix socket.
     pub fn effective_proxy(&self) -> Option<ProxySettings> {
+        if self.unix_socket.is_some() {
+            return None;
+        }
         if let Some(proxy) = &self.proxy {
             return Some(proxy.clone());
         }
@@ -597,6 +619,8 @@ impl ClientSettings {
             self.host.clone(),
         );
         c.use_ehlo = o.use_ehlo;
+        c.lmtp = self.protocol == Protocol::Lmtp;
+        c.prdr = o.prdr;
         c.starttls = self.tls.policy();
         c.implicit_tls = self.tls.implicit;
         c.pipelining = o.pipelining;

@@ -69,14 +69,20 @@ pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Commands>,
 
-    /// Server as HOST[:PORT] (default localhost:25)
+    /// Server as HOST[:PORT] (default localhost:25, 24 with --lmtp), or
+    /// unix:PATH for a Unix domain socket
     #[arg(
         global = true,
         short = 's',
         long = "server",
-        value_name = "HOST[:PORT]"
+        value_name = "HOST[:PORT]|unix:PATH"
     )]
     server: Option<String>,
+
+    /// Speak LMTP (RFC 2033): LHLO, and one reply per recipient after the
+    /// data (a recipient refused then counts as refused)
+    #[arg(global = true, long = "lmtp")]
+    lmtp: bool,
 
     /// Envelope sender (default: the From: header's address)
     #[arg(global = true, short = 'f', long = "from", value_name = "ADDRESS")]
@@ -305,7 +311,15 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
             .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
         settings.set(k.trim(), v).map_err(config)?;
     }
-    if let Some(server) = &cli.server {
+    if cli.lmtp {
+        settings.protocol = Protocol::Lmtp;
+    }
+    if let Some(path) = cli.server.as_deref().and_then(|s| s.strip_prefix("unix:")) {
+        if path.is_empty() {
+            return Err(fail(exit::USAGE, "--server unix:PATH: the path is empty"));
+        }
+        settings.unix_socket = Some(std::path::PathBuf::from(path));
+    } else if let Some(server) = &cli.server {
         let (host, port) = split_host_port(server).ok_or_else(|| {
             fail(
                 exit::USAGE,

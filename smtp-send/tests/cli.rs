@@ -665,3 +665,55 @@ fn through_proxies() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("407"));
     assert_eq!(server.transactions().len(), 2);
 }
+
+/// `--lmtp -s unix:PATH`: LMTP over a Unix domain socket; a recipient
+/// refused after the data is refused (exit 75 for a 4xx, as at RCPT).
+#[test]
+fn lmtp_over_a_unix_socket() {
+    let server = TestServer::start(Script::new().lmtp().rule(
+        When::DataFor("full@example.org".into()),
+        Action::reply("452 4.2.2 Mailbox full\r\n"),
+    ))
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("smtp-send-lmtp-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    server.listen_unix(&path).unwrap();
+    let socket = format!("unix:{}", path.display());
+    let out = smtp_send(
+        &[
+            "-s",
+            &socket,
+            "--lmtp",
+            "--json",
+            "-o",
+            "mail.smtp.sendpartial=true",
+            "a@example.org",
+            "full@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json(&out);
+    assert_eq!(report["accepted"], serde_json::json!(["a@example.org"]));
+    assert_eq!(report["rejected"][0]["address"], "full@example.org");
+    assert_eq!(report["rejected"][0]["code"], 452);
+    assert_eq!(server.transactions()[0].rcpt_to, ["a@example.org"]);
+    assert!(server.commands()[0].starts_with("LHLO "));
+    // A socket that is not there: exit 75 (temporary), the path named.
+    let out = smtp_send(
+        &[
+            "-s",
+            "unix:/nonexistent/lmtp.sock",
+            "--lmtp",
+            "a@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/lmtp.sock"));
+}

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
+pub use smtpkit_async::SocketStream;
 pub use smtpkit_async::{
     Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
     Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
@@ -46,7 +47,7 @@ pub use smtpkit_async::{
 pub struct Smol;
 
 impl Runtime for Smol {
-    type Stream = Async<TcpStream>;
+    type Stream = SocketStream<Async<TcpStream>, Async<std::os::unix::net::UnixStream>>;
     /// A small pipe: the default (8 MiB) would dominate a streamed send's
     /// memory.
     type File = blocking::Unblock<std::fs::File>;
@@ -76,7 +77,14 @@ impl Runtime for Smol {
             }
         };
         stream.get_ref().set_nodelay(true)?;
-        Ok(stream)
+        Ok(SocketStream::Tcp(stream))
+    }
+
+    async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
+        match Async::<std::os::unix::net::UnixStream>::connect(&path).await {
+            Ok(stream) => Ok(SocketStream::Unix(stream)),
+            Err(e) => Err(smtpkit_async::unix_connect_error(&path, e)),
+        }
     }
 
     fn now() -> Instant {
@@ -97,7 +105,10 @@ impl Runtime for Smol {
     }
 
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
-        stream.get_ref().local_addr().ok()
+        match stream {
+            SocketStream::Tcp(s) => s.get_ref().local_addr().ok(),
+            SocketStream::Unix(_) => None,
+        }
     }
 
     async fn open_file(path: PathBuf) -> io::Result<Self::File> {

@@ -1726,6 +1726,121 @@ pub fn proxy_cannot_reach_the_target<A: Adapter>() {
     );
 }
 
+/// Per-recipient replies after the data decide each recipient: LMTP over
+/// TCP and over a Unix domain socket (one reply per accepted recipient,
+/// a full mailbox refused alone), and PRDR (353, one reply per recipient,
+/// a final reply).
+pub fn per_recipient_data_replies<A: Adapter>() {
+    let name = A::NAME;
+    let lmtp = start(
+        Script::new()
+            .lmtp()
+            .rule(
+                When::DataFor("full@example.org".into()),
+                Action::reply("452 4.2.2 Mailbox full\r\n"),
+            )
+            .rule(
+                When::RcptTo("unknown@example.org".into()),
+                Action::reply("550 5.1.1 No such user\r\n"),
+            ),
+    );
+    let mut s = settings_for(&lmtp);
+    s.protocol = Protocol::Lmtp;
+    s.session.send_partial = true;
+    let statuses = |report: &DeliveryReport| -> Vec<(String, &'static str, u16)> {
+        report
+            .recipients
+            .iter()
+            .map(|r| match &r.status {
+                smtpkit_proto::RecipientStatus::Delivered(x) => {
+                    (r.address.to_string(), "delivered", x.code().get())
+                }
+                smtpkit_proto::RecipientStatus::Rejected(x) => {
+                    (r.address.to_string(), "rejected", x.code().get())
+                }
+                other => panic!("{name}: {other:?}"),
+            })
+            .collect()
+    };
+    let expected = [
+        ("a@example.org".to_owned(), "delivered", 250),
+        ("full@example.org".to_owned(), "rejected", 452),
+        ("unknown@example.org".to_owned(), "rejected", 550),
+    ];
+    let rcpts = ["a@example.org", "full@example.org", "unknown@example.org"];
+    let mut connection = connect::<A>(&s);
+    let report = connection
+        .send(envelope(&rcpts), TestBody::Bytes(BODY.to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(statuses(&report), expected, "{name}: LMTP over TCP");
+    // Refusals at the end of data are transient or permanent per reply.
+    assert!(report.recipients[1].status.is_transient(), "{name}");
+    let _ = connection.close();
+    let commands = lmtp.commands();
+    assert!(commands[0].starts_with("LHLO "), "{name}: {commands:?}");
+    assert_eq!(lmtp.transactions()[0].rcpt_to, ["a@example.org"], "{name}");
+
+    #[cfg(unix)]
+    {
+        let path = std::env::temp_dir().join(format!(
+            "smtpkit-lmtp-{}-{}.sock",
+            std::process::id(),
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        ));
+        let _ = std::fs::remove_file(&path);
+        lmtp.listen_unix(&path)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut over_unix = s.clone();
+        over_unix.unix_socket = Some(path.clone());
+        over_unix.port = Some(1); // unused: the socket is
+        let mut connection = connect::<A>(&over_unix);
+        let report = connection
+            .send(envelope(&rcpts), TestBody::Bytes(BODY.to_vec()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            statuses(&report),
+            expected,
+            "{name}: LMTP over a Unix socket"
+        );
+        let _ = connection.close();
+        assert_eq!(lmtp.transactions().len(), 2, "{name}");
+        // A socket that is not there: a clear error naming it.
+        let mut missing = over_unix.clone();
+        missing.unix_socket = Some(path.with_extension("missing"));
+        let err = connect_error::<A>(&missing);
+        assert!(err.chain().contains("missing"), "{name}: {}", err.chain());
+    }
+
+    let prdr = start(Script::new().prdr().rule(
+        When::DataFor("picky@example.org".into()),
+        Action::reply("550 5.7.1 Not wanted here\r\n"),
+    ));
+    let mut connection = connect::<A>(&settings_for(&prdr));
+    let report = connection
+        .send(
+            envelope(&["a@example.org", "picky@example.org"]),
+            TestBody::Bytes(BODY.to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        statuses(&report),
+        [
+            ("a@example.org".to_owned(), "delivered", 250),
+            ("picky@example.org".to_owned(), "rejected", 550),
+        ],
+        "{name}: PRDR"
+    );
+    assert_eq!(report.failure, None, "{name}");
+    let _ = connection.close();
+    let mail = prdr
+        .commands()
+        .into_iter()
+        .find(|c| c.starts_with("MAIL"))
+        .unwrap_or_default();
+    assert!(mail.ends_with(" PRDR"), "{name}: {mail}");
+    assert_eq!(prdr.transactions()[0].rcpt_to, ["a@example.org"], "{name}");
+}
+
 /// Expands the whole suite as `#[test]` functions for an [`Adapter`].
 /// A strict server without PIPELINING drops a client that writes a
 /// command before the previous reply: after a refused recipient the
@@ -1811,6 +1926,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_faults() {
             $crate::conformance::faults::<$adapter>();
+        }
+        #[test]
+        fn conformance_per_recipient_data_replies() {
+            $crate::conformance::per_recipient_data_replies::<$adapter>();
         }
         #[test]
         fn conformance_strict_server_without_pipelining() {

@@ -97,6 +97,9 @@ pub enum When {
     RcptFrom(usize),
     /// The end of data (the final `.`, or BDAT LAST).
     EndOfData,
+    /// The reply for this recipient after the data, in LMTP mode
+    /// ([`Script::lmtp`]) or a PRDR transaction ([`Script::prdr`]).
+    DataFor(String),
     /// After this many octets of message content have arrived.
     DataBytes(usize),
 }
@@ -164,6 +167,9 @@ pub struct Script {
     /// command: Pipelining not supported` and the connection dropped, as
     /// strict servers do (RFC 2920 §3).
     pub strict_pipelining: bool,
+    /// LMTP (RFC 2033): LHLO instead of EHLO/HELO, and one reply per
+    /// accepted recipient after the data.
+    pub lmtp: bool,
 }
 
 impl Default for Script {
@@ -198,7 +204,25 @@ impl Script {
             starttls: None,
             implicit_tls: None,
             strict_pipelining: false,
+            lmtp: false,
         }
+    }
+
+    /// Speaks LMTP: answers LHLO (EHLO and HELO are refused) and, after
+    /// the data, replies once per accepted recipient (`250 2.0.0 <addr>
+    /// delivered`, or a [`When::DataFor`] rule's reply); the transaction
+    /// records the recipients that got a 2xx.
+    pub fn lmtp(mut self) -> Script {
+        self.lmtp = true;
+        self
+    }
+
+    /// Offers PRDR: a `MAIL … PRDR` transaction is answered after the data
+    /// with `353`, one reply per accepted recipient (as in LMTP mode) and a
+    /// final reply (`250` when anyone accepted it, else `550`).
+    pub fn prdr(mut self) -> Script {
+        self.extensions.push("PRDR".into());
+        self
     }
 
     /// Refuses early commands when PIPELINING is not offered (see
@@ -342,6 +366,7 @@ pub struct TestServer {
     addr: SocketAddr,
     state: Arc<State>,
     accept: Option<JoinHandle<()>>,
+    unix: Mutex<Vec<std::path::PathBuf>>,
 }
 
 impl TestServer {
@@ -369,7 +394,40 @@ impl TestServer {
             addr,
             state,
             accept: Some(accept),
+            unix: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Also listens on a Unix domain socket at `path` (as LMTP servers
+    /// do): each connection there is relayed to the server's TCP port.
+    /// The socket file is removed when the server stops.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    #[cfg(unix)]
+    pub fn listen_unix(&self, path: &std::path::Path) -> io::Result<()> {
+        let listener = std::os::unix::net::UnixListener::bind(path)?;
+        let target = self.addr;
+        let state = Arc::clone(&self.state);
+        std::thread::Builder::new()
+            .name("smtp-testkit-unix".into())
+            .spawn(move || {
+                for client in listener.incoming() {
+                    if state.shutdown.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let (Ok(client), Ok(server)) = (client, TcpStream::connect(target)) else {
+                        continue;
+                    };
+                    let _ = server.set_nodelay(true);
+                    relay(client, server);
+                }
+            })?;
+        self.unix
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(path.to_owned());
+        Ok(())
     }
 
     /// The address to connect to.
@@ -434,12 +492,45 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.state.shutdown.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
+        // Wake the accept loops.
         let _ = TcpStream::connect(self.addr);
+        #[cfg(unix)]
+        for path in self
+            .unix
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            let _ = std::os::unix::net::UnixStream::connect(&path);
+            let _ = std::fs::remove_file(&path);
+        }
         if let Some(handle) = self.accept.take() {
             let _ = handle.join();
         }
     }
+}
+
+/// Copies both ways between a Unix socket client and the TCP server until
+/// either side closes.
+#[cfg(unix)]
+fn relay(client: std::os::unix::net::UnixStream, server: TcpStream) {
+    let (Ok(mut client_read), Ok(mut server_read)) = (client.try_clone(), server.try_clone())
+    else {
+        return;
+    };
+    let (mut client_write, mut server_write) = (client, server);
+    let _ = std::thread::Builder::new()
+        .name("smtp-testkit-relay".into())
+        .spawn(move || {
+            let _ = io::copy(&mut client_read, &mut server_write);
+            let _ = server_write.shutdown(std::net::Shutdown::Write);
+        });
+    let _ = std::thread::Builder::new()
+        .name("smtp-testkit-relay".into())
+        .spawn(move || {
+            let _ = io::copy(&mut server_read, &mut client_write);
+            let _ = client_write.shutdown(std::net::Shutdown::Write);
+        });
 }
 
 fn accept_loop(listener: &TcpListener, state: &Arc<State>) {
@@ -472,6 +563,7 @@ enum Mode {
 
 struct Envelope {
     from: String,
+    prdr: bool,
     params: Vec<String>,
     rcpts: Vec<String>,
     rcpt_count: usize,
@@ -783,6 +875,9 @@ impl Connection {
             return Ok(Step::Continue);
         };
         self.queued += 1;
+        if self.state.script.lmtp || envelope.prdr {
+            return self.per_recipient_replies(envelope, octets);
+        }
         let default = format!("250 2.0.0 Ok: queued as TK{:06}\r\n", self.queued);
         let start = self.output.len();
         let step = self.respond(|w| *w == When::EndOfData, default.as_bytes())?;
@@ -807,6 +902,58 @@ impl Connection {
         Ok(step)
     }
 
+    /// LMTP's and PRDR's replies after the data: one per accepted
+    /// recipient (PRDR: after a 353, and followed by a final reply).
+    fn per_recipient_replies(&mut self, envelope: Envelope, octets: u64) -> io::Result<Step> {
+        let prdr = !self.state.script.lmtp;
+        if prdr {
+            self.output
+                .extend_from_slice(b"353 2.0.0 Content analysis started\r\n");
+        }
+        let mut delivered = Vec::new();
+        let mut replies = Vec::new();
+        for rcpt in &envelope.rcpts {
+            let start = self.output.len();
+            let default = format!("250 2.0.0 <{rcpt}> delivered\r\n");
+            let step = self.respond(
+                |w| matches!(w, When::DataFor(a) if a.eq_ignore_ascii_case(rcpt)),
+                default.as_bytes(),
+            )?;
+            let reply = String::from_utf8_lossy(self.output.get(start..).unwrap_or_default())
+                .trim_end()
+                .to_owned();
+            if step == Step::Close {
+                return Ok(step);
+            }
+            if reply.starts_with('2') {
+                delivered.push(rcpt.clone());
+            }
+            replies.push(reply);
+        }
+        if prdr {
+            self.output.extend_from_slice(if delivered.is_empty() {
+                b"550 5.7.1 No recipient accepted the message\r\n"
+            } else {
+                b"250 2.0.0 Message accepted for the recipients above\r\n"
+            });
+        }
+        if !delivered.is_empty() {
+            self.state.messages.fetch_add(1, Ordering::SeqCst);
+            self.state.octets.fetch_add(octets, Ordering::SeqCst);
+            if !self.state.script.sink {
+                self.state.lock().transactions.push(Transaction {
+                    mail_from: envelope.from,
+                    mail_params: envelope.params,
+                    rcpt_to: delivered,
+                    data: envelope.data,
+                    bdat: envelope.bdat,
+                    reply: replies.join("\n"),
+                });
+            }
+        }
+        Ok(Step::Continue)
+    }
+
     fn command(&mut self, line: &[u8]) -> io::Result<Step> {
         if !self.state.script.sink {
             self.state
@@ -828,8 +975,19 @@ impl Connection {
             }
         };
         let verb = command.verb();
+        let lmtp = self.state.script.lmtp;
         match command {
-            Command::Ehlo(_) => {
+            Command::Ehlo(_) | Command::Helo(_) if lmtp => {
+                self.output
+                    .extend_from_slice(b"500 5.5.1 This is LMTP: use LHLO\r\n");
+                Ok(Step::Continue)
+            }
+            Command::Lhlo(_) if !lmtp => {
+                self.output
+                    .extend_from_slice(b"502 5.5.2 Error: command not recognized\r\n");
+                Ok(Step::Continue)
+            }
+            Command::Ehlo(_) | Command::Lhlo(_) => {
                 let host = &self.state.script.hostname;
                 let mut reply = Vec::new();
                 let mut exts = self.state.script.extensions.clone();
@@ -858,7 +1016,10 @@ impl Connection {
                 self.envelope = None;
                 self.respond(|w| *w == When::Command("HELO"), reply.as_bytes())
             }
-            Command::Mail { from, .. } => {
+            Command::Mail {
+                from,
+                params: mail_params,
+            } => {
                 if self.envelope.is_some() {
                     self.output
                         .extend_from_slice(b"503 5.5.1 Error: nested MAIL command\r\n");
@@ -875,6 +1036,7 @@ impl Connection {
                     let text = String::from_utf8_lossy(line).into_owned();
                     let params = text.split(' ').skip(2).map(str::to_owned).collect();
                     self.envelope = Some(Envelope {
+                        prdr: mail_params.prdr,
                         from: match from {
                             ReversePath::Null => String::new(),
                             ReversePath::Mailbox(a) => a.to_string(),

@@ -31,6 +31,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use smtpkit_async::SocketStream;
 pub use smtpkit_async::{
     Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
     Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
@@ -44,7 +45,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub struct Tokio;
 
 impl Runtime for Tokio {
-    type Stream = Compat<tokio::net::TcpStream>;
+    type Stream = SocketStream<Compat<tokio::net::TcpStream>, Compat<tokio::net::UnixStream>>;
     type File = Compat<tokio::fs::File>;
 
     async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
@@ -59,7 +60,14 @@ impl Runtime for Tokio {
         }
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(stream.compat())
+        Ok(SocketStream::Tcp(stream.compat()))
+    }
+
+    async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
+        match tokio::net::UnixStream::connect(&path).await {
+            Ok(stream) => Ok(SocketStream::Unix(stream.compat())),
+            Err(e) => Err(smtpkit_async::unix_connect_error(&path, e)),
+        }
     }
 
     fn now() -> Instant {
@@ -77,7 +85,10 @@ impl Runtime for Tokio {
     }
 
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
-        stream.get_ref().local_addr().ok()
+        match stream {
+            SocketStream::Tcp(s) => s.get_ref().local_addr().ok(),
+            SocketStream::Unix(_) => None,
+        }
     }
 
     async fn open_file(path: PathBuf) -> io::Result<Self::File> {

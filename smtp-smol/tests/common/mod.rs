@@ -91,7 +91,7 @@ macro_rules! adapter {
                 settings: &ClientSettings,
                 transcript: Option<TranscriptHook>,
             ) -> Result<Box<dyn Connection>, Error> {
-                let stream = Async::new(stream)?;
+                let stream = smtpkit_smol::SocketStream::Tcp(Async::new(stream)?);
                 let client =
                     <$executor>::block_on(Client::from_stream(stream, settings, transcript))?;
                 Ok(connection::<$executor>(client))

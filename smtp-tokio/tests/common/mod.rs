@@ -72,7 +72,8 @@ impl Adapter for Tokio {
         let runtime = runtime()?;
         stream.set_nonblocking(true)?;
         let client = runtime.block_on(async {
-            let stream = tokio::net::TcpStream::from_std(stream)?.compat();
+            let stream =
+                smtpkit_tokio::SocketStream::Tcp(tokio::net::TcpStream::from_std(stream)?.compat());
             Client::from_stream(stream, settings, transcript).await
         })?;
         Ok(Box::new(TokioConnection { client, runtime }))
