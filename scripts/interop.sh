@@ -4,7 +4,8 @@
 # (scripts/postfix-instance.sh), runs the shared interop suite
 # (smtp-testkit's interop module: delivery, SASL mechanisms against Cyrus
 # SASL, STARTTLS, implicit TLS, submission, trust, names, versions,
-# microsocks and dante) on every adapter — the `interop` test of
+# microsocks and dante; LMTP against a private Dovecot,
+# scripts/dovecot-instance.sh) on every adapter — the `interop` test of
 # smtp-blocking, smtp-tokio and smtp-smol (smol and async-std) — against
 # it, and always stops it. Needs root. Exits non-zero when a step or a
 # test fails; every adapter's tests run even when an earlier one fails.
@@ -13,13 +14,22 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 instance=$here/postfix-instance.sh
+dovecot=$here/dovecot-instance.sh
 
 "$instance" install
+"$dovecot" install
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/smtp-interop.XXXXXX")
+# Dovecot's unprivileged processes read their files below it.
+chmod 755 "$dir"
 cleanup() {
     local rc=$?
     "$instance" stop "$dir" || echo "interop: stopping the instance failed" >&2
+    "$dovecot" stop "$dir/dovecot" || echo "interop: stopping Dovecot failed" >&2
+    if [ "$rc" != 0 ] && [ -f "$dir/dovecot/dovecot.log" ]; then
+        echo "---- last lines of the Dovecot log ----" >&2
+        tail -n 20 "$dir/dovecot/dovecot.log" >&2
+    fi
     if [ "$rc" != 0 ] && [ -f "$dir/maillog" ]; then
         echo "---- last lines of $dir/maillog ----" >&2
         tail -n 30 "$dir/maillog" >&2
@@ -32,6 +42,8 @@ cleanup() {
 trap cleanup EXIT
 
 "$instance" start "$dir"
+mkdir -p "$dir/dovecot"
+"$dovecot" start "$dir/dovecot" 42540
 
 export SMTP_INTEROP_POSTFIX=127.0.0.1:42525
 export SMTP_INTEROP_DELIVERED=$dir/delivered
@@ -51,6 +63,9 @@ if [ -f "$dir/danted.pid" ]; then
 else
     unset SMTP_INTEROP_DANTE
 fi
+export SMTP_INTEROP_LMTP=127.0.0.1:42540
+export SMTP_INTEROP_LMTP_SOCKET=$dir/dovecot/run/lmtp
+export SMTP_INTEROP_LMTP_MAIL=$dir/dovecot/mail
 export SMTP_INTEROP_REQUIRED=1
 
 cd "$root"

@@ -1418,12 +1418,111 @@ pub fn socks_dante_without_auth<A: Adapter>() {
     socks_deliver_and_check::<A>("dante", &s, &delivered, false);
 }
 
+// ----- Dovecot: LMTP ------------------------------------------------------
+
+/// Dovecot's LMTP service, over its Unix socket (BDAT: Dovecot offers
+/// CHUNKING) and over TCP (DATA): one reply per recipient after the data.
+/// `alice` gets the message (found in her Maildir), `full` is over quota
+/// (552 after the data, while `alice` is delivered), `nobody` is refused
+/// at RCPT (550).
+pub fn dovecot_lmtp_per_recipient_replies<A: Adapter>() {
+    let test = format!("dovecot_lmtp [{}]", A::NAME);
+    let Some([socket, tcp, mail]) = interop_vars(
+        &test,
+        [
+            "SMTP_INTEROP_LMTP_SOCKET",
+            "SMTP_INTEROP_LMTP",
+            "SMTP_INTEROP_LMTP_MAIL",
+        ],
+    ) else {
+        return;
+    };
+    for (mode, unix) in [("unix-bdat", true), ("tcp-data", false)] {
+        let what = format!("{test} ({mode})");
+        let (host, port) = split(&tcp);
+        let mut s = ClientSettings::dangerous_plaintext(host);
+        s.protocol = Protocol::Lmtp;
+        s.port = Some(port);
+        s.local_name = Some(client_example());
+        s.session.send_partial = true;
+        s.session.chunking = unix;
+        if unix {
+            s.unix_socket = Some(socket.clone().into());
+        }
+        let tag = unique_recipient::<A>(&format!("lmtp.{mode}"))
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let alice = format!("alice+{tag}@example.org");
+        // Over the 1 KiB quota of `full`.
+        let body = format!(
+            "{HEADERS}Subject: {tag}\r\n\r\n{}\r\n",
+            "LMTP interop. ".repeat(200)
+        );
+        let (result, transcript) = run::<A>(
+            &s,
+            vec![message(
+                "sender@client.example",
+                &[&alice, "full@example.org", "nobody@example.org"],
+                body.as_bytes(),
+            )],
+        );
+        let report = one_report(&what, result);
+        let codes: Vec<(String, u16, bool)> = report
+            .recipients
+            .iter()
+            .map(|r| match &r.status {
+                smtpkit_proto::RecipientStatus::Delivered(x) => {
+                    (r.address.to_string(), x.code().get(), true)
+                }
+                smtpkit_proto::RecipientStatus::Rejected(x) => {
+                    (r.address.to_string(), x.code().get(), false)
+                }
+                other => panic!("{what}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (alice.clone(), 250, true),
+                ("full@example.org".to_owned(), 552, false),
+                ("nobody@example.org".to_owned(), 550, false),
+            ],
+            "{what}"
+        );
+        transcript.assert_closed(&what);
+        let lines = transcript.client();
+        assert!(lines[0].starts_with("LHLO "), "{what}: {lines:?}");
+        assert_eq!(
+            lines.iter().any(|l| l.starts_with("BDAT ")),
+            unix,
+            "{what}: {lines:?}"
+        );
+        // The message is in alice's Maildir.
+        let new = Path::new(&mail).join("alice/Maildir/new");
+        let found = std::fs::read_dir(&new)
+            .unwrap_or_else(|e| panic!("{what}: {}: {e}", new.display()))
+            .filter_map(Result::ok)
+            .any(|f| {
+                std::fs::read(f.path())
+                    .is_ok_and(|b| String::from_utf8_lossy(&b).contains(&format!("Subject: {tag}")))
+            });
+        assert!(found, "{what}: not in {}", new.display());
+    }
+}
+
+
 /// Expands the whole interop suite as `#[test]` functions for an
 /// [`Adapter`]. Each test skips (or, with `SMTP_INTEROP_REQUIRED=1`, fails)
 /// when `scripts/interop.sh`'s instance is not there.
 #[macro_export]
 macro_rules! interop_suite {
     ($adapter:ty) => {
+        #[test]
+        fn interop_dovecot_lmtp_per_recipient_replies() {
+            $crate::interop::dovecot_lmtp_per_recipient_replies::<$adapter>();
+        }
         #[test]
         fn interop_postfix_leading_dots() {
             $crate::interop::postfix_leading_dots::<$adapter>();
