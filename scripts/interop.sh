@@ -5,7 +5,8 @@
 # (smtp-testkit's interop module: delivery, SASL mechanisms against Cyrus
 # SASL, STARTTLS, implicit TLS, submission, trust, names, versions,
 # microsocks and dante; LMTP against a private Dovecot,
-# scripts/dovecot-instance.sh) on every adapter — the `interop` test of
+# scripts/dovecot-instance.sh; PRDR and NTLMv1 against a private Exim,
+# scripts/exim-instance.sh) on every adapter — the `interop` test of
 # smtp-blocking, smtp-tokio and smtp-smol (smol and async-std) — against
 # it, and always stops it. Needs root. Exits non-zero when a step or a
 # test fails; every adapter's tests run even when an earlier one fails.
@@ -15,9 +16,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 instance=$here/postfix-instance.sh
 dovecot=$here/dovecot-instance.sh
+exim=$here/exim-instance.sh
 
 "$instance" install
 "$dovecot" install
+"$exim" install
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/smtp-interop.XXXXXX")
 # Dovecot's unprivileged processes read their files below it.
@@ -26,6 +29,11 @@ cleanup() {
     local rc=$?
     "$instance" stop "$dir" || echo "interop: stopping the instance failed" >&2
     "$dovecot" stop "$dir/dovecot" || echo "interop: stopping Dovecot failed" >&2
+    "$exim" stop "$dir/exim" || echo "interop: stopping Exim failed" >&2
+    if [ "$rc" != 0 ] && [ -f "$dir/exim/log/mainlog" ]; then
+        echo "---- last lines of Exim's mainlog ----" >&2
+        tail -n 20 "$dir/exim/log/mainlog" >&2
+    fi
     if [ "$rc" != 0 ] && [ -f "$dir/dovecot/dovecot.log" ]; then
         echo "---- last lines of the Dovecot log ----" >&2
         tail -n 20 "$dir/dovecot/dovecot.log" >&2
@@ -44,6 +52,8 @@ trap cleanup EXIT
 "$instance" start "$dir"
 mkdir -p "$dir/dovecot"
 "$dovecot" start "$dir/dovecot" 42540
+mkdir -p "$dir/exim"
+"$exim" start "$dir/exim" 42550
 
 export SMTP_INTEROP_POSTFIX=127.0.0.1:42525
 export SMTP_INTEROP_DELIVERED=$dir/delivered
@@ -66,6 +76,8 @@ fi
 export SMTP_INTEROP_LMTP=127.0.0.1:42540
 export SMTP_INTEROP_LMTP_SOCKET=$dir/dovecot/run/lmtp
 export SMTP_INTEROP_LMTP_MAIL=$dir/dovecot/mail
+export SMTP_INTEROP_EXIM=127.0.0.1:42550
+export SMTP_INTEROP_EXIM_LOG=$dir/exim/log/mainlog
 export SMTP_INTEROP_REQUIRED=1
 
 cd "$root"

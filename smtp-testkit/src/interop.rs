@@ -1513,12 +1513,143 @@ pub fn dovecot_lmtp_per_recipient_replies<A: Adapter>() {
 }
 
 
+// ----- Exim: PRDR, NTLMv1 -------------------------------------------------
+
+/// Exim with `prdr_enable`: the client asks for PRDR (`MAIL … PRDR`), and
+/// after the data Exim answers 353, one reply per recipient (`picky` is
+/// refused by the per-recipient data ACL) and a final reply; with DATA and
+/// with BDAT (Exim offers CHUNKING).
+pub fn exim_prdr_per_recipient_replies<A: Adapter>() {
+    let test = format!("exim_prdr [{}]", A::NAME);
+    let Some([exim, log]) = interop_vars(&test, ["SMTP_INTEROP_EXIM", "SMTP_INTEROP_EXIM_LOG"])
+    else {
+        return;
+    };
+    for (mode, chunking) in [("bdat", true), ("data", false)] {
+        let what = format!("{test} ({mode})");
+        let (host, port) = split(&exim);
+        let mut s = ClientSettings::dangerous_plaintext(host);
+        s.port = Some(port);
+        s.local_name = Some(client_example());
+        s.session.send_partial = true;
+        s.session.chunking = chunking;
+        let alice = unique_recipient::<A>(&format!("prdr.{mode}"));
+        let (result, transcript) = run::<A>(
+            &s,
+            vec![message(
+                "sender@client.example",
+                &[&alice, "picky@example.org", "unknown@example.org"],
+                format!("{HEADERS}Subject: PRDR {mode}\r\n\r\nper recipient\r\n").as_bytes(),
+            )],
+        );
+        let report = one_report(&what, result);
+        let outcome: Vec<(String, u16, bool)> = report
+            .recipients
+            .iter()
+            .map(|r| match &r.status {
+                smtpkit_proto::RecipientStatus::Delivered(x) => {
+                    (r.address.to_string(), x.code().get(), true)
+                }
+                smtpkit_proto::RecipientStatus::Rejected(x) => {
+                    (r.address.to_string(), x.code().get(), false)
+                }
+                other => panic!("{what}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcome,
+            [
+                (alice.clone(), 250, true),
+                ("picky@example.org".to_owned(), 550, false),
+                ("unknown@example.org".to_owned(), 550, false),
+            ],
+            "{what}"
+        );
+        let lines = transcript.client();
+        let mail = lines.iter().find(|l| l.starts_with("MAIL ")).cloned();
+        assert!(
+            mail.as_deref().is_some_and(|m| m.ends_with(" PRDR")),
+            "{what}: {lines:?}"
+        );
+        assert_eq!(
+            lines.iter().any(|l| l.starts_with("BDAT ")),
+            chunking,
+            "{what}: {lines:?}"
+        );
+        assert!(
+            report
+                .reply
+                .as_ref()
+                .is_some_and(|r| r.is_positive_completion()),
+            "{what}: {report:?}"
+        );
+        transcript.assert_closed(&what);
+        // Exim logged the refusal of picky for this message.
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            logged.lines().any(|l| l.contains("PRDR picky@example.org")),
+            "{what}: {log}"
+        );
+    }
+}
+
+/// Exim's `spa` authenticator checks NTLMv1 only, and its challenge asks
+/// for nothing more (no target information): the client answers with
+/// NTLMv1 and is authenticated; a wrong password is refused.
+pub fn exim_ntlm_v1_authenticates<A: Adapter>() {
+    let test = format!("exim_ntlm_v1 [{}]", A::NAME);
+    let Some([exim]) = interop_vars(&test, ["SMTP_INTEROP_EXIM"]) else {
+        return;
+    };
+    let mut s = sasl_settings(&exim, "NTLM", "alice", "secret");
+    s.tls = smtpkit_client::TlsOptions::default();
+    s.tls.starttls_enable = false;
+    let (result, transcript) = run::<A>(
+        &s,
+        vec![message(
+            "sender@client.example",
+            &[&unique_recipient::<A>("ntlm")],
+            format!("{HEADERS}Subject: NTLM\r\n\r\nv1\r\n").as_bytes(),
+        )],
+    );
+    check_mechanism_available("NTLM", &result);
+    let report = one_report(&test, result);
+    assert!(report.all_delivered(), "{test}: {report:?}");
+    assert_eq!(
+        transcript.auth_mechanism().as_deref(),
+        Some("NTLM"),
+        "{test}"
+    );
+    let mut wrong = sasl_settings(&exim, "NTLM", "alice", "wrong");
+    wrong.tls = s.tls.clone();
+    let (result, _) = run::<A>(
+        &wrong,
+        vec![message("sender@client.example", &["x@example.org"], b"x\r\n")],
+    );
+    assert!(
+        matches!(
+            result,
+            Err(Error::Session(SessionError::Auth(AuthError::Rejected { .. })))
+        ),
+        "{test}: {result:?}"
+    );
+}
+
+
 /// Expands the whole interop suite as `#[test]` functions for an
 /// [`Adapter`]. Each test skips (or, with `SMTP_INTEROP_REQUIRED=1`, fails)
 /// when `scripts/interop.sh`'s instance is not there.
 #[macro_export]
 macro_rules! interop_suite {
     ($adapter:ty) => {
+        #[test]
+        fn interop_exim_prdr_per_recipient_replies() {
+            $crate::interop::exim_prdr_per_recipient_replies::<$adapter>();
+        }
+        #[test]
+        fn interop_exim_ntlm_v1_authenticates() {
+            $crate::interop::exim_ntlm_v1_authenticates::<$adapter>();
+        }
         #[test]
         fn interop_dovecot_lmtp_per_recipient_replies() {
             $crate::interop::dovecot_lmtp_per_recipient_replies::<$adapter>();
