@@ -1841,6 +1841,132 @@ pub fn per_recipient_data_replies<A: Adapter>() {
     assert_eq!(prdr.transactions()[0].rcpt_to, ["a@example.org"], "{name}");
 }
 
+/// A server out to mislead the client, on every runtime: a reply nobody
+/// asked for is a protocol error (not the next command's answer); a 354
+/// to RSET drops the connection rather than put the next command into
+/// DATA; reply text with C1 controls and bidirectional overrides is kept
+/// exactly in the report and escaped wherever it is displayed; an ESC in
+/// a reply is a malformed reply whose error shows no raw control; a
+/// server that never answers QUIT delays neither the report nor `close`
+/// beyond the QUIT deadline.
+pub fn hostile_server<A: Adapter>() {
+    let name = A::NAME;
+    // An extra reply that arrives with the greeting.
+    let server = start(Script::new().rule(
+        When::Connect,
+        Action::reply("220 testkit ESMTP\r\n250 I answer before you ask\r\n"),
+    ));
+    let err = connect_error::<A>(&settings_for(&server));
+    assert!(
+        matches!(err, Error::Session(SessionError::UnexpectedReply(_))),
+        "{name}: {err:?}"
+    );
+
+    // RSET answered with 354: the client must not go on as if in DATA.
+    // (DATA: after a BDAT LAST the transaction is over without RSET.)
+    let server = start(
+        Script::new()
+            .extensions(["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"])
+            .rule(
+                When::RcptTo("bad@example.org".into()),
+                Action::reply("550 5.1.1 unknown\r\n"),
+            )
+            .rule(When::Command("RSET"), Action::reply("354 go ahead\r\n")),
+    );
+    let mut connection = connect::<A>(&settings_for(&server));
+    let result = connection.send(
+        envelope(&["bad@example.org"]),
+        TestBody::Bytes(BODY.to_vec()),
+    );
+    assert!(
+        matches!(&result, Ok(r) if r.failure == Some(FailureKind::RecipientsRejected)),
+        "{name}: {result:?}"
+    );
+    assert!(
+        !connection.is_connected(),
+        "{name}: still connected after a 354 to RSET: {:?}",
+        server.commands()
+    );
+    let _ = connection.close();
+    let commands = commands_seen(&server, 3);
+    assert!(
+        !commands
+            .iter()
+            .skip_while(|c| *c != "RSET")
+            .skip(1)
+            .any(|c| c != "QUIT" && c != "NOOP"),
+        "{name}: wrote on as if in DATA: {commands:?}"
+    );
+    assert!(server.transactions().is_empty(), "{name}");
+
+    // C1 controls and a bidi override in reply text.
+    let hostile = "550 5.1.1 user\u{9b}2J unknown \u{202e}gnp.exe\r\n";
+    let server = start(Script::new().rule(
+        When::RcptTo("bad@example.org".into()),
+        Action::reply(hostile),
+    ));
+    let mut s = settings_for(&server);
+    s.session.send_partial = true;
+    let mut connection = connect::<A>(&s);
+    let report = connection
+        .send(
+            envelope(&["ok@example.org", "bad@example.org"]),
+            TestBody::Bytes(BODY.to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let (_, reply) = report
+        .rejected()
+        .next()
+        .unwrap_or_else(|| panic!("{name}: {report:?}"));
+    assert_eq!(
+        reply.message(),
+        "user\u{9b}2J unknown \u{202e}gnp.exe",
+        "{name}: exact"
+    );
+    let shown = reply.to_string();
+    assert!(
+        !shown.contains('\u{9b}') && !shown.contains('\u{202e}'),
+        "{name}: displayed raw: {shown:?}"
+    );
+    let _ = connection.close();
+
+    // ESC in a reply: malformed, and the error shows it escaped.
+    let server = start(Script::new().rule(
+        When::Command("MAIL"),
+        Action::reply("250 ok \u{1b}]0;pwned\u{7}\r\n"),
+    ));
+    let mut connection = connect::<A>(&settings_for(&server));
+    let err = connection
+        .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+        .expect_err("an ESC in a reply is malformed");
+    let chain = err.chain();
+    assert!(
+        !chain.contains('\u{1b}') && !chain.contains('\u{7}'),
+        "{name}: {chain:?}"
+    );
+    assert!(
+        err.report().is_some_and(|r| r.unsent().count() == 1),
+        "{name}: {err:?}"
+    );
+
+    // QUIT never answered.
+    let server = start(Script::new().rule(When::Command("QUIT"), Action::Hang));
+    let mut s = settings_for(&server);
+    s.session.timeouts.quit = Duration::from_secs(1);
+    let mut connection = connect::<A>(&s);
+    let report = connection
+        .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(report.all_delivered(), "{name}");
+    let started = Instant::now();
+    let _ = connection.close();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{name}: close waited {:?} for a QUIT reply",
+        started.elapsed()
+    );
+}
+
 /// Expands the whole suite as `#[test]` functions for an [`Adapter`].
 /// A strict server without PIPELINING drops a client that writes a
 /// command before the previous reply: after a refused recipient the
@@ -1930,6 +2056,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_per_recipient_data_replies() {
             $crate::conformance::per_recipient_data_replies::<$adapter>();
+        }
+        #[test]
+        fn conformance_hostile_server() {
+            $crate::conformance::hostile_server::<$adapter>();
         }
         #[test]
         fn conformance_strict_server_without_pipelining() {

@@ -1512,7 +1512,6 @@ pub fn dovecot_lmtp_per_recipient_replies<A: Adapter>() {
     }
 }
 
-
 // ----- Exim: PRDR, NTLMv1 -------------------------------------------------
 
 /// Exim with `prdr_enable`: the client asks for PRDR (`MAIL … PRDR`), and
@@ -1624,17 +1623,22 @@ pub fn exim_ntlm_v1_authenticates<A: Adapter>() {
     wrong.tls = s.tls.clone();
     let (result, _) = run::<A>(
         &wrong,
-        vec![message("sender@client.example", &["x@example.org"], b"x\r\n")],
+        vec![message(
+            "sender@client.example",
+            &["x@example.org"],
+            b"x\r\n",
+        )],
     );
     assert!(
         matches!(
             result,
-            Err(Error::Session(SessionError::Auth(AuthError::Rejected { .. })))
+            Err(Error::Session(SessionError::Auth(
+                AuthError::Rejected { .. }
+            )))
         ),
         "{test}: {result:?}"
     );
 }
-
 
 /// Expands the whole interop suite as `#[test]` functions for an
 /// [`Adapter`]. Each test skips (or, with `SMTP_INTEROP_REQUIRED=1`, fails)

@@ -803,14 +803,20 @@ impl Connection {
                     // written: the client did not wait. (A BDAT chunk
                     // follows its command at once, by design.)
                     let bdat = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"BDAT");
-                    let early = input.len() > used && !bdat;
                     let pipelining = self
                         .state
                         .script
                         .extensions
                         .iter()
                         .any(|e| e.eq_ignore_ascii_case("PIPELINING"));
-                    if self.state.script.strict_pipelining && early && !pipelining {
+                    let strict = self.state.script.strict_pipelining && !pipelining && !bdat;
+                    // Already read with it, or arriving within a moment
+                    // while its reply is not yet written: a client that
+                    // waits for each reply sends nothing now.
+                    let early = !bdat
+                        && (input.len() > used
+                            || (strict && self.output.is_empty() && self.bytes_pending()));
+                    if strict && early {
                         self.state
                             .lock()
                             .commands
@@ -829,6 +835,19 @@ impl Connection {
         };
         self.input.drain(..consumed);
         result
+    }
+
+    /// Whether the client sends anything within 30 ms: the strict mode's
+    /// check, before a reply, that nothing was written ahead of it.
+    fn bytes_pending(&self) -> bool {
+        let tcp = self.stream.tcp();
+        let mut byte = [0u8; 1];
+        let pending = tcp
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .is_ok()
+            && matches!(tcp.peek(&mut byte), Ok(n) if n > 0);
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(60)));
+        pending
     }
 
     /// A `DataBytes` rule firing mid-content.
