@@ -877,7 +877,7 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&st
             emit(cli, None, Some(&message), info, recipients);
             match other {
                 Error::Session(e) => session_code(e),
-                Error::TlsConfig(_) => exit::CONFIG,
+                Error::TlsConfig(_) | Error::AuthConfig(_) => exit::CONFIG,
                 Error::Proxy(_) => exit::UNAVAILABLE,
                 Error::Body(_) => exit::DATAERR,
                 Error::Io(_) => exit::TEMPFAIL,
