@@ -91,6 +91,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::future::Future;
 use std::io;
 use std::marker::PhantomData;

@@ -1808,10 +1808,10 @@ impl Session {
     }
 
     fn finish_unsent(&mut self, id: MessageId, kind: FailureKind) {
-        if let Some(index) = self.messages.iter().position(|m| m.id == id) {
-            if let Some(m) = self.messages.remove(index) {
-                self.report(m, UnsentReason::TransactionFailed, Some(kind));
-            }
+        if let Some(index) = self.messages.iter().position(|m| m.id == id)
+            && let Some(m) = self.messages.remove(index)
+        {
+            self.report(m, UnsentReason::TransactionFailed, Some(kind));
         }
     }
 

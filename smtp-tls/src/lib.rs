@@ -50,6 +50,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
