@@ -17,11 +17,11 @@
 //! `false` is honoured (the chain is still verified).
 //!
 //! ```
-//! use smtpkit_tls::{RootSource, TlsSettings};
+//! use smtpkit_tls::{TlsSettings, Trust};
 //!
 //! let mut settings = TlsSettings::default();       // the platform's roots
-//! assert_eq!(settings.roots, RootSource::Platform);
-//! assert!(settings.verifies());                     // chain and name
+//! assert_eq!(settings.trust, Trust::Verify);        // the chain is verified
+//! assert!(settings.verifies());                     // and the name
 //! settings.protocols = vec!["TLSv1.3".into()];      // mail.smtp.ssl.protocols
 //! let connector = settings.connector()?;
 //! // `connector` goes into SessionConfig::tls; the session drives it.
