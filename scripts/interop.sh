@@ -84,6 +84,6 @@ cd "$root"
 # One suite, every adapter. --no-fail-fast: a failing adapter does not
 # keep the others' tests from running.
 status=0
-cargo test --no-fail-fast -p smtpkit-blocking -p smtpkit-tokio -p smtpkit-smol --test interop -- --test-threads=2 ||
+cargo test --no-fail-fast -p smtpkit-blocking -p smtpkit-tokio -p smtpkit-smol --features legacy-auth --test interop -- --test-threads=2 ||
     status=1
 [ "$status" = 0 ]

@@ -69,9 +69,32 @@
 //! (a [`Pool`] discards it). A message whose future was dropped was either
 //! not sent, or its end of data was written and it may have been
 //! delivered: only a completed call reports which.
+//!
+//! ## Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `ring` | on | TLS crypto from rustls' `ring` provider |
+//! | `aws-lc-rs` | off | rustls' `aws-lc-rs` provider instead (`ring` is used when both are on; each TLS configuration gets exactly one, the process default is never used) |
+//! | `platform-roots` | on | trust the operating system's roots (`RootSource::Platform`, the default) |
+//! | `bundled-roots` | off | Mozilla's roots compiled in (`RootSource::Bundled`), for systems without a trust store |
+//! | `tracing` | on | `tracing` debug events: the transcript (secrets redacted) and why a session failed; off, the log calls compile to nothing |
+//! | `legacy-auth` | off | the legacy SASL mechanisms CRAM-MD5, DIGEST-MD5 and NTLM (MD4, MD5, DES); one at a time: `cram-md5`, `digest-md5`, `ntlm` |
+//!
+//! A setting that needs a feature that is off is a typed error naming the
+//! feature, never a panic: `mail.smtp.auth.mechanisms=NTLM` without `ntlm`
+//! is `Error::AuthConfig(SelectError::NotBuiltIn { feature: "ntlm", .. })`
+//! before anything is sent; `RootSource::Bundled` without `bundled-roots`
+//! is `Error::TlsConfig` whose `TlsFailure` kind is
+//! `MissingFeature("bundled-roots")`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 use std::future::Future;
 use std::io;

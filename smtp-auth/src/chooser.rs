@@ -19,7 +19,11 @@ struct Entry {
 /// The standard mechanism chooser.
 ///
 /// Default preference, strongest first: SCRAM-SHA-256, SCRAM-SHA-1,
-/// CRAM-MD5, DIGEST-MD5, NTLM, PLAIN, LOGIN. XOAUTH2, OAUTHBEARER,
+/// CRAM-MD5, DIGEST-MD5, NTLM, PLAIN, LOGIN, less the legacy mechanisms
+/// (CRAM-MD5, DIGEST-MD5, NTLM) whose features are off: the chooser never
+/// offers a mechanism this build left out, and a configured order that
+/// names one is an error ([`SelectError::NotBuiltIn`], from
+/// [`check`](Chooser::check) and [`choose`](Chooser::choose)). XOAUTH2, OAUTHBEARER,
 /// ANONYMOUS and EXTERNAL are used only when named in the configured list
 /// (as JavaMail disables XOAUTH2 unless asked for: they need a token, or no
 /// password at all).
@@ -43,16 +47,57 @@ impl fmt::Debug for Chooser {
     }
 }
 
-/// The default preference order.
+/// The default preference order (the legacy mechanisms only with their
+/// features).
 pub const DEFAULT_ORDER: &[&str] = &[
     "SCRAM-SHA-256",
     "SCRAM-SHA-1",
+    #[cfg(feature = "cram-md5")]
     "CRAM-MD5",
+    #[cfg(feature = "digest-md5")]
     "DIGEST-MD5",
+    #[cfg(feature = "ntlm")]
     "NTLM",
     "PLAIN",
     "LOGIN",
 ];
+
+/// The legacy mechanisms and the features that add them.
+const LEGACY: &[(&str, &str)] = &[
+    ("CRAM-MD5", "cram-md5"),
+    ("DIGEST-MD5", "digest-md5"),
+    ("NTLM", "ntlm"),
+];
+
+/// The mechanisms this build has, upper-case (the legacy ones only with
+/// their features).
+pub const BUILT_IN: &[&str] = &[
+    "PLAIN",
+    "LOGIN",
+    #[cfg(feature = "cram-md5")]
+    "CRAM-MD5",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    #[cfg(feature = "digest-md5")]
+    "DIGEST-MD5",
+    #[cfg(feature = "ntlm")]
+    "NTLM",
+    "XOAUTH2",
+    "OAUTHBEARER",
+    "ANONYMOUS",
+    "EXTERNAL",
+];
+
+/// The Cargo feature that would add `mechanism` when it is one of ours
+/// that this build left out (`Some("ntlm")` for NTLM without the `ntlm`
+/// feature); `None` when it is built in or not one of ours.
+pub fn missing_feature(mechanism: &str) -> Option<&'static str> {
+    LEGACY
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(mechanism))
+        .filter(|(name, _)| !BUILT_IN.contains(name))
+        .map(|(_, feature)| *feature)
+}
 
 impl Chooser {
     /// A chooser with every built-in mechanism and the default order.
@@ -120,12 +165,37 @@ impl Chooser {
         &self.credentials
     }
 
+    /// Checks that every mechanism in the configured order is available:
+    /// built in, or registered (a legacy mechanism whose feature is off is
+    /// neither, unless you register your own).
+    ///
+    /// # Errors
+    /// [`SelectError::NotBuiltIn`] naming the first such mechanism and the
+    /// feature that adds it.
+    pub fn check(&self) -> Result<(), SelectError> {
+        for name in &self.order {
+            if self.disabled.contains(name) || self.registry.iter().any(|e| &e.name == name) {
+                continue;
+            }
+            if let Some(feature) = missing_feature(name) {
+                return Err(SelectError::NotBuiltIn {
+                    mechanism: name.clone(),
+                    feature,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Picks and starts a mechanism.
     ///
     /// # Errors
+    /// [`SelectError::NotBuiltIn`] when the configured order names a
+    /// mechanism this build left out (see [`check`](Self::check));
     /// [`SelectError::PlaintextRefused`] when only plaintext mechanisms
     /// remain without TLS, else [`SelectError::NoUsableMechanism`].
     pub fn choose(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
+        self.check()?;
         let mut refused = None;
         for name in &self.order {
             if self.disabled.contains(name) || !offered.iter().any(|o| o.eq_ignore_ascii_case(name))
@@ -159,16 +229,19 @@ fn entry(name: &str, plaintext: bool, factory: fn(&Credentials) -> Box<dyn Mecha
 }
 
 fn builtin() -> Vec<Entry> {
-    use crate::simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
+    use crate::simple::{Anonymous, External, Login, OAuthBearer, Plain, XOAuth2};
     vec![
         entry("PLAIN", true, |c| Box::new(Plain::new(c))),
         entry("LOGIN", true, |c| Box::new(Login::new(c))),
-        entry("CRAM-MD5", false, |c| Box::new(CramMd5::new(c))),
+        #[cfg(feature = "cram-md5")]
+        entry("CRAM-MD5", false, |c| Box::new(crate::CramMd5::new(c))),
         entry("SCRAM-SHA-1", false, |c| Box::new(crate::Scram::sha1(c))),
         entry("SCRAM-SHA-256", false, |c| {
             Box::new(crate::Scram::sha256(c))
         }),
+        #[cfg(feature = "digest-md5")]
         entry("DIGEST-MD5", false, |c| Box::new(crate::DigestMd5::new(c))),
+        #[cfg(feature = "ntlm")]
         entry("NTLM", false, |c| Box::new(crate::Ntlm::new(c))),
         entry("XOAUTH2", true, |c| Box::new(XOAuth2::new(c))),
         entry("OAUTHBEARER", true, |c| Box::new(OAuthBearer::new(c))),
@@ -190,6 +263,48 @@ mod tests {
         Chooser::new(Credentials::new("u", Secret::new("p")))
     }
 
+    #[test]
+    fn built_in_is_what_the_registry_has() {
+        let registry = builtin();
+        let names: Vec<&str> = registry.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.len(), BUILT_IN.len());
+        assert!(BUILT_IN.iter().all(|n| names.contains(n)));
+        assert!(DEFAULT_ORDER.iter().all(|n| BUILT_IN.contains(n)));
+    }
+
+    /// Without a legacy feature the mechanism is neither chosen nor
+    /// silently skipped when configured: the error names the feature.
+    #[test]
+    fn left_out_mechanisms_are_named_with_their_feature() {
+        for (name, feature) in LEGACY {
+            let built = BUILT_IN.contains(name);
+            assert_eq!(missing_feature(name), (!built).then_some(*feature));
+            let c = chooser().mechanisms(&format!("{} PLAIN", name.to_lowercase()));
+            if built {
+                assert!(c.check().is_ok());
+                assert_eq!(c.choose(&offered(name), true).unwrap().name(), *name);
+            } else {
+                let expected = SelectError::NotBuiltIn {
+                    mechanism: (*name).to_owned(),
+                    feature,
+                };
+                assert_eq!(c.check(), Err(expected.clone()));
+                assert_eq!(
+                    c.choose(&offered("PLAIN"), true).err(),
+                    Some(expected.clone())
+                );
+                assert!(expected.to_string().contains(feature), "{expected}");
+                // Not in the default order, so never chosen by default.
+                assert!(chooser().choose(&offered(name), true).is_err());
+                // Disabled, or replaced by one of your own: fine.
+                assert!(c.clone().disable(name).check().is_ok());
+            }
+        }
+        assert_eq!(missing_feature("PLAIN"), None);
+        assert_eq!(missing_feature("GSSAPI"), None);
+    }
+
+    #[cfg(feature = "cram-md5")]
     #[test]
     fn order_disable_and_plaintext_rule() {
         let c = chooser();

@@ -15,6 +15,22 @@
 //! Secrets are held in [`Secret`], which zeroizes on drop and prints as
 //! `[redacted]`.
 //!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | (none) | always | PLAIN, LOGIN, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2, OAUTHBEARER, ANONYMOUS, EXTERNAL |
+//! | `cram-md5` | off | CRAM-MD5 (RFC 2195; `md-5`) |
+//! | `digest-md5` | off | DIGEST-MD5 (RFC 2831, obsoleted by RFC 6331; `md-5`) |
+//! | `ntlm` | off | NTLM v1/v2 (`md4`, `md-5`, `des`) |
+//! | `legacy` | off | all three |
+//!
+//! The legacy mechanisms are opt-in because they bring MD4, MD5 and DES
+//! implementations most programs never need. Without its feature a
+//! mechanism is not in [`DEFAULT_ORDER`] or [`BUILT_IN`], the chooser never
+//! picks it, and a configured order that names it fails with
+//! [`SelectError::NotBuiltIn`] naming the feature ([`missing_feature`]).
+//!
 //! ```
 //! use smtpkit_auth::{Chooser, Credentials, Secret};
 //!
@@ -32,25 +48,40 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::sync::Arc;
 
 mod chooser;
+#[cfg(feature = "cram-md5")]
+mod cram_md5;
+#[cfg(feature = "digest-md5")]
 mod digest_md5;
+#[cfg(feature = "ntlm")]
 mod ntlm;
 mod scram;
 mod simple;
 
-pub use chooser::{Chooser, DEFAULT_ORDER, MechanismFactory};
-// The traits and the secret type are the core's (smtp-proto drives any
-// mechanism); this crate implements them.
+pub use chooser::{BUILT_IN, Chooser, DEFAULT_ORDER, MechanismFactory, missing_feature};
+#[cfg(feature = "cram-md5")]
+pub use cram_md5::CramMd5;
+#[cfg(feature = "digest-md5")]
 pub use digest_md5::DigestMd5;
+#[cfg(feature = "digest-md5")]
 #[doc(hidden)]
 pub use digest_md5::{DigestChallenge, fuzz_digest_challenge};
+#[cfg(feature = "ntlm")]
 pub use ntlm::Ntlm;
+#[cfg(feature = "ntlm")]
 #[doc(hidden)]
 pub use ntlm::{NtlmChallenge, fuzz_ntlm_challenge};
 pub use scram::Scram;
-pub use simple::{Anonymous, CramMd5, External, Login, OAuthBearer, Plain, XOAuth2};
+pub use simple::{Anonymous, External, Login, OAuthBearer, Plain, XOAuth2};
+// The traits and the secret type are the core's (smtp-proto drives any
+// mechanism); this crate implements them.
 pub use smtpkit_proto::{
     Authenticator, SaslError, SaslMechanism as Mechanism, Secret, SelectError,
 };

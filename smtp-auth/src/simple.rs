@@ -1,9 +1,6 @@
 //! The mechanisms that fit in a few lines: PLAIN (RFC 4616), LOGIN,
 //! XOAUTH2, OAUTHBEARER (RFC 7628), ANONYMOUS (RFC 4505), EXTERNAL
-//! (RFC 4422 appendix A) and CRAM-MD5 (RFC 2195).
-
-use hmac::{Hmac, KeyInit, Mac};
-use md5::Md5;
+//! (RFC 4422 appendix A).
 
 use crate::{Credentials, Mechanism, SaslError, Secret};
 
@@ -268,50 +265,6 @@ impl Mechanism for External {
     }
 }
 
-/// CRAM-MD5 (RFC 2195): `user SP hex(HMAC-MD5(password, challenge))`.
-#[derive(Debug)]
-pub struct CramMd5 {
-    user: String,
-    password: Secret,
-    done: bool,
-}
-
-impl CramMd5 {
-    /// CRAM-MD5 for these credentials.
-    pub fn new(c: &Credentials) -> CramMd5 {
-        CramMd5 {
-            user: c.user.clone(),
-            password: c.password.clone(),
-            done: false,
-        }
-    }
-}
-
-impl Mechanism for CramMd5 {
-    fn name(&self) -> &str {
-        "CRAM-MD5"
-    }
-    fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
-        Ok(None)
-    }
-    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
-        if std::mem::replace(&mut self.done, true) {
-            return Err(SaslError::UnexpectedStep("CRAM-MD5 has one step"));
-        }
-        if challenge.is_empty() || challenge.len() > 1024 {
-            return Err(SaslError::BadChallenge(
-                "CRAM-MD5 challenge must be 1 to 1024 octets".into(),
-            ));
-        }
-        let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(self.password.expose().as_bytes())
-            .map_err(|e| SaslError::Credentials(e.to_string()))?;
-        mac.update(challenge);
-        let digest = mac.finalize().into_bytes();
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(format!("{} {hex}", self.user).into_bytes())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,18 +289,6 @@ mod tests {
             Plain::new(&c).initial_response().unwrap().unwrap(),
             b"Ursel\0Kurt\0xipj3plmq"
         );
-    }
-
-    #[test]
-    fn rfc2195_cram_md5() {
-        let mut m = CramMd5::new(&creds("tim", "tanstaaftanstaaf"));
-        assert_eq!(m.initial_response().unwrap(), None);
-        let response = m
-            .respond(b"<1896.697170952@postoffice.reston.mci.net>")
-            .unwrap();
-        assert_eq!(response, b"tim b913a602c7eda7a495b4e6e7334d3890");
-        assert!(m.respond(b"again").is_err());
-        assert!(CramMd5::new(&creds("a", "b")).respond(b"").is_err());
     }
 
     #[test]

@@ -114,14 +114,18 @@ impl Driver {
     /// handshake when a proxy is configured, then the session.
     ///
     /// # Errors
-    /// [`Error::TlsConfig`] for unusable TLS settings, [`Error::Proxy`]
-    /// for an unusable proxy target.
+    /// [`Error::TlsConfig`] for unusable TLS settings, [`Error::AuthConfig`]
+    /// for a SASL mechanism this build left out, [`Error::Proxy`] for an
+    /// unusable proxy target.
     pub fn for_settings(
         settings: &ClientSettings,
         local_ip: Option<IpAddr>,
         transcript: Option<TranscriptHook>,
         now: Instant,
     ) -> Result<Driver, Error> {
+        if let Some(chooser) = settings.chooser() {
+            chooser.check().map_err(Error::AuthConfig)?;
+        }
         let mut config = settings
             .session_config(ehlo_name(settings, local_ip))
             .map_err(Error::TlsConfig)?;

@@ -153,7 +153,10 @@ enum Link {
     Failed,
 }
 
-/// The sans-IO client: see the [module docs](self).
+/// The sans-IO client. An I/O loop asks [`next_action`](Driver::next_action),
+/// performs the [`Action`] and reports back (`on_written`, `on_read`,
+/// `on_body`, `on_rewound`) until [`Action::Done`]; the crate docs show one
+/// in virtual time.
 pub struct Driver {
     link: Link,
     timeouts: IoTimeouts,

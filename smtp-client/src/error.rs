@@ -25,6 +25,11 @@ pub enum Error {
     /// protocol or cipher name).
     #[error("the TLS configuration is unusable")]
     TlsConfig(#[source] smtpkit_proto::TlsError),
+    /// The authentication configuration is unusable: it names a SASL
+    /// mechanism this build left out ([`SelectError::NotBuiltIn`](smtpkit_proto::SelectError::NotBuiltIn),
+    /// with the Cargo feature that adds it). Nothing was sent.
+    #[error("the authentication configuration is unusable")]
+    AuthConfig(#[source] smtpkit_proto::SelectError),
     /// The session ended (refused greeting, TLS or AUTH failure, timeout,
     /// malformed reply, connection closed).
     #[error(transparent)]
@@ -106,7 +111,7 @@ impl Error {
     /// permanently (5xx), or the configuration or the message is unusable.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::TlsConfig(_) | Error::Message(_) => true,
+            Error::TlsConfig(_) | Error::AuthConfig(_) | Error::Message(_) => true,
             Error::Session(e) => {
                 !e.is_transient() && e.reply().is_some_and(smtpkit_proto::Reply::is_permanent)
             }
@@ -187,6 +192,15 @@ fn send_failure_text(report: &DeliveryReport) -> String {
     match &report.failure {
         Some(kind) => kind.to_string(),
         None => "connection lost".to_owned(),
+    }
+}
+
+impl Error {
+    /// The typed TLS failure (unknown issuer, name mismatch, expired, the
+    /// server's alert, …) when TLS is why this failed, from the TLS
+    /// handshake or the TLS configuration.
+    pub fn tls_failure(&self) -> Option<&smtpkit_tls::TlsFailure> {
+        smtpkit_tls::TlsFailure::find(self)
     }
 }
 

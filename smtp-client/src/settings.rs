@@ -27,7 +27,7 @@
 //! | `chunksize` | [`SessionOptions::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
 //! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
 //! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
-//! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
+//! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN, the legacy three only with their features (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
 //! | `auth.<mech>.disable` | [`AuthSettings::disabled`]; `false` opts XOAUTH2/OAUTHBEARER/ANONYMOUS/EXTERNAL in | XOAUTH2 off unless asked (same) |
 //! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`AuthSettings`] fields | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
@@ -239,7 +239,11 @@ pub struct TlsOptions {
     pub ca_files: Vec<std::path::PathBuf>,
     /// More trusted CA certificates (PEM text).
     pub ca_pem: Vec<String>,
-    /// Use only `ca_files` (and `trust`), not the platform's roots.
+    /// Where the trusted roots come from (default: the platform's store,
+    /// with smtpkit-tls's `platform-roots` feature; `Bundled` needs
+    /// `bundled-roots`, and is a configuration error without it).
+    pub roots: RootSource,
+    /// Use only `ca_files` (and `trust`), not `roots`.
     pub only_extra_roots: bool,
     /// A client certificate chain (PEM file).
     pub client_cert: Option<std::path::PathBuf>,
@@ -262,6 +266,7 @@ impl Default for TlsOptions {
             cipher_suites: Vec::new(),
             ca_files: Vec::new(),
             ca_pem: Vec::new(),
+            roots: RootSource::default(),
             only_extra_roots: false,
             client_cert: None,
             client_key: None,
@@ -297,7 +302,7 @@ impl TlsOptions {
             roots: if self.only_extra_roots {
                 RootSource::None
             } else {
-                RootSource::Platform
+                self.roots
             },
             extra_ca_files: self.ca_files.clone(),
             extra_ca_pem: self.ca_pem.iter().map(|p| p.as_bytes().to_vec()).collect(),

@@ -73,10 +73,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "# extensions: {}",
         ehlo.keywords().collect::<Vec<_>>().join(" ")
     );
-    if let Some(max) = ehlo.max_message_size() {
-        if report.size > max {
-            return Err(format!("message of {} octets exceeds SIZE {max}", report.size).into());
-        }
+    if let Some(max) = ehlo.max_message_size()
+        && report.size > max
+    {
+        return Err(format!("message of {} octets exceeds SIZE {max}", report.size).into());
     }
 
     // 3. One pipelined flight: MAIL, RCPT, DATA.

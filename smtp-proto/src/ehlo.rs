@@ -260,19 +260,18 @@ impl EhloResponse {
     }
 
     fn add(&mut self, extension: Extension) {
-        if let Extension::Auth(more) = &extension {
-            if let Some(Extension::Auth(mechs)) = self
+        if let Extension::Auth(more) = &extension
+            && let Some(Extension::Auth(mechs)) = self
                 .extensions
                 .iter_mut()
                 .find(|e| matches!(e, Extension::Auth(_)))
-            {
-                for m in more {
-                    if !mechs.contains(m) {
-                        mechs.push(m.clone());
-                    }
+        {
+            for m in more {
+                if !mechs.contains(m) {
+                    mechs.push(m.clone());
                 }
-                return;
             }
+            return;
         }
         self.extensions.push(extension);
     }

@@ -147,10 +147,16 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `tracing` | on | `tracing` debug events: the transcript (secrets redacted) under the target `smtpkit_proto::transcript`, and why a session failed under `smtpkit_proto::session`. Without it the log calls compile to nothing. |
 //! | `server` | off | the server direction, for test servers and fuzzing: `Command::parse` and `CommandError`, `DataDecoder` and `DataProgress` (the DATA end and dot-unstuffing), the `server` module (command-line framing). smtp-testkit enables it; a client never needs it. |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod address;
 mod body;
@@ -161,6 +167,7 @@ mod ehlo;
 mod envelope;
 mod input;
 mod line;
+mod log;
 pub mod proxy;
 mod reply;
 mod sasl;

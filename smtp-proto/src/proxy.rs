@@ -137,12 +137,12 @@ impl ProxyHandshake {
         credentials: Option<(&str, Secret)>,
     ) -> Result<ProxyHandshake, ProxyError> {
         check_target(host)?;
-        if let Some((user, password)) = &credentials {
-            if user.is_empty() || user.len() > 255 || password.expose().len() > 255 {
-                return Err(ProxyError::Invalid(
-                    "SOCKS5 user and password must be 1 to 255 octets",
-                ));
-            }
+        if let Some((user, password)) = &credentials
+            && (user.is_empty() || user.len() > 255 || password.expose().len() > 255)
+        {
+            return Err(ProxyError::Invalid(
+                "SOCKS5 user and password must be 1 to 255 octets",
+            ));
         }
         let out = if credentials.is_some() {
             vec![5, 2, 0, 2]

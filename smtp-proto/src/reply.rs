@@ -215,13 +215,13 @@ impl Reply {
         enhanced: Option<EnhancedStatusCode>,
         lines: Vec<String>,
     ) -> Result<Reply, InvalidInput> {
-        if let Some(e) = enhanced {
-            if e.class() != code.class() {
-                return Err(InvalidInput::new(
-                    Field::ReplyText,
-                    Reason::Syntax("enhanced status class differs from the reply code's class"),
-                ));
-            }
+        if let Some(e) = enhanced
+            && e.class() != code.class()
+        {
+            return Err(InvalidInput::new(
+                Field::ReplyText,
+                Reason::Syntax("enhanced status class differs from the reply code's class"),
+            ));
         }
         for line in &lines {
             if let Some(position) = line.bytes().position(|b| !is_text_byte(b)) {
@@ -611,14 +611,14 @@ impl ReplyDecoder {
         // RFC 2034: every line repeats the code; a 3xx reply has none, and a
         // code whose class differs from the reply's is not one.
         let mut text = text;
-        if let Some((enhanced, rest)) = EnhancedStatusCode::parse_prefix(text) {
-            if enhanced.class() == code.class() {
-                if reply.lines.is_empty() {
-                    reply.enhanced = Some(enhanced);
-                }
-                if reply.enhanced == Some(enhanced) {
-                    text = rest;
-                }
+        if let Some((enhanced, rest)) = EnhancedStatusCode::parse_prefix(text)
+            && enhanced.class() == code.class()
+        {
+            if reply.lines.is_empty() {
+                reply.enhanced = Some(enhanced);
+            }
+            if reply.enhanced == Some(enhanced) {
+                text = rest;
             }
         }
 

@@ -91,6 +91,16 @@ pub enum SelectError {
         /// The first such mechanism.
         mechanism: String,
     },
+    /// The configuration names a mechanism that this build left out (it
+    /// is behind a Cargo feature that is off).
+    #[error("the {mechanism} mechanism is not built in: enable the `{feature}` feature")]
+    NotBuiltIn {
+        /// The mechanism.
+        mechanism: String,
+        /// The Cargo feature that adds it (of `smtpkit-auth`; the client
+        /// crates have it too, or `legacy-auth` for all the legacy ones).
+        feature: &'static str,
+    },
 }
 
 /// Why authentication failed or could not start.
@@ -133,6 +143,14 @@ pub enum AuthError {
         /// The mechanism.
         mechanism: String,
     },
+    /// The configuration names a mechanism that this build left out.
+    #[error("the {mechanism} mechanism is not built in: enable the `{feature}` feature")]
+    NotBuiltIn {
+        /// The mechanism.
+        mechanism: String,
+        /// The Cargo feature that adds it.
+        feature: &'static str,
+    },
 }
 
 impl From<SelectError> for AuthError {
@@ -141,6 +159,9 @@ impl From<SelectError> for AuthError {
             SelectError::NoUsableMechanism { offered } => AuthError::NoUsableMechanism { offered },
             SelectError::PlaintextRefused { mechanism } => {
                 AuthError::PlaintextRefused { mechanism }
+            }
+            SelectError::NotBuiltIn { mechanism, feature } => {
+                AuthError::NotBuiltIn { mechanism, feature }
             }
         }
     }

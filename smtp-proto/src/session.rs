@@ -793,7 +793,7 @@ impl Session {
         for awaiting in new_pending {
             self.expect(awaiting);
         }
-        if transcript || tracing::enabled!(tracing::Level::DEBUG) {
+        if transcript || crate::log::debug_enabled!() {
             for note in notes {
                 self.note(Direction::Client, note);
             }
@@ -977,7 +977,7 @@ impl Session {
     // ----- internals: plumbing -----------------------------------------
 
     fn note(&mut self, direction: Direction, line: String) {
-        tracing::debug!(target: "smtpkit_proto::transcript", ?direction, line = %line);
+        crate::log::debug!(target: "smtpkit_proto::transcript", ?direction, line = %line);
         if self.config.transcript {
             self.events
                 .push_back(Event::Transcript(TranscriptEntry { direction, line }));
@@ -986,7 +986,7 @@ impl Session {
 
     fn write(&mut self, command: &Command) {
         command.encode(&mut self.out);
-        if self.config.transcript || tracing::enabled!(tracing::Level::DEBUG) {
+        if self.config.transcript || crate::log::debug_enabled!() {
             self.note(Direction::Client, command.redacted());
         }
     }
@@ -1330,7 +1330,7 @@ impl Session {
     }
 
     fn on_reply(&mut self, now: Instant, reply: Reply) {
-        if self.config.transcript || tracing::enabled!(tracing::Level::DEBUG) {
+        if self.config.transcript || crate::log::debug_enabled!() {
             let wire = reply.to_bytes();
             for line in String::from_utf8_lossy(&wire).split_terminator("\r\n") {
                 self.note(Direction::Server, line.to_owned());
@@ -1937,10 +1937,10 @@ impl Session {
     }
 
     fn finish_unsent(&mut self, id: MessageId, kind: FailureKind) {
-        if let Some(index) = self.messages.iter().position(|m| m.id == id) {
-            if let Some(m) = self.messages.remove(index) {
-                self.report(m, UnsentReason::TransactionFailed, Some(kind));
-            }
+        if let Some(index) = self.messages.iter().position(|m| m.id == id)
+            && let Some(m) = self.messages.remove(index)
+        {
+            self.report(m, UnsentReason::TransactionFailed, Some(kind));
         }
     }
 
@@ -2000,7 +2000,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return;
         }
-        tracing::debug!(target: "smtpkit_proto::session", %error, "session failed");
+        crate::log::debug!(target: "smtpkit_proto::session", %error, "session failed");
         let closing_reply = match &error {
             SessionError::ServiceClosing(r) => Some(r.clone()),
             _ => None,
@@ -2081,10 +2081,10 @@ fn decrypt(
         let taken = tls.read_tls(data)?;
         tls.read_plaintext(plaintext)?;
         if taken == 0 {
-            return Err(TlsError {
-                kind: TlsErrorKind::Protocol,
-                message: "the TLS layer stopped taking input".into(),
-            });
+            return Err(TlsError::new(
+                TlsErrorKind::Protocol,
+                "the TLS layer stopped taking input",
+            ));
         }
         data = &data[taken..];
     }

@@ -6,16 +6,96 @@
 //! rustls; tests use a fake.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Why TLS failed; the session closes with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("TLS {kind}: {message}")]
+///
+/// `Display` says what failed (`TLS certificate error`, and the message
+/// when there is one); the TLS library's own error, when there is one, is
+/// [`source()`](std::error::Error::source) and is not repeated in the
+/// text. `smtpkit-tls` puts a typed failure there (its `TlsFailure`, with
+/// a kind such as an unknown issuer, an expired certificate or a name
+/// mismatch, and the `rustls::Error` as its own source).
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct TlsError {
     /// What kind of failure.
     pub kind: TlsErrorKind,
-    /// Details from the TLS library.
+    /// Details that are not in the source (may be empty).
     pub message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
+
+impl TlsError {
+    /// An error of `kind` with a message and no source.
+    pub fn new(kind: TlsErrorKind, message: impl Into<String>) -> TlsError {
+        TlsError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error of `kind` whose details are `source` (the message is
+    /// empty: the source says it).
+    pub fn from_source(
+        kind: TlsErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> TlsError {
+        TlsError {
+            kind,
+            message: String::new(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The underlying error, typed, for downcasting (also
+    /// [`source()`](std::error::Error::source)).
+    pub fn source_ref(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Debug for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS {}", self.kind)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Equal when the kind, the message and the source's text are (a source
+/// cannot be compared otherwise).
+impl PartialEq for TlsError {
+    fn eq(&self, other: &TlsError) -> bool {
+        self.kind == other.kind
+            && self.message == other.message
+            && self.source.as_ref().map(ToString::to_string)
+                == other.source.as_ref().map(ToString::to_string)
+    }
+}
+
+impl Eq for TlsError {}
 
 /// The broad reason for a [`TlsError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

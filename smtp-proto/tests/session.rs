@@ -43,10 +43,7 @@ impl TlsLayer for FakeTls {
             self.hello_buf.extend_from_slice(&data[..n]);
             if self.hello_buf.len() == SERVER_HELLO.len() {
                 if self.hello_buf == SERVER_BAD {
-                    return Err(TlsError {
-                        kind: TlsErrorKind::Certificate,
-                        message: "unknown CA".into(),
-                    });
+                    return Err(TlsError::new(TlsErrorKind::Certificate, "unknown CA"));
                 }
                 self.handshaking = false;
             }

@@ -873,7 +873,7 @@ fn error_code(error: &Error) -> u8 {
         Error::Send { report, cause } => outcome_code(report, cause.as_deref()),
         Error::Undelivered(failure) => outcome_code(&failure.report, None),
         Error::Session(e) => session_code(e),
-        Error::TlsConfig(_) => exit::CONFIG,
+        Error::TlsConfig(_) | Error::AuthConfig(_) => exit::CONFIG,
         Error::Proxy(_) => exit::UNAVAILABLE,
         Error::Body(_) => exit::DATAERR,
         Error::Io(_) => exit::TEMPFAIL,

@@ -14,9 +14,10 @@ use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
 use smtpkit_client::{Error, TranscriptHook};
 use smtpkit_proto::proxy::ProxyError;
 use smtpkit_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SessionError, SessionInfo,
-    TlsErrorKind,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SelectError, SessionError,
+    SessionInfo, TlsErrorKind,
 };
+use smtpkit_tls::{TlsFailure, TlsFailureKind};
 
 use crate::{Action, ProxyProtocol, Script, TestCa, TestProxy, TestServer, When};
 
@@ -429,7 +430,14 @@ pub fn tls<A: Adapter>() {
     let mut s3 = s.clone();
     s3.tls.ca_pem = vec![other.ca_pem];
     match run::<A>(&s3, vec![]).0 {
-        Err(Error::Session(SessionError::Tls(e))) => assert_eq!(e.kind, TlsErrorKind::Certificate),
+        Err(Error::Session(SessionError::Tls(e))) => {
+            assert_eq!(e.kind, TlsErrorKind::Certificate, "{name}");
+            assert_eq!(
+                TlsFailure::of(&e).map(TlsFailure::kind),
+                Some(TlsFailureKind::UnknownIssuer),
+                "{name}"
+            );
+        }
         other => panic!("{name}: {other:?}"),
     }
 }
@@ -458,6 +466,25 @@ pub fn auth_mechanisms<A: Adapter>() {
         s.auth.mechanisms = Some(mechanism.into());
         // The test server has no TLS: PLAIN and LOGIN need the opt-in.
         s.auth.allow_plaintext = true;
+        if let Some(feature) = smtpkit_auth::missing_feature(mechanism) {
+            // This build left the mechanism out (a legacy one, behind its
+            // feature): naming it, typed or by property, is a typed error
+            // naming the feature, before anything is sent.
+            let mut by_property = s.clone();
+            by_property.auth.mechanisms = None;
+            set(&mut by_property, "mail.smtp.auth.mechanisms", mechanism);
+            for s in [&s, &by_property] {
+                match connect_error::<A>(s) {
+                    Error::AuthConfig(SelectError::NotBuiltIn {
+                        mechanism: m,
+                        feature: f,
+                    }) => assert_eq!((m.as_str(), f), (mechanism, feature), "{name}"),
+                    other => panic!("{name} {mechanism}: {other:?}"),
+                }
+            }
+            assert!(server.commands().is_empty(), "{name} {mechanism}");
+            continue;
+        }
         let (hook, seen) = recorder();
         let mut connection =
             A::connect(&s, Some(hook)).unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
@@ -676,6 +703,16 @@ fn tls_kind(result: &Result<SessionInfo, Error>) -> Option<TlsErrorKind> {
     }
 }
 
+/// The typed TLS failure of a connection that failed, through the
+/// client's error.
+fn tls_failure(result: &Result<SessionInfo, Error>) -> Option<TlsFailureKind> {
+    result
+        .as_ref()
+        .err()
+        .and_then(Error::tls_failure)
+        .map(TlsFailure::kind)
+}
+
 /// Every TLS and STARTTLS setting takes effect when set through the typed
 /// API, with the same wire behaviour as through its `mail.smtp.*`
 /// property.
@@ -735,9 +772,11 @@ pub fn typed_tls_settings<A: Adapter>() {
     // …and an unverifiable certificate is an error, not plaintext.
     default.tls.ca_pem.clear();
     default.tls.only_extra_roots = false;
+    let result = established::<A>(&default).0;
+    assert_eq!(tls_kind(&result), Some(TlsErrorKind::Certificate), "{name}");
     assert_eq!(
-        tls_kind(&established::<A>(&default).0),
-        Some(TlsErrorKind::Certificate),
+        tls_failure(&result),
+        Some(TlsFailureKind::UnknownIssuer),
         "{name}"
     );
     // Offered, then refused: an error, not plaintext.
@@ -811,9 +850,11 @@ pub fn typed_tls_settings<A: Adapter>() {
     let mut wrong_name = base(&starttls);
     wrong_name.host = "127.0.0.1".into();
     wrong_name.tls.starttls_required = true;
+    let result = established::<A>(&wrong_name).0;
+    assert_eq!(tls_kind(&result), Some(TlsErrorKind::Certificate), "{name}");
     assert_eq!(
-        tls_kind(&established::<A>(&wrong_name).0),
-        Some(TlsErrorKind::Certificate),
+        tls_failure(&result),
+        Some(TlsFailureKind::NameMismatch),
         "{name}"
     );
     let mut typed = wrong_name.clone();
@@ -836,9 +877,11 @@ pub fn typed_tls_settings<A: Adapter>() {
     let mut untrusted = base(&starttls);
     untrusted.tls.starttls_required = true;
     untrusted.tls.ca_pem = vec![other.ca_pem];
+    let result = established::<A>(&untrusted).0;
+    assert_eq!(tls_kind(&result), Some(TlsErrorKind::Certificate), "{name}");
     assert_eq!(
-        tls_kind(&established::<A>(&untrusted).0),
-        Some(TlsErrorKind::Certificate),
+        tls_failure(&result),
+        Some(TlsFailureKind::UnknownIssuer),
         "{name}"
     );
     let mut typed = untrusted.clone();
@@ -902,6 +945,38 @@ pub fn typed_tls_settings<A: Adapter>() {
         matches!(established::<A>(&typed).0, Err(Error::TlsConfig(_))),
         "{name}"
     );
+    // roots: what this build has works, what it left out is a typed
+    // configuration error naming the feature (never a panic, never
+    // another source).
+    for (roots, feature, built) in [
+        (
+            smtpkit_tls::RootSource::Platform,
+            "platform-roots",
+            smtpkit_tls::RootSource::Platform.is_built_in(),
+        ),
+        (
+            smtpkit_tls::RootSource::Bundled,
+            "bundled-roots",
+            smtpkit_tls::RootSource::Bundled.is_built_in(),
+        ),
+    ] {
+        let mut typed = required.clone();
+        typed.tls.only_extra_roots = false;
+        typed.tls.roots = roots;
+        let result = established::<A>(&typed).0;
+        if built {
+            assert!(result.is_ok(), "{name} {roots:?}: {result:?}");
+        } else {
+            match &result {
+                Err(Error::TlsConfig(e)) => assert_eq!(
+                    TlsFailure::of(e).map(TlsFailure::kind),
+                    Some(TlsFailureKind::MissingFeature(feature)),
+                    "{name}"
+                ),
+                other => panic!("{name} {roots:?}: {other:?}"),
+            }
+        }
+    }
     let mut typed = required.clone();
     typed.tls.only_extra_roots = false;
     let (info, _) = established::<A>(&typed);
@@ -926,7 +1001,9 @@ pub fn typed_tls_settings<A: Adapter>() {
     match established::<A>(&typed).0 {
         Err(Error::Session(SessionError::Tls(e))) => {
             assert_eq!(e.kind, TlsErrorKind::Certificate, "{name}");
-            assert!(e.message.contains("pinned"), "{name}: {}", e.message);
+            let failure = TlsFailure::of(&e).unwrap_or_else(|| panic!("{name}: {e:?}"));
+            assert_eq!(failure.kind(), TlsFailureKind::PinMismatch, "{name}");
+            assert!(failure.to_string().contains("pinned"), "{name}: {failure}");
         }
         other => panic!("{name}: {other:?}"),
     }
@@ -1318,11 +1395,14 @@ fn starttls_script(ca: &TestCa) -> Script {
     Script::new().starttls(ca).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The TLS error that connecting must end in.
-fn tls_error<A: Adapter>(settings: &ClientSettings) -> (TlsErrorKind, String) {
-    match connect_error::<A>(settings) {
-        Error::Session(SessionError::Tls(e)) => (e.kind, e.message),
-        other => panic!("{}: expected a TLS error, got {other:?}", A::NAME),
+/// The TLS error that connecting must end in: its broad kind, its typed
+/// failure and the whole chain's text.
+fn tls_error<A: Adapter>(settings: &ClientSettings) -> (TlsErrorKind, TlsFailureKind, String) {
+    let error = connect_error::<A>(settings);
+    let failure = error.tls_failure().map(TlsFailure::kind);
+    match (&error, failure) {
+        (Error::Session(SessionError::Tls(e)), Some(failure)) => (e.kind, failure, error.chain()),
+        _ => panic!("{}: expected a TLS error, got {error:?}", A::NAME),
     }
 }
 
@@ -1334,14 +1414,22 @@ pub fn untrusted_ca_and_wrong_name_fail_before_anything_is_sent<A: Adapter>() {
     let ca = test_ca(&["localhost"]);
     let other = test_ca(&["localhost"]);
     let server = start(starttls_script(&ca));
-    let (kind, message) = tls_error::<A>(&starttls_settings(&server, "localhost", &other));
+    let (kind, failure, message) = tls_error::<A>(&starttls_settings(&server, "localhost", &other));
     assert_eq!(kind, TlsErrorKind::Certificate, "{name}");
+    assert_eq!(failure, TlsFailureKind::UnknownIssuer, "{name}");
     assert!(message.contains("unknown CA"), "{name}: {message}");
+    // The chain says it once in our words, once in rustls'.
+    assert!(
+        message.ends_with("invalid peer certificate: UnknownIssuer"),
+        "{name}: {message}"
+    );
 
     let named = test_ca(&["mx.example"]);
     let server2 = start(starttls_script(&named));
-    let (kind, message) = tls_error::<A>(&starttls_settings(&server2, "localhost", &named));
+    let (kind, failure, message) =
+        tls_error::<A>(&starttls_settings(&server2, "localhost", &named));
     assert_eq!(kind, TlsErrorKind::Certificate, "{name}");
+    assert_eq!(failure, TlsFailureKind::NameMismatch, "{name}");
     assert!(
         message.contains("does not match the server name"),
         "{name}: {message}"
@@ -1380,7 +1468,44 @@ pub fn ssl_trust_star_and_host_lists<A: Adapter>() {
     }
     let mut s = starttls_settings(&server, "localhost", &other);
     set(&mut s, "mail.smtp.ssl.trust", "mx.example");
-    assert_eq!(tls_error::<A>(&s).0, TlsErrorKind::Certificate, "{name}");
+    let (kind, failure, _) = tls_error::<A>(&s);
+    assert_eq!(kind, TlsErrorKind::Certificate, "{name}");
+    assert_eq!(failure, TlsFailureKind::UnknownIssuer, "{name}");
+}
+
+/// An expired certificate, and one not valid yet, fail the handshake
+/// with their own kinds, over STARTTLS and implicit TLS, before MAIL.
+pub fn expired_and_not_yet_valid_certificates_fail<A: Adapter>() {
+    let name = A::NAME;
+    for (ca, expected) in [
+        (TestCa::expired(&["localhost"]), TlsFailureKind::Expired),
+        (
+            TestCa::not_yet_valid(&["localhost"]),
+            TlsFailureKind::NotYetValid,
+        ),
+    ] {
+        let ca = ca.unwrap_or_else(|e| panic!("test CA: {e}"));
+        let starttls = start(starttls_script(&ca));
+        let implicit = start(
+            Script::new()
+                .implicit_tls(&ca)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let mut implicit_settings = starttls_settings(&implicit, "localhost", &ca);
+        set(&mut implicit_settings, "mail.smtp.ssl.enable", "true");
+        for (server, s) in [
+            (&starttls, starttls_settings(&starttls, "localhost", &ca)),
+            (&implicit, implicit_settings),
+        ] {
+            let (kind, failure, message) = tls_error::<A>(&s);
+            assert_eq!(kind, TlsErrorKind::Certificate, "{name}: {message}");
+            assert_eq!(failure, expected, "{name}: {message}");
+            assert!(
+                server.commands().iter().all(|c| !c.starts_with("MAIL")),
+                "{name}"
+            );
+        }
+    }
 }
 
 /// `mail.smtp.ssl.protocols` against a TLS 1.2-only server: 1.3 alone
@@ -1397,8 +1522,13 @@ pub fn protocol_version_not_allowed<A: Adapter>() {
     let server = start(script);
     let mut s = starttls_settings(&server, "localhost", &ca);
     set(&mut s, "mail.smtp.ssl.protocols", "TLSv1.3");
-    let (kind, message) = tls_error::<A>(&s);
+    let (kind, failure, message) = tls_error::<A>(&s);
     assert_eq!(kind, TlsErrorKind::Handshake, "{name}: {message}");
+    assert_eq!(
+        failure,
+        TlsFailureKind::ProtocolVersion,
+        "{name}: {message}"
+    );
     set(&mut s, "mail.smtp.ssl.protocols", "TLSv1.2 TLSv1.3");
     let connection = connect::<A>(&s);
     assert_eq!(
@@ -1521,14 +1651,14 @@ pub fn plaintext_mechanisms_need_tls_or_an_explicit_opt_in<A: Adapter>() {
         "{name}"
     );
 
-    let server = start(Script::new().auth(["PLAIN", "CRAM-MD5"], &[("alice", "pw")]));
+    let server = start(Script::new().auth(["PLAIN", "SCRAM-SHA-1"], &[("alice", "pw")]));
     let mut s = auth_settings(&server, "", "pw");
     s.auth.mechanisms = None;
     s.auth.allow_plaintext = false;
     let connection = connect::<A>(&s);
     assert_eq!(
         connection.info().auth_mechanism.as_deref(),
-        Some("CRAM-MD5"),
+        Some("SCRAM-SHA-1"),
         "{name}"
     );
     let _ = connection.close();
@@ -1564,7 +1694,7 @@ pub fn no_usable_mechanism_and_not_offered<A: Adapter>() {
 pub fn properties_select_and_disable_mechanisms<A: Adapter>() {
     let name = A::NAME;
     let server = start(Script::new().auth(
-        ["XOAUTH2", "SCRAM-SHA-256", "CRAM-MD5"],
+        ["XOAUTH2", "SCRAM-SHA-256", "SCRAM-SHA-1"],
         &[("alice", "tok")],
     ));
     let port = server.addr().port().to_string();
@@ -1586,9 +1716,9 @@ pub fn properties_select_and_disable_mechanisms<A: Adapter>() {
         let _ = connection.close();
         used
     };
-    assert_eq!(mechanism(&s).as_deref(), Some("CRAM-MD5"), "{name}");
+    assert_eq!(mechanism(&s).as_deref(), Some("SCRAM-SHA-1"), "{name}");
     set(&mut s, "mail.smtp.auth.xoauth2.disable", "false");
-    set(&mut s, "mail.smtp.auth.cram-md5.disable", "true");
+    set(&mut s, "mail.smtp.auth.scram-sha-1.disable", "true");
     let err = connect_error::<A>(&s);
     assert!(
         matches!(
@@ -2108,6 +2238,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_ssl_trust_star_and_host_lists() {
             $crate::conformance::ssl_trust_star_and_host_lists::<$adapter>();
+        }
+        #[test]
+        fn conformance_expired_and_not_yet_valid_certificates_fail() {
+            $crate::conformance::expired_and_not_yet_valid_certificates_fail::<$adapter>();
         }
         #[test]
         fn conformance_protocol_version_not_allowed() {

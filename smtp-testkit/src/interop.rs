@@ -787,8 +787,10 @@ pub fn tls_settings(host: &str, host_port: &str, tls_dir: &str, ca: &str) -> Cli
 /// certificate check: its kind and message.
 fn tls_error(what: &str, result: RunResult, transcript: &Transcript) -> (TlsErrorKind, String) {
     match result {
-        Err(Error::Session(SessionError::Tls(e))) => (e.kind, e.message),
-        Err(other) => panic!("{what}: expected a TLS error, got {other} ({other:?})"),
+        Err(error) => match &error {
+            Error::Session(SessionError::Tls(e)) => (e.kind, error.chain()),
+            other => panic!("{what}: expected a TLS error, got {other} ({other:?})"),
+        },
         Ok(_) => panic!(
             "{what}: expected a TLS error, but connected ({:?})",
             transcript.tls()

@@ -57,6 +57,19 @@
 //! assert!(stored.data.ends_with(b"\r\n\r\nHi.\r\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Features
+//!
+//! None. The server links the client crates with `ring` and the platform
+//! roots (the libraries' defaults), rustls and rcgen, and serves every SASL
+//! mechanism, legacy ones included; the conformance suite expects a client
+//! built without a legacy mechanism to refuse to configure it
+//! ([`SelectError::NotBuiltIn`](smtpkit_proto::SelectError::NotBuiltIn)).
+
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -28,11 +28,48 @@ impl std::fmt::Debug for TestCa {
 
 impl TestCa {
     /// A new CA and a certificate for `names` (DNS names or IP addresses),
-    /// valid from yesterday for a year.
+    /// valid now (rcgen's default validity, 1975 to 4096).
     ///
     /// # Errors
     /// When key generation fails.
     pub fn new(names: &[&str]) -> Result<TestCa, rcgen::Error> {
+        TestCa::issue(names, None)
+    }
+
+    /// A CA (valid now) and a certificate for `names` that expired at the
+    /// end of 2001.
+    ///
+    /// # Errors
+    /// When key generation fails.
+    pub fn expired(names: &[&str]) -> Result<TestCa, rcgen::Error> {
+        TestCa::issue(
+            names,
+            Some((
+                rcgen::date_time_ymd(2000, 1, 1),
+                rcgen::date_time_ymd(2001, 12, 31),
+            )),
+        )
+    }
+
+    /// A CA (valid now) and a certificate for `names` that becomes valid
+    /// in 2999.
+    ///
+    /// # Errors
+    /// When key generation fails.
+    pub fn not_yet_valid(names: &[&str]) -> Result<TestCa, rcgen::Error> {
+        TestCa::issue(
+            names,
+            Some((
+                rcgen::date_time_ymd(2999, 1, 1),
+                rcgen::date_time_ymd(3000, 1, 1),
+            )),
+        )
+    }
+
+    fn issue(
+        names: &[&str],
+        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    ) -> Result<TestCa, rcgen::Error> {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -57,6 +94,10 @@ impl TestCa {
             DnType::CommonName,
             names.first().copied().unwrap_or("localhost"),
         );
+        if let Some((not_before, not_after)) = validity {
+            params.not_before = not_before;
+            params.not_after = not_after;
+        }
         let ca_pem = ca.pem();
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let cert = params.signed_by(&key, &issuer)?;

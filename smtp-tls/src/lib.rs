@@ -6,10 +6,10 @@
 //! the sans-IO session and every adapter (blocking, tokio, smol) gets them
 //! without a TLS dependency of its own.
 //!
-//! Crypto provider: `ring`. It builds on a bare machine with a C compiler
-//! and no cmake or nasm; aws-lc-rs also builds here but is slower to build,
-//! and enabling both makes `ClientConfig::builder()` panic, so only `ring`
-//! is compiled in.
+//! A failure is a [`TlsError`] (a broad [`TlsErrorKind`]) whose source is a
+//! [`TlsFailure`] with a [`TlsFailureKind`] (unknown issuer, name mismatch,
+//! expired, the server's alert, no common protocol version, …), whose
+//! source in turn is the `rustls::Error`.
 //!
 //! Where this differs from JavaMail 1.6: the server's host name is checked
 //! by default (`mail.smtp.ssl.checkserveridentity` defaults to false in
@@ -17,19 +17,43 @@
 //! `false` is honoured (the chain is still verified).
 //!
 //! ```
-//! use smtpkit_tls::{RootSource, TlsSettings};
+//! use smtpkit_tls::{TlsSettings, Trust};
 //!
-//! let mut settings = TlsSettings::default();
-//! settings.roots = RootSource::Bundled;              // webpki-roots
-//! settings.protocols = vec!["TLSv1.3".into()];       // mail.smtp.ssl.protocols
+//! let mut settings = TlsSettings::default();       // the platform's roots
+//! assert_eq!(settings.trust, Trust::Verify);        // the chain is verified
+//! assert!(settings.verifies());                     // and the name
+//! settings.protocols = vec!["TLSv1.3".into()];      // mail.smtp.ssl.protocols
 //! let connector = settings.connector()?;
 //! // `connector` goes into SessionConfig::tls; the session drives it.
 //! # let _ = connector;
 //! # Ok::<(), smtpkit_proto::TlsError>(())
 //! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `ring` | on | rustls' crypto provider `ring` (builds with a C compiler only) |
+//! | `aws-lc-rs` | off | the `aws-lc-rs` provider instead; when both are on, `ring` is used |
+//! | `platform-roots` | on | [`RootSource::Platform`], the default: the operating system's trust store (rustls-native-certs) |
+//! | `bundled-roots` | off | [`RootSource::Bundled`]: Mozilla's roots compiled in (webpki-roots), for systems without a trust store |
+//!
+//! Each `ClientConfig` is built with one provider, chosen here
+//! ([`crypto_provider`]); the process-wide default provider is never
+//! consulted or installed, so enabling both providers (as
+//! `--all-features` does) cannot panic. A setting that needs a feature that
+//! is off ([`RootSource::Bundled`] without `bundled-roots`, no provider at
+//! all) is a [`TlsErrorKind::Config`] error whose [`TlsFailure`] is
+//! [`TlsFailureKind::MissingFeature`] naming it. Without `platform-roots`
+//! the default [`RootSource`] is `Bundled` when that is on, else `None`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// The README's example, compiled with the doctests so that it stays right.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -46,28 +70,51 @@ use rustls::{
 };
 pub use smtpkit_proto::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};
 
+mod failure;
 mod spki;
 
+pub use failure::{TlsFailure, TlsFailureKind, map_error};
 pub use spki::spki_sha256;
 
 /// A [`TlsErrorKind::Config`] error with this message.
 pub fn config_error(message: impl Into<String>) -> TlsError {
-    TlsError {
-        kind: TlsErrorKind::Config,
-        message: message.into(),
-    }
+    TlsError::new(TlsErrorKind::Config, message)
 }
 
 /// Where trusted root certificates come from.
+///
+/// The default is `Platform` (with the `platform-roots` feature, on by
+/// default), else `Bundled` (with `bundled-roots`), else `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RootSource {
-    /// The operating system's store (rustls-native-certs).
-    #[default]
+    /// The operating system's store (rustls-native-certs; feature
+    /// `platform-roots`).
+    #[cfg_attr(feature = "platform-roots", default)]
     Platform,
-    /// Mozilla's roots compiled in (webpki-roots).
+    /// Mozilla's roots compiled in (webpki-roots; feature `bundled-roots`).
+    #[cfg_attr(
+        all(feature = "bundled-roots", not(feature = "platform-roots")),
+        default
+    )]
     Bundled,
     /// None: only `extra_ca` (and `trust`).
+    #[cfg_attr(
+        not(any(feature = "platform-roots", feature = "bundled-roots")),
+        default
+    )]
     None,
+}
+
+impl RootSource {
+    /// Whether this build has these roots (`Platform` needs the
+    /// `platform-roots` feature, `Bundled` `bundled-roots`).
+    pub fn is_built_in(self) -> bool {
+        match self {
+            RootSource::Platform => cfg!(feature = "platform-roots"),
+            RootSource::Bundled => cfg!(feature = "bundled-roots"),
+            RootSource::None => true,
+        }
+    }
 }
 
 /// Whom to trust beyond a verified chain (`mail.smtp.ssl.trust`).
@@ -141,7 +188,7 @@ pub struct TlsSettings {
 impl Default for TlsSettings {
     fn default() -> Self {
         TlsSettings {
-            roots: RootSource::Platform,
+            roots: RootSource::default(),
             extra_ca_files: Vec::new(),
             extra_ca_pem: Vec::new(),
             trust: Trust::Verify,
@@ -155,8 +202,26 @@ impl Default for TlsSettings {
     }
 }
 
-fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
+/// The crypto provider every `ClientConfig` of this crate is built with:
+/// `ring` when that feature is on, else `aws-lc-rs`. Use it for a
+/// `ClientConfig` of your own ([`RustlsConnector::new`]) to stay
+/// independent of the process-wide default.
+///
+/// # Errors
+/// [`TlsFailureKind::MissingFeature`] when neither feature is on.
+pub fn crypto_provider() -> Result<CryptoProvider, TlsError> {
+    #[cfg(feature = "ring")]
+    {
+        Ok(rustls::crypto::ring::default_provider())
+    }
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    {
+        Ok(rustls::crypto::aws_lc_rs::default_provider())
+    }
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    {
+        Err(failure::missing_feature("a crypto provider", "ring"))
+    }
 }
 
 impl TlsSettings {
@@ -172,7 +237,7 @@ impl TlsSettings {
     /// [`TlsErrorKind::Config`]: unreadable CA files, unknown protocol or
     /// cipher suite names, a bad client key, no roots at all.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsError> {
-        let mut provider = provider();
+        let mut provider = crypto_provider()?;
         if !self.cipher_suites.is_empty() {
             let mut chosen = Vec::new();
             for name in &self.cipher_suites {
@@ -213,13 +278,16 @@ impl TlsSettings {
                     Arc::clone(&provider),
                 )
                 .build()
-                .map_err(|e| config_error(e.to_string()))?,
+                .map_err(|e| config_error(format!("the root certificates: {e}")))?,
             )
         };
         if webpki.is_none() && !matches!(self.trust, Trust::All) {
-            return Err(config_error(
-                "no trusted root certificates (add --ca, or use the platform or bundled roots)",
-            ));
+            return Err(config_error(if cfg!(feature = "platform-roots") {
+                "no trusted root certificates (add a CA, or use the platform or bundled roots)"
+            } else {
+                "no trusted root certificates (add a CA; the platform roots need the \
+                 `platform-roots` feature, the bundled ones `bundled-roots`)"
+            }));
         }
         let verifier = Arc::new(Verifier {
             webpki,
@@ -230,7 +298,7 @@ impl TlsSettings {
         });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
-            .map_err(|e| config_error(e.to_string()))?
+            .map_err(|e| failure::config_rustls("the protocol versions", e))?
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         let mut config = match &self.client_certificate {
@@ -242,7 +310,7 @@ impl TlsSettings {
                     .map_err(|e| config_error(format!("client key: {e}")))?;
                 builder
                     .with_client_auth_cert(chain, key)
-                    .map_err(|e| config_error(format!("client certificate: {e}")))?
+                    .map_err(|e| failure::config_rustls("the client certificate", e))?
             }
             None => builder.with_no_client_auth(),
         };
@@ -253,11 +321,27 @@ impl TlsSettings {
     fn root_store(&self) -> Result<RootCertStore, TlsError> {
         let mut roots = RootCertStore::empty();
         match self.roots {
+            #[cfg(feature = "platform-roots")]
             RootSource::Platform => {
                 let found = rustls_native_certs::load_native_certs();
                 roots.add_parsable_certificates(found.certs);
             }
+            #[cfg(not(feature = "platform-roots"))]
+            RootSource::Platform => {
+                return Err(failure::missing_feature(
+                    "RootSource::Platform (the operating system's roots)",
+                    "platform-roots",
+                ));
+            }
+            #[cfg(feature = "bundled-roots")]
             RootSource::Bundled => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+            #[cfg(not(feature = "bundled-roots"))]
+            RootSource::Bundled => {
+                return Err(failure::missing_feature(
+                    "RootSource::Bundled (the compiled-in roots)",
+                    "bundled-roots",
+                ));
+            }
             RootSource::None => {}
         }
         let mut pems: Vec<(String, Vec<u8>)> = self
@@ -454,69 +538,14 @@ impl std::fmt::Debug for RustlsLayer {
     }
 }
 
-/// Turns a rustls error into one that says what failed.
-pub fn map_error(error: rustls::Error) -> TlsError {
-    use rustls::Error as E;
-    let (kind, message) = match &error {
-        E::InvalidCertificate(c) => (
-            TlsErrorKind::Certificate,
-            match c {
-                CertificateError::UnknownIssuer => {
-                    "the certificate's issuer is not trusted (unknown CA)".to_owned()
-                }
-                CertificateError::NotValidForName
-                | CertificateError::NotValidForNameContext { .. } => {
-                    format!("the certificate does not match the server name ({c:?})")
-                }
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    format!("the certificate has expired ({c:?})")
-                }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    "the certificate is not valid yet".to_owned()
-                }
-                CertificateError::Revoked => "the certificate was revoked".to_owned(),
-                CertificateError::BadSignature => {
-                    "the certificate's signature does not verify (not issued by the trusted CA)"
-                        .to_owned()
-                }
-                CertificateError::ApplicationVerificationFailure => {
-                    "the server's key does not match any pinned SHA-256".to_owned()
-                }
-                other => format!("invalid certificate: {other:?}"),
-            },
-        ),
-        E::AlertReceived(alert) => (
-            TlsErrorKind::Handshake,
-            format!("the server sent alert {alert:?}"),
-        ),
-        E::PeerIncompatible(p) => (
-            TlsErrorKind::Handshake,
-            format!("no common protocol version or cipher suite ({p:?})"),
-        ),
-        E::NoCertificatesPresented => (
-            TlsErrorKind::Certificate,
-            "the server presented no certificate".to_owned(),
-        ),
-        E::InappropriateMessage { .. }
-        | E::InappropriateHandshakeMessage { .. }
-        | E::InvalidMessage(_)
-        | E::PeerMisbehaved(_) => (TlsErrorKind::Protocol, error.to_string()),
-        _ => (TlsErrorKind::Handshake, error.to_string()),
-    };
-    TlsError { kind, message }
-}
-
-fn io_error(e: &std::io::Error) -> TlsError {
-    TlsError {
-        kind: TlsErrorKind::Protocol,
-        message: e.to_string(),
-    }
+fn io_error(e: std::io::Error) -> TlsError {
+    TlsError::from_source(TlsErrorKind::Protocol, e)
 }
 
 impl TlsLayer for RustlsLayer {
     fn read_tls(&mut self, ciphertext: &[u8]) -> Result<usize, TlsError> {
         let mut reader = ciphertext;
-        let n = self.conn.read_tls(&mut reader).map_err(|e| io_error(&e))?;
+        let n = self.conn.read_tls(&mut reader).map_err(io_error)?;
         self.conn.process_new_packets().map_err(map_error)?;
         Ok(n)
     }
@@ -537,16 +566,13 @@ impl TlsLayer for RustlsLayer {
                 Ok(0) => return Ok(()),
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(io_error(&e)),
+                Err(e) => return Err(io_error(e)),
             }
         }
     }
 
     fn write_plaintext(&mut self, plaintext: &[u8]) -> Result<(), TlsError> {
-        self.conn
-            .writer()
-            .write_all(plaintext)
-            .map_err(|e| io_error(&e))
+        self.conn.writer().write_all(plaintext).map_err(io_error)
     }
 
     fn is_handshaking(&self) -> bool {
