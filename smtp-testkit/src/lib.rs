@@ -82,6 +82,7 @@ use base64::Engine as _;
 use smtpkit_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
+mod chaos;
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 pub mod conformance;
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -89,6 +90,7 @@ pub mod interop;
 mod proxy;
 mod tls;
 
+pub use chaos::{Chaos, Fault};
 pub use proxy::{ProxyProtocol, TestProxy};
 
 /// The rustls the test server uses (for `Script::starttls` / `implicit_tls` configs).
@@ -183,6 +185,11 @@ pub struct Script {
     /// LMTP (RFC 2033): LHLO instead of EHLO/HELO, and one reply per
     /// accepted recipient after the data.
     pub lmtp: bool,
+    /// Faults at random ([`Script::chaos`]).
+    pub chaos: Option<Chaos>,
+    /// Record every command line ([`TestServer::commands`]); off for long
+    /// soaks, whose memory must not grow with the commands.
+    pub log_commands: bool,
 }
 
 impl Default for Script {
@@ -218,7 +225,24 @@ impl Script {
             implicit_tls: None,
             strict_pipelining: false,
             lmtp: false,
+            chaos: None,
+            log_commands: true,
         }
+    }
+
+    /// Injects faults at random, at these rates, repeatably from the seed
+    /// (see [`Chaos`]); [`TestServer::faults`] counts them. Every message
+    /// stored is in [`TestServer::transactions`], with an empty `reply`
+    /// when the server dropped before acknowledging it.
+    pub fn chaos(mut self, chaos: Chaos) -> Script {
+        self.chaos = Some(chaos);
+        self
+    }
+
+    /// Keeps no command log (see [`Script::log_commands`]).
+    pub fn without_command_log(mut self) -> Script {
+        self.log_commands = false;
+        self
     }
 
     /// Speaks LMTP: answers LHLO (EHLO and HELO are refused) and, after
@@ -351,6 +375,7 @@ struct State {
     messages: AtomicU64,
     octets: AtomicU64,
     shutdown: AtomicBool,
+    faults: chaos::Counters,
 }
 
 impl State {
@@ -398,6 +423,7 @@ impl TestServer {
             messages: AtomicU64::new(0),
             octets: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
+            faults: chaos::Counters::default(),
         });
         let accept_state = Arc::clone(&state);
         let accept = std::thread::Builder::new()
@@ -453,6 +479,12 @@ impl TestServer {
         self.state.lock().transactions.clone()
     }
 
+    /// Removes and returns the transactions recorded so far (a long soak
+    /// drains them as it goes, so that the record stays small).
+    pub fn take_transactions(&self) -> Vec<Transaction> {
+        std::mem::take(&mut self.state.lock().transactions)
+    }
+
     /// Every command line received (AUTH responses excluded), in order.
     pub fn commands(&self) -> Vec<String> {
         self.state.lock().commands.clone()
@@ -494,6 +526,11 @@ impl TestServer {
     /// Messages accepted (also counted in sink mode).
     pub fn messages(&self) -> u64 {
         self.state.messages.load(Ordering::SeqCst)
+    }
+
+    /// The faults injected so far in chaos mode, by kind.
+    pub fn faults(&self) -> Vec<(Fault, u64)> {
+        self.state.faults.snapshot()
     }
 
     /// Octets of message content accepted (also counted in sink mode).
@@ -602,11 +639,22 @@ struct Connection {
     data_octets: usize,
     queued: u64,
     authenticated: bool,
+    rng: Option<chaos::Rng>,
+    /// Chaos: the connection drops once this much content has arrived.
+    cut_at: Option<usize>,
 }
 
 impl Connection {
     fn new(stream: TcpStream, state: Arc<State>) -> Connection {
+        let index = state.connections.load(Ordering::SeqCst) as u64;
+        let rng = state
+            .script
+            .chaos
+            .as_ref()
+            .map(|c| chaos::Rng::new(c.seed, index));
         Connection {
+            rng,
+            cut_at: None,
             stream: tls::Stream::Plain(stream),
             tls_active: false,
             state,
@@ -740,6 +788,11 @@ impl Connection {
                     if let Some(step) = self.data_fault()? {
                         break Ok(step);
                     }
+                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) && !progress.done {
+                        self.state.faults.count(Fault::DropMidData);
+                        self.output.clear();
+                        break Ok(Step::Close);
+                    }
                     if progress.done {
                         self.mode = Mode::Command;
                         if let Step::Close = self.end_of_data()? {
@@ -764,6 +817,11 @@ impl Connection {
                     consumed += take;
                     if let Some(step) = self.data_fault()? {
                         break Ok(step);
+                    }
+                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) && !(done && last) {
+                        self.state.faults.count(Fault::DropMidData);
+                        self.output.clear();
+                        break Ok(Step::Close);
                     }
                     if done {
                         self.mode = Mode::Command;
@@ -907,6 +965,9 @@ impl Connection {
             return Ok(Step::Continue);
         };
         self.queued += 1;
+        if let Some(step) = self.chaos_end_of_data(&envelope) {
+            return Ok(step);
+        }
         if self.state.script.lmtp || envelope.prdr {
             return self.per_recipient_replies(envelope, octets);
         }
@@ -932,6 +993,104 @@ impl Connection {
             });
         }
         Ok(step)
+    }
+
+    /// Chaos for one command: a fault instead of its reply, or `None`.
+    fn chaos_command(&mut self) -> Option<Step> {
+        let (rng, c) = (self.rng.as_mut()?, self.state.script.chaos.as_ref()?);
+        let fault = if rng.hit(c.drop) {
+            Fault::Drop
+        } else if rng.hit(c.service_closing) {
+            Fault::ServiceClosing
+        } else if rng.hit(c.malformed) {
+            Fault::Malformed
+        } else if rng.hit(c.withhold) {
+            Fault::Withhold
+        } else {
+            return None;
+        };
+        self.state.faults.count(fault);
+        Some(match fault {
+            Fault::ServiceClosing => {
+                self.output
+                    .extend_from_slice(b"421 4.3.0 chaos: closing\r\n");
+                Step::Close
+            }
+            Fault::Malformed => {
+                self.output.extend_from_slice(b"2500 chaos\r\n");
+                Step::Close
+            }
+            Fault::Withhold => {
+                self.mode = Mode::Hang;
+                Step::Continue
+            }
+            _ => {
+                self.output.clear();
+                Step::Close
+            }
+        })
+    }
+
+    /// Chaos for one RCPT: a refusal, or `None`.
+    fn chaos_rcpt(&mut self) -> Option<&'static [u8]> {
+        let (rng, c) = (self.rng.as_mut()?, self.state.script.chaos.as_ref()?);
+        if !rng.hit(c.refuse_recipient) {
+            return None;
+        }
+        Some(if rng.next() < 0.5 {
+            self.state.faults.count(Fault::RecipientTemporary);
+            b"450 4.2.0 chaos: try later\r\n"
+        } else {
+            self.state.faults.count(Fault::RecipientPermanent);
+            b"550 5.1.1 chaos: no such user\r\n"
+        })
+    }
+
+    /// Chaos at the end of data: a fault (and what was stored), or `None`.
+    fn chaos_end_of_data(&mut self, envelope: &Envelope) -> Option<Step> {
+        let (rng, c) = (self.rng.as_mut()?, self.state.script.chaos.as_ref()?);
+        if !rng.hit(c.end_of_data) {
+            return None;
+        }
+        let fault = match (rng.next() * 4.0) as u32 {
+            0 => Fault::DropBeforeStore,
+            1 => Fault::StoredUnacknowledged,
+            2 => Fault::DropAfterAcknowledge,
+            _ => Fault::TemporaryAtEndOfData,
+        };
+        self.state.faults.count(fault);
+        let store = |reply: &str| Transaction {
+            mail_from: envelope.from.clone(),
+            mail_params: envelope.params.clone(),
+            rcpt_to: envelope.rcpts.clone(),
+            data: envelope.data.clone(),
+            bdat: envelope.bdat,
+            reply: reply.to_owned(),
+        };
+        Some(match fault {
+            Fault::DropBeforeStore => {
+                self.output.clear();
+                Step::Close
+            }
+            Fault::StoredUnacknowledged => {
+                self.state.lock().transactions.push(store(""));
+                self.output.clear();
+                Step::Close
+            }
+            Fault::DropAfterAcknowledge => {
+                let reply = format!("250 2.0.0 Ok: queued as TK{:06}", self.queued);
+                self.state.lock().transactions.push(store(&reply));
+                self.state.messages.fetch_add(1, Ordering::SeqCst);
+                self.output.extend_from_slice(reply.as_bytes());
+                self.output.extend_from_slice(b"\r\n");
+                Step::Close
+            }
+            _ => {
+                self.output
+                    .extend_from_slice(b"451 4.3.0 chaos: not today\r\n");
+                Step::Continue
+            }
+        })
     }
 
     /// LMTP's and PRDR's replies after the data: one per accepted
@@ -987,7 +1146,7 @@ impl Connection {
     }
 
     fn command(&mut self, line: &[u8]) -> io::Result<Step> {
-        if !self.state.script.sink {
+        if !self.state.script.sink && self.state.script.log_commands {
             self.state
                 .lock()
                 .commands
@@ -1007,6 +1166,11 @@ impl Connection {
             }
         };
         let verb = command.verb();
+        if !matches!(command, Command::Quit)
+            && let Some(step) = self.chaos_command()
+        {
+            return Ok(step);
+        }
         let lmtp = self.state.script.lmtp;
         match command {
             Command::Ehlo(_) | Command::Helo(_) if lmtp => {
@@ -1065,6 +1229,13 @@ impl Connection {
                 let start = self.output.len();
                 let step = self.respond(|w| *w == When::Command("MAIL"), b"250 2.1.0 Ok\r\n")?;
                 if self.replied(start, b"2") {
+                    // Chaos: where in this transaction's content to drop.
+                    self.cut_at = None;
+                    if let (Some(rng), Some(c)) = (self.rng.as_mut(), &self.state.script.chaos)
+                        && rng.hit(c.drop_mid_data)
+                    {
+                        self.cut_at = Some((rng.next() * 40.0) as usize + 1);
+                    }
                     let text = String::from_utf8_lossy(line).into_owned();
                     let params = text.split(' ').skip(2).map(str::to_owned).collect();
                     self.envelope = Some(Envelope {
@@ -1092,6 +1263,13 @@ impl Connection {
                     ForwardPath::Postmaster => "Postmaster".to_owned(),
                     ForwardPath::Mailbox(a) => a.to_string(),
                 };
+                if let Some(refusal) = self.chaos_rcpt() {
+                    if let Some(e) = self.envelope.as_mut() {
+                        e.rcpt_count += 1;
+                    }
+                    self.output.extend_from_slice(refusal);
+                    return Ok(Step::Continue);
+                }
                 let start = self.output.len();
                 let step = self.respond(
                     |w| match w {
