@@ -15,6 +15,8 @@ mod bulk;
 mod conn;
 #[cfg(feature = "demo")]
 mod demo;
+mod log;
+mod msmtprc;
 
 /// Built without the `demo` feature: the subcommand says how to get it.
 #[cfg(not(feature = "demo"))]
@@ -221,6 +223,42 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "proxy", value_name = "HOST:PORT")]
     proxy: Option<String>,
 
+    /// An msmtp configuration file (default, when -s is not given:
+    /// ~/.msmtprc, then $XDG_CONFIG_HOME/msmtp/config)
+    #[arg(global = true, short = 'C', long = "file", value_name = "FILE")]
+    msmtp_file: Option<std::path::PathBuf>,
+
+    /// The account of the msmtp configuration file (default: its default account)
+    #[arg(global = true, short = 'a', long = "account", value_name = "NAME")]
+    account: Option<String>,
+
+    /// Append one line per message to FILE, as msmtp's log (`-`: standard output)
+    #[arg(global = true, short = 'X', long = "logfile", value_name = "FILE")]
+    logfile: Option<std::path::PathBuf>,
+
+    /// sendmail's -i / -oi: accepted; a line with a lone dot never ends the
+    /// input (it never does: the message ends at the end of the input)
+    #[arg(short = 'i')]
+    ignore_dots: bool,
+
+    /// DSN notify: never, or success,failure,delay (mail.smtp.dsn.notify)
+    #[arg(global = true, short = 'N', long = "dsn-notify", value_name = "WHEN")]
+    dsn_notify: Option<String>,
+
+    /// DSN return: full or hdrs (mail.smtp.dsn.ret)
+    #[arg(global = true, short = 'R', long = "dsn-return", value_name = "WHAT")]
+    dsn_return: Option<String>,
+
+    /// Full name for a From: header added when the message has none
+    /// (From: NAME <envelope sender>; ASCII)
+    #[arg(short = 'F', long = "full-name", value_name = "NAME")]
+    full_name: Option<String>,
+
+    /// The envelope sender is the message's From: address, whatever -f, the
+    /// properties or the msmtp account say
+    #[arg(long = "read-envelope-from")]
+    read_envelope_from: bool,
+
     /// Recipients
     #[arg(value_name = "RECIPIENT")]
     recipients: Vec<String>,
@@ -239,6 +277,7 @@ enum Commands {
 }
 
 /// A failure of the tool itself, with its exit status.
+#[derive(Debug)]
 pub(crate) struct Fail {
     code: u8,
     message: String,
@@ -251,8 +290,51 @@ pub(crate) fn fail(code: u8, message: impl Into<String>) -> Fail {
     }
 }
 
+/// sendmail's one-token options (`-oi`, `-odi`, `-oem`, ...) would read as
+/// `-o VALUE` (a property): `-oi` becomes `-i`, the delivery-mode and
+/// error-mode options (meaningless for a client that delivers at once and
+/// reports through its exit status) and `-bm` are dropped. Only these exact
+/// tokens change, before `--`.
+fn sendmail_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const DROPPED: &[&str] = &[
+        "-odi", "-odb", "-odq", "-odf", "-oem", "-oep", "-oeq", "-oew", "-om", "-bm",
+    ];
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        if !rest {
+            match arg.to_str() {
+                Some("--") => rest = true,
+                Some("-oi") => {
+                    out.push("-i".into());
+                    continue;
+                }
+                Some(a) if DROPPED.contains(&a) => continue,
+                _ => {}
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = sendmail_args(std::env::args_os());
+    // Invoked as `sendmail` (a symlink or a copy): the same command line,
+    // which already is sendmail's (message on standard input, recipients
+    // as arguments or -t), under that name in messages.
+    let as_sendmail = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail");
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if as_sendmail {
+        command = command.name("sendmail").bin_name("sendmail");
+    }
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -287,6 +369,32 @@ fn main() -> ExitCode {
 
 /// Builds the settings in the documented precedence.
 fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
+    Ok(settings_and_account(cli)?.0)
+}
+
+/// The msmtp configuration file to read: `-C FILE`; else, when `-a` is
+/// given or `-s` is not, the user's file if there is one.
+fn msmtp_file(cli: &Cli) -> Result<Option<std::path::PathBuf>, Fail> {
+    if let Some(path) = &cli.msmtp_file {
+        return Ok(Some(path.clone()));
+    }
+    if cli.account.is_some() {
+        return msmtprc::user_file().map(Some).ok_or_else(|| {
+            fail(
+                exit::CONFIG,
+                "-a: no msmtp configuration file (~/.msmtprc, $XDG_CONFIG_HOME/msmtp/config; or -C FILE)",
+            )
+        });
+    }
+    Ok(if cli.server.is_none() {
+        msmtprc::user_file()
+    } else {
+        None
+    })
+}
+
+/// The settings, and what the msmtp account (if any) set besides them.
+fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Extras>), Fail> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
     let config = |e: smtpkit_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
     // The tool's own default: STARTTLS when offered, certificate verified
@@ -294,6 +402,13 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     settings
         .set("mail.smtp.starttls.enable", "true")
         .map_err(config)?;
+    // An msmtp account: below --properties, -o and the flags.
+    let mut extras = None;
+    if let Some(path) = msmtp_file(cli)? {
+        let file = msmtprc::load(&path)?;
+        let account = file.account(cli.account.as_deref())?;
+        extras = Some(msmtprc::apply(&file, account, &mut settings)?);
+    }
     if let Some(path) = &cli.properties {
         let file = std::fs::File::open(path)
             .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
@@ -310,6 +425,36 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
             .split_once('=')
             .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
         settings.set(k.trim(), v).map_err(config)?;
+    }
+    if let Some(notify) = &cli.dsn_notify {
+        let notify = if notify == "off" { None } else { Some(notify) };
+        match notify {
+            Some(n) => settings
+                .set("mail.smtp.dsn.notify", &n.to_ascii_uppercase())
+                .map_err(|e| fail(exit::USAGE, format!("-N: {e}")))?,
+            None => settings.session.dsn_notify = None,
+        }
+    }
+    if let Some(ret) = &cli.dsn_return {
+        match ret.to_ascii_lowercase().as_str() {
+            "off" => settings.session.dsn_ret = None,
+            "full" | "hdrs" | "headers" => settings
+                .set(
+                    "mail.smtp.dsn.ret",
+                    if ret.starts_with(['f', 'F']) {
+                        "FULL"
+                    } else {
+                        "HDRS"
+                    },
+                )
+                .map_err(|e| fail(exit::USAGE, format!("-R: {e}")))?,
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!("-R {ret}: expected full, hdrs or off"),
+                ));
+            }
+        }
     }
     if cli.lmtp {
         settings.protocol = Protocol::Lmtp;
@@ -428,7 +573,7 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     for key in &settings.unknown_keys {
         eprintln!("smtp-send: warning: unknown property {key} ignored");
     }
-    Ok(settings)
+    Ok((settings, extras))
 }
 
 /// `host`, `host:port`, `[v6]:port`, or a bare IPv6 address.
@@ -512,8 +657,60 @@ fn read_message(cli: &Cli) -> Result<Message, Fail> {
     })
 }
 
+/// Counts the octets read through it (the log's `mailsize`).
+struct Counting<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 fn run(cli: &Cli) -> Result<u8, Fail> {
-    let settings = settings(cli)?;
+    let (settings, account) = settings_and_account(cli)?;
+    let logfile = cli
+        .logfile
+        .clone()
+        .or_else(|| account.and_then(|a| a.logfile));
+    let log = |envelope: &Envelope,
+               tls: bool,
+               size: Option<u64>,
+               reply: Option<&Reply>,
+               error: Option<&str>,
+               code: u8| {
+        if let Some(path) = &logfile {
+            let recipients: Vec<String> = envelope
+                .recipients
+                .iter()
+                .map(|r| r.address.as_str().to_owned())
+                .collect();
+            let from = match &envelope.from {
+                ReversePath::Mailbox(a) => a.as_str().to_owned(),
+                _ => String::new(),
+            };
+            log::write(
+                path,
+                &log::Entry {
+                    host: &settings.host,
+                    tls,
+                    auth: settings.auth.enabled,
+                    user: settings.user.as_deref(),
+                    from: &from,
+                    recipients: &recipients,
+                    size,
+                    reply,
+                    error,
+                    code,
+                },
+            );
+        }
+    };
     let runtime = runtime_kind(cli)?;
     let mut recipients = Vec::new();
     for r in &cli.recipients {
@@ -529,6 +726,13 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         ));
     }
     let from = match (&settings.from, &message.from) {
+        (_, Some(from)) if cli.read_envelope_from => ReversePath::Mailbox(from.clone()),
+        (_, None) if cli.read_envelope_from => {
+            return Err(fail(
+                exit::DATAERR,
+                "--read-envelope-from: the message has no From: header",
+            ));
+        }
         (Some(from), _) => from.clone(),
         (None, Some(from)) => ReversePath::Mailbox(from.clone()),
         (None, None) => {
@@ -538,6 +742,24 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             ));
         }
     };
+    let mut message = message;
+    if let (Some(name), None, ReversePath::Mailbox(address)) =
+        (&cli.full_name, &message.from, &from)
+    {
+        // sendmail's -F: the message has no From: (nor Sender:), so one is
+        // added from the full name and the envelope sender.
+        if name.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+            return Err(fail(
+                exit::USAGE,
+                "-F: the name must be printable ASCII (no CR, LF or other control characters)",
+            ));
+        }
+        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut header = format!("From: \"{quoted}\" <{}>\r\n", address.as_str()).into_bytes();
+        header.extend_from_slice(&message.header);
+        message.header = header;
+        message.rewritten = true;
+    }
     let envelope = Envelope::new(from, recipients);
 
     if let Some(count) = cli.count {
@@ -561,18 +783,26 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
                 .iter()
                 .map(|r| r.address.as_str())
                 .collect();
-            return Ok(report_error(cli, &e, None, &unsent));
+            let code = report_error(cli, &e, None, &unsent);
+            log(&envelope, false, None, None, Some(&e.chain()), code);
+            return Ok(code);
         }
     };
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
             drop(message.rest);
+            if let Ok(meta) = std::fs::metadata(path) {
+                counted.store(meta.len(), std::sync::atomic::Ordering::Relaxed);
+            }
             conn::SendBody::File(path.clone())
         }
-        _ => conn::SendBody::Stream(Box::new(
-            io::Cursor::new(message.header).chain(message.rest),
-        )),
+        _ => conn::SendBody::Stream(Box::new(Counting {
+            inner: io::Cursor::new(message.header).chain(message.rest),
+            count: counted.clone(),
+        })),
     };
+    let logged_envelope = envelope.clone();
     let all: Vec<String> = envelope
         .recipients
         .iter()
@@ -603,6 +833,24 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             report_error(cli, e, Some(&info), &all)
         }
     };
+    let tls = conn_info.tls.is_some();
+    match &result {
+        Ok(report) => {
+            let size =
+                (code == exit::OK).then(|| counted.load(std::sync::atomic::Ordering::Relaxed));
+            let reply = report
+                .rejected()
+                .map(|(_, reply)| reply)
+                .next()
+                .or(report.reply.as_ref());
+            let why = report.failure.as_ref().map(ToString::to_string);
+            log(&logged_envelope, tls, size, reply, why.as_deref(), code);
+        }
+        Err(e) => {
+            let reply = e.report().and_then(|r| r.reply.as_ref());
+            log(&logged_envelope, tls, None, reply, Some(&e.chain()), code);
+        }
+    }
     if result
         .as_ref()
         .map_or_else(Error::connection_usable, |_| true)
@@ -903,4 +1151,33 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&st
         None => emit(cli, None, Some(&message), info, recipients),
     }
     error_code(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sendmail_args;
+
+    #[test]
+    fn sendmail_one_token_options() {
+        let args = |a: &[&str]| -> Vec<String> {
+            sendmail_args(a.iter().map(std::ffi::OsString::from))
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            args(&[
+                "sendmail",
+                "-oi",
+                "-odi",
+                "-oem",
+                "-bm",
+                "-t",
+                "-o",
+                "mail.smtp.port=1"
+            ]),
+            ["sendmail", "-i", "-t", "-o", "mail.smtp.port=1"]
+        );
+        assert_eq!(args(&["s", "--", "-oi"]), ["s", "--", "-oi"]);
+    }
 }
