@@ -17,6 +17,7 @@ mod conn;
 mod demo;
 mod log;
 mod msmtprc;
+mod quick;
 
 /// Built without the `demo` feature: the subcommand says how to get it.
 #[cfg(not(feature = "demo"))]
@@ -258,6 +259,31 @@ pub(crate) struct Cli {
     /// properties or the msmtp account say
     #[arg(long = "read-envelope-from")]
     read_envelope_from: bool,
+
+    /// Quick message: a recipient, in To: and the envelope (repeatable);
+    /// without --body, a short test message is sent
+    #[arg(long = "to", value_name = "ADDRESS", conflicts_with = "message")]
+    to: Vec<String>,
+
+    /// Quick message: the Subject: (default "smtp-send test")
+    #[arg(long = "subject", value_name = "TEXT", conflicts_with = "message")]
+    subject: Option<String>,
+
+    /// Quick message: another header line 'Name: value' (repeatable; CR/LF refused)
+    #[arg(
+        long = "header",
+        value_name = "NAME: VALUE",
+        conflicts_with = "message"
+    )]
+    headers: Vec<String>,
+
+    /// Quick message: the text body, or @FILE
+    #[arg(long = "body", value_name = "TEXT|@FILE", conflicts_with = "message")]
+    body: Option<String>,
+
+    /// Quick message: attach FILE (repeatable; type from the extension, base64)
+    #[arg(long = "attach", value_name = "FILE", conflicts_with = "message")]
+    attach: Vec<std::path::PathBuf>,
 
     /// Recipients
     #[arg(value_name = "RECIPIENT")]
@@ -603,13 +629,14 @@ struct Message {
 
 const MAX_HEADER: usize = smtpkit_client::message::MAX_HEADER;
 
-fn read_message(cli: &Cli) -> Result<Message, Fail> {
-    let source: Box<dyn Read + Send> = match &cli.message {
-        Some(path) => Box::new(
+fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
+    let source: Box<dyn Read + Send> = match (built, &cli.message) {
+        (Some(built), _) => Box::new(io::Cursor::new(built)),
+        (None, Some(path)) => Box::new(
             std::fs::File::open(path)
                 .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
         ),
-        None => Box::new(io::stdin()),
+        (None, None) => Box::new(io::stdin()),
     };
     let mut reader = BufReader::with_capacity(64 * 1024, source);
     let mut header = Vec::new();
@@ -717,7 +744,38 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         recipients
             .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("recipient {r}: {e}")))?);
     }
-    let message = read_message(cli)?;
+    let quick = !cli.to.is_empty()
+        || cli.subject.is_some()
+        || !cli.headers.is_empty()
+        || cli.body.is_some()
+        || !cli.attach.is_empty();
+    let built = if quick {
+        let from = match &settings.from {
+            Some(ReversePath::Mailbox(a)) => a,
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    "a quick message (--to, --subject, --body, ...) needs a sender: -f, \
+                     mail.smtp.from or the account's from",
+                ));
+            }
+        };
+        for r in &cli.to {
+            recipients
+                .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("--to {r}: {e}")))?);
+        }
+        Some(quick::build(&quick::Quick {
+            from,
+            to: &cli.to,
+            subject: cli.subject.as_deref(),
+            headers: &cli.headers,
+            body: cli.body.as_deref(),
+            attach: &cli.attach,
+        })?)
+    } else {
+        None
+    };
+    let message = read_message(cli, built)?;
     recipients.extend(message.recipients.iter().cloned());
     if recipients.is_empty() {
         return Err(fail(
