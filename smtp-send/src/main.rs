@@ -300,6 +300,13 @@ enum Commands {
     /// extensions before and after TLS, the TLS version, cipher suite and
     /// certificate chain, then QUIT (all connection options apply)
     Probe,
+    /// Print a completion script: bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line
+    Man,
 }
 
 /// A failure of the tool itself, with its exit status.
@@ -372,6 +379,31 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    match &cli.command {
+        Some(Commands::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "smtp-send", &mut io::stdout());
+            return ExitCode::from(exit::OK);
+        }
+        Some(Commands::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            return match clap_mangen::Man::new(command).render(&mut page) {
+                Ok(()) => {
+                    use std::io::Write;
+                    match io::stdout().write_all(&page) {
+                        Ok(()) => ExitCode::from(exit::OK),
+                        Err(_) => ExitCode::from(exit::TEMPFAIL),
+                    }
+                }
+                Err(e) => {
+                    eprintln!("smtp-send: man: {e}");
+                    ExitCode::from(exit::TEMPFAIL)
+                }
+            };
+        }
+        _ => {}
+    }
     if let Some(Commands::Demo) = cli.command {
         return ExitCode::from(demo::run());
     }
