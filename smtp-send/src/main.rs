@@ -285,6 +285,11 @@ pub(crate) struct Cli {
     #[arg(long = "attach", value_name = "FILE", conflicts_with = "message")]
     attach: Vec<std::path::PathBuf>,
 
+    /// Print the resolved settings (secrets redacted), the envelope and the
+    /// header that would be sent; connect to nothing (msmtp's --pretend)
+    #[arg(global = true, long = "dry-run", visible_alias = "pretend")]
+    dry_run: bool,
+
     /// Recipients
     #[arg(value_name = "RECIPIENT")]
     recipients: Vec<String>,
@@ -851,6 +856,16 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         message.rewritten = true;
     }
     let envelope = Envelope::new(from, recipients);
+    if cli.dry_run {
+        dry_run(
+            cli,
+            &settings,
+            &envelope,
+            &message.header,
+            logfile.as_deref(),
+        );
+        return Ok(exit::OK);
+    }
 
     if let Some(count) = cli.count {
         let mut data = message.header;
@@ -948,6 +963,83 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         client.close();
     }
     Ok(code)
+}
+
+/// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`.
+fn dry_run(
+    cli: &Cli,
+    settings: &ClientSettings,
+    envelope: &Envelope,
+    header: &[u8],
+    logfile: Option<&std::path::Path>,
+) {
+    let tls = &settings.tls;
+    let tls_mode = if tls.implicit {
+        "implicit"
+    } else if tls.starttls_required {
+        "starttls-required"
+    } else if tls.starttls_enable {
+        "starttls"
+    } else {
+        "none"
+    };
+    let server = match &settings.unix_socket {
+        Some(path) => format!("unix:{}", path.display()),
+        None => format!("{}:{}", settings.host, settings.port()),
+    };
+    let redacted = |s: Option<&smtpkit_proto::Secret>| s.map(|_| "[redacted]");
+    let proxy = settings.effective_proxy().map(|p| {
+        json!({
+            "kind": match p.kind {
+                smtpkit_client::ProxyKind::Socks5 => "socks5",
+                smtpkit_client::ProxyKind::HttpConnect => "http",
+            },
+            "server": format!("{}:{}", p.host, p.port),
+            "user": p.user,
+            "password": redacted(p.password.as_ref()),
+        })
+    });
+    let object = json!({
+        "server": server,
+        "protocol": if settings.protocol == Protocol::Lmtp { "lmtp" } else { "smtp" },
+        "ehlo": settings.local_name.as_ref().map(ToString::to_string),
+        "tls": tls_mode,
+        "verify_certificate": tls.trust != "*",
+        "verify_hostname": tls.check_server_identity,
+        "ca_files": tls.ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "system_roots": !tls.only_extra_roots,
+        "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
+        "auth": settings.auth.enabled,
+        "user": settings.user,
+        "password": redacted(settings.auth.password.as_ref()),
+        "mechanisms": settings.auth.mechanisms,
+        "proxy": proxy,
+        "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
+        "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
+        "logfile": logfile.map(|p| p.display().to_string()),
+        "from": envelope.from.to_string(),
+        "recipients": envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(),
+        "header": String::from_utf8_lossy(header),
+    });
+    if cli.json {
+        println!("{object}");
+        return;
+    }
+    if let Value::Object(map) = &object {
+        for (key, value) in map {
+            if key == "header" {
+                continue;
+            }
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            println!("{key}: {shown}");
+        }
+    }
+    println!("header:");
+    print!("{}", String::from_utf8_lossy(header));
 }
 
 /// What the report says about the session besides the message.

@@ -381,3 +381,52 @@ fn configuration_errors() {
     assert!(!stderr.contains("leaked"));
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// --dry-run (--pretend): the settings with secrets redacted, the envelope
+/// and the header; nothing is sent.
+#[test]
+fn dry_run_redacts_and_sends_nothing() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let d = dir("dry");
+    let file = rc(
+        &d,
+        &format!(
+            "account a\nhost 127.0.0.1\nport {}\nauth on\nuser alice\npassword s3cret-pw\n\
+             proxy_host 127.0.0.1\nproxy_port 1080\naccount b : a\npassword x\n\
+             passwordeval \"printf %s evaled-pw\"\naccount default : a\n",
+            server.addr().port()
+        ),
+    );
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "--dry-run", "-t"], MESSAGE);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("password: [redacted]"), "{stdout}");
+    assert!(
+        !stdout.contains("s3cret-pw")
+            && !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw")
+    );
+    assert!(stdout.contains("from: <sender@example.org>"), "{stdout}");
+    assert!(stdout.contains("hidden@example.org"), "{stdout}");
+    assert!(stdout.contains("header:\nFrom: Sender"), "{stdout}");
+    assert!(
+        !stdout.contains("Bcc:"),
+        "-t strips Bcc from the header shown"
+    );
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "--pretend",
+            "--json",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["password"], "[redacted]");
+    assert_eq!(v["proxy"]["server"], "127.0.0.1:1080");
+    assert_eq!(v["recipients"], serde_json::json!(["x@example.org"]));
+    assert!(server.commands().is_empty(), "nothing was sent");
+    std::fs::remove_dir_all(&d).unwrap();
+}
