@@ -46,8 +46,10 @@ pub(crate) mod exit {
 }
 
 const AFTER_HELP: &str = "\
-Precedence: the tool's own defaults, then --properties, then each -o in
-order, then explicit flags (-s, -f, --ehlo, ...) win.
+Precedence: the tool's own defaults, then the msmtp account (-C FILE, -a
+NAME; without -C, ~/.msmtprc or $XDG_CONFIG_HOME/msmtp/config when -a is
+given or -s is not), then --properties, then each -o in order, then
+explicit flags (-s, -f, --ehlo, -X, ...) win.
 
 Exit status (sysexits):
    0  the message was accepted for every recipient
@@ -262,7 +264,7 @@ pub(crate) struct Cli {
 
     /// Quick message: a recipient, in To: and the envelope (repeatable);
     /// without --body, a short test message is sent
-    #[arg(long = "to", value_name = "ADDRESS", conflicts_with = "message")]
+    #[arg(long = "to", value_name = "ADDRESS", conflicts_with_all = ["message", "read_recipients"])]
     to: Vec<String>,
 
     /// Quick message: the Subject: (default "smtp-send test")
