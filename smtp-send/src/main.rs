@@ -15,6 +15,9 @@ mod bulk;
 mod conn;
 #[cfg(feature = "demo")]
 mod demo;
+mod log;
+mod msmtprc;
+mod quick;
 
 /// Built without the `demo` feature: the subcommand says how to get it.
 #[cfg(not(feature = "demo"))]
@@ -43,8 +46,10 @@ pub(crate) mod exit {
 }
 
 const AFTER_HELP: &str = "\
-Precedence: the tool's own defaults, then --properties, then each -o in
-order, then explicit flags (-s, -f, --ehlo, ...) win.
+Precedence: the tool's own defaults, then the msmtp account (-C FILE, -a
+NAME; without -C, ~/.msmtprc or $XDG_CONFIG_HOME/msmtp/config when -a is
+given or -s is not), then --properties, then each -o in order, then
+explicit flags (-s, -f, --ehlo, -X, ...) win.
 
 Exit status (sysexits):
    0  the message was accepted for every recipient
@@ -221,6 +226,72 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "proxy", value_name = "HOST:PORT")]
     proxy: Option<String>,
 
+    /// An msmtp configuration file (default, when -s is not given:
+    /// ~/.msmtprc, then $XDG_CONFIG_HOME/msmtp/config)
+    #[arg(global = true, short = 'C', long = "file", value_name = "FILE")]
+    msmtp_file: Option<std::path::PathBuf>,
+
+    /// The account of the msmtp configuration file (default: its default account)
+    #[arg(global = true, short = 'a', long = "account", value_name = "NAME")]
+    account: Option<String>,
+
+    /// Append one line per message to FILE, as msmtp's log (`-`: standard output)
+    #[arg(global = true, short = 'X', long = "logfile", value_name = "FILE")]
+    logfile: Option<std::path::PathBuf>,
+
+    /// sendmail's -i / -oi: accepted; a line with a lone dot never ends the
+    /// input (it never does: the message ends at the end of the input)
+    #[arg(short = 'i')]
+    ignore_dots: bool,
+
+    /// DSN notify: never, or success,failure,delay (mail.smtp.dsn.notify)
+    #[arg(global = true, short = 'N', long = "dsn-notify", value_name = "WHEN")]
+    dsn_notify: Option<String>,
+
+    /// DSN return: full or hdrs (mail.smtp.dsn.ret)
+    #[arg(global = true, short = 'R', long = "dsn-return", value_name = "WHAT")]
+    dsn_return: Option<String>,
+
+    /// Full name for a From: header added when the message has none
+    /// (From: NAME <envelope sender>; ASCII)
+    #[arg(short = 'F', long = "full-name", value_name = "NAME")]
+    full_name: Option<String>,
+
+    /// The envelope sender is the message's From: address, whatever -f, the
+    /// properties or the msmtp account say
+    #[arg(long = "read-envelope-from")]
+    read_envelope_from: bool,
+
+    /// Quick message: a recipient, in To: and the envelope (repeatable);
+    /// without --body, a short test message is sent
+    #[arg(long = "to", value_name = "ADDRESS", conflicts_with_all = ["message", "read_recipients"])]
+    to: Vec<String>,
+
+    /// Quick message: the Subject: (default "smtp-send test")
+    #[arg(long = "subject", value_name = "TEXT", conflicts_with = "message")]
+    subject: Option<String>,
+
+    /// Quick message: another header line 'Name: value' (repeatable; CR/LF refused)
+    #[arg(
+        long = "header",
+        value_name = "NAME: VALUE",
+        conflicts_with = "message"
+    )]
+    headers: Vec<String>,
+
+    /// Quick message: the text body, or @FILE
+    #[arg(long = "body", value_name = "TEXT|@FILE", conflicts_with = "message")]
+    body: Option<String>,
+
+    /// Quick message: attach FILE (repeatable; type from the extension, base64)
+    #[arg(long = "attach", value_name = "FILE", conflicts_with = "message")]
+    attach: Vec<std::path::PathBuf>,
+
+    /// Print the resolved settings (secrets redacted), the envelope and the
+    /// header that would be sent; connect to nothing (msmtp's --pretend)
+    #[arg(global = true, long = "dry-run", visible_alias = "pretend")]
+    dry_run: bool,
+
     /// Recipients
     #[arg(value_name = "RECIPIENT")]
     recipients: Vec<String>,
@@ -236,9 +307,17 @@ enum Commands {
     /// extensions before and after TLS, the TLS version, cipher suite and
     /// certificate chain, then QUIT (all connection options apply)
     Probe,
+    /// Print a completion script: bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line
+    Man,
 }
 
 /// A failure of the tool itself, with its exit status.
+#[derive(Debug)]
 pub(crate) struct Fail {
     code: u8,
     message: String,
@@ -251,8 +330,51 @@ pub(crate) fn fail(code: u8, message: impl Into<String>) -> Fail {
     }
 }
 
+/// sendmail's one-token options (`-oi`, `-odi`, `-oem`, ...) would read as
+/// `-o VALUE` (a property): `-oi` becomes `-i`, the delivery-mode and
+/// error-mode options (meaningless for a client that delivers at once and
+/// reports through its exit status) and `-bm` are dropped. Only these exact
+/// tokens change, before `--`.
+fn sendmail_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const DROPPED: &[&str] = &[
+        "-odi", "-odb", "-odq", "-odf", "-oem", "-oep", "-oeq", "-oew", "-om", "-bm",
+    ];
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        if !rest {
+            match arg.to_str() {
+                Some("--") => rest = true,
+                Some("-oi") => {
+                    out.push("-i".into());
+                    continue;
+                }
+                Some(a) if DROPPED.contains(&a) => continue,
+                _ => {}
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = sendmail_args(std::env::args_os());
+    // Invoked as `sendmail` (a symlink or a copy): the same command line,
+    // which already is sendmail's (message on standard input, recipients
+    // as arguments or -t), under that name in messages.
+    let as_sendmail = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail");
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if as_sendmail {
+        command = command.name("sendmail").bin_name("sendmail");
+    }
+    let cli = match command
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -264,6 +386,31 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    match &cli.command {
+        Some(Commands::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "smtp-send", &mut io::stdout());
+            return ExitCode::from(exit::OK);
+        }
+        Some(Commands::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            return match clap_mangen::Man::new(command).render(&mut page) {
+                Ok(()) => {
+                    use std::io::Write;
+                    match io::stdout().write_all(&page) {
+                        Ok(()) => ExitCode::from(exit::OK),
+                        Err(_) => ExitCode::from(exit::TEMPFAIL),
+                    }
+                }
+                Err(e) => {
+                    eprintln!("smtp-send: man: {e}");
+                    ExitCode::from(exit::TEMPFAIL)
+                }
+            };
+        }
+        _ => {}
+    }
     if let Some(Commands::Demo) = cli.command {
         return ExitCode::from(demo::run());
     }
@@ -287,6 +434,32 @@ fn main() -> ExitCode {
 
 /// Builds the settings in the documented precedence.
 fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
+    Ok(settings_and_account(cli)?.0)
+}
+
+/// The msmtp configuration file to read: `-C FILE`; else, when `-a` is
+/// given or `-s` is not, the user's file if there is one.
+fn msmtp_file(cli: &Cli) -> Result<Option<std::path::PathBuf>, Fail> {
+    if let Some(path) = &cli.msmtp_file {
+        return Ok(Some(path.clone()));
+    }
+    if cli.account.is_some() {
+        return msmtprc::user_file().map(Some).ok_or_else(|| {
+            fail(
+                exit::CONFIG,
+                "-a: no msmtp configuration file (~/.msmtprc, $XDG_CONFIG_HOME/msmtp/config; or -C FILE)",
+            )
+        });
+    }
+    Ok(if cli.server.is_none() {
+        msmtprc::user_file()
+    } else {
+        None
+    })
+}
+
+/// The settings, and what the msmtp account (if any) set besides them.
+fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Extras>), Fail> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
     let config = |e: smtpkit_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
     // The tool's own default: STARTTLS when offered, certificate verified
@@ -294,6 +467,13 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     settings
         .set("mail.smtp.starttls.enable", "true")
         .map_err(config)?;
+    // An msmtp account: below --properties, -o and the flags.
+    let mut extras = None;
+    if let Some(path) = msmtp_file(cli)? {
+        let file = msmtprc::load(&path)?;
+        let account = file.account(cli.account.as_deref())?;
+        extras = Some(msmtprc::apply(&file, account, &mut settings)?);
+    }
     if let Some(path) = &cli.properties {
         let file = std::fs::File::open(path)
             .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
@@ -310,6 +490,36 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
             .split_once('=')
             .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
         settings.set(k.trim(), v).map_err(config)?;
+    }
+    if let Some(notify) = &cli.dsn_notify {
+        let notify = if notify == "off" { None } else { Some(notify) };
+        match notify {
+            Some(n) => settings
+                .set("mail.smtp.dsn.notify", &n.to_ascii_uppercase())
+                .map_err(|e| fail(exit::USAGE, format!("-N: {e}")))?,
+            None => settings.session.dsn_notify = None,
+        }
+    }
+    if let Some(ret) = &cli.dsn_return {
+        match ret.to_ascii_lowercase().as_str() {
+            "off" => settings.session.dsn_ret = None,
+            "full" | "hdrs" | "headers" => settings
+                .set(
+                    "mail.smtp.dsn.ret",
+                    if ret.starts_with(['f', 'F']) {
+                        "FULL"
+                    } else {
+                        "HDRS"
+                    },
+                )
+                .map_err(|e| fail(exit::USAGE, format!("-R: {e}")))?,
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!("-R {ret}: expected full, hdrs or off"),
+                ));
+            }
+        }
     }
     if cli.lmtp {
         settings.protocol = Protocol::Lmtp;
@@ -428,7 +638,7 @@ fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
     for key in &settings.unknown_keys {
         eprintln!("smtp-send: warning: unknown property {key} ignored");
     }
-    Ok(settings)
+    Ok((settings, extras))
 }
 
 /// `host`, `host:port`, `[v6]:port`, or a bare IPv6 address.
@@ -458,13 +668,14 @@ struct Message {
 
 const MAX_HEADER: usize = smtpkit_client::message::MAX_HEADER;
 
-fn read_message(cli: &Cli) -> Result<Message, Fail> {
-    let source: Box<dyn Read + Send> = match &cli.message {
-        Some(path) => Box::new(
+fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
+    let source: Box<dyn Read + Send> = match (built, &cli.message) {
+        (Some(built), _) => Box::new(io::Cursor::new(built)),
+        (None, Some(path)) => Box::new(
             std::fs::File::open(path)
                 .map_err(|e| fail(exit::DATAERR, format!("{}: {e}", path.display())))?,
         ),
-        None => Box::new(io::stdin()),
+        (None, None) => Box::new(io::stdin()),
     };
     let mut reader = BufReader::with_capacity(64 * 1024, source);
     let mut header = Vec::new();
@@ -512,15 +723,98 @@ fn read_message(cli: &Cli) -> Result<Message, Fail> {
     })
 }
 
+/// Counts the octets read through it (the log's `mailsize`).
+struct Counting<R> {
+    inner: R,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
 fn run(cli: &Cli) -> Result<u8, Fail> {
-    let settings = settings(cli)?;
+    let (settings, account) = settings_and_account(cli)?;
+    let logfile = cli
+        .logfile
+        .clone()
+        .or_else(|| account.and_then(|a| a.logfile));
+    let log = |envelope: &Envelope,
+               tls: bool,
+               size: Option<u64>,
+               reply: Option<&Reply>,
+               error: Option<&str>,
+               code: u8| {
+        if let Some(path) = &logfile {
+            let recipients: Vec<String> = envelope
+                .recipients
+                .iter()
+                .map(|r| r.address.as_str().to_owned())
+                .collect();
+            let from = match &envelope.from {
+                ReversePath::Mailbox(a) => a.as_str().to_owned(),
+                _ => String::new(),
+            };
+            log::write(
+                path,
+                &log::Entry {
+                    host: &settings.host,
+                    tls,
+                    auth: settings.auth.enabled,
+                    user: settings.user.as_deref(),
+                    from: &from,
+                    recipients: &recipients,
+                    size,
+                    reply,
+                    error,
+                    code,
+                },
+            );
+        }
+    };
     let runtime = runtime_kind(cli)?;
     let mut recipients = Vec::new();
     for r in &cli.recipients {
         recipients
             .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("recipient {r}: {e}")))?);
     }
-    let message = read_message(cli)?;
+    let quick = !cli.to.is_empty()
+        || cli.subject.is_some()
+        || !cli.headers.is_empty()
+        || cli.body.is_some()
+        || !cli.attach.is_empty();
+    let built = if quick {
+        let from = match &settings.from {
+            Some(ReversePath::Mailbox(a)) => a,
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    "a quick message (--to, --subject, --body, ...) needs a sender: -f, \
+                     mail.smtp.from or the account's from",
+                ));
+            }
+        };
+        for r in &cli.to {
+            recipients
+                .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("--to {r}: {e}")))?);
+        }
+        Some(quick::build(&quick::Quick {
+            from,
+            to: &cli.to,
+            subject: cli.subject.as_deref(),
+            headers: &cli.headers,
+            body: cli.body.as_deref(),
+            attach: &cli.attach,
+        })?)
+    } else {
+        None
+    };
+    let message = read_message(cli, built)?;
     recipients.extend(message.recipients.iter().cloned());
     if recipients.is_empty() {
         return Err(fail(
@@ -529,6 +823,13 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         ));
     }
     let from = match (&settings.from, &message.from) {
+        (_, Some(from)) if cli.read_envelope_from => ReversePath::Mailbox(from.clone()),
+        (_, None) if cli.read_envelope_from => {
+            return Err(fail(
+                exit::DATAERR,
+                "--read-envelope-from: the message has no From: header",
+            ));
+        }
         (Some(from), _) => from.clone(),
         (None, Some(from)) => ReversePath::Mailbox(from.clone()),
         (None, None) => {
@@ -538,7 +839,35 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             ));
         }
     };
+    let mut message = message;
+    if let (Some(name), None, ReversePath::Mailbox(address)) =
+        (&cli.full_name, &message.from, &from)
+    {
+        // sendmail's -F: the message has no From: (nor Sender:), so one is
+        // added from the full name and the envelope sender.
+        if name.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+            return Err(fail(
+                exit::USAGE,
+                "-F: the name must be printable ASCII (no CR, LF or other control characters)",
+            ));
+        }
+        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut header = format!("From: \"{quoted}\" <{}>\r\n", address.as_str()).into_bytes();
+        header.extend_from_slice(&message.header);
+        message.header = header;
+        message.rewritten = true;
+    }
     let envelope = Envelope::new(from, recipients);
+    if cli.dry_run {
+        dry_run(
+            cli,
+            &settings,
+            &envelope,
+            &message.header,
+            logfile.as_deref(),
+        );
+        return Ok(exit::OK);
+    }
 
     if let Some(count) = cli.count {
         let mut data = message.header;
@@ -561,18 +890,26 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
                 .iter()
                 .map(|r| r.address.as_str())
                 .collect();
-            return Ok(report_error(cli, &e, None, &unsent));
+            let code = report_error(cli, &e, None, &unsent);
+            log(&envelope, false, None, None, Some(&e.chain()), code);
+            return Ok(code);
         }
     };
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let body = match (&cli.message, message.rewritten) {
         (Some(path), false) => {
             drop(message.rest);
+            if let Ok(meta) = std::fs::metadata(path) {
+                counted.store(meta.len(), std::sync::atomic::Ordering::Relaxed);
+            }
             conn::SendBody::File(path.clone())
         }
-        _ => conn::SendBody::Stream(Box::new(
-            io::Cursor::new(message.header).chain(message.rest),
-        )),
+        _ => conn::SendBody::Stream(Box::new(Counting {
+            inner: io::Cursor::new(message.header).chain(message.rest),
+            count: counted.clone(),
+        })),
     };
+    let logged_envelope = envelope.clone();
     let all: Vec<String> = envelope
         .recipients
         .iter()
@@ -603,6 +940,24 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             report_error(cli, e, Some(&info), &all)
         }
     };
+    let tls = conn_info.tls.is_some();
+    match &result {
+        Ok(report) => {
+            let size =
+                (code == exit::OK).then(|| counted.load(std::sync::atomic::Ordering::Relaxed));
+            let reply = report
+                .rejected()
+                .map(|(_, reply)| reply)
+                .next()
+                .or(report.reply.as_ref());
+            let why = report.failure.as_ref().map(ToString::to_string);
+            log(&logged_envelope, tls, size, reply, why.as_deref(), code);
+        }
+        Err(e) => {
+            let reply = e.report().and_then(|r| r.reply.as_ref());
+            log(&logged_envelope, tls, None, reply, Some(&e.chain()), code);
+        }
+    }
     if result
         .as_ref()
         .map_or_else(Error::connection_usable, |_| true)
@@ -610,6 +965,83 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         client.close();
     }
     Ok(code)
+}
+
+/// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`.
+fn dry_run(
+    cli: &Cli,
+    settings: &ClientSettings,
+    envelope: &Envelope,
+    header: &[u8],
+    logfile: Option<&std::path::Path>,
+) {
+    let tls = &settings.tls;
+    let tls_mode = if tls.implicit {
+        "implicit"
+    } else if tls.starttls_required {
+        "starttls-required"
+    } else if tls.starttls_enable {
+        "starttls"
+    } else {
+        "none"
+    };
+    let server = match &settings.unix_socket {
+        Some(path) => format!("unix:{}", path.display()),
+        None => format!("{}:{}", settings.host, settings.port()),
+    };
+    let redacted = |s: Option<&smtpkit_proto::Secret>| s.map(|_| "[redacted]");
+    let proxy = settings.effective_proxy().map(|p| {
+        json!({
+            "kind": match p.kind {
+                smtpkit_client::ProxyKind::Socks5 => "socks5",
+                smtpkit_client::ProxyKind::HttpConnect => "http",
+            },
+            "server": format!("{}:{}", p.host, p.port),
+            "user": p.user,
+            "password": redacted(p.password.as_ref()),
+        })
+    });
+    let object = json!({
+        "server": server,
+        "protocol": if settings.protocol == Protocol::Lmtp { "lmtp" } else { "smtp" },
+        "ehlo": settings.local_name.as_ref().map(ToString::to_string),
+        "tls": tls_mode,
+        "verify_certificate": tls.trust != "*",
+        "verify_hostname": tls.check_server_identity,
+        "ca_files": tls.ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "system_roots": !tls.only_extra_roots,
+        "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
+        "auth": settings.auth.enabled,
+        "user": settings.user,
+        "password": redacted(settings.auth.password.as_ref()),
+        "mechanisms": settings.auth.mechanisms,
+        "proxy": proxy,
+        "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
+        "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
+        "logfile": logfile.map(|p| p.display().to_string()),
+        "from": envelope.from.to_string(),
+        "recipients": envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(),
+        "header": String::from_utf8_lossy(header),
+    });
+    if cli.json {
+        println!("{object}");
+        return;
+    }
+    if let Value::Object(map) = &object {
+        for (key, value) in map {
+            if key == "header" {
+                continue;
+            }
+            let shown = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            println!("{key}: {shown}");
+        }
+    }
+    println!("header:");
+    print!("{}", String::from_utf8_lossy(header));
 }
 
 /// What the report says about the session besides the message.
@@ -903,4 +1335,33 @@ fn report_error(cli: &Cli, error: &Error, info: Option<&Info>, recipients: &[&st
         None => emit(cli, None, Some(&message), info, recipients),
     }
     error_code(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sendmail_args;
+
+    #[test]
+    fn sendmail_one_token_options() {
+        let args = |a: &[&str]| -> Vec<String> {
+            sendmail_args(a.iter().map(std::ffi::OsString::from))
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            args(&[
+                "sendmail",
+                "-oi",
+                "-odi",
+                "-oem",
+                "-bm",
+                "-t",
+                "-o",
+                "mail.smtp.port=1"
+            ]),
+            ["sendmail", "-i", "-t", "-o", "mail.smtp.port=1"]
+        );
+        assert_eq!(args(&["s", "--", "-oi"]), ["s", "--", "-oi"]);
+    }
 }

@@ -1,0 +1,432 @@
+//! msmtp configuration files (-C, -a, the user's file), the log (-X,
+//! logfile) and sendmail mode (a `sendmail` name, -oi, -N, -R, -F,
+//! --read-envelope-from) against smtp-testkit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use smtpkit_testserver::{Script, TestCa, TestServer};
+
+const MESSAGE: &[u8] = b"From: Sender <sender@example.org>\nTo: a@example.org\nBcc: hidden@example.org\nSubject: hi\n\nbody\n.\nafter the dot\n";
+
+fn run(program: &Path, args: &[&str], stdin: &[u8], home: Option<&Path>) -> Output {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(home) = home {
+        command.env("HOME", home).env_remove("XDG_CONFIG_HOME");
+    }
+    let mut child = command.spawn().unwrap();
+    match child.stdin.take().unwrap().write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn smtp_send(args: &[&str], stdin: &[u8]) -> Output {
+    run(
+        Path::new(env!("CARGO_BIN_EXE_smtp-send")),
+        args,
+        stdin,
+        None,
+    )
+}
+
+fn ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("smtp-send-msmtp-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rc(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("msmtprc");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// defaults + two accounts, STARTTLS with a trust file, `auth on`,
+/// `passwordeval`, selected with -a; the log line.
+#[test]
+fn accounts_file_with_starttls_auth_and_log() {
+    let ca = TestCa::new(&["localhost"]).unwrap();
+    let server = TestServer::start(
+        Script::new()
+            .starttls(&ca)
+            .unwrap()
+            .auth(["PLAIN"], &[("alice", "pa55")]),
+    )
+    .unwrap();
+    let d = dir("tls");
+    let ca_file = d.join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).unwrap();
+    let log = d.join("log");
+    let file = rc(
+        &d,
+        &format!(
+            "# written for msmtp\n\
+             defaults\n\
+             tls on\n\
+             tls_trust_file {ca}\n\
+             logfile {log}\n\
+             \n\
+             account plain\n\
+             host 127.0.0.1\n\
+             port 1\n\
+             tls off\n\
+             \n\
+             account work : plain\n\
+             host localhost\n\
+             port {port}\n\
+             tls on\n\
+             from \"me@work.example\"\n\
+             domain client.example\n\
+             auth on\n\
+             user alice\n\
+             passwordeval \"printf %s pa55\"\n\
+             dsn_notify success,failure\n\
+             dsn_return headers\n\
+             \n\
+             account default : plain\n",
+            ca = ca_file.display(),
+            log = log.display(),
+            port = server.addr().port()
+        ),
+    );
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "-a",
+            "work",
+            "-t",
+            "--transcript",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("pa55"),
+        "the password is never printed: {stderr}"
+    );
+    assert_eq!(
+        server.authentications(),
+        vec![("PLAIN".into(), "alice".into())]
+    );
+    let commands = server.commands();
+    assert_eq!(commands[0], "EHLO client.example");
+    assert_eq!(commands[1], "STARTTLS");
+    let t = &server.transactions()[0];
+    assert_eq!(t.mail_from, "me@work.example", "the account's from");
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<me@work.example>") && c.contains("RET=HDRS"))
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("RCPT TO:<hidden@example.org>")
+                && c.contains("NOTIFY=SUCCESS,FAILURE"))
+    );
+    let data = String::from_utf8_lossy(&t.data);
+    assert!(!data.contains("Bcc:"), "-t strips Bcc");
+    assert!(
+        data.contains("\r\n.\r\nafter the dot"),
+        "a lone dot does not end the input"
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        line.contains("host=localhost tls=on auth=on user=alice from=me@work.example recipients=a@example.org,hidden@example.org mailsize="),
+        "{line}"
+    );
+    assert!(
+        line.trim_end().ends_with("smtpstatus=250 exitcode=EX_OK"),
+        "{line}"
+    );
+    // Flags win over the file: -X elsewhere.
+    let other = d.join("other.log");
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "-a",
+            "work",
+            "-X",
+            other.to_str().unwrap(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    assert!(
+        std::fs::read_to_string(&other)
+            .unwrap()
+            .contains("recipients=x@example.org ")
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The default account, -o and -s over the file, and a `sendmail` symlink
+/// reading ~/.msmtprc.
+#[test]
+fn default_account_precedence_and_sendmail_name() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let d = dir("default");
+    let file = rc(
+        &d,
+        &format!(
+            "account one\nhost 127.0.0.1\nport {}\nfrom one@example.org\n\
+             account two\nhost 127.0.0.1\nport 1\n\
+             account default : one\n",
+            server.addr().port()
+        ),
+    );
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
+    ok(&out);
+    assert_eq!(
+        server.commands()[0],
+        "EHLO localhost",
+        "msmtp's default domain"
+    );
+    assert_eq!(server.transactions()[0].mail_from, "one@example.org");
+    // -o and flags win over the file.
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "-a",
+            "two",
+            "-o",
+            &format!("mail.smtp.port={}", server.addr().port()),
+            "-f",
+            "flag@example.org",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    assert_eq!(server.transactions()[1].mail_from, "flag@example.org");
+    // --read-envelope-from: the From: header's address, whatever -f says.
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "-f",
+            "flag@example.org",
+            "--read-envelope-from",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    assert_eq!(server.transactions()[2].mail_from, "sender@example.org");
+
+    // A `sendmail` symlink, the default account of ~/.msmtprc, -oi and -t.
+    let home = d.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::copy(&file, home.join(".msmtprc")).unwrap();
+    let sendmail = d.join("sendmail");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_smtp-send"), &sendmail).unwrap();
+    let out = run(&sendmail, &["-oi", "-oem", "-t"], MESSAGE, Some(&home));
+    ok(&out);
+    let t = &server.transactions()[3];
+    assert_eq!(t.mail_from, "one@example.org");
+    assert_eq!(t.rcpt_to, vec!["a@example.org", "hidden@example.org"]);
+    // Usage errors name the program as it was called.
+    let out = run(&sendmail, &["--bogus"], b"", Some(&home));
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sendmail"));
+    // With -s and no -C/-a, the user's file is not read.
+    let out = run(
+        Path::new(env!("CARGO_BIN_EXE_smtp-send")),
+        &["-s", &server.addr().to_string(), "x@example.org"],
+        MESSAGE,
+        Some(&home),
+    );
+    ok(&out);
+    assert_eq!(server.transactions()[4].mail_from, "sender@example.org");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// -F adds From: when the message has none; -N never, -R full.
+#[test]
+fn full_name_and_dsn_flags() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-f",
+            "me@example.org",
+            "-F",
+            "Jo \"Q\" User",
+            "-N",
+            "never",
+            "-R",
+            "full",
+            "x@example.org",
+        ],
+        b"Subject: no from\n\nbody\n",
+    );
+    ok(&out);
+    let t = &server.transactions()[0];
+    let data = String::from_utf8_lossy(&t.data);
+    assert!(
+        data.starts_with("From: \"Jo \\\"Q\\\" User\" <me@example.org>\r\nSubject: no from"),
+        "{data}"
+    );
+    let commands = server.commands();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<me@example.org>") && c.contains("RET=FULL"))
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("RCPT TO:<x@example.org>") && c.contains("NOTIFY=NEVER"))
+    );
+    // A message with a From: keeps it.
+    let out = smtp_send(&["-s", &addr, "-F", "Other", "x@example.org"], MESSAGE);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&server.transactions()[1].data).starts_with("From: Sender"));
+    // A name with a line break is refused.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-f",
+            "me@example.org",
+            "-F",
+            "a\r\nBcc: x@y",
+            "x@example.org",
+        ],
+        b"Subject: s\n\nb\n",
+    );
+    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(server.transactions().len(), 2);
+    let out = smtp_send(&["-s", &addr, "-R", "most", "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+/// Configuration errors: exit 78, the file and the line named, secrets kept.
+#[test]
+fn configuration_errors() {
+    let d = dir("errors");
+    let file = rc(&d, "account a\nhost 127.0.0.1\nfrobnicate yes\n");
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:3: unknown command frobnicate", file.display())),
+        "{stderr}"
+    );
+    // A password in a file others can read.
+    let file = rc(
+        &d,
+        "account a\nhost 127.0.0.1\npassword hunter2\naccount default : a\n",
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("must have no more than user read/write permissions"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"));
+    // An account that is not there; no default account.
+    let file = rc(&d, "account a\nhost 127.0.0.1\n");
+    let out = smtp_send(
+        &["-C", file.to_str().unwrap(), "-a", "b", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("account b not found"));
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no default account"));
+    // A failing passwordeval: named, and its output not shown.
+    let file = rc(
+        &d,
+        "account a\nhost 127.0.0.1\nauth on\nuser u\npasswordeval \"echo leaked; exit 3\"\naccount default : a\n",
+    );
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":5: passwordeval: the command failed"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("leaked"));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// --dry-run (--pretend): the settings with secrets redacted, the envelope
+/// and the header; nothing is sent.
+#[test]
+fn dry_run_redacts_and_sends_nothing() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let d = dir("dry");
+    let file = rc(
+        &d,
+        &format!(
+            "account a\nhost 127.0.0.1\nport {}\nauth on\nuser alice\npassword s3cret-pw\n\
+             proxy_host 127.0.0.1\nproxy_port 1080\naccount b : a\npassword x\n\
+             passwordeval \"printf %s evaled-pw\"\naccount default : a\n",
+            server.addr().port()
+        ),
+    );
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "--dry-run", "-t"], MESSAGE);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("password: [redacted]"), "{stdout}");
+    assert!(
+        !stdout.contains("s3cret-pw")
+            && !String::from_utf8_lossy(&out.stderr).contains("s3cret-pw")
+    );
+    assert!(stdout.contains("from: <sender@example.org>"), "{stdout}");
+    assert!(stdout.contains("hidden@example.org"), "{stdout}");
+    assert!(stdout.contains("header:\nFrom: Sender"), "{stdout}");
+    assert!(
+        !stdout.contains("Bcc:"),
+        "-t strips Bcc from the header shown"
+    );
+    let out = smtp_send(
+        &[
+            "-C",
+            file.to_str().unwrap(),
+            "--pretend",
+            "--json",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["password"], "[redacted]");
+    assert_eq!(v["proxy"]["server"], "127.0.0.1:1080");
+    assert_eq!(v["recipients"], serde_json::json!(["x@example.org"]));
+    assert!(server.commands().is_empty(), "nothing was sent");
+    std::fs::remove_dir_all(&d).unwrap();
+}
