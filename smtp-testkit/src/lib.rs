@@ -788,7 +788,9 @@ impl Connection {
                     if let Some(step) = self.data_fault()? {
                         break Ok(step);
                     }
-                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) && !progress.done {
+                    // Also when the content is complete: the connection
+                    // drops before the end of data is acted on.
+                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) {
                         self.state.faults.count(Fault::DropMidData);
                         self.output.clear();
                         break Ok(Step::Close);
@@ -818,7 +820,7 @@ impl Connection {
                     if let Some(step) = self.data_fault()? {
                         break Ok(step);
                     }
-                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) && !(done && last) {
+                    if self.cut_at.is_some_and(|cut| self.data_octets >= cut) {
                         self.state.faults.count(Fault::DropMidData);
                         self.output.clear();
                         break Ok(Step::Close);
