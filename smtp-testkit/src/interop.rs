@@ -1422,6 +1422,24 @@ pub fn socks_dante_without_auth<A: Adapter>() {
 
 // ----- Dovecot: LMTP ------------------------------------------------------
 
+/// Each recipient as `(address, reply code, delivered)`; a recipient that
+/// was neither delivered nor refused fails the test.
+fn decided(what: &str, report: &DeliveryReport) -> Vec<(String, u16, bool)> {
+    report
+        .recipients
+        .iter()
+        .map(|r| match &r.status {
+            smtpkit_proto::RecipientStatus::Delivered(x) => {
+                (r.address.to_string(), x.code().get(), true)
+            }
+            smtpkit_proto::RecipientStatus::Rejected(x) => {
+                (r.address.to_string(), x.code().get(), false)
+            }
+            other => panic!("{what}: {other:?}"),
+        })
+        .collect()
+}
+
 /// Dovecot's LMTP service, over its Unix socket (BDAT: Dovecot offers
 /// CHUNKING) and over TCP (DATA): one reply per recipient after the data.
 /// `alice` gets the message (found in her Maildir), `full` is over quota
@@ -1471,21 +1489,8 @@ pub fn dovecot_lmtp_per_recipient_replies<A: Adapter>() {
             )],
         );
         let report = one_report(&what, result);
-        let codes: Vec<(String, u16, bool)> = report
-            .recipients
-            .iter()
-            .map(|r| match &r.status {
-                smtpkit_proto::RecipientStatus::Delivered(x) => {
-                    (r.address.to_string(), x.code().get(), true)
-                }
-                smtpkit_proto::RecipientStatus::Rejected(x) => {
-                    (r.address.to_string(), x.code().get(), false)
-                }
-                other => panic!("{what}: {other:?}"),
-            })
-            .collect();
         assert_eq!(
-            codes,
+            decided(&what, &report),
             [
                 (alice.clone(), 250, true),
                 ("full@example.org".to_owned(), 552, false),
@@ -1544,21 +1549,8 @@ pub fn exim_prdr_per_recipient_replies<A: Adapter>() {
             )],
         );
         let report = one_report(&what, result);
-        let outcome: Vec<(String, u16, bool)> = report
-            .recipients
-            .iter()
-            .map(|r| match &r.status {
-                smtpkit_proto::RecipientStatus::Delivered(x) => {
-                    (r.address.to_string(), x.code().get(), true)
-                }
-                smtpkit_proto::RecipientStatus::Rejected(x) => {
-                    (r.address.to_string(), x.code().get(), false)
-                }
-                other => panic!("{what}: {other:?}"),
-            })
-            .collect();
         assert_eq!(
-            outcome,
+            decided(&what, &report),
             [
                 (alice.clone(), 250, true),
                 ("picky@example.org".to_owned(), 550, false),
