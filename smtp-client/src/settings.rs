@@ -251,6 +251,10 @@ pub struct TlsOptions {
     pub client_key: Option<std::path::PathBuf>,
     /// SHA-256 pins of the server's public key (SubjectPublicKeyInfo).
     pub pins: Vec<[u8; 32]>,
+    /// SHA-256 fingerprints of accepted server certificates (msmtp's
+    /// `tls_fingerprint`): when set, a certificate with one of them is
+    /// trusted without chain or name checks, and no other is.
+    pub certificate_pins: Vec<[u8; 32]>,
 }
 
 impl Default for TlsOptions {
@@ -271,6 +275,7 @@ impl Default for TlsOptions {
             client_cert: None,
             client_key: None,
             pins: Vec::new(),
+            certificate_pins: Vec::new(),
         }
     }
 }
@@ -312,6 +317,7 @@ impl TlsOptions {
             cipher_suites: self.cipher_suites.clone(),
             client_certificate,
             pins: self.pins.clone(),
+            certificate_pins: self.certificate_pins.clone(),
             sni: true,
         };
         Ok(settings)

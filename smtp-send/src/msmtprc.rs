@@ -80,14 +80,9 @@ pub const MSMTP: &[(&str, Map)] = &[
     ("tls_certcheck", Map::Typed),
     ("tls_cert_file", Map::Typed),
     ("tls_key_file", Map::Typed),
-    (
-        "tls_fingerprint",
-        Map::Unsupported(
-            "msmtp pins the hash of the whole certificate, smtp-send pins the public key \
-             (SPKI SHA-256, `smtp-send probe` prints it); a certificate hash cannot be \
-             converted, so the pin is refused rather than silently not checked",
-        ),
-    ),
+    // SHA-256 of the whole certificate: TlsOptions::certificate_pins (the
+    // pinned certificate is trusted instead of the chain, as in msmtp).
+    ("tls_fingerprint", Map::Typed),
     // dsn_notify off|never|success,failure,delay: mail.smtp.dsn.notify.
     ("dsn_notify", Map::Typed),
     // dsn_return off|headers|full: mail.smtp.dsn.ret.
@@ -603,6 +598,17 @@ pub fn apply(
     if let Some(key) = account.get("tls_key_file").filter(|s| !s.is_empty()) {
         settings.tls.client_key = Some(tilde(key));
     }
+    if let Some(setting) = account.commands.get("tls_fingerprint") {
+        let pin = fingerprint(&setting.value).ok_or_else(|| {
+            config_error(
+                &config.path,
+                setting.line,
+                "tls_fingerprint: expected a SHA-256 fingerprint, 32 octets in hex \
+                 (01:23:…:EF); SHA-1 and MD5 fingerprints are too weak to pin",
+            )
+        })?;
+        settings.tls.certificate_pins.push(pin);
+    }
     if let Some(file) = account.get("logfile").filter(|s| !s.is_empty()) {
         extras.logfile = Some(tilde(file));
     }
@@ -614,6 +620,21 @@ pub fn apply(
         settings.auth.password = Some(password_eval(config, setting)?.into());
     }
     Ok(extras)
+}
+
+/// A SHA-256 fingerprint as msmtp and OpenSSL print it: 32 octets in hex,
+/// with or without colons.
+fn fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut pin = [0u8; 32];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let digits = std::str::from_utf8(pair).ok()?;
+        pin[i] = u8::from_str_radix(digits, 16).ok()?;
+    }
+    Some(pin)
 }
 
 /// `passwordeval CMD`: `sh -c CMD`, standard input closed, the first line
@@ -753,10 +774,6 @@ account default : home
         assert!(error("host h\n").starts_with("rc:1: the first command"));
         assert!(error("account a : b\n").contains("rc:1: account b is not defined"));
         assert!(error("account a\nhost h\naccount a\n").starts_with("rc:3:"));
-        assert!(
-            error("account a\ntls_fingerprint 00:11\n")
-                .starts_with("rc:2: tls_fingerprint is not supported")
-        );
         assert!(error("account a\nfrom \"x\n").starts_with("rc:2: unterminated"));
         assert!(error("account default : nope\n").starts_with("rc:1:"));
         let c = parsed("account a\nport 1\n");
@@ -790,6 +807,28 @@ account default : home
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(load(&path).is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tls_fingerprint_is_a_certificate_pin() {
+        let hex = "3A:".repeat(31) + "3B";
+        let c = parsed(&format!("account a\nhost h\ntls_fingerprint {hex}\n"));
+        let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+        apply(&c, &c.accounts[0], &mut settings).unwrap();
+        let mut expected = [0x3a; 32];
+        expected[31] = 0x3b;
+        assert_eq!(settings.tls.certificate_pins, [expected]);
+        // SHA-1 (20 octets) is refused, naming the line.
+        let c = parsed(
+            "account a\nhost h\ntls_fingerprint 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33\n",
+        );
+        let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+        let e = apply(&c, &c.accounts[0], &mut settings).unwrap_err();
+        assert!(
+            e.message.starts_with("rc:3: tls_fingerprint"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

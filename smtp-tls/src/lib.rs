@@ -74,6 +74,7 @@ mod failure;
 mod spki;
 
 pub use failure::{TlsFailure, TlsFailureKind, map_error};
+use sha2::Digest as _;
 pub use spki::spki_sha256;
 
 /// A [`TlsErrorKind::Config`] error with this message.
@@ -181,6 +182,12 @@ pub struct TlsSettings {
     /// SHA-256 pins of the server's SubjectPublicKeyInfo: when non-empty,
     /// the leaf's key must match one (checked in addition to the chain).
     pub pins: Vec<[u8; 32]>,
+    /// SHA-256 fingerprints of whole server certificates (their DER, as
+    /// `openssl x509 -fingerprint -sha256` and msmtp's `tls_fingerprint`
+    /// show them): when non-empty, a leaf certificate with one of these
+    /// fingerprints is accepted without chain or name verification, and any
+    /// other is refused.
+    pub certificate_pins: Vec<[u8; 32]>,
     /// Send SNI (default true).
     pub sni: bool,
 }
@@ -197,6 +204,7 @@ impl Default for TlsSettings {
             cipher_suites: Vec::new(),
             client_certificate: None,
             pins: Vec::new(),
+            certificate_pins: Vec::new(),
             sni: true,
         }
     }
@@ -281,7 +289,8 @@ impl TlsSettings {
                 .map_err(|e| config_error(format!("the root certificates: {e}")))?,
             )
         };
-        if webpki.is_none() && !matches!(self.trust, Trust::All) {
+        if webpki.is_none() && !matches!(self.trust, Trust::All) && self.certificate_pins.is_empty()
+        {
             return Err(config_error(if cfg!(feature = "platform-roots") {
                 "no trusted root certificates (add a CA, or use the platform or bundled roots)"
             } else {
@@ -294,6 +303,7 @@ impl TlsSettings {
             trust: self.trust.clone(),
             check_name: self.check_server_identity,
             pins: self.pins.clone(),
+            certificate_pins: self.certificate_pins.clone(),
             provider: Arc::clone(&provider),
         });
         let builder = ClientConfig::builder_with_provider(provider)
@@ -396,6 +406,7 @@ struct Verifier {
     trust: Trust,
     check_name: bool,
     pins: Vec<[u8; 32]>,
+    certificate_pins: Vec<[u8; 32]>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -426,6 +437,19 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if !self.certificate_pins.is_empty() {
+            // The pinned certificate is the trust anchor (msmtp's
+            // tls_fingerprint): no chain, no name, nothing else accepted.
+            let digest: [u8; 32] = sha2::Sha256::digest(end_entity.as_ref()).into();
+            return if self.certificate_pins.contains(&digest) {
+                self.check_pins(end_entity)?;
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure,
+                ))
+            };
+        }
         let host = server_name.to_str();
         let trusted_host = match &self.trust {
             Trust::All => true,

@@ -265,3 +265,28 @@ fn roots_left_out_of_the_build_are_a_typed_configuration_error() {
         }
     }
 }
+
+/// msmtp's `tls_fingerprint`: a pinned certificate is trusted whatever
+/// its issuer and name; any other certificate is refused, even one whose
+/// chain verifies.
+#[test]
+fn a_certificate_pin_is_the_trust_anchor() {
+    use sha2::Digest;
+    let (ca, other) = (ca(), ca());
+    let pair = leaf(&ca, "mx.example", None);
+    let der = CertificateDer::from_pem_slice(pair.0.as_bytes()).unwrap();
+    let fingerprint: [u8; 32] = sha2::Sha256::digest(der.as_ref()).into();
+    let pinned = TlsSettings {
+        roots: RootSource::None,
+        certificate_pins: vec![fingerprint],
+        ..TlsSettings::default()
+    };
+    // No CA trusted, and another name: the pin alone decides.
+    handshake(&pinned, server_config(&pair, BOTH, None), "other.example").unwrap();
+    // A certificate from a trusted CA that is not the pinned one.
+    let mut wrong = trusting(&other);
+    wrong.certificate_pins = vec![[0u8; 32]];
+    let server = server_config(&leaf(&other, "mx.example", None), BOTH, None);
+    let (kind, _, _) = failure(handshake(&wrong, server, "mx.example"));
+    assert_eq!(kind, TlsErrorKind::Certificate);
+}
