@@ -432,6 +432,11 @@ impl Message {
     /// (refused at RCPT, or answered after the data): also when the
     /// connection ends before the transaction does.
     fn settle_known(&mut self) {
+        // After a refused MAIL, the RCPT replies ("503 need MAIL") say
+        // nothing about the recipients (as in `finish_transaction`).
+        if matches!(self.failure, Some(FailureKind::SenderRejected(_))) {
+            return;
+        }
         for (i, reply) in self.rcpt_replies.iter().enumerate() {
             let status = match (reply, self.data_replies.get(i).cloned().flatten()) {
                 (Some(r), _) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),

@@ -1735,3 +1735,27 @@ fn prdr_only_for_several_recipients_and_a_plain_reply_still_decides() {
         ));
     });
 }
+
+/// A refused MAIL, its pipelined RCPTs answered 503, then the connection
+/// drops before the DATA reply: the recipients were not tried, so they
+/// are unsent, not refused with the 503.
+#[test]
+fn recipients_behind_a_refused_mail_stay_unsent_when_the_connection_drops() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+        h.server("550 5.7.1 not you\r\n503 5.5.1 need MAIL\r\n");
+        h.session.handle_eof(h.now);
+        let failure = h.outcome(id).unwrap_err();
+        assert_eq!(
+            failure.report.recipients[0].status,
+            RecipientStatus::Unsent(UnsentReason::ConnectionLost),
+            "{failure:?}"
+        );
+    });
+}
