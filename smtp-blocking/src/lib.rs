@@ -506,7 +506,15 @@ impl Client {
                     self.driver.on_written(Instant::now(), written);
                 }
                 Action::ReadBody { slot, max } => {
-                    let buf = &mut self.body_buf[..max.min(smtpkit_client::BODY_READ_MAX)];
+                    let max = max.min(smtpkit_client::BODY_READ_MAX);
+                    if let Source::Bytes(cursor) = &mut sources[slot] {
+                        let len = cursor.get_ref().len();
+                        let range = smtpkit_client::in_memory_chunk(len, cursor.position(), max);
+                        cursor.set_position(range.end as u64);
+                        self.driver.on_body(slot, Ok(&cursor.get_ref()[range]));
+                        continue;
+                    }
+                    let buf = &mut self.body_buf[..max];
                     let read = sources[slot].read(buf);
                     self.driver.on_body(slot, read.map(|n| &buf[..n]));
                 }

@@ -37,6 +37,15 @@ use crate::error::{Error, TranscriptHook, timed_out};
 /// The largest body read the driver asks for at once.
 pub const BODY_READ_MAX: usize = 64 * 1024;
 
+/// Where the next at most `max` octets of a body held in memory lie,
+/// given its length and the read position. The I/O loops hand that slice
+/// to [`Driver::on_body`] as it is: reading it into a buffer first would
+/// copy every octet once more.
+pub fn in_memory_chunk(len: usize, position: u64, max: usize) -> std::ops::Range<usize> {
+    let start = usize::try_from(position).map_or(len, |p| p.min(len));
+    start..start + max.min(len - start)
+}
+
 /// What the I/O loop must do next.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -279,7 +288,11 @@ impl Driver {
             let (state, info, inspector) = match plan {
                 BodyPlan::Known(info) => (SlotState::Waiting, Some(info), None),
                 BodyPlan::Streamed => (SlotState::Waiting, Some(BodyInfo::streamed()), None),
-                BodyPlan::Inspect => (SlotState::Inspecting, None, Some(BodyInspector::new())),
+                BodyPlan::Inspect => (
+                    SlotState::Inspecting,
+                    None,
+                    Some(BodyInspector::for_envelope()),
+                ),
             };
             self.slots.push(Slot {
                 state,

@@ -28,6 +28,57 @@ fn find_line_end(haystack: &[u8]) -> Option<usize> {
 
 use crate::command::BodyType;
 
+/// The length of the fast paths' blocks: long enough to amortise one
+/// check, short enough that an odd line sends little text the slow way.
+const BLOCK: usize = 256;
+
+/// What [`scan_block`] found in a block.
+#[derive(Clone, Copy)]
+struct BlockFacts(u8);
+
+impl BlockFacts {
+    /// A CR not followed by LF, or an LF not preceded by CR.
+    const IRREGULAR: u8 = 1;
+    /// An LF followed by a dot (a line to stuff).
+    const DOT_LINE: u8 = 2;
+    /// A NUL.
+    const NUL: u8 = 4;
+    /// An octet of 0x80 or above.
+    const HIGH: u8 = 0x80;
+
+    fn has(self, flag: u8) -> bool {
+        self.0 & flag != 0
+    }
+}
+
+/// Looks at `input[at..at + BLOCK]` and the octet after it, when there are
+/// that many. The caller is at a position where an LF would be bare (not
+/// between the CR and LF of a pair), so a leading LF counts as irregular.
+/// The loop is branch-free over fixed-size arrays, which the compiler turns
+/// into vector compares: well-formed text costs a fraction of the per-line
+/// `memchr` steps.
+#[inline]
+fn scan_block(input: &[u8], at: usize) -> Option<BlockFacts> {
+    let current: &[u8; BLOCK] = input.get(at..at + BLOCK)?.try_into().ok()?;
+    let next: &[u8; BLOCK] = input.get(at + 1..at + BLOCK + 1)?.try_into().ok()?;
+    let mut irregular = u8::from(current[0] == b'\n');
+    let mut dot_line = 0u8;
+    let mut nul = 0u8;
+    let mut all = 0u8;
+    for (&x, &y) in current.iter().zip(next.iter()) {
+        irregular |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
+        dot_line |= u8::from(x == b'\n') & u8::from(y == b'.');
+        nul |= u8::from(x == 0);
+        all |= x;
+    }
+    Some(BlockFacts(
+        (irregular * BlockFacts::IRREGULAR)
+            | (dot_line * BlockFacts::DOT_LINE)
+            | (nul * BlockFacts::NUL)
+            | (all & BlockFacts::HIGH),
+    ))
+}
+
 /// CRLF normalisation with optional dot-stuffing, the shared engine of the
 /// DATA encoder and the BDAT chunker.
 ///
@@ -75,11 +126,35 @@ impl Normalizer {
             written += upto - *from + extra.len();
             *from = upto;
         };
+        // Where the last block that needed the slow path ends: no block
+        // check before it, so that text full of bare line endings does not
+        // pay for a failed check on every line.
+        let mut slow_until = 0;
+        let stop = if self.stuff_dots {
+            BlockFacts::IRREGULAR | BlockFacts::DOT_LINE
+        } else {
+            BlockFacts::IRREGULAR
+        };
         while scan < input.len() {
             if self.at_line_start {
                 self.at_line_start = false;
                 if self.stuff_dots && input[scan] == b'.' {
                     emit(out, &mut copied, scan, b".");
+                }
+            }
+            if scan >= slow_until {
+                match scan_block(input, scan) {
+                    Some(facts) if !facts.has(stop) => {
+                        // Well-formed CRLF text with no line to stuff: it
+                        // is copied as it is. A block ending in the CR of a
+                        // pair takes its LF along.
+                        let last = input[scan + BLOCK - 1];
+                        scan += BLOCK + usize::from(last == b'\r');
+                        self.at_line_start = matches!(last, b'\r' | b'\n');
+                        continue;
+                    }
+                    Some(_) => slow_until = scan + BLOCK,
+                    None => slow_until = usize::MAX,
                 }
             }
             let Some(offset) = find_line_end(&input[scan..]) else {
@@ -363,17 +438,41 @@ impl BodyReport {
 /// assert!(report.has_bare_lf);
 /// assert_eq!(report.size, 24); // two LFs became CRLF, and a final CRLF
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BodyInspector {
     report: BodyReport,
     line_len: usize,
     after_cr: bool,
+    /// Whether `longest_line` is measured; without it, well-formed text
+    /// is inspected in blocks instead of line by line.
+    line_lengths: bool,
+}
+
+impl Default for BodyInspector {
+    fn default() -> Self {
+        BodyInspector::new()
+    }
 }
 
 impl BodyInspector {
     /// A new inspector.
     pub fn new() -> Self {
-        BodyInspector::default()
+        BodyInspector {
+            report: BodyReport::default(),
+            line_len: 0,
+            after_cr: false,
+            line_lengths: true,
+        }
+    }
+
+    /// An inspector for what MAIL FROM needs (the size and the body type),
+    /// several times faster on well-formed text: it does not measure lines,
+    /// and its report's `longest_line` is 0.
+    pub fn for_envelope() -> Self {
+        BodyInspector {
+            line_lengths: false,
+            ..BodyInspector::new()
+        }
     }
 
     /// Inspects the next chunk.
@@ -391,40 +490,65 @@ impl BodyInspector {
                 r.size += 1;
             }
         }
-        while !input.is_empty() {
-            let end = memchr2(b'\r', b'\n', input).unwrap_or(input.len());
-            let segment = &input[..end];
-            if !r.has_8bit {
-                r.has_8bit = segment.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0;
-            }
-            if !r.has_nul {
-                r.has_nul = memchr::memchr(0, segment).is_some();
-            }
-            self.line_len += segment.len();
-            if end == input.len() {
-                break;
-            }
-            r.longest_line = r.longest_line.max(self.line_len);
-            self.line_len = 0;
-            match (input[end], input.get(end + 1)) {
-                (b'\r', Some(b'\n')) => input = &input[end + 2..],
-                (b'\r', None) => {
-                    self.after_cr = true;
-                    input = &[];
+        let mut at = 0;
+        // As in the normaliser: no block check before the end of the last
+        // block that needed the slow path.
+        let mut slow_until = if self.line_lengths { usize::MAX } else { 0 };
+        while at < input.len() {
+            if at >= slow_until {
+                match scan_block(input, at) {
+                    Some(facts) if !facts.has(BlockFacts::IRREGULAR | BlockFacts::NUL) => {
+                        self.report.has_8bit |= facts.has(BlockFacts::HIGH);
+                        let last = input[at + BLOCK - 1];
+                        at += BLOCK + usize::from(last == b'\r');
+                        // Only whether the last line is unterminated is
+                        // kept: `finish` adds its CRLF.
+                        self.line_len = usize::from(!matches!(last, b'\r' | b'\n'));
+                        continue;
+                    }
+                    Some(_) => slow_until = at + BLOCK,
+                    None => slow_until = usize::MAX,
                 }
-                (b'\r', Some(_)) => {
-                    r.has_bare_cr = true;
-                    r.size += 1;
-                    input = &input[end + 1..];
-                }
-                _ => {
-                    r.has_bare_lf = true;
-                    r.size += 1;
-                    input = &input[end + 1..];
-                }
+            }
+            at += self.line_step(&input[at..]);
+        }
+    }
+
+    /// Inspects `input` up to and including its first line ending (or all
+    /// of it when it has none); returns the octets consumed.
+    fn line_step(&mut self, input: &[u8]) -> usize {
+        let r = &mut self.report;
+        let end = memchr2(b'\r', b'\n', input).unwrap_or(input.len());
+        let segment = &input[..end];
+        if !r.has_8bit {
+            r.has_8bit = segment.iter().fold(0u8, |acc, &b| acc | b) & 0x80 != 0;
+        }
+        if !r.has_nul {
+            r.has_nul = memchr::memchr(0, segment).is_some();
+        }
+        self.line_len += segment.len();
+        r.longest_line = r.longest_line.max(self.line_len);
+        if end == input.len() {
+            return end;
+        }
+        self.line_len = 0;
+        match (input[end], input.get(end + 1)) {
+            (b'\r', Some(b'\n')) => end + 2,
+            (b'\r', None) => {
+                self.after_cr = true;
+                end + 1
+            }
+            (b'\r', Some(_)) => {
+                r.has_bare_cr = true;
+                r.size += 1;
+                end + 1
+            }
+            _ => {
+                r.has_bare_lf = true;
+                r.size += 1;
+                end + 1
             }
         }
-        self.report.longest_line = self.report.longest_line.max(self.line_len);
     }
 
     /// The report; a trailing CR or an unterminated last line count as
@@ -435,6 +559,9 @@ impl BodyInspector {
             self.report.size += 1;
         } else if self.line_len > 0 {
             self.report.size += 2;
+        }
+        if !self.line_lengths {
+            self.report.longest_line = 0;
         }
         self.report
     }

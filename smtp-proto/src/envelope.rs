@@ -137,7 +137,7 @@ impl BodyInfo {
 
     /// Inspects a whole body in memory.
     pub fn of_bytes(body: &[u8]) -> BodyInfo {
-        let mut inspector = crate::BodyInspector::new();
+        let mut inspector = crate::BodyInspector::for_envelope();
         inspector.update(body);
         BodyInfo::from_report(&inspector.finish())
     }

@@ -742,7 +742,14 @@ impl Session {
             return Err(UsageError::Closed);
         }
         let transcript = self.config.transcript;
-        let out = &mut self.out;
+        // On a plaintext connection with nothing staged, the body is
+        // encoded straight into the transmit buffer: staging it would copy
+        // every octet once more in `flush`.
+        let out = if self.tls.is_none() && self.out.is_empty() {
+            &mut self.transmit
+        } else {
+            &mut self.out
+        };
         let Some(m) = head_mut(&mut self.messages).filter(|m| m.id == id && m.stage == Stage::Body)
         else {
             return Err(UsageError::BodyNotWanted(id));
@@ -1549,7 +1556,7 @@ impl Session {
             None => BodyType::SevenBit,
         };
         m.declared = declared;
-        m.inspector = m.body.body_type.is_none().then(BodyInspector::new);
+        m.inspector = m.body.body_type.is_none().then(BodyInspector::for_envelope);
         m.transfer = Some(if use_bdat {
             Transfer::Bdat(BdatChunker::new(
                 config.chunk_size,

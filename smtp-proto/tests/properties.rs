@@ -6,10 +6,10 @@
 use proptest::prelude::*;
 use smtp_fuzz_harness::{decode_stream, reference_normalize};
 use smtpkit_proto::{
-    Address, Argument, BdatChunker, BodyType, ByMode, Command, DataDecoder, DataEncoder, DeliverBy,
-    DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host, InitialResponse, MailAuth,
-    MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient, RcptParameters, Reply,
-    ReplyCode, ReplyLimits, ReversePath,
+    Address, Argument, BdatChunker, BodyInspector, BodyType, ByMode, Command, DataDecoder,
+    DataEncoder, DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host,
+    InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
+    RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
 };
 
 fn reply_code() -> impl Strategy<Value = ReplyCode> {
@@ -202,6 +202,49 @@ fn split_at<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     pieces
 }
 
+/// Bodies of text lines, mostly well-formed CRLF ones, so that the
+/// encoders' and the inspector's block fast paths run, with the odd bare
+/// CR or LF, leading dot, NUL or 8-bit octet among them.
+fn line_body() -> impl Strategy<Value = Vec<u8>> {
+    let text = prop::collection::vec(
+        prop_oneof![20 => b'a'..=b'z', 2 => Just(b'.'), 1 => Just(0u8), 1 => Just(0xc3u8)],
+        0..300,
+    );
+    let ending = prop_oneof![
+        30 => Just(&b"\r\n"[..]),
+        1 => Just(&b"\n"[..]),
+        1 => Just(&b"\r"[..]),
+        1 => Just(&b""[..]),
+    ];
+    prop::collection::vec((text, ending), 0..40).prop_map(|lines| {
+        let mut body = Vec::new();
+        for (text, ending) in lines {
+            body.extend_from_slice(&text);
+            body.extend_from_slice(ending);
+        }
+        body
+    })
+}
+
+/// The DATA encoding by the rules, one octet at a time.
+fn reference_data(body: &[u8]) -> Vec<u8> {
+    let mut normal = reference_normalize(body);
+    if !normal.is_empty() && !normal.ends_with(b"\r\n") {
+        normal.extend_from_slice(b"\r\n");
+    }
+    let mut out = Vec::new();
+    let mut line_start = true;
+    for &b in &normal {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -295,6 +338,58 @@ proptest! {
             }
             n
         };
+        prop_assert_eq!(payload, expected);
+    }
+
+    #[test]
+    fn data_encoder_matches_the_reference_on_line_text(body in line_body(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let mut out = Vec::new();
+        let mut e = DataEncoder::new();
+        for piece in split_at(&body, &cuts) { e.push(piece, &mut out); }
+        e.finish(&mut out);
+        prop_assert_eq!(out, reference_data(&body));
+    }
+
+    #[test]
+    fn envelope_inspection_agrees_with_the_full_one(body in line_body(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let mut full = BodyInspector::new();
+        full.update(&body);
+        let full = full.finish();
+        let mut quick = BodyInspector::for_envelope();
+        for piece in split_at(&body, &cuts) { quick.update(piece); }
+        let quick = quick.finish();
+        prop_assert_eq!(quick.size, full.size);
+        prop_assert_eq!(quick.raw_size, full.raw_size);
+        prop_assert_eq!(quick.body_type(), full.body_type());
+        prop_assert_eq!(quick.has_8bit, full.has_8bit);
+        prop_assert_eq!(quick.has_nul, full.has_nul);
+        prop_assert_eq!(quick.has_bare_cr, full.has_bare_cr);
+        prop_assert_eq!(quick.has_bare_lf, full.has_bare_lf);
+        prop_assert_eq!(quick.longest_line, 0);
+        // And the size is what the encoder sends, before stuffing.
+        let mut normal = reference_normalize(&body);
+        if !normal.is_empty() && !normal.ends_with(b"\r\n") { normal.extend_from_slice(b"\r\n"); }
+        prop_assert_eq!(full.size, normal.len() as u64);
+    }
+
+    #[test]
+    fn bdat_chunks_match_the_reference_on_line_text(body in line_body(), size in 1usize..5000, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let mut wire = Vec::new();
+        let mut chunker = BdatChunker::new(size, false);
+        for piece in split_at(&body, &cuts) { chunker.push(piece, &mut wire); }
+        chunker.finish(&mut wire);
+        let mut payload = Vec::new();
+        let mut rest = &wire[..];
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let Command::Bdat { size: n, last } = Command::parse(&rest[..end]).unwrap() else { panic!() };
+            let n = n as usize;
+            payload.extend_from_slice(&rest[end + 2..end + 2 + n]);
+            rest = &rest[end + 2 + n..];
+            if last { break; }
+        }
+        let mut expected = reference_normalize(&body);
+        if !expected.is_empty() && !expected.ends_with(b"\r\n") { expected.extend_from_slice(b"\r\n"); }
         prop_assert_eq!(payload, expected);
     }
 }

@@ -332,10 +332,7 @@ impl TlsSettings {
         let mut roots = RootCertStore::empty();
         match self.roots {
             #[cfg(feature = "platform-roots")]
-            RootSource::Platform => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-            }
+            RootSource::Platform => roots = platform_roots().clone(),
             #[cfg(not(feature = "platform-roots"))]
             RootSource::Platform => {
                 return Err(failure::missing_feature(
@@ -391,6 +388,20 @@ impl TlsSettings {
             verifies: self.verifies(),
         }))
     }
+}
+
+/// The operating system's trust store, read once per process: reading and
+/// parsing it costs milliseconds, and a pool or a bulk send builds a
+/// configuration per connection. A store changed while the process runs is
+/// seen by the next process.
+#[cfg(feature = "platform-roots")]
+fn platform_roots() -> &'static RootCertStore {
+    static ROOTS: std::sync::OnceLock<RootCertStore> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots
+    })
 }
 
 fn suite_matches(suite: &rustls::SupportedCipherSuite, name: &str) -> bool {
