@@ -68,3 +68,18 @@ fn address_corpus() {
 fn session_corpus() {
     replay("session", fuzz_harness::session);
 }
+
+#[test]
+fn bdat_corpus() {
+    replay("bdat", fuzz_harness::bdat);
+}
+
+#[test]
+fn reply_round_trip_corpus() {
+    replay("reply_round_trip", fuzz_harness::reply_round_trip);
+}
+
+#[test]
+fn session_script_corpus() {
+    replay("session_script", fuzz_harness::session_script);
+}
