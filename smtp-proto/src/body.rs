@@ -367,12 +367,27 @@ impl BdatChunker {
     }
 }
 
+/// `BDAT <size>[ LAST]` and the chunk. The command line is written by hand
+/// rather than through [`Command`](crate::Command)'s formatter: there is one
+/// per chunk, and a small chunk size makes them as many as the lines.
 fn write_chunk<B: BufMut>(data: &[u8], last: bool, out: &mut B) {
-    crate::Command::Bdat {
-        size: data.len() as u64,
-        last,
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = data.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789"[n % 10];
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    .encode(out);
+    out.put_slice(b"BDAT ");
+    out.put_slice(&digits[at..]);
+    if last {
+        out.put_slice(b" LAST");
+    }
+    out.put_slice(b"\r\n");
     out.put_slice(data);
 }
 
