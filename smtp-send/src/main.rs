@@ -635,6 +635,14 @@ fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Ex
             "authentication needs a user (-u or mail.smtp.user)",
         ));
     }
+    let eval = extras.as_ref().and_then(|e| e.password_eval.as_ref());
+    if let Some(eval) = eval
+        && settings.auth.enabled
+        && settings.auth.password.is_none()
+        && !cli.dry_run
+    {
+        settings.auth.password = Some(eval.run()?.into());
+    }
     for key in &settings.unknown_keys {
         eprintln!("smtp-send: warning: unknown property {key} ignored");
     }
@@ -740,6 +748,9 @@ impl<R: Read> Read for Counting<R> {
 
 fn run(cli: &Cli) -> Result<u8, Fail> {
     let (settings, account) = settings_and_account(cli)?;
+    let unrun_password_eval = account.as_ref().is_some_and(|a| a.password_eval.is_some())
+        && settings.auth.enabled
+        && settings.auth.password.is_none();
     let logfile = cli
         .logfile
         .clone()
@@ -845,14 +856,18 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     {
         // sendmail's -F: the message has no From: (nor Sender:), so one is
         // added from the full name and the envelope sender.
-        if name.bytes().any(|b| !(b' '..=b'~').contains(&b)) {
+        if name.chars().any(char::is_control) {
             return Err(fail(
                 exit::USAGE,
-                "-F: the name must be printable ASCII (no CR, LF or other control characters)",
+                "-F: the name must not contain CR, LF or other control characters",
             ));
         }
-        let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
-        let mut header = format!("From: \"{quoted}\" <{}>\r\n", address.as_str()).into_bytes();
+        // mail-builder quotes the name, and encodes it (RFC 2047) when it is
+        // not ASCII.
+        use mail_builder::headers::Header as _;
+        let mut header = b"From: ".to_vec();
+        mail_builder::headers::address::Address::new_address(Some(name.as_str()), address.as_str())
+            .write_header(&mut header, "From: ".len());
         header.extend_from_slice(&message.header);
         message.header = header;
         message.rewritten = true;
@@ -865,6 +880,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             &envelope,
             &message.header,
             logfile.as_deref(),
+            unrun_password_eval,
         );
         return Ok(exit::OK);
     }
@@ -967,13 +983,15 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     Ok(code)
 }
 
-/// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`.
+/// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`,
+/// and a `passwordeval` command is not run.
 fn dry_run(
     cli: &Cli,
     settings: &ClientSettings,
     envelope: &Envelope,
     header: &[u8],
     logfile: Option<&std::path::Path>,
+    unrun_password_eval: bool,
 ) {
     let tls = &settings.tls;
     let tls_mode = if tls.implicit {
@@ -1013,7 +1031,12 @@ fn dry_run(
         "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
         "auth": settings.auth.enabled,
         "user": settings.user,
-        "password": redacted(settings.auth.password.as_ref()),
+        // A dry run never runs passwordeval: it may prompt or unlock a key.
+        "password": if unrun_password_eval {
+            Some("[passwordeval, not run]")
+        } else {
+            redacted(settings.auth.password.as_ref())
+        },
         "mechanisms": settings.auth.mechanisms,
         "proxy": proxy,
         "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),

@@ -412,6 +412,17 @@ impl Config {
 pub struct Extras {
     /// `logfile`: one line per message (`-` is standard output).
     pub logfile: Option<PathBuf>,
+    /// `passwordeval`, run once every layer of settings is in and only when
+    /// no later layer gave the password (and never by `--dry-run`).
+    pub password_eval: Option<PasswordEval>,
+}
+
+/// A `passwordeval` command and where it was written.
+#[derive(Debug, Clone)]
+pub struct PasswordEval {
+    path: PathBuf,
+    line: usize,
+    command: String,
 }
 
 fn tilde(value: &str) -> PathBuf {
@@ -614,10 +625,12 @@ pub fn apply(
     }
     if let Some(password) = account.get("password") {
         settings.auth.password = Some(password.to_owned().into());
-    } else if let Some(setting) = account.commands.get("passwordeval")
-        && settings.auth.enabled
-    {
-        settings.auth.password = Some(password_eval(config, setting)?.into());
+    } else if let Some(setting) = account.commands.get("passwordeval") {
+        extras.password_eval = Some(PasswordEval {
+            path: config.path.clone(),
+            line: setting.line,
+            command: setting.value.clone(),
+        });
     }
     Ok(extras)
 }
@@ -637,32 +650,29 @@ fn fingerprint(text: &str) -> Option<[u8; 32]> {
     Some(pin)
 }
 
-/// `passwordeval CMD`: `sh -c CMD`, standard input closed, the first line
-/// of its standard output. Neither the output nor the command's error
-/// output is printed by smtp-send.
-fn password_eval(config: &Config, setting: &Setting) -> Result<String, Fail> {
-    let output = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&setting.value)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| config_error(&config.path, setting.line, format!("passwordeval: {e}")))?;
-    if !output.status.success() {
-        return Err(config_error(
-            &config.path,
-            setting.line,
-            format!("passwordeval: the command failed ({})", output.status),
-        ));
+impl PasswordEval {
+    /// `sh -c CMD`, standard input closed: the first line of its standard
+    /// output. Neither the output nor the command's error output is printed
+    /// by smtp-send.
+    pub fn run(&self) -> Result<String, Fail> {
+        let error = |why: String| config_error(&self.path, self.line, why);
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&self.command)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| error(format!("passwordeval: {e}")))?;
+        if !output.status.success() {
+            return Err(error(format!(
+                "passwordeval: the command failed ({})",
+                output.status
+            )));
+        }
+        let text = String::from_utf8(output.stdout)
+            .map_err(|_| error("passwordeval: the output is not UTF-8".to_owned()))?;
+        Ok(text.lines().next().unwrap_or_default().to_owned())
     }
-    let text = String::from_utf8(output.stdout).map_err(|_| {
-        config_error(
-            &config.path,
-            setting.line,
-            "passwordeval: the output is not UTF-8",
-        )
-    })?;
-    Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]
@@ -835,7 +845,8 @@ account default : home
     fn password_eval_first_line() {
         let c = parsed("account a\nhost h\nauth on\nuser u\npasswordeval printf 'one\\ntwo'\n");
         let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
-        apply(&c, &c.accounts[0], &mut settings).unwrap();
-        assert_eq!(settings.auth.password.as_ref().unwrap().expose(), "one");
+        let extras = apply(&c, &c.accounts[0], &mut settings).unwrap();
+        assert!(settings.auth.password.is_none(), "run later, not while applying");
+        assert_eq!(extras.password_eval.unwrap().run().unwrap(), "one");
     }
 }

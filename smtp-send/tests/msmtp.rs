@@ -306,10 +306,29 @@ fn full_name_and_dsn_flags() {
             .iter()
             .any(|c| c.starts_with("RCPT TO:<x@example.org>") && c.contains("NOTIFY=NEVER"))
     );
+    // A name that is not ASCII is encoded (RFC 2047), not refused.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-f",
+            "me@example.org",
+            "-F",
+            "José Ñandú",
+            "x@example.org",
+        ],
+        b"Subject: s\n\nb\n",
+    );
+    ok(&out);
+    let data = String::from_utf8_lossy(&server.transactions()[1].data).into_owned();
+    assert!(
+        data.starts_with("From: =?utf-8?B?Sm9zw6kgw5FhbmTDug==?= <me@example.org>\r\n"),
+        "{data}"
+    );
     // A message with a From: keeps it.
     let out = smtp_send(&["-s", &addr, "-F", "Other", "x@example.org"], MESSAGE);
     ok(&out);
-    assert!(String::from_utf8_lossy(&server.transactions()[1].data).starts_with("From: Sender"));
+    assert!(String::from_utf8_lossy(&server.transactions()[2].data).starts_with("From: Sender"));
     // A name with a line break is refused.
     let out = smtp_send(
         &[
@@ -324,7 +343,7 @@ fn full_name_and_dsn_flags() {
         b"Subject: s\n\nb\n",
     );
     assert_eq!(out.status.code(), Some(64));
-    assert_eq!(server.transactions().len(), 2);
+    assert_eq!(server.transactions().len(), 3);
     let out = smtp_send(&["-s", &addr, "-R", "most", "x@example.org"], MESSAGE);
     assert_eq!(out.status.code(), Some(64));
 }
@@ -427,6 +446,25 @@ fn dry_run_redacts_and_sends_nothing() {
     assert_eq!(v["password"], "[redacted]");
     assert_eq!(v["proxy"]["server"], "127.0.0.1:1080");
     assert_eq!(v["recipients"], serde_json::json!(["x@example.org"]));
+    // passwordeval is not run by a dry run: it may prompt, or unlock a key.
+    let marker = d.join("evaluated");
+    let file = rc(
+        &d,
+        &format!(
+            "account e\nhost 127.0.0.1\nport {}\nauth on\nuser alice\n\
+             passwordeval \"touch {} && printf %s pw\"\naccount default : e\n",
+            server.addr().port(),
+            marker.display()
+        ),
+    );
+    let out = smtp_send(&["-C", file.to_str().unwrap(), "--dry-run", "-t"], MESSAGE);
+    ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("password: [passwordeval, not run]"),
+        "{stdout}"
+    );
+    assert!(!marker.exists(), "the dry run ran passwordeval");
     assert!(server.commands().is_empty(), "nothing was sent");
     std::fs::remove_dir_all(&d).unwrap();
 }
