@@ -190,6 +190,58 @@ pub async fn deadline<R: Runtime, T>(
     }
 }
 
+/// One timer per connection, re-armed lazily: a busy connection waits on
+/// a reply deadline for every read, and registering a fresh timer with the
+/// runtime for each (then dropping it) costs more than the read. The armed
+/// instant is never later than the deadline being waited for; a deadline
+/// that moved later (the usual case, as each flight is answered) keeps the
+/// earlier timer, which then fires early once, finds the deadline not
+/// reached, and is armed again at it: about one timer per timeout period
+/// instead of one per read.
+struct Alarm {
+    armed: Option<(Instant, TimerFuture)>,
+}
+
+type TimerFuture = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Alarm {
+    const fn new() -> Self {
+        Alarm { armed: None }
+    }
+
+    /// Runs `future`, or gives up at `deadline` (`None`: never).
+    async fn run<R: Runtime, T>(
+        &mut self,
+        deadline: Option<Instant>,
+        future: impl Future<Output = T>,
+    ) -> Option<T> {
+        let Some(at) = deadline else {
+            return Some(future.await);
+        };
+        let mut future = std::pin::pin!(future);
+        loop {
+            let timer = match &mut self.armed {
+                Some((armed_at, timer)) if *armed_at <= at => timer,
+                slot => &mut slot.insert((at, Box::pin(R::sleep_until(at)))).1,
+            };
+            let outcome = futures_lite::future::or(async { Some(future.as_mut().await) }, async {
+                timer.as_mut().await;
+                None
+            })
+            .await;
+            if outcome.is_some() {
+                return outcome;
+            }
+            // The timer fired at its armed instant, which may be before
+            // `at`.
+            self.armed = None;
+            if R::now() >= at {
+                return None;
+            }
+        }
+    }
+}
+
 /// A message body.
 pub enum Body {
     /// In memory; cheap to clone for bulk sending.
@@ -395,6 +447,7 @@ pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
     body_buf: Vec<u8>,
     /// Set while a call runs; still set when its future was dropped.
     busy: bool,
+    alarm: Alarm,
     _runtime: PhantomData<R>,
 }
 
@@ -462,6 +515,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             read_buf: vec![0; 64 * 1024],
             body_buf: vec![0; smtpkit_client::BODY_READ_MAX],
             busy: false,
+            alarm: Alarm::new(),
             _runtime: PhantomData,
         };
         client.run(&mut []).await?;
@@ -611,7 +665,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                         stream.write_all(bytes).await?;
                         stream.flush().await
                     };
-                    let written = deadline::<R, _>(until, write).await;
+                    let written = self.alarm.run::<R, _>(until, write).await;
                     let written = written.unwrap_or_else(|| Err(timed_out("write")));
                     self.driver.on_written(R::now(), written);
                 }
@@ -633,7 +687,9 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                     self.driver.on_rewound(slot, rewound);
                 }
                 Action::Read { deadline: until } => {
-                    let read = deadline::<R, _>(until, self.stream.read(&mut self.read_buf));
+                    let read = self
+                        .alarm
+                        .run::<R, _>(until, self.stream.read(&mut self.read_buf));
                     let read = read.await.unwrap_or_else(|| Err(timed_out("read")));
                     self.driver
                         .on_read(R::now(), read.map(|n| &self.read_buf[..n]));
@@ -643,5 +699,72 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         }
         self.busy = false;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Enough of a runtime for the alarm: async-io's clock and timers.
+    struct Timers;
+
+    impl Runtime for Timers {
+        type Stream = async_io::Async<std::net::TcpStream>;
+        type File = blocking::Unblock<std::fs::File>;
+        async fn connect(_: SocketAddr, _: Option<SocketAddr>) -> io::Result<Self::Stream> {
+            Err(io::Error::other("not used"))
+        }
+        fn now() -> Instant {
+            Instant::now()
+        }
+        async fn sleep_until(deadline: Instant) {
+            async_io::Timer::at(deadline).await;
+        }
+        async fn resolve(_: String, _: u16) -> io::Result<Vec<SocketAddr>> {
+            Ok(Vec::new())
+        }
+        fn local_addr(_: &Self::Stream) -> Option<SocketAddr> {
+            None
+        }
+        async fn open_file(path: PathBuf) -> io::Result<Self::File> {
+            Ok(blocking::Unblock::new(std::fs::File::open(path)?))
+        }
+    }
+
+    #[test]
+    fn the_alarm_keeps_every_deadline_whichever_order_they_come_in() {
+        futures_lite::future::block_on(async {
+            let mut alarm = Alarm::new();
+            let start = Instant::now();
+            // A quick future under a distant deadline arms the timer there.
+            let far = start + Duration::from_secs(600);
+            assert_eq!(
+                alarm.run::<Timers, _>(Some(far), async { 1 }).await,
+                Some(1)
+            );
+            // A nearer deadline must not wait for the distant timer.
+            let near = Instant::now() + Duration::from_millis(50);
+            let never = futures_lite::future::pending::<()>();
+            assert_eq!(alarm.run::<Timers, _>(Some(near), never).await, None);
+            let waited = start.elapsed();
+            assert!(
+                waited >= Duration::from_millis(50) && waited < Duration::from_secs(5),
+                "{waited:?}"
+            );
+            // A later deadline keeps the earlier timer, which fires early
+            // and is armed again: the wait still ends at the later one.
+            let first = Instant::now() + Duration::from_millis(30);
+            assert_eq!(
+                alarm.run::<Timers, _>(Some(first), async { 2 }).await,
+                Some(2)
+            );
+            let later = Instant::now() + Duration::from_millis(120);
+            let pending = futures_lite::future::pending::<()>();
+            assert_eq!(alarm.run::<Timers, _>(Some(later), pending).await, None);
+            assert!(Instant::now() >= later, "gave up before the deadline");
+        });
     }
 }

@@ -846,7 +846,10 @@ account default : home
         let c = parsed("account a\nhost h\nauth on\nuser u\npasswordeval printf 'one\\ntwo'\n");
         let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
         let extras = apply(&c, &c.accounts[0], &mut settings).unwrap();
-        assert!(settings.auth.password.is_none(), "run later, not while applying");
+        assert!(
+            settings.auth.password.is_none(),
+            "run later, not while applying"
+        );
         assert_eq!(extras.password_eval.unwrap().run().unwrap(), "one");
     }
 }

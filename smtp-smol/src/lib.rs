@@ -144,3 +144,11 @@ impl Runtime for Smol {
 pub type Client = smtpkit_async::Client<Smol>;
 /// A connection pool on smol / async-std.
 pub type Pool = smtpkit_async::Pool<Smol>;
+
+/// A client moves between tasks and threads; a pool is also shared.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_and_sync<T: Send + Sync>() {}
+    send::<Client>();
+    send_and_sync::<Pool>();
+};

@@ -123,3 +123,11 @@ impl Runtime for Tokio {
 pub type Client = smtpkit_async::Client<Tokio>;
 /// A connection pool on tokio.
 pub type Pool = smtpkit_async::Pool<Tokio>;
+
+/// A client moves between tasks and threads; a pool is also shared.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_and_sync<T: Send + Sync>() {}
+    send::<Client>();
+    send_and_sync::<Pool>();
+};
