@@ -703,7 +703,8 @@ impl<R: Runtime, S: Stream> Client<R, S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
+// The test runtime is the one place that reads the system clock.
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::time::Duration;
