@@ -295,7 +295,18 @@ impl EhloResponse {
     /// offered (parameters are ignored: `has(&Extension::Size(None))` is
     /// true for `SIZE 1000`).
     pub fn has(&self, extension: &Extension) -> bool {
-        self.has_keyword(extension.keyword())
+        if matches!(extension, Extension::Other { .. }) {
+            return self.has_keyword(extension.keyword());
+        }
+        // A known extension has one keyword per variant, so comparing
+        // variants finds it without a string comparison per line (the
+        // session asks on every message); an `Other` line built by hand with
+        // a known keyword still counts.
+        let wanted = std::mem::discriminant(extension);
+        self.extensions.iter().any(|e| match e {
+            Extension::Other { keyword, .. } => keyword.eq_ignore_ascii_case(extension.keyword()),
+            known => std::mem::discriminant(known) == wanted,
+        })
     }
 
     /// Whether the keyword was offered, case-insensitively.
@@ -364,6 +375,16 @@ mod tests {
             panic!("incomplete")
         };
         EhloResponse::from_reply(&item).unwrap()
+    }
+
+    #[test]
+    fn has_matches_variants_and_keywords() {
+        let e = ehlo(b"250-mx.example\r\n250-SIZE 100\r\n250-pipelining\r\n250 X-FOO bar\r\n");
+        assert!(e.has(&Extension::Pipelining));
+        assert!(e.has(&Extension::Size(None)), "any SIZE parameter");
+        assert!(!e.has(&Extension::Chunking));
+        assert!(e.has(&Extension::parse("x-foo").unwrap()));
+        assert!(!e.has(&Extension::parse("X-BAR").unwrap()));
     }
 
     #[test]
