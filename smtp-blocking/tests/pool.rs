@@ -26,15 +26,15 @@ fn envelope(i: usize) -> Envelope {
 fn threads_share_connections_one_round_trip_per_message() {
     let server = TestServer::start(Script::new()).unwrap();
     let mut config = PoolConfig::default();
-    config.max_connections = 2;
-    config.max_messages_per_connection = 50;
+    config.max_connections = 4;
+    config.max_messages_per_connection = 100;
     let pool = Pool::new(settings(&server), config);
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let pool = pool.clone();
             std::thread::spawn(move || {
-                for i in 0..50 {
-                    let report = pool.send(envelope(t * 100 + i), b"x\r\n").unwrap();
+                for i in 0..250 {
+                    let report = pool.send(envelope(t * 1000 + i), b"x\r\n").unwrap();
                     assert!(report.all_delivered());
                 }
             })
@@ -44,12 +44,22 @@ fn threads_share_connections_one_round_trip_per_message() {
         t.join().unwrap();
     }
     pool.close();
-    assert_eq!(server.transactions().len(), 200);
-    assert_eq!(server.count("NOOP"), 0);
-    assert!(server.connections() >= 4, "200 messages, 50 per connection");
+    assert_eq!(server.transactions().len(), 1000);
+    assert_eq!(server.count("NOOP"), 0, "no probe within probe_after");
+    assert!(
+        server.connections() >= 10,
+        "1000 messages, 100 per connection"
+    );
     assert_eq!(
         server.count_eventually("QUIT", server.connections()),
         server.connections()
+    );
+    eprintln!(
+        "1000 pooled sends: {} connections, {} NOOP, {} QUIT, {} RSET",
+        server.connections(),
+        server.count("NOOP"),
+        server.count("QUIT"),
+        server.count("RSET")
     );
 }
 

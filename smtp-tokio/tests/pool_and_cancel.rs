@@ -74,6 +74,13 @@ async fn pool_reuses_without_probing_and_quits_politely() {
         server.connections()
     );
     assert_eq!(pool.idle_count(), 0);
+    eprintln!(
+        "1000 pooled sends: {} connections, {} NOOP, {} QUIT, {} RSET",
+        server.connections(),
+        server.count("NOOP"),
+        server.count("QUIT"),
+        server.count("RSET")
+    );
 }
 
 /// `max_messages_per_connection` counts messages (a send_all of 5 counts
