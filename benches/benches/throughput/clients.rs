@@ -1,7 +1,9 @@
 //! `client` mode: one client sends its share of messages over each of
-//! `--conns` connections (one thread per connection, as `smtp-send`'s bulk
-//! mode does), then prints one JSON line with the counts, the time, its
-//! own peak RSS (VmHWM) and CPU time.
+//! `--conns` connections (blocking clients: one thread per connection, as
+//! `smtp-send`'s bulk mode does; our async clients: one task per
+//! connection on one runtime thread, as an async program would), then
+//! prints one JSON line with the counts, the time, its own peak RSS
+//! (VmHWM) and CPU time.
 
 use std::fmt::Display;
 use std::fs::File;
@@ -119,13 +121,23 @@ pub fn main(args: &Args) -> Result<(), String> {
         None => content.len() as u64,
     };
     let started = Instant::now();
+    let share_of = |i: u64| spec.count / spec.conns + u64::from(i < spec.count % spec.conns);
     let shares: Vec<Result<Share, String>> = if spec.conns == 1 {
         vec![one_connection(&spec, payload, spec.count)]
+    } else if matches!(spec.client.as_str(), "ours-tokio" | "ours-smol") {
+        // An async client runs its connections as tasks on one runtime
+        // thread, as an async program would, not one runtime per thread.
+        let shares: Vec<u64> = (0..spec.conns).map(share_of).collect();
+        if spec.client == "ours-tokio" {
+            tokio_connections(&spec, payload, &shares)
+        } else {
+            smol_connections(&spec, payload, &shares)
+        }
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..spec.conns)
                 .map(|i| {
-                    let share = spec.count / spec.conns + u64::from(i < spec.count % spec.conns);
+                    let share = share_of(i);
                     let spec = &spec;
                     scope.spawn(move || one_connection(spec, payload, share))
                 })
@@ -309,80 +321,146 @@ fn ours_blocking(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share,
 
 /// smtp-tokio on a current-thread runtime of its own.
 fn ours_tokio(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio_connections(spec, payload, &[share])
+        .pop()
+        .unwrap_or_else(|| Err("no connection".into()))
+}
+
+/// Several smtp-tokio connections as tasks of one current-thread runtime.
+fn tokio_connections(
+    spec: &Spec,
+    payload: Payload<'_>,
+    shares: &[u64],
+) -> Vec<Result<Share, String>> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(err)?;
+    {
+        Ok(r) => r,
+        Err(e) => return vec![Err(err(e))],
+    };
+    runtime.block_on(async {
+        let futures: Vec<_> = shares
+            .iter()
+            .map(|&share| tokio_connection(spec, payload, share))
+            .collect();
+        join_all(futures).await
+    })
+}
+
+async fn tokio_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
     let settings = settings(spec);
     let envelope = envelope(spec.rcpts)?;
     let bytes = match payload {
         Payload::Bytes(b) => Bytes::copy_from_slice(b),
         Payload::File(_) => Bytes::new(),
     };
-    runtime.block_on(async {
-        let mut client = smtpkit_tokio::Client::connect(&settings)
-            .await
-            .map_err(err)?;
-        let mut sent = 0;
-        loop {
-            let n = next_batch(spec, share, sent);
-            if n == 0 {
-                break;
-            }
-            let mut batch = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                let body = match payload {
-                    Payload::Bytes(_) => smtpkit_tokio::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtpkit_tokio::Body::File(p.to_path_buf()),
-                };
-                batch.push((envelope.clone(), body));
-            }
-            check(client.send_all(batch).await)?;
-            sent += n;
+    let mut client = smtpkit_tokio::Client::connect(&settings)
+        .await
+        .map_err(err)?;
+    let mut sent = 0;
+    loop {
+        let n = next_batch(spec, share, sent);
+        if n == 0 {
+            break;
         }
-        client.close().await.map_err(err)?;
-        Ok(Share {
-            messages: sent,
-            reads: None,
-        })
+        let mut batch = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let body = match payload {
+                Payload::Bytes(_) => smtpkit_tokio::Body::Bytes(bytes.clone()),
+                Payload::File(p) => smtpkit_tokio::Body::File(p.to_path_buf()),
+            };
+            batch.push((envelope.clone(), body));
+        }
+        check(client.send_all(batch).await)?;
+        sent += n;
+    }
+    client.close().await.map_err(err)?;
+    Ok(Share {
+        messages: sent,
+        reads: None,
     })
 }
 
 /// smtp-smol under `smol::block_on`.
 fn ours_smol(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
+    smol_connections(spec, payload, &[share])
+        .pop()
+        .unwrap_or_else(|| Err("no connection".into()))
+}
+
+/// Several smtp-smol connections as futures of one `smol::block_on`.
+fn smol_connections(
+    spec: &Spec,
+    payload: Payload<'_>,
+    shares: &[u64],
+) -> Vec<Result<Share, String>> {
+    smol::block_on(async {
+        let futures: Vec<_> = shares
+            .iter()
+            .map(|&share| smol_connection(spec, payload, share))
+            .collect();
+        join_all(futures).await
+    })
+}
+
+async fn smol_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
     let settings = settings(spec);
     let envelope = envelope(spec.rcpts)?;
     let bytes = match payload {
         Payload::Bytes(b) => Bytes::copy_from_slice(b),
         Payload::File(_) => Bytes::new(),
     };
-    smol::block_on(async {
-        let mut client = smtpkit_smol::Client::connect(&settings)
-            .await
-            .map_err(err)?;
-        let mut sent = 0;
-        loop {
-            let n = next_batch(spec, share, sent);
-            if n == 0 {
-                break;
-            }
-            let mut batch = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                let body = match payload {
-                    Payload::Bytes(_) => smtpkit_smol::Body::Bytes(bytes.clone()),
-                    Payload::File(p) => smtpkit_smol::Body::File(p.to_path_buf()),
-                };
-                batch.push((envelope.clone(), body));
-            }
-            check(client.send_all(batch).await)?;
-            sent += n;
+    let mut client = smtpkit_smol::Client::connect(&settings)
+        .await
+        .map_err(err)?;
+    let mut sent = 0;
+    loop {
+        let n = next_batch(spec, share, sent);
+        if n == 0 {
+            break;
         }
-        client.close().await.map_err(err)?;
-        Ok(Share {
-            messages: sent,
-            reads: None,
-        })
+        let mut batch = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let body = match payload {
+                Payload::Bytes(_) => smtpkit_smol::Body::Bytes(bytes.clone()),
+                Payload::File(p) => smtpkit_smol::Body::File(p.to_path_buf()),
+            };
+            batch.push((envelope.clone(), body));
+        }
+        check(client.send_all(batch).await)?;
+        sent += n;
+    }
+    client.close().await.map_err(err)?;
+    Ok(Share {
+        messages: sent,
+        reads: None,
     })
+}
+
+/// Polls every future until all are done (no spawning: the futures borrow
+/// the spec), in order of readiness; returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    smol::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *output = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// lettre 0.11's blocking `SmtpTransport` (its default connection pool of
