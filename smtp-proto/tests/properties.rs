@@ -226,6 +226,31 @@ fn line_body() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A BDAT stream's payload and chunk sizes; panics unless it is exactly
+/// BDAT commands with their chunks, the last one `LAST`.
+fn parse_bdat(wire: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut payload = Vec::new();
+    let mut sizes = Vec::new();
+    let mut rest = wire;
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let Command::Bdat { size, last } = Command::parse(&rest[..end]).unwrap() else {
+            panic!(
+                "not a BDAT command: {:?}",
+                String::from_utf8_lossy(&rest[..end])
+            )
+        };
+        let n = size as usize;
+        payload.extend_from_slice(&rest[end + 2..end + 2 + n]);
+        sizes.push(n);
+        rest = &rest[end + 2 + n..];
+        if last {
+            assert!(rest.is_empty(), "octets after BDAT LAST");
+            return (payload, sizes);
+        }
+    }
+}
+
 /// The DATA encoding by the rules, one octet at a time.
 fn reference_data(body: &[u8]) -> Vec<u8> {
     let mut normal = reference_normalize(body);
@@ -316,19 +341,11 @@ proptest! {
         let mut chunker = BdatChunker::new(size, binary);
         for piece in split_at(&body, &cuts) { chunker.push(piece, &mut wire); }
         chunker.finish(&mut wire);
-        let mut payload = Vec::new();
-        let mut rest = &wire[..];
-        loop {
-            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let Command::Bdat { size: n, last } = Command::parse(&rest[..end]).unwrap() else { panic!() };
-            let n = n as usize;
+        let (payload, chunks) = parse_bdat(&wire);
+        for (i, &n) in chunks.iter().enumerate() {
             prop_assert!(n <= size);
-            prop_assert!(last || n == size);
-            payload.extend_from_slice(&rest[end + 2..end + 2 + n]);
-            rest = &rest[end + 2 + n..];
-            if last { break; }
+            prop_assert!(i + 1 == chunks.len() || n == size, "only the LAST chunk is short");
         }
-        prop_assert!(rest.is_empty());
         let expected = if binary {
             body.clone()
         } else {
@@ -378,16 +395,7 @@ proptest! {
         let mut chunker = BdatChunker::new(size, false);
         for piece in split_at(&body, &cuts) { chunker.push(piece, &mut wire); }
         chunker.finish(&mut wire);
-        let mut payload = Vec::new();
-        let mut rest = &wire[..];
-        loop {
-            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let Command::Bdat { size: n, last } = Command::parse(&rest[..end]).unwrap() else { panic!() };
-            let n = n as usize;
-            payload.extend_from_slice(&rest[end + 2..end + 2 + n]);
-            rest = &rest[end + 2 + n..];
-            if last { break; }
-        }
+        let (payload, _) = parse_bdat(&wire);
         let mut expected = reference_normalize(&body);
         if !expected.is_empty() && !expected.ends_with(b"\r\n") { expected.extend_from_slice(b"\r\n"); }
         prop_assert_eq!(payload, expected);

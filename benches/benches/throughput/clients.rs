@@ -342,20 +342,25 @@ fn tokio_connections(
     runtime.block_on(async {
         let futures: Vec<_> = shares
             .iter()
-            .map(|&share| tokio_connection(spec, payload, share))
+            .map(|&share| async_connection::<smtpkit_tokio::Tokio>(spec, payload, share))
             .collect();
         join_all(futures).await
     })
 }
 
-async fn tokio_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
+/// One connection of an async client on runtime `R`.
+async fn async_connection<R: smtpkit_async::Runtime>(
+    spec: &Spec,
+    payload: Payload<'_>,
+    share: u64,
+) -> Result<Share, String> {
     let settings = settings(spec);
     let envelope = envelope(spec.rcpts)?;
     let bytes = match payload {
         Payload::Bytes(b) => Bytes::copy_from_slice(b),
         Payload::File(_) => Bytes::new(),
     };
-    let mut client = smtpkit_tokio::Client::connect(&settings)
+    let mut client = smtpkit_async::Client::<R>::connect(&settings)
         .await
         .map_err(err)?;
     let mut sent = 0;
@@ -367,8 +372,8 @@ async fn tokio_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Resu
         let mut batch = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let body = match payload {
-                Payload::Bytes(_) => smtpkit_tokio::Body::Bytes(bytes.clone()),
-                Payload::File(p) => smtpkit_tokio::Body::File(p.to_path_buf()),
+                Payload::Bytes(_) => smtpkit_async::Body::Bytes(bytes.clone()),
+                Payload::File(p) => smtpkit_async::Body::File(p.to_path_buf()),
             };
             batch.push((envelope.clone(), body));
         }
@@ -398,43 +403,9 @@ fn smol_connections(
     smol::block_on(async {
         let futures: Vec<_> = shares
             .iter()
-            .map(|&share| smol_connection(spec, payload, share))
+            .map(|&share| async_connection::<smtpkit_smol::Smol>(spec, payload, share))
             .collect();
         join_all(futures).await
-    })
-}
-
-async fn smol_connection(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Share, String> {
-    let settings = settings(spec);
-    let envelope = envelope(spec.rcpts)?;
-    let bytes = match payload {
-        Payload::Bytes(b) => Bytes::copy_from_slice(b),
-        Payload::File(_) => Bytes::new(),
-    };
-    let mut client = smtpkit_smol::Client::connect(&settings)
-        .await
-        .map_err(err)?;
-    let mut sent = 0;
-    loop {
-        let n = next_batch(spec, share, sent);
-        if n == 0 {
-            break;
-        }
-        let mut batch = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            let body = match payload {
-                Payload::Bytes(_) => smtpkit_smol::Body::Bytes(bytes.clone()),
-                Payload::File(p) => smtpkit_smol::Body::File(p.to_path_buf()),
-            };
-            batch.push((envelope.clone(), body));
-        }
-        check(client.send_all(batch).await)?;
-        sent += n;
-    }
-    client.close().await.map_err(err)?;
-    Ok(Share {
-        messages: sent,
-        reads: None,
     })
 }
 
