@@ -377,6 +377,75 @@ mod flag {
     pub const STREAMED: u16 = 1 << 6;
     pub const QUIT_EARLY: u16 = 1 << 7;
     pub const AUTH: u16 = 1 << 8;
+    /// STARTTLS when offered, through [`super::PassThroughTls`].
+    pub const STARTTLS: u16 = 1 << 9;
+    /// STARTTLS required (with `STARTTLS`).
+    pub const STARTTLS_REQUIRED: u16 = 1 << 10;
+}
+
+/// A "TLS" layer that passes octets through unchanged, so that a scripted
+/// server can answer STARTTLS and carry on in the clear: the fuzzer then
+/// reaches the second EHLO, AUTH after TLS and REQUIRETLS decisions, which
+/// no real handshake would let it script. The first input after STARTTLS is
+/// the server's side of the handshake (consumed, like a real one's), and
+/// ends it; everything after that is plaintext.
+struct PassThroughTls {
+    handshaking: bool,
+    received: Vec<u8>,
+    to_send: Vec<u8>,
+}
+
+impl smtpkit_proto::TlsLayer for PassThroughTls {
+    fn read_tls(&mut self, ciphertext: &[u8]) -> Result<usize, smtpkit_proto::TlsError> {
+        if self.handshaking {
+            self.handshaking = false;
+        } else {
+            self.received.extend_from_slice(ciphertext);
+        }
+        Ok(ciphertext.len())
+    }
+
+    fn write_tls(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.to_send);
+    }
+
+    fn read_plaintext(&mut self, out: &mut Vec<u8>) -> Result<(), smtpkit_proto::TlsError> {
+        out.append(&mut self.received);
+        Ok(())
+    }
+
+    fn write_plaintext(&mut self, plaintext: &[u8]) -> Result<(), smtpkit_proto::TlsError> {
+        self.to_send.extend_from_slice(plaintext);
+        Ok(())
+    }
+
+    fn is_handshaking(&self) -> bool {
+        self.handshaking
+    }
+
+    fn send_close_notify(&mut self) {}
+
+    fn info(&self) -> smtpkit_proto::TlsInfo {
+        let mut info = smtpkit_proto::TlsInfo::default();
+        info.version = Some("pass-through".to_owned());
+        info.verified = true;
+        info
+    }
+}
+
+struct PassThroughConnector;
+
+impl smtpkit_proto::TlsConnector for PassThroughConnector {
+    fn connect(
+        &self,
+        _server_name: &str,
+    ) -> Result<Box<dyn smtpkit_proto::TlsLayer>, smtpkit_proto::TlsError> {
+        Ok(Box::new(PassThroughTls {
+            handshaking: true,
+            received: Vec::new(),
+            to_send: Vec::new(),
+        }))
+    }
 }
 
 /// The message every fuzzed session sends.
@@ -423,6 +492,14 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
     config.max_buffered = 64;
     config.reply_limits = small_limits();
     config.transcript = flag(flag::TRANSCRIPT);
+    if flag(flag::STARTTLS) {
+        config.starttls = if flag(flag::STARTTLS_REQUIRED) {
+            smtpkit_proto::StartTlsPolicy::Required
+        } else {
+            smtpkit_proto::StartTlsPolicy::Opportunistic
+        };
+        config.tls = Some(Arc::new(PassThroughConnector));
+    }
     if flag(flag::AUTH) {
         let credentials = smtpkit_auth::Credentials {
             user: "user".to_owned(),
@@ -515,8 +592,11 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
 /// The structure-aware session target: the input is read (with
 /// `arbitrary`) as a server script — a greeting, an EHLO reply built from
 /// real capabilities, then replies with plausible codes, enhanced status
-/// codes, continuation lines, AUTH challenges and the odd malformed line —
-/// rendered to bytes and fed in chunks the script also chooses. It checks
+/// codes, continuation lines, AUTH challenges, TLS handshakes and further
+/// EHLO replies (STARTTLS runs through [`PassThroughTls`] when the flags
+/// ask for it, AUTH is configured when they ask for that) and the odd
+/// malformed line — rendered to bytes and fed in chunks the script also
+/// chooses, no chunk spanning two steps. It checks
 /// the same guarantees as [`session`], but spends its executions on
 /// conversations a server could have instead of on bytes no parser gets
 /// past.
@@ -539,8 +619,24 @@ pub fn session_script(data: &[u8]) {
     }
     let keyword_refs: Vec<&str> = keywords.iter().map(String::as_str).collect();
     render_reply(&mut u, &mut wire, "250", &keyword_refs);
+    // Where each step's octets end: no chunk spans two steps, so that a
+    // TLS handshake arrives as its own input.
+    let mut step_ends = vec![wire.len()];
     while wire.len() < 4096 && !u.is_empty() {
-        match u.choose_index(8).unwrap_or(0) {
+        match u.choose_index(10).unwrap_or(0) {
+            2 => {
+                // The server's side of a TLS handshake (see PassThroughTls).
+                wire.extend_from_slice(b"\x16\x03\x03\x00\x00");
+            }
+            3 => {
+                // Another EHLO reply (after STARTTLS), other capabilities.
+                let mut keywords: Vec<String> = vec!["mx.example".to_owned()];
+                while keywords.len() < 12 && u.ratio(3, 4).unwrap_or(false) {
+                    keywords.push(keyword(&mut u));
+                }
+                let keyword_refs: Vec<&str> = keywords.iter().map(String::as_str).collect();
+                render_reply(&mut u, &mut wire, "250", &keyword_refs);
+            }
             0 => {
                 // An AUTH challenge: base64 of a SCRAM server-first message,
                 // of arbitrary octets, or not base64 at all.
@@ -573,19 +669,25 @@ pub fn session_script(data: &[u8]) {
                 render_reply(&mut u, &mut wire, code, &texts);
             }
         }
+        step_ends.push(wire.len());
     }
-    // The chunks: sizes from the script, the rest of the wire in one.
+    // The chunks: each step's octets cut at sizes from the script (what is
+    // left of the input), the rest of a step in one.
     let mut chunks = Vec::new();
-    let mut rest = &wire[..];
-    while !rest.is_empty() {
-        let n = match u.int_in_range(0..=64usize) {
-            Ok(n) if n > 0 => n.min(rest.len()),
-            _ => rest.len(),
-        };
-        chunks.push(&rest[..n]);
-        rest = &rest[n..];
+    let mut start = 0;
+    for end in step_ends {
+        let mut rest = &wire[start..end];
+        start = end;
+        while !rest.is_empty() {
+            let n = match u.int_in_range(0..=64usize) {
+                Ok(n) if n > 0 => n.min(rest.len()),
+                _ => rest.len(),
+            };
+            chunks.push(&rest[..n]);
+            rest = &rest[n..];
+        }
     }
-    run_session(flags & 0x1ff, &chunks);
+    run_session(flags & 0x7ff, &chunks);
 }
 
 /// Codes servers send, with a few no server should.
@@ -724,4 +826,49 @@ fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smtpkit_proto::{Session, SessionConfig, StartTlsPolicy};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    /// The pass-through layer lets a scripted server take the session
+    /// through STARTTLS to the second EHLO, as `session_script` needs.
+    #[test]
+    fn a_scripted_server_gets_past_starttls() {
+        let mut config = SessionConfig::new(session_fixtures().client.clone(), "mx.example");
+        config.starttls = StartTlsPolicy::Required;
+        config.tls = Some(Arc::new(PassThroughConnector));
+        let now = Instant::now();
+        let mut session = Session::new(Arc::new(config), now);
+        let mut sent = Vec::new();
+        let step = |session: &mut Session, sent: &mut Vec<u8>, input: &[u8]| {
+            session.handle_input(now, input);
+            while let Some(bytes) = session.poll_transmit(now) {
+                sent.extend_from_slice(&bytes);
+            }
+        };
+        step(&mut session, &mut sent, b"220 mx.example ESMTP\r\n");
+        step(
+            &mut session,
+            &mut sent,
+            b"250-mx.example\r\n250 STARTTLS\r\n",
+        );
+        step(&mut session, &mut sent, b"220 2.0.0 go ahead\r\n");
+        step(&mut session, &mut sent, b"[server handshake]");
+        step(&mut session, &mut sent, b"250 mx.example\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&sent),
+            "EHLO client.example\r\nSTARTTLS\r\nEHLO client.example\r\n"
+        );
+        assert!(session.tls_info().is_some(), "TLS is up");
+        assert!(
+            session.extensions().is_some(),
+            "the EHLO after TLS was answered"
+        );
+        assert!(!session.is_closed());
+    }
 }
