@@ -593,7 +593,7 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
 /// `arbitrary`) as a server script — a greeting, an EHLO reply built from
 /// real capabilities, then replies with plausible codes, enhanced status
 /// codes, continuation lines, AUTH challenges, TLS handshakes and further
-/// EHLO replies (STARTTLS runs through [`PassThroughTls`] when the flags
+/// EHLO replies (STARTTLS runs through a pass-through TLS layer when the flags
 /// ask for it, AUTH is configured when they ask for that) and the odd
 /// malformed line — rendered to bytes and fed in chunks the script also
 /// chooses, no chunk spanning two steps. It checks
