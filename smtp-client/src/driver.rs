@@ -804,8 +804,16 @@ mod tests {
     fn in_memory_chunks_cover_the_body_once() {
         assert_eq!(in_memory_chunk(10, 0, 4), 0..4);
         assert_eq!(in_memory_chunk(10, 8, 4), 8..10);
-        assert_eq!(in_memory_chunk(10, 10, 4), 10..10, "the end: an empty chunk");
-        assert_eq!(in_memory_chunk(10, 99, 4), 10..10, "past the end (a seek): empty");
+        assert_eq!(
+            in_memory_chunk(10, 10, 4),
+            10..10,
+            "the end: an empty chunk"
+        );
+        assert_eq!(
+            in_memory_chunk(10, 99, 4),
+            10..10,
+            "past the end (a seek): empty"
+        );
         assert_eq!(in_memory_chunk(0, 0, 4), 0..0);
     }
 }
