@@ -107,14 +107,14 @@ use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::io::Cursor;
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
+use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, MemoryBody, message, timed_out};
 pub use smtpkit_client::{ClientSettings, Error, Protocol, TranscriptHook};
+use smtpkit_proto::UsageError;
 /// The envelope and result types, so that a caller needs no other crate.
 pub use smtpkit_proto::{
     Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
     ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
 };
-use smtpkit_proto::{BodyInfo, UsageError};
 
 mod mailer;
 mod pool;
@@ -273,6 +273,8 @@ impl From<Bytes> for Body {
 }
 
 enum Source<F> {
+    /// A raw body in memory, inspected (and sent in pieces) as it is.
+    Memory(MemoryBody<Bytes>),
     Bytes(Cursor<Bytes>),
     File(F),
     Reader(Box<dyn AsyncRead + Send + Unpin>),
@@ -286,10 +288,10 @@ enum Source<F> {
 impl Body {
     async fn plan<R: Runtime>(self) -> (BodyPlan, Source<R::File>) {
         match self {
-            Body::Bytes(b) => (
-                BodyPlan::Known(BodyInfo::of_bytes(&b)),
-                Source::Bytes(Cursor::new(b)),
-            ),
+            Body::Bytes(b) => {
+                let body = MemoryBody::new(b);
+                (BodyPlan::Known(body.info()), Source::Memory(body))
+            }
             Body::File(path) => match R::open_file(path).await {
                 Ok(file) => (BodyPlan::Inspect, Source::File(file)),
                 Err(e) => (BodyPlan::Inspect, Source::Unopened(Some(e))),
@@ -306,6 +308,7 @@ impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
     ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<usize>> + Send + 'b>> {
         Box::pin(async move {
             match self {
+                Source::Memory(m) => Ok(m.read(buf)),
                 Source::Bytes(c) => c.read(buf).await,
                 Source::File(f) => f.read(buf).await,
                 Source::Reader(r) => r.read(buf).await,
@@ -328,6 +331,10 @@ impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
     ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
         Box::pin(async move {
             match self {
+                Source::Memory(m) => {
+                    m.seek(at);
+                    Ok(())
+                }
                 Source::Bytes(c) => c.seek(io::SeekFrom::Start(at)).await.map(drop),
                 Source::File(f) => f.seek(io::SeekFrom::Start(at)).await.map(drop),
                 Source::Reader(_) | Source::Unopened(_) => {
@@ -671,6 +678,10 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                 }
                 Action::ReadBody { slot, max } => {
                     let max = max.min(smtpkit_client::BODY_READ_MAX);
+                    if let Source::Memory(body) = &mut sources[slot] {
+                        self.driver.on_body_piece(slot, body.next_piece(max));
+                        continue;
+                    }
                     if let Source::Bytes(cursor) = &mut sources[slot] {
                         let len = cursor.get_ref().len();
                         let range = smtpkit_client::in_memory_chunk(len, cursor.position(), max);

@@ -57,7 +57,7 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, message, timed_out};
+use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, MemoryBody, message, timed_out};
 
 mod mailer;
 mod pool;
@@ -66,12 +66,12 @@ pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
 pub use smtpkit_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
+use smtpkit_proto::UsageError;
 /// The envelope and result types, so that a caller needs no other crate.
 pub use smtpkit_proto::{
     Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
     ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
 };
-use smtpkit_proto::{BodyInfo, UsageError};
 
 /// A connection a [`Client`] can run on: a byte stream whose reads and
 /// writes can be bounded in time. Implemented for `TcpStream`; implement
@@ -128,11 +128,13 @@ pub enum Body<'a> {
     /// (again when LIMITS RCPTMAX splits the recipients).
     File(std::fs::File),
     /// Any reader, streamed once with its type checked on the way (see
-    /// [`BodyInfo::body_type`]).
+    /// [`BodyInfo::body_type`](smtpkit_proto::BodyInfo::body_type)).
     Reader(Box<dyn Read + Send + 'a>),
 }
 
 enum Source<'a> {
+    /// A raw body in memory, inspected (and sent in pieces) as it is.
+    Memory(MemoryBody<&'a [u8]>),
     Bytes(Cursor<&'a [u8]>),
     File(std::fs::File),
     Reader(Box<dyn Read + Send + 'a>),
@@ -144,10 +146,10 @@ enum Source<'a> {
 impl<'a> Body<'a> {
     fn plan(self) -> (BodyPlan, Source<'a>) {
         match self {
-            Body::Bytes(b) => (
-                BodyPlan::Known(BodyInfo::of_bytes(b)),
-                Source::Bytes(Cursor::new(b)),
-            ),
+            Body::Bytes(b) => {
+                let body = MemoryBody::new(b);
+                (BodyPlan::Known(body.info()), Source::Memory(body))
+            }
             Body::File(file) => (BodyPlan::Inspect, Source::File(file)),
             Body::Reader(reader) => (BodyPlan::Streamed, Source::Reader(reader)),
         }
@@ -157,6 +159,7 @@ impl<'a> Body<'a> {
 impl Source<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
+            Source::Memory(m) => Ok(m.read(buf)),
             Source::Bytes(c) => c.read(buf),
             Source::File(f) => f.read(buf),
             Source::Reader(r) => r.read(buf),
@@ -173,6 +176,10 @@ impl Source<'_> {
 
     fn seek_to(&mut self, at: u64) -> io::Result<()> {
         match self {
+            Source::Memory(m) => {
+                m.seek(at);
+                Ok(())
+            }
             Source::Bytes(c) => c.seek(SeekFrom::Start(at)).map(drop),
             Source::File(f) => f.seek(SeekFrom::Start(at)).map(drop),
             Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
@@ -507,6 +514,10 @@ impl Client {
                 }
                 Action::ReadBody { slot, max } => {
                     let max = max.min(smtpkit_client::BODY_READ_MAX);
+                    if let Source::Memory(body) = &mut sources[slot] {
+                        self.driver.on_body_piece(slot, body.next_piece(max));
+                        continue;
+                    }
                     if let Source::Bytes(cursor) = &mut sources[slot] {
                         let len = cursor.get_ref().len();
                         let range = smtpkit_client::in_memory_chunk(len, cursor.position(), max);

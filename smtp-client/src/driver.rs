@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use smtpkit_proto::proxy::{ProxyHandshake, ProxyStatus};
 use smtpkit_proto::{
-    BodyInfo, BodyInspector, DeliveryReport, Envelope, Event, FailureKind, MessageId, ReversePath,
-    Session, SessionConfig, SessionError, SessionInfo, UsageError,
+    BodyInfo, BodyInspector, BodyPiece, DeliveryReport, Envelope, Event, FailureKind,
+    InspectedBody, MessageId, ReversePath, Session, SessionConfig, SessionError, SessionInfo,
+    UsageError,
 };
 
 use crate::error::{Error, TranscriptHook, timed_out};
@@ -44,6 +45,53 @@ pub const BODY_READ_MAX: usize = 64 * 1024;
 pub fn in_memory_chunk(len: usize, position: u64, max: usize) -> std::ops::Range<usize> {
     let start = usize::try_from(position).map_or(len, |p| p.min(len));
     start..start + max.min(len - start)
+}
+
+/// A body held in memory, inspected once, with a read position: the I/O
+/// loops hand its [`next_piece`](Self::next_piece) to
+/// [`Driver::on_body_piece`] as it is, so its octets are neither copied
+/// into a read buffer nor, when the inspection proved them wire-ready,
+/// scanned a second time by the encoder.
+#[derive(Debug, Clone)]
+pub struct MemoryBody<B> {
+    body: InspectedBody<B>,
+    position: usize,
+}
+
+impl<B: AsRef<[u8]>> MemoryBody<B> {
+    /// Inspects `bytes` (one pass) and starts at its first octet.
+    pub fn new(bytes: B) -> Self {
+        MemoryBody {
+            body: InspectedBody::new(bytes),
+            position: 0,
+        }
+    }
+
+    /// What MAIL FROM needs to know about it.
+    pub fn info(&self) -> BodyInfo {
+        BodyInfo::from_report(self.body.report())
+    }
+
+    /// The next at most `max` octets (empty at the end), and moves past them.
+    pub fn next_piece(&mut self, max: usize) -> BodyPiece<'_> {
+        let range = in_memory_chunk(self.body.bytes().len(), self.position as u64, max);
+        self.position = range.end;
+        self.body.piece(range)
+    }
+
+    /// Copies the next octets into `buf`, as `io::Read` would.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let piece = self.next_piece(buf.len()).bytes();
+        buf[..piece.len()].copy_from_slice(piece);
+        piece.len()
+    }
+
+    /// Moves the read position to `at` (the end when past it).
+    pub fn seek(&mut self, at: u64) {
+        self.position = usize::try_from(at)
+            .map_or(usize::MAX, |at| at)
+            .min(self.body.bytes().len());
+    }
 }
 
 /// What the I/O loop must do next.
@@ -626,14 +674,20 @@ impl Driver {
     /// The next piece of body `slot` (empty at its end), or why it could
     /// not be read.
     pub fn on_body(&mut self, slot: usize, result: io::Result<&[u8]>) {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => self.body_failed(slot, e),
+            Ok(chunk) => self.on_body_piece(slot, chunk.into()),
+        }
+    }
+
+    /// Like [`on_body`](Self::on_body) for a piece of a body in memory
+    /// ([`MemoryBody::next_piece`]).
+    pub fn on_body_piece(&mut self, slot: usize, piece: BodyPiece<'_>) {
         let Some(s) = self.slots.get_mut(slot) else {
             return;
         };
-        let chunk = match result {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
-            Err(e) => return self.body_failed(slot, e),
-            Ok(chunk) => chunk,
-        };
+        let chunk = piece.bytes();
         if s.state == SlotState::Inspecting {
             if !chunk.is_empty() {
                 if let Some(inspector) = s.inspector.as_mut() {
@@ -649,7 +703,7 @@ impl Driver {
         s.state = SlotState::Queued;
         if let Link::Session(session) = &mut self.link {
             // Only asked for when the session wants this body, so it takes it.
-            let _ = session.push_body(id, chunk, chunk.is_empty());
+            let _ = session.push_body_piece(id, piece, chunk.is_empty());
         }
     }
 

@@ -83,7 +83,9 @@ pub mod pool;
 pub mod settings;
 
 pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts};
-pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, in_memory_chunk};
+pub use driver::{
+    Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody, in_memory_chunk,
+};
 pub use error::{Error, TranscriptHook, timed_out};
 pub use pool::{PoolConfig, Reuse};
 pub use settings::{

@@ -12,8 +12,8 @@
 
 use smtpkit_proto::{
     Address, BdatChunker, BodyInspector, Command, DataDecoder, DataEncoder, Decoded, EhloResponse,
-    ForwardPath, MAX_LOCAL_PART_LEN, MAX_PATH_LEN, RcptParameters, Reply, ReplyDecoder, ReplyError,
-    ReplyLimits, xtext,
+    ForwardPath, InspectedBody, MAX_LOCAL_PART_LEN, MAX_PATH_LEN, RcptParameters, Reply,
+    ReplyDecoder, ReplyError, ReplyLimits, xtext,
 };
 
 /// The straightforward CRLF normalisation (every CR, LF or CRLF becomes
@@ -207,17 +207,29 @@ pub fn body(data: &[u8]) {
     let (sizes, body) = data.split_at(data.len().min(8));
     let chunks = split(body, sizes);
 
-    // The encoding of the chunks must be the one by the rules, which does
-    // not depend on the split.
+    // The encoding of the chunks, as pieces of the inspected body (copied
+    // as they are when it is wire-ready), must be the one by the rules,
+    // which does not depend on the split.
+    let inspected = InspectedBody::new(body);
     let mut whole = Vec::new();
     let mut encoder = DataEncoder::new();
     let mut written = 0;
+    let mut start = 0;
     for chunk in &chunks {
-        written += encoder.push(chunk, &mut whole);
+        written += encoder.push_piece(inspected.piece(start..start + chunk.len()), &mut whole);
+        start += chunk.len();
     }
     written += encoder.finish(&mut whole);
     assert_eq!(written, whole.len());
-    let expected_data = expected_content(body);
+    let normal = reference_normalize(body);
+    let unchanged = normal == body
+        && body.first() != Some(&b'.')
+        && memchr::memmem::find(body, b"\n.").is_none();
+    assert_eq!(inspected.is_wire_ready(), unchanged, "wire-ready verdict");
+    let mut expected_data = normal;
+    if !expected_data.is_empty() && !expected_data.ends_with(b"\r\n") {
+        expected_data.extend_from_slice(b"\r\n");
+    }
     assert_eq!(whole, reference_data(&expected_data), "DATA output");
 
     // Every CR is followed by LF and every LF preceded by CR (visited line

@@ -103,6 +103,34 @@ impl Normalizer {
         }
     }
 
+    /// Writes `piece`: copied as it is when it was proven wire-ready and
+    /// nothing at its edges needs attention, else normalised.
+    ///
+    /// The proof covers the piece's inside (every CR with its LF, every LF
+    /// after its CR, no LF followed by a dot); what lies across its edges
+    /// is checked here, so wire-ready pieces from any body in any order
+    /// still give a normalised, dot-stuffed stream.
+    fn push_piece<B: BufMut>(&mut self, piece: BodyPiece<'_>, out: &mut B) -> usize {
+        let bytes = piece.bytes;
+        let edges_clean = match (bytes.first(), bytes.last()) {
+            (Some(&first), Some(&last)) => {
+                !self.after_cr
+                    && first != b'\n'
+                    && !(self.stuff_dots && self.at_line_start && first == b'.')
+                    && last != b'\r'
+            }
+            _ => false,
+        };
+        if !(piece.wire_ready && edges_clean) {
+            return self.push(bytes, out);
+        }
+        out.put_slice(bytes);
+        // An LF last is a pair's (the first octet is not a bare LF, and
+        // the proof covers the rest).
+        self.at_line_start = bytes.ends_with(b"\n");
+        bytes.len()
+    }
+
     /// Writes `input` normalised; returns the number of octets written.
     ///
     /// Well-formed CRLF text is copied in one piece: only a bare CR, a
@@ -231,6 +259,15 @@ impl DataEncoder {
         self.normalizer.push(chunk, out)
     }
 
+    /// Like [`push`](Self::push) for a piece of an [`InspectedBody`]: a
+    /// wire-ready piece is copied without being looked at again.
+    pub fn push_piece<B: BufMut>(&mut self, piece: BodyPiece<'_>, out: &mut B) -> usize {
+        if self.finished {
+            return 0;
+        }
+        self.normalizer.push_piece(piece, out)
+    }
+
     /// Ends the message: CRLF if the message did not end with a line
     /// break, then `.CRLF`. Returns octets written; a second call writes
     /// nothing.
@@ -317,14 +354,20 @@ impl BdatChunker {
     /// its `BDAT n` line. Returns the number of BDAT commands written, each
     /// of which the server answers. Holds back less than one chunk.
     pub fn push<B: BufMut>(&mut self, chunk: &[u8], out: &mut B) -> usize {
+        self.push_piece(BodyPiece::from(chunk), out)
+    }
+
+    /// Like [`push`](Self::push) for a piece of an [`InspectedBody`]: a
+    /// wire-ready piece is copied without being looked at again.
+    pub fn push_piece<B: BufMut>(&mut self, piece: BodyPiece<'_>, out: &mut B) -> usize {
         if self.finished {
             return 0;
         }
         match &mut self.normalizer {
             Some(n) => {
-                n.push(chunk, &mut self.pending);
+                n.push_piece(piece, &mut self.pending);
             }
-            None => self.pending.extend_from_slice(chunk),
+            None => self.pending.extend_from_slice(piece.bytes),
         }
         let mut commands = 0;
         let mut start = 0;
@@ -461,6 +504,11 @@ pub struct BodyInspector {
     /// Whether `longest_line` is measured; without it, well-formed text
     /// is inspected in blocks instead of line by line.
     line_lengths: bool,
+    /// What was inspected last ended a line (or nothing was): a dot next
+    /// starts a line to stuff.
+    line_start: bool,
+    /// Some line starts with a dot.
+    dot_line: bool,
 }
 
 impl Default for BodyInspector {
@@ -477,6 +525,8 @@ impl BodyInspector {
             line_len: 0,
             after_cr: false,
             line_lengths: true,
+            line_start: true,
+            dot_line: false,
         }
     }
 
@@ -510,15 +560,21 @@ impl BodyInspector {
         // block that needed the slow path.
         let mut slow_until = if self.line_lengths { usize::MAX } else { 0 };
         while at < input.len() {
+            if self.line_start {
+                self.line_start = false;
+                self.dot_line |= input[at] == b'.';
+            }
             if at >= slow_until {
                 match scan_block(input, at) {
                     Some(facts) if !facts.has(BlockFacts::IRREGULAR | BlockFacts::NUL) => {
                         self.report.has_8bit |= facts.has(BlockFacts::HIGH);
+                        self.dot_line |= facts.has(BlockFacts::DOT_LINE);
                         let last = input[at + BLOCK - 1];
                         at += BLOCK + usize::from(last == b'\r');
                         // Only whether the last line is unterminated is
                         // kept: `finish` adds its CRLF.
                         self.line_len = usize::from(!matches!(last, b'\r' | b'\n'));
+                        self.line_start = matches!(last, b'\r' | b'\n');
                         continue;
                     }
                     Some(_) => slow_until = at + BLOCK,
@@ -527,6 +583,14 @@ impl BodyInspector {
             }
             at += self.line_step(&input[at..]);
         }
+    }
+
+    /// Whether the body inspected so far needs neither normalisation nor
+    /// dot-stuffing: no bare CR or LF (a CR last counts as bare until its
+    /// LF comes) and no line starting with a dot.
+    fn wire_ready(&self) -> bool {
+        let r = &self.report;
+        !(r.has_bare_cr || r.has_bare_lf || self.after_cr || self.dot_line)
     }
 
     /// Inspects `input` up to and including its first line ending (or all
@@ -547,6 +611,7 @@ impl BodyInspector {
             return end;
         }
         self.line_len = 0;
+        self.line_start = true;
         match (input[end], input.get(end + 1)) {
             (b'\r', Some(b'\n')) => end + 2,
             (b'\r', None) => {
@@ -579,6 +644,114 @@ impl BodyInspector {
             self.report.longest_line = 0;
         }
         self.report
+    }
+}
+
+/// A body in memory, inspected once for everything sending it needs: the
+/// [`BodyReport`] MAIL FROM needs, and whether the text is already what
+/// the wire needs (CRLF line endings only, no line starting with a dot).
+/// Its [`piece`](Self::piece)s carry that proof to
+/// [`DataEncoder::push_piece`] and [`BdatChunker::push_piece`], which then
+/// copy wire-ready text without looking at it a second time.
+///
+/// ```
+/// use smtpkit_proto::{DataEncoder, InspectedBody};
+///
+/// let body = InspectedBody::new(&b"Subject: hi\r\n\r\nready\r\n"[..]);
+/// assert!(body.is_wire_ready());
+/// assert_eq!(body.report().size, 22);
+/// let mut out = Vec::new();
+/// let mut encoder = DataEncoder::new();
+/// encoder.push_piece(body.piece(0..10), &mut out);
+/// encoder.push_piece(body.piece(10..22), &mut out);
+/// encoder.finish(&mut out);
+/// assert_eq!(out, b"Subject: hi\r\n\r\nready\r\n.\r\n");
+///
+/// // A line to stuff: the pieces are encoded the usual way.
+/// let body = InspectedBody::new(&b"a\r\n.b\r\n"[..]);
+/// assert!(!body.is_wire_ready());
+/// ```
+#[derive(Debug, Clone)]
+pub struct InspectedBody<B> {
+    bytes: B,
+    report: BodyReport,
+    wire_ready: bool,
+}
+
+impl<B: AsRef<[u8]>> InspectedBody<B> {
+    /// Inspects `bytes` in one pass (as [`BodyInspector::for_envelope`]:
+    /// the report's `longest_line` is 0).
+    pub fn new(bytes: B) -> Self {
+        let mut inspector = BodyInspector::for_envelope();
+        inspector.update(bytes.as_ref());
+        let wire_ready = inspector.wire_ready();
+        InspectedBody {
+            bytes,
+            report: inspector.finish(),
+            wire_ready,
+        }
+    }
+
+    /// What the inspection found.
+    pub fn report(&self) -> &BodyReport {
+        &self.report
+    }
+
+    /// Whether the text goes to the wire as it is (CRLF line endings only,
+    /// no line starting with a dot).
+    pub fn is_wire_ready(&self) -> bool {
+        self.wire_ready
+    }
+
+    /// The body.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// The body back.
+    pub fn into_inner(self) -> B {
+        self.bytes
+    }
+
+    /// The octets in `range` (clamped to the body), with the proof.
+    pub fn piece(&self, range: std::ops::Range<usize>) -> BodyPiece<'_> {
+        let bytes = self.bytes.as_ref();
+        let end = range.end.min(bytes.len());
+        BodyPiece {
+            bytes: &bytes[range.start.min(end)..end],
+            wire_ready: self.wire_ready,
+        }
+    }
+}
+
+/// Part of a body for the encoders: a piece of an [`InspectedBody`] (with
+/// its proof), or any octets (`From<&[u8]>`, normalised as usual).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyPiece<'a> {
+    bytes: &'a [u8],
+    /// Set only by [`InspectedBody::piece`]: nothing outside this module
+    /// can claim text is wire-ready.
+    wire_ready: bool,
+}
+
+impl<'a> BodyPiece<'a> {
+    /// The octets.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Whether the octets come with the wire-ready proof.
+    pub fn is_wire_ready(&self) -> bool {
+        self.wire_ready
+    }
+}
+
+impl<'a> From<&'a [u8]> for BodyPiece<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        BodyPiece {
+            bytes,
+            wire_ready: false,
+        }
     }
 }
 

@@ -738,6 +738,22 @@ impl Session {
     /// body is wanted (for example because its transaction already failed:
     /// its [`Event::Message`] says why).
     pub fn push_body(&mut self, id: MessageId, chunk: &[u8], last: bool) -> Result<(), UsageError> {
+        self.push_body_piece(id, chunk.into(), last)
+    }
+
+    /// Like [`push_body`](Self::push_body) for a piece of an
+    /// [`InspectedBody`](crate::InspectedBody): text proven wire-ready is
+    /// copied to the wire without being scanned again.
+    ///
+    /// # Errors
+    /// As [`push_body`](Self::push_body).
+    pub fn push_body_piece(
+        &mut self,
+        id: MessageId,
+        piece: crate::BodyPiece<'_>,
+        last: bool,
+    ) -> Result<(), UsageError> {
+        let chunk = piece.bytes();
         if self.phase == Phase::Closed {
             return Err(UsageError::Closed);
         }
@@ -769,7 +785,7 @@ impl Session {
         let mut notes = Vec::new();
         match &mut m.transfer {
             Some(Transfer::Data(encoder)) => {
-                m.body_octets += encoder.push(chunk, out) as u64;
+                m.body_octets += encoder.push_piece(piece, out) as u64;
                 if last {
                     m.body_octets += encoder.finish(out) as u64;
                     new_pending.push(Awaiting::EndOfData(id));
@@ -781,7 +797,7 @@ impl Session {
             }
             Some(Transfer::Bdat(chunker)) => {
                 let size = chunker.chunk_size();
-                let n = chunker.push(chunk, out);
+                let n = chunker.push_piece(piece, out);
                 new_pending.extend((0..n).map(|_| Awaiting::Bdat { id, last: false }));
                 notes.extend((0..n).map(|_| format!("BDAT {size} [chunk]")));
                 if last {

@@ -8,8 +8,8 @@ use smtp_fuzz_harness::{decode_stream, reference_normalize};
 use smtpkit_proto::{
     Address, Argument, BdatChunker, BodyInspector, BodyType, ByMode, Command, DataDecoder,
     DataEncoder, DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host,
-    InitialResponse, MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient,
-    RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
+    InitialResponse, InspectedBody, MailAuth, MailParameters, Mechanism, MtPriority, Notify,
+    OriginalRecipient, RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
 };
 
 fn reply_code() -> impl Strategy<Value = ReplyCode> {
@@ -226,6 +226,39 @@ fn line_body() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Bodies that need neither normalisation nor stuffing: CRLF lines (the
+/// last one maybe unterminated), none starting with a dot.
+fn wire_ready_body() -> impl Strategy<Value = Vec<u8>> {
+    let text = prop::collection::vec(
+        prop_oneof![20 => b'a'..=b'z', 2 => Just(b'.'), 1 => Just(0u8), 1 => Just(0xc3u8)],
+        0..300,
+    );
+    (prop::collection::vec(text, 0..40), any::<bool>()).prop_map(|(lines, terminated)| {
+        let mut body = Vec::new();
+        for mut text in lines {
+            if text.first() == Some(&b'.') {
+                text[0] = b'x';
+            }
+            body.extend_from_slice(&text);
+            body.extend_from_slice(b"\r\n");
+        }
+        if !terminated && body.ends_with(b"\r\n") {
+            body.truncate(body.len() - 2);
+        }
+        body
+    })
+}
+
+/// CRLF text with no NUL, so that the inspector's block fast path runs,
+/// some lines starting with a dot and the odd 8-bit octet.
+fn crlf_text_body() -> impl Strategy<Value = Vec<u8>> {
+    let text = prop::collection::vec(
+        prop_oneof![30 => b'a'..=b'z', 1 => Just(b'.'), 1 => Just(0xc3u8)],
+        0..120,
+    );
+    prop::collection::vec(text, 0..60).prop_map(|lines| lines.join(&b"\r\n"[..]))
+}
+
 /// A BDAT stream's payload and chunk sizes; panics unless it is exactly
 /// BDAT commands with their chunks, the last one `LAST`.
 fn parse_bdat(wire: &[u8]) -> (Vec<u8>, Vec<usize>) {
@@ -387,6 +420,57 @@ proptest! {
         let mut normal = reference_normalize(&body);
         if !normal.is_empty() && !normal.ends_with(b"\r\n") { normal.extend_from_slice(b"\r\n"); }
         prop_assert_eq!(full.size, normal.len() as u64);
+    }
+
+    #[test]
+    fn inspected_bodies_are_wire_ready_exactly_when_nothing_needs_changing(body in prop_oneof![line_body(), wire_ready_body(), crlf_text_body()], cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let inspected = InspectedBody::new(&body[..]);
+        let unchanged = reference_normalize(&body) == body
+            && !body.starts_with(b".")
+            && !body.windows(2).any(|w| w == b"\n.");
+        prop_assert_eq!(inspected.is_wire_ready(), unchanged);
+        // Fed in pieces, the inspector reports the same.
+        let mut inspector = BodyInspector::for_envelope();
+        for piece in split_at(&body, &cuts) { inspector.update(piece); }
+        prop_assert_eq!(inspected.report(), &inspector.finish());
+    }
+
+    /// Pieces of several inspected bodies, wire-ready or not, in any order:
+    /// the encoders' edge checks keep the stream what the reference makes
+    /// of the same octets.
+    #[test]
+    fn pieces_in_any_order_encode_as_the_reference(
+        bodies in prop::collection::vec((prop_oneof![line_body(), wire_ready_body(), crlf_text_body()], prop::collection::vec(any::<usize>(), 0..6)), 1..4),
+        swaps in prop::collection::vec((any::<usize>(), any::<usize>()), 0..8),
+        size in 1usize..5000,
+    ) {
+        let inspected: Vec<_> = bodies.iter().map(|(b, _)| InspectedBody::new(&b[..])).collect();
+        let mut pieces = Vec::new();
+        for (body, (bytes, cuts)) in inspected.iter().zip(&bodies) {
+            let mut start = 0;
+            for piece in split_at(bytes, cuts) {
+                pieces.push(body.piece(start..start + piece.len()));
+                start += piece.len();
+            }
+        }
+        let n = pieces.len();
+        for (a, b) in swaps { pieces.swap(a % n, b % n); }
+        let sent: Vec<u8> = pieces.iter().flat_map(|p| p.bytes().iter().copied()).collect();
+
+        let mut out = Vec::new();
+        let mut encoder = DataEncoder::new();
+        for piece in &pieces { encoder.push_piece(*piece, &mut out); }
+        encoder.finish(&mut out);
+        prop_assert_eq!(out, reference_data(&sent));
+
+        let mut wire = Vec::new();
+        let mut chunker = BdatChunker::new(size, false);
+        for piece in &pieces { chunker.push_piece(*piece, &mut wire); }
+        chunker.finish(&mut wire);
+        let (payload, _) = parse_bdat(&wire);
+        let mut expected = reference_normalize(&sent);
+        if !expected.is_empty() && !expected.ends_with(b"\r\n") { expected.extend_from_slice(b"\r\n"); }
+        prop_assert_eq!(payload, expected);
     }
 
     #[test]
