@@ -292,8 +292,13 @@ pub fn bdat(data: &[u8]) {
     let mut wire = Vec::new();
     let mut chunker = BdatChunker::new(chunk_size, false);
     let mut commands = 0;
+    // As pieces of the inspected body: a wire-ready one goes out in whole
+    // chunks straight from the input.
+    let inspected = InspectedBody::new(body);
+    let mut start = 0;
     for chunk in &chunks {
-        commands += chunker.push(chunk, &mut wire);
+        commands += chunker.push_piece(inspected.piece(start..start + chunk.len()), &mut wire);
+        start += chunk.len();
     }
     commands += chunker.finish(&mut wire);
     let (payload, count) = parse_bdat_stream(&wire);

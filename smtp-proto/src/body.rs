@@ -111,24 +111,35 @@ impl Normalizer {
     /// is checked here, so wire-ready pieces from any body in any order
     /// still give a normalised, dot-stuffed stream.
     fn push_piece<B: BufMut>(&mut self, piece: BodyPiece<'_>, out: &mut B) -> usize {
-        let bytes = piece.bytes;
-        let edges_clean = match (bytes.first(), bytes.last()) {
+        if !self.copies_as_is(piece) {
+            return self.push(piece.bytes, out);
+        }
+        out.put_slice(piece.bytes);
+        self.copied(piece.bytes);
+        piece.bytes.len()
+    }
+
+    /// Whether `piece` goes out unchanged: it is proven wire-ready and
+    /// nothing at its edges needs attention.
+    fn copies_as_is(&self, piece: BodyPiece<'_>) -> bool {
+        match (piece.bytes.first(), piece.bytes.last()) {
             (Some(&first), Some(&last)) => {
-                !self.after_cr
+                piece.wire_ready
+                    && !self.after_cr
                     && first != b'\n'
                     && !(self.stuff_dots && self.at_line_start && first == b'.')
                     && last != b'\r'
             }
             _ => false,
-        };
-        if !(piece.wire_ready && edges_clean) {
-            return self.push(bytes, out);
         }
-        out.put_slice(bytes);
-        // An LF last is a pair's (the first octet is not a bare LF, and
-        // the proof covers the rest).
+    }
+
+    /// Records that `bytes`, which [`copies_as_is`](Self::copies_as_is)
+    /// accepted, were written as they are.
+    fn copied(&mut self, bytes: &[u8]) {
+        // An LF last is a pair's (the first octet is not a bare LF, and the
+        // proof covers the rest).
         self.at_line_start = bytes.ends_with(b"\n");
-        bytes.len()
     }
 
     /// Writes `input` normalised; returns the number of octets written.
@@ -363,13 +374,42 @@ impl BdatChunker {
         if self.finished {
             return 0;
         }
-        match &mut self.normalizer {
-            Some(n) => {
-                n.push_piece(piece, &mut self.pending);
+        let as_is = match &mut self.normalizer {
+            Some(n) if n.copies_as_is(piece) => {
+                n.copied(piece.bytes);
+                true
             }
-            None => self.pending.extend_from_slice(piece.bytes),
-        }
+            Some(n) => {
+                n.push(piece.bytes, &mut self.pending);
+                false
+            }
+            None => true,
+        };
         let mut commands = 0;
+        if as_is {
+            // Whole chunks go out straight from the piece; only what
+            // completes the held-back chunk, and the tail, are copied.
+            let mut input = piece.bytes;
+            if !self.pending.is_empty() {
+                let take = input.len().min(self.chunk_size - self.pending.len());
+                self.pending.extend_from_slice(&input[..take]);
+                input = &input[take..];
+                if self.pending.len() == self.chunk_size {
+                    write_chunk(&self.pending, false, out);
+                    self.pending.clear();
+                    commands += 1;
+                }
+            }
+            while input.len() >= self.chunk_size {
+                write_chunk(&input[..self.chunk_size], false, out);
+                input = &input[self.chunk_size..];
+                commands += 1;
+            }
+            self.pending.extend_from_slice(input);
+            self.chunks += commands as u64;
+            self.payload += (commands * self.chunk_size) as u64;
+            return commands;
+        }
         let mut start = 0;
         while self.pending.len() - start >= self.chunk_size {
             write_chunk(&self.pending[start..start + self.chunk_size], false, out);
