@@ -367,7 +367,19 @@ impl fmt::Display for Reply {
 
 /// HTAB, printable ASCII, and any octet of a UTF-8 sequence (RFC 6531).
 fn is_text_byte(b: u8) -> bool {
-    b == b'\t' || (0x20..0x7f).contains(&b) || b >= 0x80
+    // Branch-free (tab, or 0x20 and up but DEL), so that the check of a
+    // whole line vectorises.
+    (b == b'\t') | ((b >= 0x20) & (b != 0x7f))
+}
+
+/// The first octet of `text` that is not reply text. One branch-free pass
+/// first: text is nearly always clean, and a vectorised check costs a
+/// fraction of a per-octet search.
+fn first_control(text: &[u8]) -> Option<u8> {
+    if text.iter().fold(true, |clean, &b| clean & is_text_byte(b)) {
+        return None;
+    }
+    text.iter().copied().find(|&b| !is_text_byte(b))
 }
 
 /// Bounds that hostile replies cannot push the decoder past. Built with
@@ -582,7 +594,7 @@ impl ReplyDecoder {
             Some(b'-') => (false, &line[4..]),
             Some(_) => return Err(malformed()),
         };
-        if let Some(&byte) = text.iter().find(|&&b| !is_text_byte(b)) {
+        if let Some(byte) = first_control(text) {
             return Err(ReplyError::ControlCharacter { byte });
         }
 
