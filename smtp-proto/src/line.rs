@@ -21,8 +21,18 @@ pub(crate) struct LineTooLong;
 /// Looks at no more than `max_len + 2` bytes, so a caller that keeps only the
 /// unconsumed tail buffers at most one line.
 pub(crate) fn next_line(input: &[u8], max_len: usize) -> Result<Option<Line<'_>>, LineTooLong> {
+    next_line_after(input, max_len, 0)
+}
+
+/// [`next_line`], where `input[..searched]` is known to hold no LF.
+pub(crate) fn next_line_after(
+    input: &[u8],
+    max_len: usize,
+    searched: usize,
+) -> Result<Option<Line<'_>>, LineTooLong> {
     let window = &input[..input.len().min(max_len.saturating_add(2))];
-    match memchr::memchr(b'\n', window) {
+    let from = searched.min(window.len());
+    match memchr::memchr(b'\n', &window[from..]).map(|at| from + at) {
         Some(lf) => {
             let content = match window[..lf].last() {
                 Some(b'\r') => &window[..lf - 1],

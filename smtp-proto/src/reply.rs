@@ -7,7 +7,7 @@ use std::fmt;
 use bytes::{Buf, BufMut, BytesMut};
 
 use crate::input::{Field, InvalidInput, Reason};
-use crate::line::{LineTooLong, next_line};
+use crate::line::{LineTooLong, next_line_after};
 
 /// A three-digit reply code, `2xx` to `5xx`, second digit `0` to `5`
 /// (RFC 5321 §4.2: `%x32-35 %x30-35 %x30-39`).
@@ -502,6 +502,10 @@ pub struct ReplyDecoder {
     limits: ReplyLimits,
     partial: Option<Reply>,
     partial_len: usize,
+    /// How many octets at the front of `decode_buf`'s buffer are known to
+    /// hold no LF: a line arriving an octet at a time is searched once,
+    /// not once per octet.
+    searched: usize,
 }
 
 impl ReplyDecoder {
@@ -511,6 +515,7 @@ impl ReplyDecoder {
             limits,
             partial: None,
             partial_len: 0,
+            searched: 0,
         }
     }
 
@@ -531,9 +536,20 @@ impl ReplyDecoder {
     /// Any [`ReplyError`]; the decoder then forgets the partial reply. The
     /// stream cannot be resynchronised: close the connection.
     pub fn decode(&mut self, input: &[u8]) -> Result<Decoded<Reply>, ReplyError> {
+        self.decode_after(input, 0)
+    }
+
+    /// `decode`, where `input[..searched]` is known to hold no LF.
+    fn decode_after(
+        &mut self,
+        input: &[u8],
+        mut searched: usize,
+    ) -> Result<Decoded<Reply>, ReplyError> {
         let mut consumed = 0;
         loop {
-            let line = match next_line(&input[consumed..], self.limits.max_line_len) {
+            let line = next_line_after(&input[consumed..], self.limits.max_line_len, searched);
+            searched = 0;
+            let line = match line {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(Decoded::Incomplete { consumed }),
                 Err(LineTooLong) => {
@@ -557,18 +573,30 @@ impl ReplyDecoder {
     }
 
     /// Like [`decode`](Self::decode), but takes the consumed bytes off the
-    /// front of `buf`.
+    /// front of `buf`. Between calls, keep what it left in `buf` and
+    /// append new input after it (as a read loop does): it remembers how
+    /// far it searched the unfinished line, so a line arriving an octet at
+    /// a time costs one search, not one per octet. (Refilling `buf` behind
+    /// its back can only make it refuse the input, never split it
+    /// elsewhere; use [`decode`](Self::decode) to manage the buffer
+    /// yourself.)
     ///
     /// # Errors
     /// As [`decode`](Self::decode).
     pub fn decode_buf(&mut self, buf: &mut BytesMut) -> Result<Option<Reply>, ReplyError> {
-        match self.decode(buf)? {
+        // What was searched last time is still at the front unless the
+        // caller took octets away; new input is appended after it.
+        let searched = Some(std::mem::take(&mut self.searched))
+            .filter(|&searched| searched <= buf.len())
+            .unwrap_or(0);
+        match self.decode_after(buf, searched)? {
             Decoded::Complete { item, consumed } => {
                 buf.advance(consumed);
                 Ok(Some(item))
             }
             Decoded::Incomplete { consumed } => {
                 buf.advance(consumed);
+                self.searched = buf.len();
                 Ok(None)
             }
         }
@@ -577,6 +605,7 @@ impl ReplyDecoder {
     fn fail(&mut self, error: ReplyError) -> ReplyError {
         self.partial = None;
         self.partial_len = 0;
+        self.searched = 0;
         error
     }
 
@@ -817,5 +846,52 @@ mod tests {
     fn reply_new_refuses_line_breaks() {
         assert!(Reply::single(ReplyCode::OK, None, "a\r\n250 b").is_err());
         assert!(Reply::single(ReplyCode::OK, EnhancedStatusCode::new(5, 0, 0), "x").is_err());
+    }
+
+    #[test]
+    fn a_reply_arriving_an_octet_at_a_time_decodes_as_a_whole_one() {
+        let wire = b"250-mx.example\r\n250-PIPELINING\r\n250 SIZE 1000\r\n354 go\r\n";
+        let mut decoder = ReplyDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut replies = Vec::new();
+        for &octet in wire {
+            buf.extend_from_slice(&[octet]);
+            while let Some(reply) = decoder.decode_buf(&mut buf).unwrap() {
+                replies.push(reply);
+            }
+        }
+        assert_eq!(replies.len(), 2);
+        assert_eq!(
+            replies[0].lines(),
+            ["mx.example", "PIPELINING", "SIZE 1000"]
+        );
+        assert_eq!(replies[1].code().get(), 354);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_buffer_the_caller_shortened_is_searched_afresh() {
+        let mut decoder = ReplyDecoder::default();
+        let mut buf = BytesMut::from(&b"250 a long partial line"[..]);
+        assert!(decoder.decode_buf(&mut buf).unwrap().is_none());
+        buf.clear();
+        buf.extend_from_slice(b"250 ok\r\n");
+        assert_eq!(
+            decoder.decode_buf(&mut buf).unwrap().unwrap().lines(),
+            ["ok"]
+        );
+    }
+
+    #[test]
+    fn a_buffer_refilled_behind_the_decoders_back_fails_rather_than_misreads() {
+        // Against decode_buf's contract (keep what it left, append): an
+        // LF in the part it had searched ends up inside a line, which is
+        // refused; it never splits the input where the server did not.
+        let mut decoder = ReplyDecoder::default();
+        let mut buf = BytesMut::from(&b"250 partial"[..]);
+        assert!(decoder.decode_buf(&mut buf).unwrap().is_none());
+        buf.clear();
+        buf.extend_from_slice(b"250 a\r\n250 b\r\n");
+        assert!(decoder.decode_buf(&mut buf).is_err());
     }
 }
