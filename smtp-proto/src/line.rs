@@ -19,13 +19,9 @@ pub(crate) struct LineTooLong;
 /// `max_len` octets (without its terminator). Accepts CRLF and bare LF.
 ///
 /// Looks at no more than `max_len + 2` bytes, so a caller that keeps only the
-/// unconsumed tail buffers at most one line.
-pub(crate) fn next_line(input: &[u8], max_len: usize) -> Result<Option<Line<'_>>, LineTooLong> {
-    next_line_after(input, max_len, 0)
-}
-
-/// [`next_line`], where `input[..searched]` is known to hold no LF.
-pub(crate) fn next_line_after(
+/// unconsumed tail buffers at most one line. `input[..searched]` is known to
+/// hold no LF (a line that arrives in pieces is searched once).
+pub(crate) fn next_line(
     input: &[u8],
     max_len: usize,
     searched: usize,
@@ -58,20 +54,23 @@ mod tests {
 
     #[test]
     fn crlf_and_bare_lf() {
-        let line = next_line(b"abc\r\ndef", 10).unwrap().unwrap();
+        let line = next_line(b"abc\r\ndef", 10, 0).unwrap().unwrap();
         assert_eq!(line.content, b"abc");
         assert_eq!(line.consumed, 5);
-        let line = next_line(b"abc\ndef", 10).unwrap().unwrap();
+        let line = next_line(b"abc\ndef", 10, 0).unwrap().unwrap();
         assert_eq!(line.content, b"abc");
         assert_eq!(line.consumed, 4);
     }
 
     #[test]
     fn incomplete_until_the_limit_is_passed() {
-        assert_eq!(next_line(b"abcd", 4), Ok(None));
-        assert_eq!(next_line(b"abcd\r", 4), Ok(None));
-        assert_eq!(next_line(b"abcde\r", 4), Err(LineTooLong));
-        assert_eq!(next_line(b"abcd\r\n", 4).unwrap().unwrap().content, b"abcd");
-        assert_eq!(next_line(b"abcde\n", 4), Err(LineTooLong));
+        assert_eq!(next_line(b"abcd", 4, 0), Ok(None));
+        assert_eq!(next_line(b"abcd\r", 4, 0), Ok(None));
+        assert_eq!(next_line(b"abcde\r", 4, 0), Err(LineTooLong));
+        assert_eq!(
+            next_line(b"abcd\r\n", 4, 0).unwrap().unwrap().content,
+            b"abcd"
+        );
+        assert_eq!(next_line(b"abcde\n", 4, 0), Err(LineTooLong));
     }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use bytes::{Buf, BufMut, BytesMut};
 
 use crate::input::{Field, InvalidInput, Reason};
-use crate::line::{LineTooLong, next_line_after};
+use crate::line::{LineTooLong, next_line};
 
 /// A three-digit reply code, `2xx` to `5xx`, second digit `0` to `5`
 /// (RFC 5321 §4.2: `%x32-35 %x30-35 %x30-39`).
@@ -547,7 +547,7 @@ impl ReplyDecoder {
     ) -> Result<Decoded<Reply>, ReplyError> {
         let mut consumed = 0;
         loop {
-            let line = next_line_after(&input[consumed..], self.limits.max_line_len, searched);
+            let line = next_line(&input[consumed..], self.limits.max_line_len, searched);
             searched = 0;
             let line = match line {
                 Ok(Some(line)) => line,

@@ -17,7 +17,7 @@ pub struct LineTooLong;
 /// # Errors
 /// [`LineTooLong`] as soon as the line is known to exceed `max_len`.
 pub fn next_line(input: &[u8], max_len: usize) -> Result<Option<(&[u8], usize)>, LineTooLong> {
-    match line::next_line(input, max_len) {
+    match line::next_line(input, max_len, 0) {
         Ok(Some(l)) => Ok(Some((l.content, l.consumed))),
         Ok(None) => Ok(None),
         Err(line::LineTooLong) => Err(LineTooLong),
