@@ -275,6 +275,8 @@ impl From<Bytes> for Body {
 enum Source<F> {
     /// A raw body in memory, inspected (and sent in pieces) as it is.
     Memory(MemoryBody<Bytes>),
+    /// An in-memory message's octets after its rewritten header (only
+    /// inside `Prefixed`, read through a buffer).
     Bytes(Cursor<Bytes>),
     File(F),
     Reader(Box<dyn AsyncRead + Send + Unpin>),
@@ -680,13 +682,6 @@ impl<R: Runtime, S: Stream> Client<R, S> {
                     let max = max.min(smtpkit_client::BODY_READ_MAX);
                     if let Source::Memory(body) = &mut sources[slot] {
                         self.driver.on_body_piece(slot, body.next_piece(max));
-                        continue;
-                    }
-                    if let Source::Bytes(cursor) = &mut sources[slot] {
-                        let len = cursor.get_ref().len();
-                        let range = smtpkit_client::in_memory_chunk(len, cursor.position(), max);
-                        cursor.set_position(range.end as u64);
-                        self.driver.on_body(slot, Ok(&cursor.get_ref()[range]));
                         continue;
                     }
                     let buf = &mut self.body_buf[..max];

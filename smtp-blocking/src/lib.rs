@@ -135,6 +135,8 @@ pub enum Body<'a> {
 enum Source<'a> {
     /// A raw body in memory, inspected (and sent in pieces) as it is.
     Memory(MemoryBody<&'a [u8]>),
+    /// An in-memory message's octets after its rewritten header (only
+    /// inside `Prefixed`, read through a buffer).
     Bytes(Cursor<&'a [u8]>),
     File(std::fs::File),
     Reader(Box<dyn Read + Send + 'a>),
@@ -516,13 +518,6 @@ impl Client {
                     let max = max.min(smtpkit_client::BODY_READ_MAX);
                     if let Source::Memory(body) = &mut sources[slot] {
                         self.driver.on_body_piece(slot, body.next_piece(max));
-                        continue;
-                    }
-                    if let Source::Bytes(cursor) = &mut sources[slot] {
-                        let len = cursor.get_ref().len();
-                        let range = smtpkit_client::in_memory_chunk(len, cursor.position(), max);
-                        cursor.set_position(range.end as u64);
-                        self.driver.on_body(slot, Ok(&cursor.get_ref()[range]));
                         continue;
                     }
                     let buf = &mut self.body_buf[..max];

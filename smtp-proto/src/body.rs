@@ -716,6 +716,10 @@ pub struct InspectedBody<B> {
     bytes: B,
     report: BodyReport,
     wire_ready: bool,
+    /// Where the inspected octets were (address and length): `piece`
+    /// vouches only for those, so a `B` whose `as_ref` hands out other
+    /// octets later gets unproven pieces, not a false proof.
+    inspected: (usize, usize),
 }
 
 impl<B: AsRef<[u8]>> InspectedBody<B> {
@@ -723,12 +727,15 @@ impl<B: AsRef<[u8]>> InspectedBody<B> {
     /// the report's `longest_line` is 0).
     pub fn new(bytes: B) -> Self {
         let mut inspector = BodyInspector::for_envelope();
-        inspector.update(bytes.as_ref());
+        let octets = bytes.as_ref();
+        inspector.update(octets);
         let wire_ready = inspector.wire_ready();
+        let inspected = (octets.as_ptr() as usize, octets.len());
         InspectedBody {
             bytes,
             report: inspector.finish(),
             wire_ready,
+            inspected,
         }
     }
 
@@ -740,7 +747,11 @@ impl<B: AsRef<[u8]>> InspectedBody<B> {
     /// Whether the text goes to the wire as it is (CRLF line endings only,
     /// no line starting with a dot).
     pub fn is_wire_ready(&self) -> bool {
-        self.wire_ready
+        self.wire_ready && self.still_inspected(self.bytes.as_ref())
+    }
+
+    fn still_inspected(&self, octets: &[u8]) -> bool {
+        (octets.as_ptr() as usize, octets.len()) == self.inspected
     }
 
     /// The body.
@@ -759,7 +770,7 @@ impl<B: AsRef<[u8]>> InspectedBody<B> {
         let end = range.end.min(bytes.len());
         BodyPiece {
             bytes: &bytes[range.start.min(end)..end],
-            wire_ready: self.wire_ready,
+            wire_ready: self.wire_ready && self.still_inspected(bytes),
         }
     }
 }
@@ -803,6 +814,33 @@ pub use decode::{DataDecoder, DataProgress};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body whose `as_ref` hands out other octets from the second call
+    /// on: clean text when inspected, a bare LF and a dot line after.
+    struct Shifty(std::cell::Cell<bool>);
+
+    impl AsRef<[u8]> for Shifty {
+        fn as_ref(&self) -> &[u8] {
+            if self.0.replace(true) {
+                b"a\n.\n"
+            } else {
+                b"ok\r\n"
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_that_changes_under_the_proof_loses_it() {
+        let body = InspectedBody::new(Shifty(std::cell::Cell::new(false)));
+        assert!(!body.is_wire_ready());
+        let piece = body.piece(0..4);
+        assert!(!piece.is_wire_ready());
+        let mut out = Vec::new();
+        let mut encoder = DataEncoder::new();
+        encoder.push_piece(piece, &mut out);
+        encoder.finish(&mut out);
+        assert_eq!(out, b"a\r\n..\r\n.\r\n");
+    }
 
     fn encode_all(chunks: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -536,6 +536,9 @@ impl ReplyDecoder {
     /// Any [`ReplyError`]; the decoder then forgets the partial reply. The
     /// stream cannot be resynchronised: close the connection.
     pub fn decode(&mut self, input: &[u8]) -> Result<Decoded<Reply>, ReplyError> {
+        // The caller manages the buffer: what `decode_buf` searched says
+        // nothing about it.
+        self.searched = 0;
         self.decode_after(input, 0)
     }
 
