@@ -105,9 +105,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
-use futures_lite::io::Cursor;
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, MemoryBody, message, timed_out};
+use smtpkit_client::{Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out};
 pub use smtpkit_client::{ClientSettings, Error, Protocol, TranscriptHook};
 use smtpkit_proto::UsageError;
 /// The envelope and result types, so that a caller needs no other crate.
@@ -272,136 +271,48 @@ impl From<Bytes> for Body {
     }
 }
 
-enum Source<F> {
-    /// A raw body in memory, inspected (and sent in pieces) as it is.
-    Memory(MemoryBody<Bytes>),
-    /// An in-memory message's octets after its rewritten header (only
-    /// inside `Prefixed`, read through a buffer).
-    Bytes(Cursor<Bytes>),
-    File(F),
-    Reader(Box<dyn AsyncRead + Send + Unpin>),
-    /// A file that could not be opened: the first read reports why.
-    Unopened(Option<io::Error>),
-    /// A rewritten header block, then the rest of the message from
-    /// `rest_at` on (message-level send).
-    Prefixed((Cursor<Vec<u8>>, Box<Source<F>>, u64)),
-}
+/// The reader of a [`Body::Reader`].
+type BoxedReader = Box<dyn AsyncRead + Send + Unpin>;
+
+/// A body as the driver holds it, on runtime `R`.
+type BodySource<R> = Source<Bytes, <R as Runtime>::File, BoxedReader>;
 
 impl Body {
-    async fn plan<R: Runtime>(self) -> (BodyPlan, Source<R::File>) {
+    async fn into_source<R: Runtime>(self) -> BodySource<R> {
         match self {
-            Body::Bytes(b) => {
-                let body = MemoryBody::new(b);
-                (BodyPlan::Known(body.info()), Source::Memory(body))
-            }
+            Body::Bytes(bytes) => Source::memory(bytes),
             Body::File(path) => match R::open_file(path).await {
-                Ok(file) => (BodyPlan::Inspect, Source::File(file)),
-                Err(e) => (BodyPlan::Inspect, Source::Unopened(Some(e))),
+                Ok(file) => Source::file(file),
+                Err(e) => Source::failed(e),
             },
-            Body::Reader(reader) => (BodyPlan::Streamed, Source::Reader(reader)),
+            Body::Reader(reader) => Source::reader(reader),
         }
     }
-}
 
-impl<F: AsyncRead + AsyncSeek + Unpin + Send> Source<F> {
-    fn read<'b>(
-        &'b mut self,
-        buf: &'b mut [u8],
-    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<usize>> + Send + 'b>> {
-        Box::pin(async move {
-            match self {
-                Source::Memory(m) => Ok(m.read(buf)),
-                Source::Bytes(c) => c.read(buf).await,
-                Source::File(f) => f.read(buf).await,
-                Source::Reader(r) => r.read(buf).await,
-                Source::Unopened(e) => Err(e.take().unwrap_or_else(|| io::Error::other("no file"))),
-                Source::Prefixed((head, rest, _)) => match head.read(buf).await? {
-                    0 => rest.read(buf).await,
-                    n => Ok(n),
-                },
-            }
-        })
-    }
-
-    async fn rewind(&mut self) -> io::Result<()> {
-        self.seek_to(0).await
-    }
-
-    fn seek_to(
-        &mut self,
-        at: u64,
-    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + Send + '_>> {
-        Box::pin(async move {
-            match self {
-                Source::Memory(m) => {
-                    m.seek(at);
-                    Ok(())
-                }
-                Source::Bytes(c) => c.seek(io::SeekFrom::Start(at)).await.map(drop),
-                Source::File(f) => f.seek(io::SeekFrom::Start(at)).await.map(drop),
-                Source::Reader(_) | Source::Unopened(_) => {
-                    Err(io::Error::other("a streamed body cannot be sent twice"))
-                }
-                Source::Prefixed((head, rest, rest_at)) => {
-                    head.set_position(0);
-                    rest.seek_to(*rest_at).await
-                }
-            }
-        })
-    }
-}
-
-/// Reads the header block from `source` (at most
-/// [`message::MAX_HEADER`] octets); returns it and what was read past it.
-async fn read_header(source: &mut (impl AsyncRead + Unpin)) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    let mut collector = message::HeaderCollector::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match source.read(&mut buf).await {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Body(e)),
-        };
-        if collector.feed(&buf[..n])? {
-            return Ok(collector.finish());
-        }
-    }
-}
-
-impl Body {
-    /// The envelope the message's header gives (see [`message`]) and the
-    /// body to transmit: the header without `Bcc:`, then the rest.
+    /// The envelope the message's header gives (see
+    /// [`smtpkit_client::message`]) and the body to transmit: the header
+    /// without `Bcc:`, then the rest.
     async fn into_message<R: Runtime>(
         self,
-        from: Option<&smtpkit_proto::ReversePath>,
-    ) -> Result<(Envelope, BodyPlan, Source<R::File>), Error> {
-        let (prepared, rest) = match self {
-            Body::Bytes(b) => {
-                let prepared = message::Prepared::in_memory(&b, from)?;
-                (prepared, Source::Bytes(Cursor::new(b)))
-            }
-            Body::File(path) => {
-                let mut file = R::open_file(path).await.map_err(Error::Body)?;
-                let header = read_header(&mut file).await?;
-                (
-                    message::Prepared::after_read(header, true, from)?,
-                    Source::File(file),
-                )
-            }
-            Body::Reader(mut reader) => {
-                let header = read_header(&mut reader).await?;
-                (
-                    message::Prepared::after_read(header, false, from)?,
-                    Source::Reader(reader),
-                )
-            }
-        };
-        let (envelope, plan, head, rest_at, seek) = prepared.into_parts();
-        let mut source = Source::Prefixed((Cursor::new(head), Box::new(rest), rest_at));
-        if seek {
-            source.seek_to(0).await.map_err(Error::Body)?;
+        from: Option<&ReversePath>,
+    ) -> Result<(Envelope, BodySource<R>), Error> {
+        let mut reader = MessageReader::new(self.into_source::<R>().await, from);
+        while let Some(io) = reader.next_io() {
+            let outcome = perform(io).await;
+            reader.on_io(outcome);
         }
-        Ok((envelope, plan, source))
+        reader.finish()
+    }
+}
+
+/// Performs a read or seek the driver asked for on a caller's body.
+async fn perform<F: AsyncRead + AsyncSeek + Unpin>(
+    io: BodyIo<'_, F, BoxedReader>,
+) -> io::Result<usize> {
+    match io {
+        BodyIo::ReadFile { file, buf } => file.read(buf).await,
+        BodyIo::ReadStream { reader, buf } => reader.read(buf).await,
+        BodyIo::SeekFile { file, to } => file.seek(io::SeekFrom::Start(to)).await.map(|_| 0),
     }
 }
 
@@ -452,8 +363,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 pub struct Client<R: Runtime, S: Stream = <R as Runtime>::Stream> {
     stream: S,
     driver: Driver,
-    read_buf: Vec<u8>,
-    body_buf: Vec<u8>,
     /// Set while a call runs; still set when its future was dropped.
     busy: bool,
     alarm: Alarm,
@@ -521,13 +430,11 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         let mut client = Client {
             stream,
             driver,
-            read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; smtpkit_client::BODY_READ_MAX],
             busy: false,
             alarm: Alarm::new(),
             _runtime: PhantomData,
         };
-        client.run(&mut []).await?;
+        client.run(&mut Bodies::none()).await?;
         client.driver.establish_result()?;
         Ok(client)
     }
@@ -574,17 +481,22 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         if self.busy {
             return messages.iter().map(|_| Err(Error::Poisoned)).collect();
         }
-        let mut plans = Vec::with_capacity(messages.len());
         let mut sources = Vec::with_capacity(messages.len());
         for (envelope, body) in messages {
-            let (plan, source) = body.plan::<R>().await;
-            plans.push((envelope, plan));
-            sources.push(source);
+            sources.push((envelope, body.into_source::<R>().await));
         }
-        self.driver.start_send(plans);
-        match self.run(&mut sources).await {
+        self.send_sources(sources).await
+    }
+
+    async fn send_sources(
+        &mut self,
+        messages: Vec<(Envelope, BodySource<R>)>,
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let count = messages.len();
+        let mut bodies = self.driver.start_send_sources(messages);
+        match self.run(&mut bodies).await {
             Ok(()) => self.driver.finish_send(),
-            Err(_) => sources.iter().map(|_| Err(Error::Poisoned)).collect(),
+            Err(_) => (0..count).map(|_| Err(Error::Poisoned)).collect(),
         }
     }
 
@@ -605,12 +517,9 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             return Err(Error::Poisoned);
         }
         let from = self.driver.default_from().cloned();
-        let (envelope, plan, source) = message.into().into_message::<R>(from.as_ref()).await?;
-        let mut sources = [source];
-        self.driver.start_send([(envelope, plan)]);
-        self.run(&mut sources).await?;
-        self.driver
-            .finish_send()
+        let message = message.into().into_message::<R>(from.as_ref()).await?;
+        self.send_sources(vec![message])
+            .await
             .pop()
             .unwrap_or(Err(Error::Usage(UsageError::Busy)))
     }
@@ -619,7 +528,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// `mail.smtp.userset`.
     pub async fn is_connected(&mut self) -> bool {
         self.driver.start_liveness();
-        self.run(&mut []).await.is_ok() && self.driver.finish_liveness()
+        self.run(&mut Bodies::none()).await.is_ok() && self.driver.finish_liveness()
     }
 
     /// How many messages this connection was given to send.
@@ -639,7 +548,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// As [`close`](Self::close).
     pub async fn quit_without_waiting(mut self) -> Result<(), Error> {
         self.driver.start_quit_without_waiting();
-        self.run(&mut []).await?;
+        self.run(&mut Bodies::none()).await?;
         let _ = self.stream.close().await;
         self.driver.finish_close()
     }
@@ -651,56 +560,40 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// after a cancelled call.
     pub async fn close(mut self) -> Result<(), Error> {
         self.driver.start_close();
-        self.run(&mut []).await?;
+        self.run(&mut Bodies::none()).await?;
         let _ = self.stream.close().await;
         self.driver.finish_close()
     }
 
     /// The I/O loop: perform what the driver asks until it is done. A call
     /// whose future is dropped midway leaves `busy` set.
-    async fn run(&mut self, sources: &mut [Source<R::File>]) -> Result<(), Error> {
+    async fn run(&mut self, bodies: &mut Bodies<Bytes, R::File, BoxedReader>) -> Result<(), Error> {
         if self.busy {
             return Err(Error::Poisoned);
         }
         self.busy = true;
         loop {
-            match self.driver.next_action(R::now()) {
-                Action::Write {
-                    bytes,
-                    deadline: until,
-                } => {
+            match self.driver.next_io(R::now(), bodies) {
+                Io::Write { bytes, deadline } => {
                     let stream = &mut self.stream;
                     let write = async {
                         stream.write_all(bytes).await?;
                         stream.flush().await
                     };
-                    let written = self.alarm.run::<R, _>(until, write).await;
+                    let written = self.alarm.run::<R, _>(deadline, write).await;
                     let written = written.unwrap_or_else(|| Err(timed_out("write")));
                     self.driver.on_written(R::now(), written);
                 }
-                Action::ReadBody { slot, max } => {
-                    let max = max.min(smtpkit_client::BODY_READ_MAX);
-                    if let Source::Memory(body) = &mut sources[slot] {
-                        self.driver.on_body_piece(slot, body.next_piece(max));
-                        continue;
-                    }
-                    let buf = &mut self.body_buf[..max];
-                    let read = sources[slot].read(buf).await;
-                    self.driver.on_body(slot, read.map(|n| &buf[..n]));
-                }
-                Action::RewindBody { slot } => {
-                    let rewound = sources[slot].rewind().await;
-                    self.driver.on_rewound(slot, rewound);
-                }
-                Action::Read { deadline: until } => {
-                    let read = self
-                        .alarm
-                        .run::<R, _>(until, self.stream.read(&mut self.read_buf));
+                Io::Read { buf, deadline } => {
+                    let read = self.alarm.run::<R, _>(deadline, self.stream.read(buf));
                     let read = read.await.unwrap_or_else(|| Err(timed_out("read")));
-                    self.driver
-                        .on_read(R::now(), read.map(|n| &self.read_buf[..n]));
+                    self.driver.on_read_into(R::now(), read);
                 }
-                _ => break,
+                Io::Body(io) => {
+                    let outcome = perform(io).await;
+                    self.driver.on_body_io(bodies, outcome);
+                }
+                Io::Done => break,
             }
         }
         self.busy = false;

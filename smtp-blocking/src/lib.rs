@@ -53,11 +53,11 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use smtpkit_client::{Action, BodyPlan, ConnectPlan, Driver, MemoryBody, message, timed_out};
+use smtpkit_client::{Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out};
 
 mod mailer;
 mod pool;
@@ -132,117 +132,37 @@ pub enum Body<'a> {
     Reader(Box<dyn Read + Send + 'a>),
 }
 
-enum Source<'a> {
-    /// A raw body in memory, inspected (and sent in pieces) as it is.
-    Memory(MemoryBody<&'a [u8]>),
-    /// An in-memory message's octets after its rewritten header (only
-    /// inside `Prefixed`, read through a buffer).
-    Bytes(Cursor<&'a [u8]>),
-    File(std::fs::File),
-    Reader(Box<dyn Read + Send + 'a>),
-    /// A rewritten header block, then the rest of the message from
-    /// `rest_at` on (message-level send).
-    Prefixed((Cursor<Vec<u8>>, Box<Source<'a>>, u64)),
-}
+/// A body as the driver holds it.
+type BodySource<'a> = Source<&'a [u8], std::fs::File, Box<dyn Read + Send + 'a>>;
 
 impl<'a> Body<'a> {
-    fn plan(self) -> (BodyPlan, Source<'a>) {
+    fn into_source(self) -> BodySource<'a> {
         match self {
-            Body::Bytes(b) => {
-                let body = MemoryBody::new(b);
-                (BodyPlan::Known(body.info()), Source::Memory(body))
-            }
-            Body::File(file) => (BodyPlan::Inspect, Source::File(file)),
-            Body::Reader(reader) => (BodyPlan::Streamed, Source::Reader(reader)),
-        }
-    }
-}
-
-impl Source<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Source::Memory(m) => Ok(m.read(buf)),
-            Source::Bytes(c) => c.read(buf),
-            Source::File(f) => f.read(buf),
-            Source::Reader(r) => r.read(buf),
-            Source::Prefixed((head, rest, _)) => match head.read(buf)? {
-                0 => rest.read(buf),
-                n => Ok(n),
-            },
+            Body::Bytes(bytes) => Source::memory(bytes),
+            Body::File(file) => Source::file(file),
+            Body::Reader(reader) => Source::reader(reader),
         }
     }
 
-    fn rewind(&mut self) -> io::Result<()> {
-        self.seek_to(0)
-    }
-
-    fn seek_to(&mut self, at: u64) -> io::Result<()> {
-        match self {
-            Source::Memory(m) => {
-                m.seek(at);
-                Ok(())
-            }
-            Source::Bytes(c) => c.seek(SeekFrom::Start(at)).map(drop),
-            Source::File(f) => f.seek(SeekFrom::Start(at)).map(drop),
-            Source::Reader(_) => Err(io::Error::other("a streamed body cannot be sent twice")),
-            Source::Prefixed((head, rest, rest_at)) => {
-                head.set_position(0);
-                rest.seek_to(*rest_at)
-            }
-        }
-    }
-}
-
-/// Reads the header block from `source` (at most
-/// [`message::MAX_HEADER`] octets); returns it and what was read past it.
-fn read_header(source: &mut dyn Read) -> Result<(Vec<u8>, Vec<u8>), Error> {
-    let mut collector = message::HeaderCollector::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match source.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::Body(e)),
-        };
-        if collector.feed(&buf[..n])? {
-            return Ok(collector.finish());
-        }
-    }
-}
-
-impl<'a> Body<'a> {
-    /// The envelope the message's header gives (see [`message`]) and the
+    /// The envelope the message's header gives (see
+    /// [`smtpkit_client::message`]) and the
     /// body to transmit: the header without `Bcc:`, then the rest.
-    fn into_message(
-        self,
-        from: Option<&smtpkit_proto::ReversePath>,
-    ) -> Result<(Envelope, BodyPlan, Source<'a>), Error> {
-        let (prepared, rest) = match self {
-            Body::Bytes(b) => (
-                message::Prepared::in_memory(b, from)?,
-                Source::Bytes(Cursor::new(b)),
-            ),
-            Body::File(mut f) => {
-                let header = read_header(&mut f)?;
-                (
-                    message::Prepared::after_read(header, true, from)?,
-                    Source::File(f),
-                )
-            }
-            Body::Reader(mut r) => {
-                let header = read_header(&mut r)?;
-                (
-                    message::Prepared::after_read(header, false, from)?,
-                    Source::Reader(r),
-                )
-            }
-        };
-        let (envelope, plan, head, rest_at, seek) = prepared.into_parts();
-        let mut source = Source::Prefixed((Cursor::new(head), Box::new(rest), rest_at));
-        if seek {
-            source.seek_to(0).map_err(Error::Body)?;
+    fn into_message(self, from: Option<&ReversePath>) -> Result<(Envelope, BodySource<'a>), Error> {
+        let mut reader = MessageReader::new(self.into_source(), from);
+        while let Some(io) = reader.next_io() {
+            let outcome = perform(io);
+            reader.on_io(outcome);
         }
-        Ok((envelope, plan, source))
+        reader.finish()
+    }
+}
+
+/// Performs a read or seek the driver asked for on a caller's body.
+fn perform(io: BodyIo<'_, std::fs::File, Box<dyn Read + Send + '_>>) -> io::Result<usize> {
+    match io {
+        BodyIo::ReadFile { file, buf } => file.read(buf),
+        BodyIo::ReadStream { reader, buf } => reader.read(buf),
+        BodyIo::SeekFile { file, to } => file.seek(SeekFrom::Start(to)).map(|_| 0),
     }
 }
 
@@ -250,8 +170,6 @@ impl<'a> Body<'a> {
 pub struct Client {
     transport: Box<dyn Transport>,
     driver: Driver,
-    read_buf: Vec<u8>,
-    body_buf: Vec<u8>,
     timeouts: SocketTimeouts,
 }
 
@@ -390,11 +308,9 @@ impl Client {
         let mut client = Client {
             transport,
             driver,
-            read_buf: vec![0; 64 * 1024],
-            body_buf: vec![0; smtpkit_client::BODY_READ_MAX],
             timeouts: SocketTimeouts::default(),
         };
-        client.run(&mut []);
+        client.run(&mut Bodies::none());
         client.driver.establish_result()?;
         Ok(client)
     }
@@ -430,19 +346,23 @@ impl Client {
     /// Sends several messages in one pipelined stream (each message's
     /// envelope rides with the previous one's end of data) and returns
     /// their outcomes in order, as [`send`](Self::send)'s.
-    pub fn send_all<'a>(
+    pub fn send_all(
         &mut self,
-        messages: Vec<(Envelope, Body<'a>)>,
+        messages: Vec<(Envelope, Body<'_>)>,
     ) -> Vec<Result<DeliveryReport, Error>> {
-        let (plans, mut sources): (Vec<_>, Vec<_>) = messages
+        let sources = messages
             .into_iter()
-            .map(|(envelope, body)| {
-                let (plan, source) = body.plan();
-                ((envelope, plan), source)
-            })
-            .unzip();
-        self.driver.start_send(plans);
-        self.run(&mut sources);
+            .map(|(envelope, body)| (envelope, body.into_source()))
+            .collect();
+        self.send_sources(sources)
+    }
+
+    fn send_sources(
+        &mut self,
+        messages: Vec<(Envelope, BodySource<'_>)>,
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let mut bodies = self.driver.start_send_sources(messages);
+        self.run(&mut bodies);
         self.driver.finish_send()
     }
 
@@ -456,12 +376,8 @@ impl Client {
     /// [`Error::Message`] when the message has no recipient or sender or
     /// a malformed address (nothing is sent), else as [`send`](Self::send).
     pub fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        let (envelope, plan, source) = message.into_message(self.driver.default_from())?;
-        let mut sources = [source];
-        self.driver.start_send([(envelope, plan)]);
-        self.run(&mut sources);
-        self.driver
-            .finish_send()
+        let message = message.into_message(self.driver.default_from())?;
+        self.send_sources(vec![message])
             .pop()
             .unwrap_or(Err(Error::Usage(UsageError::Busy)))
     }
@@ -470,7 +386,7 @@ impl Client {
     /// `mail.smtp.userset`), as JavaMail's `isConnected`.
     pub fn is_connected(&mut self) -> bool {
         self.driver.start_liveness();
-        self.run(&mut []);
+        self.run(&mut Bodies::none());
         self.driver.finish_liveness()
     }
 
@@ -491,7 +407,7 @@ impl Client {
     /// As [`close`](Self::close).
     pub fn quit_without_waiting(mut self) -> Result<(), Error> {
         self.driver.start_quit_without_waiting();
-        self.run(&mut []);
+        self.run(&mut Bodies::none());
         self.driver.finish_close()
     }
 
@@ -501,44 +417,28 @@ impl Client {
     /// [`Error::Io`] when the socket fails on the way.
     pub fn close(mut self) -> Result<(), Error> {
         self.driver.start_close();
-        self.run(&mut []);
+        self.run(&mut Bodies::none());
         self.driver.finish_close()
     }
 
     /// The I/O loop: perform what the driver asks until it is done.
-    fn run(&mut self, sources: &mut [Source<'_>]) {
+    fn run(&mut self, bodies: &mut Bodies<&[u8], std::fs::File, Box<dyn Read + Send + '_>>) {
         loop {
-            match self.driver.next_action(Instant::now()) {
-                Action::Write { bytes, deadline } => {
+            match self.driver.next_io(Instant::now(), bodies) {
+                Io::Write { bytes, deadline } => {
                     let written =
                         write_by(&mut *self.transport, &mut self.timeouts, bytes, deadline);
                     self.driver.on_written(Instant::now(), written);
                 }
-                Action::ReadBody { slot, max } => {
-                    let max = max.min(smtpkit_client::BODY_READ_MAX);
-                    if let Source::Memory(body) = &mut sources[slot] {
-                        self.driver.on_body_piece(slot, body.next_piece(max));
-                        continue;
-                    }
-                    let buf = &mut self.body_buf[..max];
-                    let read = sources[slot].read(buf);
-                    self.driver.on_body(slot, read.map(|n| &buf[..n]));
+                Io::Read { buf, deadline } => {
+                    let read = read_by(&mut *self.transport, &mut self.timeouts, buf, deadline);
+                    self.driver.on_read_into(Instant::now(), read);
                 }
-                Action::RewindBody { slot } => {
-                    let rewound = sources[slot].rewind();
-                    self.driver.on_rewound(slot, rewound);
+                Io::Body(io) => {
+                    let outcome = perform(io);
+                    self.driver.on_body_io(bodies, outcome);
                 }
-                Action::Read { deadline } => {
-                    let read = read_by(
-                        &mut *self.transport,
-                        &mut self.timeouts,
-                        &mut self.read_buf,
-                        deadline,
-                    );
-                    self.driver
-                        .on_read(Instant::now(), read.map(|n| &self.read_buf[..n]));
-                }
-                _ => return,
+                Io::Done => return,
             }
         }
     }
@@ -619,14 +519,10 @@ fn read_by(
 pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, plan, source) = message.into_message(settings.from.as_ref())?;
+    let (envelope, source) = message.into_message(settings.from.as_ref())?;
     let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
-    let mut sources = [source];
-    client.driver.start_send([(envelope, plan)]);
-    client.run(&mut sources);
     let report = client
-        .driver
-        .finish_send()
+        .send_sources(vec![(envelope, source)])
         .pop()
         .unwrap_or(Err(Error::Usage(UsageError::Busy)))?;
     // The outcome is decided; a failed QUIT changes nothing about it.

@@ -39,10 +39,8 @@ use crate::error::{Error, TranscriptHook, timed_out};
 pub const BODY_READ_MAX: usize = 64 * 1024;
 
 /// Where the next at most `max` octets of a body held in memory lie,
-/// given its length and the read position. The I/O loops hand that slice
-/// to [`Driver::on_body`] as it is: reading it into a buffer first would
-/// copy every octet once more.
-pub fn in_memory_chunk(len: usize, position: u64, max: usize) -> std::ops::Range<usize> {
+/// given its length and the read position.
+fn in_memory_chunk(len: usize, position: u64, max: usize) -> std::ops::Range<usize> {
     let start = usize::try_from(position).map_or(len, |p| p.min(len));
     start..start + max.min(len - start)
 }
@@ -79,11 +77,9 @@ impl<B: AsRef<[u8]>> MemoryBody<B> {
         self.body.piece(range)
     }
 
-    /// Copies the next octets into `buf`, as `io::Read` would.
-    pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let piece = self.next_piece(buf.len()).bytes();
-        buf[..piece.len()].copy_from_slice(piece);
-        piece.len()
+    /// The whole body.
+    pub fn bytes(&self) -> &[u8] {
+        self.body.bytes()
     }
 
     /// Moves the read position to `at` (the end when past it).
@@ -94,9 +90,9 @@ impl<B: AsRef<[u8]>> MemoryBody<B> {
     }
 }
 
-/// What the I/O loop must do next.
+/// What the I/O loop must do next. Exhaustive on purpose: a loop matches
+/// every variant, so a new one cannot compile into a silent catch-all.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Action<'a> {
     /// Write all of `bytes` in one write (a pipelined flight must not be
     /// split), giving up at `deadline`; then call
@@ -240,7 +236,25 @@ pub struct Driver {
     default_from: Option<ReversePath>,
     /// Messages handed to this connection.
     messages: u64,
+    /// The buffers [`Driver::next_io`] lends the I/O loop (allocated on
+    /// first use: a caller of [`Driver::next_action`] needs neither).
+    read_buf: Vec<u8>,
+    body_buf: Vec<u8>,
 }
+
+/// [`Action`] without the borrow of the flight, so that
+/// [`Driver::next_io`] can go on using the driver after a body action.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    Write(Option<Instant>),
+    ReadBody(usize, usize),
+    RewindBody(usize),
+    Read(Option<Instant>),
+    Done,
+}
+
+/// The size of the buffer the I/O loop reads server bytes into.
+const READ_BUF_LEN: usize = 64 * 1024;
 
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -294,6 +308,8 @@ impl Driver {
             transcript,
             default_from: None,
             messages: 0,
+            read_buf: Vec::new(),
+            body_buf: Vec::new(),
         };
         if !already_read.is_empty() {
             driver.on_read(now, Ok(already_read));
@@ -510,15 +526,47 @@ impl Driver {
 
     /// What the I/O loop must do next. `now` is the runtime's clock.
     pub fn next_action(&mut self, now: Instant) -> Action<'_> {
+        match self.poll_action(now) {
+            Step::Write(deadline) => Action::Write {
+                bytes: &self.write_buf,
+                deadline,
+            },
+            Step::ReadBody(slot, max) => Action::ReadBody { slot, max },
+            Step::RewindBody(slot) => Action::RewindBody { slot },
+            Step::Read(deadline) => Action::Read { deadline },
+            Step::Done => Action::Done,
+        }
+    }
+
+    /// The flight of the last [`Step::Write`].
+    pub(crate) fn flight(&self) -> &[u8] {
+        &self.write_buf
+    }
+
+    /// The buffer the loop reads server bytes into.
+    pub(crate) fn read_buf_vec(&mut self) -> &mut Vec<u8> {
+        if self.read_buf.is_empty() {
+            self.read_buf = vec![0; READ_BUF_LEN];
+        }
+        &mut self.read_buf
+    }
+
+    /// The buffer the loop reads a caller's body into.
+    pub(crate) fn body_buf_vec(&mut self) -> &mut Vec<u8> {
+        if self.body_buf.is_empty() {
+            self.body_buf = vec![0; BODY_READ_MAX];
+        }
+        &mut self.body_buf
+    }
+
+    /// [`next_action`](Self::next_action) without the borrow.
+    pub(crate) fn poll_action(&mut self, now: Instant) -> Step {
         loop {
             if let Some(deadline) = self.write_deadline {
-                return Action::Write {
-                    bytes: &self.write_buf,
-                    deadline,
-                };
+                return Step::Write(deadline);
             }
             match &mut self.link {
-                Link::Failed => return Action::Done,
+                Link::Failed => return Step::Done,
                 Link::Proxy {
                     handshake,
                     deadline,
@@ -529,14 +577,12 @@ impl Driver {
                         self.write_deadline = Some(self.timeouts.write.map(|t| now + t));
                         continue;
                     }
-                    return Action::Read {
-                        deadline: *deadline,
-                    };
+                    return Step::Read(*deadline);
                 }
                 Link::Session(_) => {}
             }
-            if let Some(action) = self.body_action() {
-                return action;
+            if let Some(step) = self.body_action() {
+                return step;
             }
             let Link::Session(session) = &mut self.link else {
                 unreachable!("matched as a session above")
@@ -554,7 +600,7 @@ impl Driver {
             }
             self.drain();
             if self.op_done() {
-                return Action::Done;
+                return Step::Done;
             }
             let Link::Session(session) = &mut self.link else {
                 unreachable!("only on_* calls change the link")
@@ -572,27 +618,20 @@ impl Driver {
                     session.handle_timeout(now);
                     continue;
                 }
-                deadline => return Action::Read { deadline },
+                deadline => return Step::Read(deadline),
             }
         }
     }
 
     /// Whether a body must be read or rewound now, for inspection before
     /// queueing or because the session asks for it.
-    fn body_action(&mut self) -> Option<Action<'static>> {
+    fn body_action(&mut self) -> Option<Step> {
         if let Some(slot) = self.slots.get(self.next_to_queue) {
             match slot.state {
                 SlotState::Inspecting => {
-                    return Some(Action::ReadBody {
-                        slot: self.next_to_queue,
-                        max: BODY_READ_MAX,
-                    });
+                    return Some(Step::ReadBody(self.next_to_queue, BODY_READ_MAX));
                 }
-                SlotState::NeedsRewind => {
-                    return Some(Action::RewindBody {
-                        slot: self.next_to_queue,
-                    });
-                }
+                SlotState::NeedsRewind => return Some(Step::RewindBody(self.next_to_queue)),
                 _ => {}
             }
         }
@@ -602,12 +641,9 @@ impl Driver {
         let request = session.body_request()?;
         let index = self.slot_of(request.id)?;
         if request.restart && self.slots[index].state != SlotState::Rewound {
-            return Some(Action::RewindBody { slot: index });
+            return Some(Step::RewindBody(index));
         }
-        Some(Action::ReadBody {
-            slot: index,
-            max: request.max_len.min(BODY_READ_MAX),
-        })
+        Some(Step::ReadBody(index, request.max_len.min(BODY_READ_MAX)))
     }
 
     fn slot_of(&self, id: MessageId) -> Option<usize> {

@@ -81,14 +81,14 @@ mod error;
 pub mod message;
 pub mod pool;
 pub mod settings;
+pub mod source;
 
 pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts};
-pub use driver::{
-    Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody, in_memory_chunk,
-};
+pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody};
 pub use error::{Error, TranscriptHook, timed_out};
 pub use pool::{PoolConfig, Reuse};
 pub use settings::{
     AuthSettings, ClientSettings, KEYS, Key, PropertyError, Protocol, ProxyKind, ProxySettings,
     SessionOptions, TlsOptions,
 };
+pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
