@@ -408,7 +408,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// Runs a session as `settings` describe (the proxy handshake first,
     /// when one is configured) over a stream the caller connected. Reads
     /// and writes are bounded as on a connection [`connect`](Client::connect)
-    /// made.
+    /// made; the default EHLO name is [`Driver::for_stream`]'s.
     ///
     /// # Errors
     /// As [`connect`](Client::connect).
@@ -417,7 +417,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<R, S>, Error> {
-        let driver = Driver::for_settings(settings, None, transcript, R::now())?;
+        let driver = Driver::for_stream(settings, transcript, R::now())?;
         Client::from_driver(stream, driver).await
     }
 

@@ -70,8 +70,4 @@ impl<T: AsyncWrite + Unpin, U: AsyncWrite + Unpin> AsyncWrite for SocketStream<T
     }
 }
 
-/// The error for a Unix socket path that cannot be connected: the path
-/// named, the kind kept.
-pub fn unix_connect_error(path: &std::path::Path, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
+pub use smtpkit_client::unix_connect_error;

@@ -57,7 +57,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use smtpkit_client::{Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out};
+use smtpkit_client::{
+    Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out, unix_connect_error,
+};
 
 mod mailer;
 mod pool;
@@ -88,11 +90,6 @@ pub trait Transport: Read + Write + Send {
     /// # Errors
     /// As the underlying socket.
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
-
-    /// The local address, for the default EHLO name.
-    fn local_ip(&self) -> Option<IpAddr> {
-        None
-    }
 }
 
 impl Transport for TcpStream {
@@ -102,10 +99,6 @@ impl Transport for TcpStream {
 
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
-    }
-
-    fn local_ip(&self) -> Option<IpAddr> {
-        self.local_addr().ok().map(|a| a.ip())
     }
 }
 
@@ -217,16 +210,26 @@ pub fn open(settings: &ClientSettings) -> Result<TcpStream, Error> {
 }
 
 /// The connection `settings` describe: the Unix domain socket when
-/// [`ClientSettings::unix_socket`] is set, else TCP ([`open`]).
-fn open_transport(settings: &ClientSettings) -> Result<Box<dyn Transport>, Error> {
+/// [`ClientSettings::unix_socket`] is set (within `connectiontimeout`, as
+/// TCP), else TCP ([`open`]).
+/// Also returns the local address of a TCP connection, for the default
+/// EHLO name.
+fn open_transport(
+    settings: &ClientSettings,
+) -> Result<(Box<dyn Transport>, Option<IpAddr>), Error> {
     let Some(path) = &settings.unix_socket else {
-        return Ok(Box::new(open(settings)?));
+        let stream = open(settings)?;
+        let local_ip = stream.local_addr().ok().map(|a| a.ip());
+        return Ok((Box::new(stream), local_ip));
     };
     #[cfg(unix)]
     {
-        let stream = std::os::unix::net::UnixStream::connect(path)
-            .map_err(|e| Error::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-        Ok(Box::new(stream))
+        let plan = ConnectPlan::new(settings, Instant::now());
+        let left = plan
+            .deadline
+            .map(|d| d.saturating_duration_since(Instant::now()));
+        let stream = connect_unix(path, left).map_err(|e| unix_connect_error(path, e))?;
+        Ok((Box::new(stream), None))
     }
     #[cfg(not(unix))]
     Err(Error::Io(io::Error::new(
@@ -236,6 +239,22 @@ fn open_transport(settings: &ClientSettings) -> Result<Box<dyn Transport>, Error
             path.display()
         ),
     )))
+}
+
+#[cfg(unix)]
+fn connect_unix(
+    path: &std::path::Path,
+    timeout: Option<Duration>,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let addr = SockAddr::unix(path)?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    match timeout {
+        Some(Duration::ZERO) => return Err(timed_out("connect")),
+        Some(t) => socket.connect_timeout(&addr, t)?,
+        None => socket.connect(&addr)?,
+    }
+    Ok(socket.into())
 }
 
 fn connect_one(
@@ -279,13 +298,16 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        Client::from_transport(open_transport(settings)?, settings, transcript)
+        let (transport, local_ip) = open_transport(settings)?;
+        let driver = Driver::for_settings(settings, local_ip, transcript, Instant::now())?;
+        Client::from_driver(transport, driver)
     }
 
     /// Runs a session as `settings` describe (the proxy handshake first,
     /// when one is configured) over a connection the caller made: a Unix
     /// socket, an in-memory pipe, a tunnel. Reads and writes are bounded
-    /// as on a connection [`connect`](Self::connect) made.
+    /// as on a connection [`connect`](Self::connect) made; the default
+    /// EHLO name is [`Driver::for_stream`]'s.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).
@@ -294,8 +316,7 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        let driver =
-            Driver::for_settings(settings, transport.local_ip(), transcript, Instant::now())?;
+        let driver = Driver::for_stream(settings, transcript, Instant::now())?;
         Client::from_driver(transport, driver)
     }
 

@@ -89,6 +89,12 @@ impl ConnectPlan {
     }
 }
 
+/// The error for a Unix socket path that cannot be connected: the path
+/// named, the kind kept.
+pub fn unix_connect_error(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
 /// The EHLO name for a connection from `local_ip`: `mail.smtp.localhost`,
 /// else the host name, else an address literal of the local address.
 pub fn ehlo_name(settings: &ClientSettings, local_ip: Option<IpAddr>) -> Host {
@@ -109,6 +115,23 @@ pub fn io_timeouts(settings: &ClientSettings) -> IoTimeouts {
 }
 
 impl Driver {
+    /// The driver for a stream the caller connected (a tunnel, a pipe, a
+    /// socket of their own), as `settings` describe. Every client decides
+    /// its default EHLO name here: `mail.smtp.localhost`, else the host
+    /// name; the stream's local address is not asked for, since a
+    /// caller's stream may have none, or one that means nothing to the
+    /// server (a tunnel's end).
+    ///
+    /// # Errors
+    /// As [`for_settings`](Self::for_settings).
+    pub fn for_stream(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+        now: Instant,
+    ) -> Result<Driver, Error> {
+        Driver::for_settings(settings, None, transcript, now)
+    }
+
     /// The driver for a TCP connection to the server (or its proxy) made
     /// at `now` from `local_ip`, as `settings` describe: the proxy
     /// handshake when a proxy is configured, then the session.

@@ -2148,9 +2148,80 @@ pub fn strict_server_without_pipelining<A: Adapter>() {
     assert!(server.transactions().is_empty(), "{name}");
 }
 
+/// The default EHLO name is decided once for every way of connecting: on
+/// a stream the caller connected it is `ehlo_name(settings, None)`
+/// (`mail.smtp.localhost`, else the host name), never the stream's local
+/// address, on every adapter.
+pub fn ehlo_default_on_a_callers_stream<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new());
+    let mut s = settings_for(&server);
+    s.local_name = None;
+    let stream = std::net::TcpStream::connect(server.addr()).unwrap_or_else(|e| panic!("{e}"));
+    let connection = A::connect_stream(stream, &s, None).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = connection.close();
+    let expected = format!("EHLO {}", smtpkit_client::ehlo_name(&s, None));
+    assert_eq!(
+        server.commands().first(),
+        Some(&expected),
+        "{name}: the EHLO on a caller's stream"
+    );
+}
+
+/// A Unix domain socket is connected within `connectiontimeout`, as TCP
+/// is: a listener whose backlog is full (it never accepts) fails the
+/// connect promptly, naming the socket, on every adapter.
+#[cfg(unix)]
+pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let name = A::NAME;
+    let path = std::env::temp_dir().join(format!(
+        "smtpkit-backlog-{}-{}.sock",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    let _ = std::fs::remove_file(&path);
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap_or_else(|e| panic!("{e}"));
+    let addr = SockAddr::unix(&path).unwrap_or_else(|e| panic!("{e}"));
+    listener.bind(&addr).unwrap_or_else(|e| panic!("{e}"));
+    // A backlog of 0 holds one connection that is never accepted; the
+    // next one has to wait (or is refused at once).
+    listener.listen(0).unwrap_or_else(|e| panic!("{e}"));
+    let _first = std::os::unix::net::UnixStream::connect(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");
+    s.unix_socket = Some(path.clone());
+    s.connect_timeout = Duration::from_millis(500);
+    let (done, outcome) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let _ = done.send(A::connect(&s, None).err().map(|e| e.chain()));
+    });
+    let outcome = outcome
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{name}: the Unix socket connect outlasted its timeout"));
+    let _ = std::fs::remove_file(&path);
+    let Some(error) = outcome else {
+        panic!("{name}: connected to a listener that never accepts");
+    };
+    assert!(started.elapsed() < Duration::from_secs(5), "{name}");
+    assert!(
+        error.contains("backlog"),
+        "{name}: the error names the socket: {error}"
+    );
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
+        #[test]
+        fn conformance_ehlo_default_on_a_callers_stream() {
+            $crate::conformance::ehlo_default_on_a_callers_stream::<$adapter>();
+        }
+        #[cfg(unix)]
+        #[test]
+        fn conformance_unix_socket_connect_is_bounded() {
+            $crate::conformance::unix_socket_connect_is_bounded::<$adapter>();
+        }
         #[test]
         fn conformance_pipelined_delivery() {
             $crate::conformance::pipelined_delivery::<$adapter>();
