@@ -274,10 +274,6 @@ impl smtpkit_blocking::Transport for Counting {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)
     }
-
-    fn local_ip(&self) -> Option<std::net::IpAddr> {
-        self.inner.local_addr().ok().map(|a| a.ip())
-    }
 }
 
 /// smtp-blocking, exactly as `Client::connect` builds it but over a
