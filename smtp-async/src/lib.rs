@@ -265,6 +265,12 @@ impl From<&'static [u8]> for Body {
     }
 }
 
+impl From<String> for Body {
+    fn from(v: String) -> Self {
+        Body::Bytes(Bytes::from(v))
+    }
+}
+
 impl From<Bytes> for Body {
     fn from(v: Bytes) -> Self {
         Body::Bytes(v)
@@ -275,9 +281,18 @@ impl From<Bytes> for Body {
 type BoxedReader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// A body as the driver holds it, on runtime `R`.
-type BodySource<R> = Source<Bytes, <R as Runtime>::File, BoxedReader>;
+pub(crate) type BodySource<R> = Source<Bytes, <R as Runtime>::File, BoxedReader>;
 
 impl Body {
+    /// The same body again, for a retry, when it can be read twice.
+    fn replay(&self) -> Option<Body> {
+        match self {
+            Body::Bytes(b) => Some(Body::Bytes(b.clone())),
+            Body::File(path) => Some(Body::File(path.clone())),
+            Body::Reader(_) => None,
+        }
+    }
+
     async fn into_source<R: Runtime>(self) -> BodySource<R> {
         match self {
             Body::Bytes(bytes) => Source::memory(bytes),
@@ -292,7 +307,7 @@ impl Body {
     /// The envelope the message's header gives (see
     /// [`smtpkit_client::message`]) and the body to transmit: the header
     /// without `Bcc:`, then the rest.
-    async fn into_message<R: Runtime>(
+    pub(crate) async fn into_message<R: Runtime>(
         self,
         from: Option<&ReversePath>,
     ) -> Result<(Envelope, BodySource<R>), Error> {
@@ -488,6 +503,17 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.send_sources(sources).await
     }
 
+    pub(crate) async fn send_source(
+        &mut self,
+        envelope: Envelope,
+        body: BodySource<R>,
+    ) -> Result<DeliveryReport, Error> {
+        self.send_sources(vec![(envelope, body)])
+            .await
+            .pop()
+            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+    }
+
     async fn send_sources(
         &mut self,
         messages: Vec<(Envelope, BodySource<R>)>,
@@ -517,11 +543,8 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             return Err(Error::Poisoned);
         }
         let from = self.driver.default_from().cloned();
-        let message = message.into().into_message::<R>(from.as_ref()).await?;
-        self.send_sources(vec![message])
-            .await
-            .pop()
-            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+        let (envelope, body) = message.into().into_message::<R>(from.as_ref()).await?;
+        self.send_source(envelope, body).await
     }
 
     /// Whether the connection still works: NOOP, or RSET with
@@ -599,6 +622,55 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         self.busy = false;
         Ok(())
     }
+}
+
+/// Connects, sends one message to `envelope`, and closes: JavaMail's
+/// static `Transport.send(message, addresses)`.
+///
+/// # Errors
+/// As [`Client::send`]; a connection that cannot be made is an
+/// [`Error::Send`] listing every recipient as unsent.
+pub async fn send<R: Runtime>(
+    settings: &ClientSettings,
+    envelope: Envelope,
+    body: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    let body = body.into().into_source::<R>().await;
+    send_once::<R>(settings, envelope, body).await
+}
+
+/// Connects, sends one RFC 5322 message with the envelope it names
+/// ([`Client::send_message`]), and closes: JavaMail's static
+/// `Transport.send(message)`.
+///
+/// # Errors
+/// As [`Client::send_message`]; a connection that cannot be made is an
+/// [`Error::Send`] listing every recipient as unsent.
+pub async fn send_message<R: Runtime>(
+    settings: &ClientSettings,
+    message: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    // The envelope first, so that a connection that cannot be made still
+    // accounts for every recipient.
+    let (envelope, body) = message
+        .into()
+        .into_message::<R>(settings.from.as_ref())
+        .await?;
+    send_once::<R>(settings, envelope, body).await
+}
+
+async fn send_once<R: Runtime>(
+    settings: &ClientSettings,
+    envelope: Envelope,
+    body: BodySource<R>,
+) -> Result<DeliveryReport, Error> {
+    let mut client = Client::<R>::connect(settings)
+        .await
+        .map_err(|e| Error::not_connected(&envelope, e))?;
+    let report = client.send_source(envelope, body).await?;
+    // The outcome is decided; a failed QUIT changes nothing about it.
+    let _ = client.close().await;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -63,14 +63,13 @@ impl<R: Runtime> Mailer for Pooled<R> {
     }
 }
 
-/// A pool retries, so a message-level send needs the message in memory:
-/// a file or a reader is read first.
+/// Files are streamed (and opened again for a retry); a reader is tried
+/// once.
 impl<R: Runtime> Mailer for Pool<R> {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         Pool::send(self, envelope, body).await
     }
     async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        let message = in_memory(message).await?;
         Pool::send_message(self, message).await
     }
 }
@@ -94,8 +93,8 @@ impl Mailer for FileMailer {
     }
 }
 
-/// The body's octets. A file is read with blocking I/O (doubles and a
-/// pool's message-level send only; clients stream files).
+/// The body's octets. A file is read with blocking I/O (the doubles
+/// only; clients and pools stream files).
 async fn in_memory(body: Body) -> Result<Bytes, Error> {
     match body {
         Body::Bytes(b) => Ok(b),

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
-use bytes::Bytes;
 pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
-use smtpkit_client::message::Prepared;
+use smtpkit_proto::UsageError;
 
 use crate::{Body, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
 
@@ -224,42 +223,61 @@ impl<R: Runtime> Pool<R> {
         envelope: Envelope,
         body: impl Into<Body>,
     ) -> Result<DeliveryReport, Error> {
-        let mut body = Some(body.into());
+        let mut next = Some(body.into());
         let mut attempt = 0;
         loop {
-            let Some(this) = body.take() else {
-                return Err(Error::Usage(smtpkit_proto::UsageError::Busy));
+            let Some(body) = next.take() else {
+                return Err(Error::Usage(UsageError::Busy));
             };
-            body = replay(&this);
+            next = body.replay();
             let result = match self.get().await {
-                Ok(mut connection) => connection.send(envelope.clone(), this).await,
+                Ok(mut connection) => connection.send(envelope.clone(), body).await,
                 Err(e) => Err(Error::not_connected(&envelope, e)),
             };
-            let retry = match &result {
-                Err(e) if body.is_some() => self.inner.config.retry_after(e, attempt),
-                _ => None,
-            };
-            let Some(wait) = retry else {
-                return result;
-            };
-            R::sleep_until(R::now() + wait).await;
-            attempt += 1;
+            let replayable = next.is_some();
+            match self
+                .inner
+                .config
+                .next_attempt(&result, replayable, &mut attempt)
+            {
+                Some(wait) => R::sleep_until(R::now() + wait).await,
+                None => return result,
+            }
         }
     }
 
-    /// Sends a whole RFC 5322 message held in memory, as
-    /// [`Client::send_message`] (envelope from the header, `Bcc:` not
-    /// transmitted), with [`send`](Self::send)'s retries. For a file, use
-    /// [`get`](Self::get) and the connection's `send_message`.
+    /// Sends a whole RFC 5322 message, as [`Client::send_message`]
+    /// (envelope from the header, `Bcc:` not transmitted, only the header
+    /// held in memory: a file is streamed), with [`send`](Self::send)'s
+    /// retries.
     ///
     /// # Errors
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
-    pub async fn send_message(&self, message: impl Into<Bytes>) -> Result<DeliveryReport, Error> {
-        let message = message.into();
-        let prepared = Prepared::in_memory(&message, self.inner.settings.from.as_ref())?;
-        let data = prepared.transmitted(&message);
-        self.send(prepared.envelope, data).await
+    pub async fn send_message(&self, message: impl Into<Body>) -> Result<DeliveryReport, Error> {
+        let from = self.inner.settings.from.as_ref();
+        let mut next = Some(message.into());
+        let mut attempt = 0;
+        loop {
+            let Some(body) = next.take() else {
+                return Err(Error::Usage(UsageError::Busy));
+            };
+            next = body.replay();
+            let (envelope, source) = body.into_message::<R>(from).await?;
+            let result = match self.get().await {
+                Ok(mut connection) => connection.send_source(envelope, source).await,
+                Err(e) => Err(Error::not_connected(&envelope, e)),
+            };
+            let replayable = next.is_some();
+            match self
+                .inner
+                .config
+                .next_attempt(&result, replayable, &mut attempt)
+            {
+                Some(wait) => R::sleep_until(R::now() + wait).await,
+                None => return result,
+            }
+        }
     }
 
     /// Closes the retiring and expired connections, then opens connections
@@ -307,14 +325,5 @@ impl<R: Runtime> Pool<R> {
         while let Some(idle) = self.inner.pop_idle() {
             let _ = idle.client.close().await;
         }
-    }
-}
-
-/// The same body again, for a retry, when it can be read twice.
-fn replay(body: &Body) -> Option<Body> {
-    match body {
-        Body::Bytes(b) => Some(Body::Bytes(b.clone())),
-        Body::File(path) => Some(Body::File(path.clone())),
-        Body::Reader(_) => None,
     }
 }

@@ -125,11 +125,45 @@ pub enum Body<'a> {
     Reader(Box<dyn Read + Send + 'a>),
 }
 
+impl<'a> From<&'a [u8]> for Body<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Body::Bytes(bytes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Body<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        Body::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Body<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Body::Bytes(bytes)
+    }
+}
+
+impl From<std::fs::File> for Body<'_> {
+    fn from(file: std::fs::File) -> Self {
+        Body::File(file)
+    }
+}
+
 /// A body as the driver holds it.
-type BodySource<'a> = Source<&'a [u8], std::fs::File, Box<dyn Read + Send + 'a>>;
+pub(crate) type BodySource<'a> = Source<&'a [u8], std::fs::File, Box<dyn Read + Send + 'a>>;
 
 impl<'a> Body<'a> {
-    fn into_source(self) -> BodySource<'a> {
+    /// The same body again, for a retry, when it can be read twice (a
+    /// file through a second handle: the driver seeks it to its start).
+    pub(crate) fn replay(&self) -> Option<Body<'a>> {
+        match self {
+            Body::Bytes(bytes) => Some(Body::Bytes(bytes)),
+            Body::File(file) => file.try_clone().ok().map(Body::File),
+            Body::Reader(_) => None,
+        }
+    }
+
+    pub(crate) fn into_source(self) -> BodySource<'a> {
         match self {
             Body::Bytes(bytes) => Source::memory(bytes),
             Body::File(file) => Source::file(file),
@@ -140,7 +174,10 @@ impl<'a> Body<'a> {
     /// The envelope the message's header gives (see
     /// [`smtpkit_client::message`]) and the
     /// body to transmit: the header without `Bcc:`, then the rest.
-    fn into_message(self, from: Option<&ReversePath>) -> Result<(Envelope, BodySource<'a>), Error> {
+    pub(crate) fn into_message(
+        self,
+        from: Option<&ReversePath>,
+    ) -> Result<(Envelope, BodySource<'a>), Error> {
         let mut reader = MessageReader::new(self.into_source(), from);
         while let Some(io) = reader.next_io() {
             let outcome = perform(io);
@@ -378,6 +415,16 @@ impl Client {
         self.send_sources(sources)
     }
 
+    pub(crate) fn send_source(
+        &mut self,
+        envelope: Envelope,
+        body: BodySource<'_>,
+    ) -> Result<DeliveryReport, Error> {
+        self.send_sources(vec![(envelope, body)])
+            .pop()
+            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+    }
+
     fn send_sources(
         &mut self,
         messages: Vec<(Envelope, BodySource<'_>)>,
@@ -397,10 +444,8 @@ impl Client {
     /// [`Error::Message`] when the message has no recipient or sender or
     /// a malformed address (nothing is sent), else as [`send`](Self::send).
     pub fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        let message = message.into_message(self.driver.default_from())?;
-        self.send_sources(vec![message])
-            .pop()
-            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+        let (envelope, body) = message.into_message(self.driver.default_from())?;
+        self.send_source(envelope, body)
     }
 
     /// Whether the connection still works: NOOP (or RSET with
@@ -542,10 +587,7 @@ pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<Deli
     // accounts for every recipient.
     let (envelope, source) = message.into_message(settings.from.as_ref())?;
     let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
-    let report = client
-        .send_sources(vec![(envelope, source)])
-        .pop()
-        .unwrap_or(Err(Error::Usage(UsageError::Busy)))?;
+    let report = client.send_source(envelope, source)?;
     // The outcome is decided; a failed QUIT changes nothing about it.
     let _ = client.close();
     Ok(report)

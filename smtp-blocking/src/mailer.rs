@@ -61,16 +61,14 @@ impl Mailer for Pooled {
     }
 }
 
-/// A pool retries, so it needs the body in memory: a file or a reader is
-/// read first.
+/// Files are streamed (and read again for a retry); a reader is tried
+/// once.
 impl Mailer for Pool {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
-        let body = in_memory(body)?;
-        Pool::send(self, envelope, &body)
+        Pool::send(self, envelope, body)
     }
     fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        let message = in_memory(message)?;
-        Pool::send_message(self, &message)
+        Pool::send_message(self, message)
     }
 }
 

@@ -8,10 +8,9 @@ use std::time::Instant;
 
 pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
-use smtpkit_client::message::Prepared;
-use smtpkit_proto::{DeliveryReport, Envelope};
+use smtpkit_proto::{DeliveryReport, Envelope, UsageError};
 
-use crate::{Body, Client, ClientSettings, Error};
+use crate::{Body, BodySource, Client, ClientSettings, Error};
 
 struct Idle {
     client: Client,
@@ -179,41 +178,60 @@ impl Pool {
 
     /// Sends one message on a pooled connection, trying again on a fresh
     /// one after a transient failure before its end of data was written
-    /// (as `smtpkit_async::Pool::send`).
+    /// (as `smtpkit_async::Pool::send`). A file is streamed, and read
+    /// again for a retry; a [`Body::Reader`] is tried once.
     ///
     /// # Errors
     /// The last attempt's, as [`Client::send`].
-    pub fn send(&self, envelope: Envelope, body: &[u8]) -> Result<DeliveryReport, Error> {
-        let mut attempt = 0;
-        loop {
-            let result = match self.get() {
-                Ok(mut c) => c.send(envelope.clone(), Body::Bytes(body)),
-                Err(e) => Err(Error::not_connected(&envelope, e)),
-            };
-            let Some(wait) = result
-                .as_ref()
-                .err()
-                .and_then(|e| self.inner.config.retry_after(e, attempt))
-            else {
-                return result;
-            };
-            std::thread::sleep(wait);
-            attempt += 1;
-        }
+    pub fn send<'a>(
+        &self,
+        envelope: Envelope,
+        body: impl Into<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
+        self.send_with_retries(body.into(), |body| {
+            Ok((envelope.clone(), body.into_source()))
+        })
     }
 
-    /// Sends a whole RFC 5322 message held in memory, as
-    /// [`Client::send_message`] (envelope from the header, `Bcc:` not
-    /// transmitted), with [`send`](Self::send)'s retries. For a file, use
-    /// [`get`](Self::get) and the connection's `send_message`.
+    /// Sends a whole RFC 5322 message, as [`Client::send_message`]
+    /// (envelope from the header, `Bcc:` not transmitted, only the header
+    /// held in memory), with [`send`](Self::send)'s retries.
     ///
     /// # Errors
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
-    pub fn send_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, self.inner.settings.from.as_ref())?;
-        let data = prepared.transmitted(message);
-        self.send(prepared.envelope, &data)
+    pub fn send_message<'a>(&self, message: impl Into<Body<'a>>) -> Result<DeliveryReport, Error> {
+        let from = self.inner.settings.from.as_ref();
+        self.send_with_retries(message.into(), |body| body.into_message(from))
+    }
+
+    fn send_with_retries<'a>(
+        &self,
+        body: Body<'a>,
+        prepare: impl Fn(Body<'a>) -> Result<(Envelope, BodySource<'a>), Error>,
+    ) -> Result<DeliveryReport, Error> {
+        let mut next = Some(body);
+        let mut attempt = 0;
+        loop {
+            let Some(body) = next.take() else {
+                return Err(Error::Usage(UsageError::Busy));
+            };
+            next = body.replay();
+            let (envelope, source) = prepare(body)?;
+            let result = match self.get() {
+                Ok(mut connection) => connection.send_source(envelope, source),
+                Err(e) => Err(Error::not_connected(&envelope, e)),
+            };
+            let replayable = next.is_some();
+            match self
+                .inner
+                .config
+                .next_attempt(&result, replayable, &mut attempt)
+            {
+                Some(wait) => std::thread::sleep(wait),
+                None => return result,
+            }
+        }
     }
 
     /// Closes the retiring and expired connections, then opens connections

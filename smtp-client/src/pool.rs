@@ -96,6 +96,28 @@ impl PoolConfig {
     /// Never after the end of data was written (RFC 5321 §4.1.1.4: the
     /// message may have been delivered), never after a refusal.
     pub fn retry_after(&self, error: &Error, attempt: u32) -> Option<Duration> {
+        self.retry_after_attempt(error, attempt)
+    }
+
+    /// A pool's send loop in one call: after `result` of attempt
+    /// `*attempt`, how long to wait before the next one (`None`: `result`
+    /// is final), counting the attempt. A body that cannot be read again
+    /// (`replayable` false: a stream) is tried once.
+    pub fn next_attempt<T>(
+        &self,
+        result: &Result<T, Error>,
+        replayable: bool,
+        attempt: &mut u32,
+    ) -> Option<Duration> {
+        let wait = match result {
+            Err(error) if replayable => self.retry_after_attempt(error, *attempt)?,
+            _ => return None,
+        };
+        *attempt += 1;
+        Some(wait)
+    }
+
+    fn retry_after_attempt(&self, error: &Error, attempt: u32) -> Option<Duration> {
         if attempt >= self.retries || !retryable(error) {
             return None;
         }

@@ -145,6 +145,31 @@ pub type Client = smtpkit_async::Client<Smol>;
 /// A connection pool on smol / async-std.
 pub type Pool = smtpkit_async::Pool<Smol>;
 
+/// Connects, sends one message to `envelope`, and closes
+/// ([`smtpkit_async::send`] on smol / async-std).
+///
+/// # Errors
+/// As [`smtpkit_async::send`].
+pub async fn send(
+    settings: &ClientSettings,
+    envelope: Envelope,
+    body: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    smtpkit_async::send::<Smol>(settings, envelope, body).await
+}
+
+/// Connects, sends one RFC 5322 message with the envelope its header
+/// names, and closes ([`smtpkit_async::send_message`] on smol / async-std).
+///
+/// # Errors
+/// As [`smtpkit_async::send_message`].
+pub async fn send_message(
+    settings: &ClientSettings,
+    message: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    smtpkit_async::send_message::<Smol>(settings, message).await
+}
+
 /// A client moves between tasks and threads; a pool is also shared.
 const _: () = {
     const fn send<T: Send>() {}

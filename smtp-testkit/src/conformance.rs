@@ -47,6 +47,12 @@ pub trait Connection {
         &mut self,
         messages: Vec<(Envelope, TestBody)>,
     ) -> Vec<Result<DeliveryReport, Error>>;
+    /// Sends a whole RFC 5322 message, the envelope from its header (the
+    /// client's `send_message`).
+    ///
+    /// # Errors
+    /// As the client's `send_message`.
+    fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error>;
     /// The liveness check (NOOP, or RSET with `mail.smtp.userset`).
     fn is_connected(&mut self) -> bool;
     /// What the client knows about the connection.
@@ -83,6 +89,26 @@ pub trait Adapter {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Box<dyn Connection>, Error>;
+
+    /// The client's one-call `send_message`: connects, sends, closes.
+    ///
+    /// # Errors
+    /// As the client's `send_message` function.
+    fn send_message_once(
+        settings: &ClientSettings,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error>;
+
+    /// A pool's `send_message` (with its retries), on a pool made for
+    /// `settings` with `config`, which is closed afterwards.
+    ///
+    /// # Errors
+    /// As the pool's `send_message`.
+    fn pool_send_message(
+        settings: &ClientSettings,
+        config: smtpkit_client::PoolConfig,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error>;
 
     /// Connects, sends `messages` in one pipelined batch, then closes
     /// (QUIT). Returns the connection error, or each message's result.
@@ -2148,6 +2174,96 @@ pub fn strict_server_without_pipelining<A: Adapter>() {
     assert!(server.transactions().is_empty(), "{name}");
 }
 
+const MESSAGE: &[u8] = b"From: Sender <sender@client.example>\r\nTo: a@example.org\r\nCc: b@example.org\r\nBcc: c@example.org\r\nSubject: m\r\n\r\n.dot\nline\r\n";
+const MESSAGE_WIRE: &[u8] = b"From: Sender <sender@client.example>\r\nTo: a@example.org\r\nCc: b@example.org\r\nSubject: m\r\n\r\n.dot\r\nline\r\n";
+
+/// A message-level send takes its envelope from the header and does not
+/// transmit `Bcc:`, from memory, a file and a reader alike, through the
+/// client, the one-call function and the pool: the same octets arrive
+/// whichever way. A file is read again after its header when LIMITS
+/// RCPTMAX splits the recipients, and again when the pool retries after
+/// a refused connection.
+pub fn message_level_send<A: Adapter>() {
+    let name = A::NAME;
+    let path = std::env::temp_dir().join(format!(
+        "smtp-message-{}-{}.eml",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::write(&path, MESSAGE).unwrap_or_else(|e| panic!("{e}"));
+    let bodies = [
+        ("memory", TestBody::Bytes(MESSAGE.to_vec())),
+        ("file", TestBody::File(path.clone())),
+        ("reader", TestBody::Reader(MESSAGE.to_vec())),
+    ];
+    for (kind, body) in bodies {
+        // A stream cannot be read twice: no RCPTMAX split for it.
+        let split = !matches!(body, TestBody::Reader(_));
+        let script = if split {
+            Script::new().extensions(["PIPELINING", "SIZE 1000000", "LIMITS RCPTMAX=2"])
+        } else {
+            Script::new()
+        };
+        for way in ["client", "one-call", "pool"] {
+            let script = if way == "pool" && kind != "reader" {
+                // The first connection is refused: the pool tries again,
+                // reading the body again.
+                script
+                    .clone()
+                    .rule_times(When::Connect, Action::reply("421 4.3.2 busy\r\n"), 1)
+            } else {
+                script.clone()
+            };
+            let server = start(script);
+            let settings = settings_for(&server);
+            let report = match way {
+                "client" => {
+                    let mut connection = connect::<A>(&settings);
+                    let report = connection.send_message(body.clone());
+                    let _ = connection.close();
+                    report
+                }
+                "one-call" => A::send_message_once(&settings, body.clone()),
+                _ => {
+                    let mut config = smtpkit_client::PoolConfig::default();
+                    config.retry_backoff = Duration::from_millis(10);
+                    A::pool_send_message(&settings, config, body.clone())
+                }
+            }
+            .unwrap_or_else(|e| panic!("{name}, {kind}, {way}: {e}"));
+            assert!(report.all_delivered(), "{name}, {kind}, {way}: {report:?}");
+            let transactions = server.transactions();
+            assert_eq!(
+                transactions.len(),
+                if split { 2 } else { 1 },
+                "{name}, {kind}, {way}"
+            );
+            let mut rcpts: Vec<String> = Vec::new();
+            for t in &transactions {
+                assert_eq!(
+                    t.mail_from, "sender@client.example",
+                    "{name}, {kind}, {way}"
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&t.data),
+                    String::from_utf8_lossy(MESSAGE_WIRE),
+                    "{name}, {kind}, {way}"
+                );
+                rcpts.extend(t.rcpt_to.iter().cloned());
+            }
+            assert_eq!(
+                rcpts,
+                ["a@example.org", "b@example.org", "c@example.org"],
+                "{name}, {kind}, {way}"
+            );
+            if way == "pool" && kind != "reader" {
+                assert_eq!(server.connections(), 2, "{name}, {kind}: one retry");
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
 /// The default EHLO name is decided once for every way of connecting: on
 /// a stream the caller connected it is `ehlo_name(settings, None)`
 /// (`mail.smtp.localhost`, else the host name), never the stream's local
@@ -2213,6 +2329,10 @@ pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
+        #[test]
+        fn conformance_message_level_send() {
+            $crate::conformance::message_level_send::<$adapter>();
+        }
         #[test]
         fn conformance_ehlo_default_on_a_callers_stream() {
             $crate::conformance::ehlo_default_on_a_callers_stream::<$adapter>();

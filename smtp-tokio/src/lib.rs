@@ -124,6 +124,31 @@ pub type Client = smtpkit_async::Client<Tokio>;
 /// A connection pool on tokio.
 pub type Pool = smtpkit_async::Pool<Tokio>;
 
+/// Connects, sends one message to `envelope`, and closes
+/// ([`smtpkit_async::send`] on tokio).
+///
+/// # Errors
+/// As [`smtpkit_async::send`].
+pub async fn send(
+    settings: &ClientSettings,
+    envelope: Envelope,
+    body: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    smtpkit_async::send::<Tokio>(settings, envelope, body).await
+}
+
+/// Connects, sends one RFC 5322 message with the envelope its header
+/// names, and closes ([`smtpkit_async::send_message`] on tokio).
+///
+/// # Errors
+/// As [`smtpkit_async::send_message`].
+pub async fn send_message(
+    settings: &ClientSettings,
+    message: impl Into<Body>,
+) -> Result<DeliveryReport, Error> {
+    smtpkit_async::send_message::<Tokio>(settings, message).await
+}
+
 /// A client moves between tasks and threads; a pool is also shared.
 const _: () = {
     const fn send<T: Send>() {}

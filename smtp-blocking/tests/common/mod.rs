@@ -1,7 +1,7 @@
 //! The blocking adapter of the shared suites (smtp-testkit's conformance
 //! and interop suites).
 
-use smtpkit_blocking::{Body, Client, ClientSettings, Error, TranscriptHook};
+use smtpkit_blocking::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_testserver::conformance::{Adapter, Connection, TestBody};
 
@@ -40,6 +40,9 @@ impl Connection for BlockingConnection {
         }
         results
     }
+    fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error> {
+        self.0.send_message(body(&message)?)
+    }
     fn is_connected(&mut self) -> bool {
         self.0.is_connected()
     }
@@ -53,6 +56,24 @@ impl Connection for BlockingConnection {
 
 impl Adapter for Blocking {
     const NAME: &'static str = "blocking";
+
+    fn send_message_once(
+        settings: &ClientSettings,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error> {
+        smtpkit_blocking::send_message(settings, body(&message)?)
+    }
+
+    fn pool_send_message(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error> {
+        let pool = Pool::new(settings.clone(), config);
+        let report = pool.send_message(body(&message)?);
+        pool.close();
+        report
+    }
 
     fn connect(
         settings: &ClientSettings,

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use async_io::Async;
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtpkit_smol::{Body, Client, ClientSettings, Error, TranscriptHook};
+use smtpkit_smol::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
 use smtpkit_testserver::conformance::{Adapter, Connection, TestBody};
 
 /// How futures are run.
@@ -55,6 +55,9 @@ impl<E: Executor> Connection for SmolConnection<E> {
         let messages = messages.into_iter().map(|(e, b)| (e, body(b))).collect();
         E::block_on(self.client.send_all(messages))
     }
+    fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error> {
+        E::block_on(self.client.send_message(body(message)))
+    }
     fn is_connected(&mut self) -> bool {
         E::block_on(self.client.is_connected())
     }
@@ -77,6 +80,26 @@ macro_rules! adapter {
     ($executor:ty, $name:literal) => {
         impl Adapter for $executor {
             const NAME: &'static str = $name;
+
+            fn send_message_once(
+                settings: &ClientSettings,
+                message: TestBody,
+            ) -> Result<DeliveryReport, Error> {
+                <$executor>::block_on(smtpkit_smol::send_message(settings, body(message)))
+            }
+
+            fn pool_send_message(
+                settings: &ClientSettings,
+                config: PoolConfig,
+                message: TestBody,
+            ) -> Result<DeliveryReport, Error> {
+                <$executor>::block_on(async {
+                    let pool = Pool::new(settings.clone(), config);
+                    let report = pool.send_message(body(message)).await;
+                    pool.close().await;
+                    report
+                })
+            }
 
             fn connect(
                 settings: &ClientSettings,

@@ -3,7 +3,7 @@
 
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_testserver::conformance::{Adapter, Connection, RunResult, TestBody};
-use smtpkit_tokio::{Body, Client, ClientSettings, Error, TranscriptHook};
+use smtpkit_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The client on tokio.
@@ -40,6 +40,10 @@ impl Connection for TokioConnection {
         let messages = messages.into_iter().map(|(e, b)| (e, body(b))).collect();
         self.runtime.block_on(self.client.send_all(messages))
     }
+    fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error> {
+        self.runtime
+            .block_on(self.client.send_message(body(message)))
+    }
     fn is_connected(&mut self) -> bool {
         self.runtime.block_on(self.client.is_connected())
     }
@@ -54,6 +58,26 @@ impl Connection for TokioConnection {
 
 impl Adapter for Tokio {
     const NAME: &'static str = "tokio";
+
+    fn send_message_once(
+        settings: &ClientSettings,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error> {
+        runtime()?.block_on(smtpkit_tokio::send_message(settings, body(message)))
+    }
+
+    fn pool_send_message(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        message: TestBody,
+    ) -> Result<DeliveryReport, Error> {
+        runtime()?.block_on(async {
+            let pool = Pool::new(settings.clone(), config);
+            let report = pool.send_message(body(message)).await;
+            pool.close().await;
+            report
+        })
+    }
 
     fn connect(
         settings: &ClientSettings,
