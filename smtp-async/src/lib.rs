@@ -285,7 +285,7 @@ pub(crate) type BodySource<R> = Source<Bytes, <R as Runtime>::File, BoxedReader>
 
 impl Body {
     /// The same body again, for a retry, when it can be read twice.
-    fn replay(&self) -> Option<Body> {
+    pub(crate) fn replay(&self) -> Option<Body> {
         match self {
             Body::Bytes(b) => Some(Body::Bytes(b.clone())),
             Body::File(path) => Some(Body::File(path.clone())),
@@ -293,7 +293,7 @@ impl Body {
         }
     }
 
-    async fn into_source<R: Runtime>(self) -> BodySource<R> {
+    pub(crate) async fn into_source<R: Runtime>(self) -> BodySource<R> {
         match self {
             Body::Bytes(bytes) => Source::memory(bytes),
             Body::File(path) => match R::open_file(path).await {

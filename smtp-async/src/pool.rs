@@ -3,6 +3,7 @@
 //! politely. What to reuse, probe, retire or retry is
 //! [`smtpkit_client::pool`]'s, shared with the blocking pool.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -11,7 +12,7 @@ pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
 use smtpkit_proto::UsageError;
 
-use crate::{Body, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
+use crate::{Body, BodySource, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
 
 struct Idle<R: Runtime> {
     client: Client<R>,
@@ -223,27 +224,11 @@ impl<R: Runtime> Pool<R> {
         envelope: Envelope,
         body: impl Into<Body>,
     ) -> Result<DeliveryReport, Error> {
-        let mut next = Some(body.into());
-        let mut attempt = 0;
-        loop {
-            let Some(body) = next.take() else {
-                return Err(Error::Usage(UsageError::Busy));
-            };
-            next = body.replay();
-            let result = match self.get().await {
-                Ok(mut connection) => connection.send(envelope.clone(), body).await,
-                Err(e) => Err(Error::not_connected(&envelope, e)),
-            };
-            let replayable = next.is_some();
-            match self
-                .inner
-                .config
-                .next_attempt(&result, replayable, &mut attempt)
-            {
-                Some(wait) => R::sleep_until(R::now() + wait).await,
-                None => return result,
-            }
-        }
+        let prepare = |body: Body| {
+            let envelope = envelope.clone();
+            async move { Ok((envelope, body.into_source::<R>().await)) }
+        };
+        self.send_with_retries(body.into(), prepare).await
     }
 
     /// Sends a whole RFC 5322 message, as [`Client::send_message`]
@@ -256,28 +241,37 @@ impl<R: Runtime> Pool<R> {
     /// (nothing is sent), else as [`send`](Self::send).
     pub async fn send_message(&self, message: impl Into<Body>) -> Result<DeliveryReport, Error> {
         let from = self.inner.settings.from.as_ref();
-        let mut next = Some(message.into());
+        let prepare = |body: Body| body.into_message::<R>(from);
+        self.send_with_retries(message.into(), prepare).await
+    }
+
+    async fn send_with_retries<F>(
+        &self,
+        body: Body,
+        prepare: impl Fn(Body) -> F,
+    ) -> Result<DeliveryReport, Error>
+    where
+        F: Future<Output = Result<(Envelope, BodySource<R>), Error>>,
+    {
+        let mut next = Some(body);
         let mut attempt = 0;
-        loop {
-            let Some(body) = next.take() else {
-                return Err(Error::Usage(UsageError::Busy));
-            };
+        while let Some(body) = next.take() {
             next = body.replay();
-            let (envelope, source) = body.into_message::<R>(from).await?;
+            let (envelope, source) = prepare(body).await?;
             let result = match self.get().await {
                 Ok(mut connection) => connection.send_source(envelope, source).await,
                 Err(e) => Err(Error::not_connected(&envelope, e)),
             };
-            let replayable = next.is_some();
             match self
                 .inner
                 .config
-                .next_attempt(&result, replayable, &mut attempt)
+                .next_attempt(&result, next.is_some(), &mut attempt)
             {
                 Some(wait) => R::sleep_until(R::now() + wait).await,
                 None => return result,
             }
         }
+        Err(Error::Usage(UsageError::Busy))
     }
 
     /// Closes the retiring and expired connections, then opens connections
