@@ -93,8 +93,8 @@ impl Sink {
 /// `rcpts` recipients, and quits; returns the octets the client wrote.
 fn run(count: usize, rcpts: usize, body: &[u8], chunking: bool) -> usize {
     let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "sink.example");
-    config.chunking = chunking;
-    config.send_partial = true;
+    config.options.chunking = chunking;
+    config.options.send_partial = true;
     let now = Instant::now();
     let mut session = Session::new(Arc::new(config), now);
     let from = Address::parse("a@example.org").unwrap();

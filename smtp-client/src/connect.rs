@@ -152,7 +152,7 @@ impl Driver {
         let mut config = settings
             .session_config(ehlo_name(settings, local_ip))
             .map_err(Error::TlsConfig)?;
-        config.transcript |= transcript.is_some();
+        config.options.transcript |= transcript.is_some();
         let proxy = match settings.effective_proxy() {
             Some(p) => Some(p.handshake(&settings.host, settings.port())?),
             None => None,

@@ -16,7 +16,7 @@
 //! | `writetimeout` (ms) | [`ClientSettings::write_timeout`] | 5 minutes (infinite) |
 //! | `ehlo` | [`SessionOptions::use_ehlo`] | true |
 //! | `sendpartial` | [`SessionOptions::send_partial`] | false |
-//! | `reportsuccess` | [`SessionOptions::report_success`] | false |
+//! | `reportsuccess` | [`ClientSettings::report_success`] | false |
 //! | `quitwait` | [`SessionOptions::quit_wait`] | true |
 //! | `quitonsessionreject` | [`SessionOptions::quit_on_session_reject`] | false |
 //! | `userset` | [`SessionOptions::use_rset_for_liveness`] | false |
@@ -50,9 +50,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+pub use smtpkit_proto::SessionOptions;
 use smtpkit_proto::{
-    Address, DsnReturn, EsmtpParam, Host, MailAuth, Notify, ReplyLimits, ReversePath, Secret,
-    SessionConfig, StartTlsPolicy, Timeouts,
+    Address, EsmtpParam, Host, MailAuth, ReversePath, Secret, SessionConfig, StartTlsPolicy,
+    Timeouts,
 };
 use smtpkit_tls::{ClientCertificate, RootSource, TlsError, TlsSettings, Trust};
 
@@ -135,6 +136,9 @@ pub struct ClientSettings {
     /// name, TLS, the authenticator) is not here, so it is set in one place
     /// only; [`ClientSettings::session_config`] assembles it all.
     pub session: SessionOptions,
+    /// `mail.smtp.reportsuccess`: list every accepted recipient with its
+    /// reply in reports (smtp-send prints them).
+    pub report_success: bool,
     /// Authentication (`mail.smtp.auth*`, `mail.smtp.sasl.*`).
     pub auth: AuthSettings,
     /// TLS (`mail.smtp.ssl.*`, `mail.smtp.starttls.*`); `smtp-tls` turns
@@ -369,84 +373,6 @@ pub struct AuthSettings {
     pub allow_plaintext: bool,
 }
 
-/// How the session behaves: the `mail.smtp.*` switches that are the
-/// session's alone. Defaults are JavaMail's where they are sound, with
-/// PIPELINING and BDAT used when offered and RFC 5321 deadlines.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SessionOptions {
-    /// `mail.smtp.ehlo`: false sends HELO only.
-    pub use_ehlo: bool,
-    /// Ask for per-recipient replies after the data (`MAIL … PRDR`) when
-    /// the server offers PRDR and a transaction has several recipients
-    /// (default true; typed only, JavaMail has no PRDR).
-    pub prdr: bool,
-    /// Use PIPELINING when offered (RFC 2920).
-    pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered (RFC 3030; `mail.smtp.chunksize`
-    /// of 0 or less turns it off).
-    pub chunking: bool,
-    /// BDAT chunk size in octets (`mail.smtp.chunksize`).
-    pub chunk_size: usize,
-    /// `mail.smtp.sendpartial`.
-    pub send_partial: bool,
-    /// `mail.smtp.reportsuccess`: list every accepted recipient with its
-    /// reply in reports.
-    pub report_success: bool,
-    /// `mail.smtp.dsn.notify`, used for recipients without their own.
-    pub dsn_notify: Option<Notify>,
-    /// `mail.smtp.dsn.ret`.
-    pub dsn_ret: Option<DsnReturn>,
-    /// `mail.smtp.submitter`: the `AUTH=` parameter of MAIL.
-    pub submitter: Option<MailAuth>,
-    /// `mail.smtp.mailextension`: appended to every MAIL command.
-    pub mail_extension: Vec<EsmtpParam>,
-    /// `mail.smtp.quitwait`: wait for the reply to QUIT.
-    pub quit_wait: bool,
-    /// `mail.smtp.quitonsessionreject`: send QUIT after a refused greeting.
-    pub quit_on_session_reject: bool,
-    /// `mail.smtp.userset`: the liveness check sends RSET, not NOOP.
-    pub use_rset_for_liveness: bool,
-    /// `mail.smtp.noop.strict`: only 250 to the liveness check counts.
-    pub noop_strict: bool,
-    /// Reply deadlines (`mail.smtp.timeout` sets them all).
-    pub timeouts: Timeouts,
-    /// Bounds on server replies.
-    pub reply_limits: ReplyLimits,
-    /// Emit transcript lines (a transcript hook turns this on).
-    pub transcript: bool,
-    /// Most octets the session buffers for sending before it stops taking
-    /// body data (backpressure).
-    pub max_buffered: usize,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        let core = SessionConfig::new(Host::from(std::net::IpAddr::from([127, 0, 0, 1])), "");
-        SessionOptions {
-            use_ehlo: core.use_ehlo,
-            prdr: core.prdr,
-            pipelining: core.pipelining,
-            chunking: core.chunking,
-            chunk_size: core.chunk_size,
-            send_partial: core.send_partial,
-            report_success: false,
-            dsn_notify: core.dsn_notify,
-            dsn_ret: core.dsn_ret,
-            submitter: core.submitter,
-            mail_extension: core.mail_extension,
-            quit_wait: core.quit_wait,
-            quit_on_session_reject: core.quit_on_session_reject,
-            use_rset_for_liveness: core.use_rset_for_liveness,
-            noop_strict: core.noop_strict,
-            timeouts: core.timeouts,
-            reply_limits: core.reply_limits,
-            transcript: core.transcript,
-            max_buffered: core.max_buffered,
-        }
-    }
-}
-
 impl ClientSettings {
     /// Secure defaults for `protocol` and `host`: with [`Protocol::Smtp`],
     /// STARTTLS whenever the server offers it, with the certificate and the
@@ -475,6 +401,7 @@ impl ClientSettings {
             write_timeout: Duration::from_secs(300),
             unix_socket: None,
             session: SessionOptions::default(),
+            report_success: false,
             auth: AuthSettings::default(),
             tls,
             proxy: None,
@@ -624,32 +551,14 @@ impl ClientSettings {
     /// A [`TlsErrorKind::Config`](smtpkit_proto::TlsErrorKind::Config) error
     /// from the TLS settings (a CA file, a client key, a protocol name).
     pub fn session_config(&self, default_name: Host) -> Result<SessionConfig, TlsError> {
-        let o = &self.session;
         let mut c = SessionConfig::new(
             self.local_name.clone().unwrap_or(default_name),
             self.host.clone(),
         );
-        c.use_ehlo = o.use_ehlo;
+        c.options = self.session.clone();
         c.lmtp = self.protocol == Protocol::Lmtp;
-        c.prdr = o.prdr;
         c.starttls = self.tls.policy();
         c.implicit_tls = self.tls.implicit;
-        c.pipelining = o.pipelining;
-        c.chunking = o.chunking;
-        c.chunk_size = o.chunk_size;
-        c.send_partial = o.send_partial;
-        c.dsn_notify = o.dsn_notify;
-        c.dsn_ret = o.dsn_ret;
-        c.submitter = o.submitter.clone();
-        c.mail_extension = o.mail_extension.clone();
-        c.quit_wait = o.quit_wait;
-        c.quit_on_session_reject = o.quit_on_session_reject;
-        c.use_rset_for_liveness = o.use_rset_for_liveness;
-        c.noop_strict = o.noop_strict;
-        c.timeouts = o.timeouts;
-        c.reply_limits = o.reply_limits;
-        c.transcript = o.transcript;
-        c.max_buffered = o.max_buffered;
         if let Some(chooser) = self.chooser() {
             c.authenticator = Some(Arc::new(chooser));
         }
@@ -914,7 +823,7 @@ pub const KEYS: &[Key] = &[
         name: "reportsuccess",
         example: "true",
         apply: |s, v| {
-            s.session.report_success = v.boolean()?;
+            s.report_success = v.boolean()?;
             Ok(())
         },
     },

@@ -500,15 +500,15 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
     let flag = |f: u16| flags & f != 0;
     let fixtures = session_fixtures();
     let mut config = SessionConfig::new(fixtures.client.clone(), "mx.example");
-    config.pipelining = flag(flag::PIPELINING);
-    config.chunking = flag(flag::CHUNKING);
-    config.send_partial = flag(flag::SEND_PARTIAL);
-    config.quit_wait = !flag(flag::NO_QUIT_WAIT);
-    config.use_ehlo = !flag(flag::HELO);
-    config.chunk_size = 16;
-    config.max_buffered = 64;
-    config.reply_limits = small_limits();
-    config.transcript = flag(flag::TRANSCRIPT);
+    config.options.pipelining = flag(flag::PIPELINING);
+    config.options.chunking = flag(flag::CHUNKING);
+    config.options.send_partial = flag(flag::SEND_PARTIAL);
+    config.options.quit_wait = !flag(flag::NO_QUIT_WAIT);
+    config.options.use_ehlo = !flag(flag::HELO);
+    config.options.chunk_size = 16;
+    config.options.max_buffered = 64;
+    config.options.reply_limits = small_limits();
+    config.options.transcript = flag(flag::TRANSCRIPT);
     if flag(flag::STARTTLS) {
         config.starttls = if flag(flag::STARTTLS_REQUIRED) {
             smtpkit_proto::StartTlsPolicy::Required

@@ -83,38 +83,25 @@ impl Timeouts {
     }
 }
 
-/// How a session behaves. Cheap to clone; share one per pool. Built with
-/// [`new`](SessionConfig::new), then changed field by field.
-#[derive(Clone)]
+/// How a session behaves: the switches that are the session's alone (the
+/// `mail.smtp.*` properties of the same names). Defaults are JavaMail's
+/// where they are sound, with PIPELINING and BDAT used when offered and
+/// RFC 5321 deadlines. `smtp-client`'s `ClientSettings::session` is this
+/// struct, so a new option is written once.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct SessionConfig {
-    /// The EHLO/HELO argument (`mail.smtp.localhost`); see
-    /// [`default_ehlo_name`].
-    pub local_name: Host,
-    /// The server's host name, for TLS verification and SNI.
-    pub server_name: String,
+pub struct SessionOptions {
     /// `mail.smtp.ehlo`: false sends HELO only.
     pub use_ehlo: bool,
-    /// LMTP (RFC 2033): LHLO instead of EHLO (no HELO fallback), and one
-    /// reply per accepted recipient after the data, each deciding that
-    /// recipient's outcome.
-    pub lmtp: bool,
     /// Ask for per-recipient data replies (`MAIL … PRDR`) when the server
     /// offers PRDR and the transaction has several recipients: a recipient
-    /// one refuses after the data is refused alone, with its own reply.
+    /// one refuses after the data is refused alone, with its own reply
+    /// (default true; JavaMail has no PRDR).
     pub prdr: bool,
-    /// STARTTLS policy.
-    pub starttls: StartTlsPolicy,
-    /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`, smtps).
-    pub implicit_tls: bool,
-    /// Makes the TLS layer for STARTTLS and implicit TLS.
-    pub tls: Option<Arc<dyn TlsConnector>>,
-    /// Authentication (`mail.smtp.auth`): chooses and runs a SASL mechanism
-    /// after TLS, before MAIL.
-    pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Use PIPELINING when offered (RFC 2920).
     pub pipelining: bool,
-    /// Use BDAT when CHUNKING is offered (RFC 3030).
+    /// Use BDAT when CHUNKING is offered (RFC 3030; `mail.smtp.chunksize`
+    /// of 0 or less turns it off).
     pub chunking: bool,
     /// BDAT chunk size in octets (`mail.smtp.chunksize`).
     pub chunk_size: usize,
@@ -136,63 +123,23 @@ pub struct SessionConfig {
     pub use_rset_for_liveness: bool,
     /// `mail.smtp.noop.strict`: only 250 to the liveness check counts.
     pub noop_strict: bool,
-    /// Reply deadlines.
+    /// Reply deadlines (`mail.smtp.timeout` sets them all).
     pub timeouts: Timeouts,
     /// Bounds on server replies.
     pub reply_limits: ReplyLimits,
-    /// Emit [`Event::Transcript`](crate::Event::Transcript) entries.
+    /// Emit [`Event::Transcript`](crate::Event::Transcript) entries (a
+    /// client's transcript hook turns this on).
     pub transcript: bool,
     /// Most octets the session buffers for sending before it stops taking
     /// body data (backpressure).
     pub max_buffered: usize,
 }
 
-impl std::fmt::Debug for SessionConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionConfig")
-            .field("local_name", &self.local_name)
-            .field("server_name", &self.server_name)
-            .field("use_ehlo", &self.use_ehlo)
-            .field("lmtp", &self.lmtp)
-            .field("prdr", &self.prdr)
-            .field("starttls", &self.starttls)
-            .field("implicit_tls", &self.implicit_tls)
-            .field("tls", &self.tls.is_some())
-            .field("authenticator", &self.authenticator.is_some())
-            .field("pipelining", &self.pipelining)
-            .field("chunking", &self.chunking)
-            .field("chunk_size", &self.chunk_size)
-            .field("send_partial", &self.send_partial)
-            .field("dsn_notify", &self.dsn_notify)
-            .field("dsn_ret", &self.dsn_ret)
-            .field("submitter", &self.submitter)
-            .field("mail_extension", &self.mail_extension)
-            .field("quit_wait", &self.quit_wait)
-            .field("quit_on_session_reject", &self.quit_on_session_reject)
-            .field("use_rset_for_liveness", &self.use_rset_for_liveness)
-            .field("noop_strict", &self.noop_strict)
-            .field("timeouts", &self.timeouts)
-            .field("reply_limits", &self.reply_limits)
-            .field("transcript", &self.transcript)
-            .field("max_buffered", &self.max_buffered)
-            .finish()
-    }
-}
-
-impl SessionConfig {
-    /// JavaMail's defaults where they are sound, with PIPELINING and BDAT
-    /// used when offered and RFC 5321 deadlines instead of none.
-    pub fn new(local_name: Host, server_name: impl Into<String>) -> Self {
-        SessionConfig {
-            local_name,
-            server_name: server_name.into(),
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
             use_ehlo: true,
-            lmtp: false,
             prdr: true,
-            starttls: StartTlsPolicy::Never,
-            implicit_tls: false,
-            tls: None,
-            authenticator: None,
             pipelining: true,
             chunking: true,
             chunk_size: 1 << 20,
@@ -209,6 +156,64 @@ impl SessionConfig {
             reply_limits: ReplyLimits::default(),
             transcript: false,
             max_buffered: 256 * 1024,
+        }
+    }
+}
+
+/// How a session behaves. Cheap to clone; share one per pool. Built with
+/// [`new`](SessionConfig::new), then changed field by field.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The EHLO/HELO argument (`mail.smtp.localhost`); see
+    /// [`default_ehlo_name`].
+    pub local_name: Host,
+    /// The server's host name, for TLS verification and SNI.
+    pub server_name: String,
+    /// LMTP (RFC 2033): LHLO instead of EHLO (no HELO fallback), and one
+    /// reply per accepted recipient after the data, each deciding that
+    /// recipient's outcome.
+    pub lmtp: bool,
+    /// STARTTLS policy.
+    pub starttls: StartTlsPolicy,
+    /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`, smtps).
+    pub implicit_tls: bool,
+    /// Makes the TLS layer for STARTTLS and implicit TLS.
+    pub tls: Option<Arc<dyn TlsConnector>>,
+    /// Authentication (`mail.smtp.auth`): chooses and runs a SASL mechanism
+    /// after TLS, before MAIL.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Everything else: the session's own switches.
+    pub options: SessionOptions,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("local_name", &self.local_name)
+            .field("server_name", &self.server_name)
+            .field("lmtp", &self.lmtp)
+            .field("starttls", &self.starttls)
+            .field("implicit_tls", &self.implicit_tls)
+            .field("tls", &self.tls.is_some())
+            .field("authenticator", &self.authenticator.is_some())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl SessionConfig {
+    /// No TLS, no authentication, and the default [`SessionOptions`].
+    pub fn new(local_name: Host, server_name: impl Into<String>) -> Self {
+        SessionConfig {
+            local_name,
+            server_name: server_name.into(),
+            lmtp: false,
+            starttls: StartTlsPolicy::Never,
+            implicit_tls: false,
+            tls: None,
+            authenticator: None,
+            options: SessionOptions::default(),
         }
     }
 }

@@ -193,7 +193,7 @@ pub use command::{
     Argument, BodyType, ByMode, Command, DeliverBy, DsnReturn, Envid, EsmtpParam, InitialResponse,
     MailAuth, MailParameters, Mechanism, MtPriority, Notify, OriginalRecipient, RcptParameters,
 };
-pub use config::{SessionConfig, StartTlsPolicy, Timeouts, default_ehlo_name};
+pub use config::{SessionConfig, SessionOptions, StartTlsPolicy, Timeouts, default_ehlo_name};
 pub use display::escape_text;
 pub use ehlo::{EhloError, EhloResponse, Extension, Limits};
 pub use envelope::{

@@ -530,7 +530,7 @@ impl Session {
     /// for the greeting.
     pub fn new(config: Arc<SessionConfig>, now: Instant) -> Session {
         let mut session = Session {
-            decoder: ReplyDecoder::new(config.reply_limits),
+            decoder: ReplyDecoder::new(config.options.reply_limits),
             phase: Phase::Greeting,
             inbuf: BytesMut::with_capacity(4096),
             out: Vec::with_capacity(4096),
@@ -711,7 +711,7 @@ impl Session {
             return None;
         }
         let buffered = self.out.len() + self.transmit.len();
-        let mut room = self.config.max_buffered.saturating_sub(buffered);
+        let mut room = self.config.options.max_buffered.saturating_sub(buffered);
         // A pipelined BDAT body rides behind the RCPTs; until their replies
         // are in, only a prefix goes, so that a refused recipient does not
         // cost the whole message on the wire. A message up to the prefix
@@ -757,7 +757,7 @@ impl Session {
         if self.phase == Phase::Closed {
             return Err(UsageError::Closed);
         }
-        let transcript = self.config.transcript;
+        let transcript = self.config.options.transcript;
         // On a plaintext connection with nothing staged, the body is
         // encoded straight into the transmit buffer: staging it would copy
         // every octet once more in `flush`.
@@ -863,7 +863,7 @@ impl Session {
     /// [`UsageError::Busy`] unless the session is ready and idle.
     pub fn check_liveness(&mut self) -> Result<(), UsageError> {
         self.require_idle()?;
-        let command = if self.config.use_rset_for_liveness {
+        let command = if self.config.options.use_rset_for_liveness {
             Command::Rset
         } else {
             Command::Noop(None)
@@ -1006,7 +1006,7 @@ impl Session {
 
     fn note(&mut self, direction: Direction, line: String) {
         crate::log::debug!(target: "smtpkit_proto::transcript", ?direction, line = %line);
-        if self.config.transcript {
+        if self.config.options.transcript {
             self.events
                 .push_back(Event::Transcript(TranscriptEntry { direction, line }));
         }
@@ -1014,7 +1014,7 @@ impl Session {
 
     fn write(&mut self, command: &Command) {
         command.encode(&mut self.out);
-        if self.config.transcript || crate::log::debug_enabled!() {
+        if self.config.options.transcript || crate::log::debug_enabled!() {
             self.note(Direction::Client, command.redacted());
         }
     }
@@ -1057,7 +1057,7 @@ impl Session {
     }
 
     fn deadline(&self) -> Option<(Instant, Awaiting, Duration)> {
-        let t = &self.config.timeouts;
+        let t = &self.config.options.timeouts;
         if self.phase == Phase::Closed {
             return None;
         }
@@ -1102,7 +1102,7 @@ impl Session {
     }
 
     fn pipelining(&self) -> bool {
-        self.config.pipelining && self.has(&Extension::Pipelining)
+        self.config.options.pipelining && self.has(&Extension::Pipelining)
     }
 
     fn has(&self, extension: &Extension) -> bool {
@@ -1168,7 +1168,7 @@ impl Session {
             self.write(&Command::Lhlo(name));
             self.expect(Awaiting::Ehlo);
             self.phase = Phase::Ehlo;
-        } else if self.config.use_ehlo {
+        } else if self.config.options.use_ehlo {
             self.write(&Command::Ehlo(name));
             self.expect(Awaiting::Ehlo);
             self.phase = Phase::Ehlo;
@@ -1358,7 +1358,7 @@ impl Session {
     }
 
     fn on_reply(&mut self, now: Instant, reply: Reply) {
-        if self.config.transcript || crate::log::debug_enabled!() {
+        if self.config.options.transcript || crate::log::debug_enabled!() {
             let wire = reply.to_bytes();
             for line in String::from_utf8_lossy(&wire).split_terminator("\r\n") {
                 self.note(Direction::Server, line.to_owned());
@@ -1396,7 +1396,7 @@ impl Session {
                 if reply.code() == ReplyCode::SERVICE_READY {
                     self.greeting = Some(reply);
                     self.send_greeting_reply();
-                } else if self.config.quit_on_session_reject {
+                } else if self.config.options.quit_on_session_reject {
                     self.fail_with_quit(SessionError::Rejected(reply));
                 } else {
                     self.fail(SessionError::Rejected(reply));
@@ -1462,7 +1462,7 @@ impl Session {
                 }
             }
             Awaiting::Liveness => {
-                let alive = if self.config.noop_strict {
+                let alive = if self.config.options.noop_strict {
                     reply.code() == ReplyCode::OK
                 } else {
                     reply.is_positive_completion()
@@ -1512,7 +1512,7 @@ impl Session {
         if self.quit_requested && !self.quit_sent && self.write_head().is_none() && may_write {
             self.write(&Command::Quit);
             self.quit_sent = true;
-            if self.config.quit_wait && !self.quit_no_wait {
+            if self.config.options.quit_wait && !self.quit_no_wait {
                 self.expect(Awaiting::Quit);
             } else {
                 self.flush();
@@ -1534,7 +1534,7 @@ impl Session {
         let first = m.transactions == 0;
         let needed = m.body.body_type.unwrap_or(BodyType::SevenBit);
         let chunking = ehlo.has(&Extension::Chunking);
-        let use_bdat = (config.chunking && chunking) || needed == BodyType::BinaryMime;
+        let use_bdat = (config.options.chunking && chunking) || needed == BodyType::BinaryMime;
         let check = if let (Some(size), Some(max)) = (m.body.size, ehlo.max_message_size()) {
             (size > max).then_some(FailureKind::TooLarge { size, max })
         } else {
@@ -1575,7 +1575,7 @@ impl Session {
         m.inspector = m.body.body_type.is_none().then(BodyInspector::for_envelope);
         m.transfer = Some(if use_bdat {
             Transfer::Bdat(BdatChunker::new(
-                config.chunk_size,
+                config.options.chunk_size,
                 declared == BodyType::BinaryMime,
             ))
         } else {
@@ -1591,7 +1591,7 @@ impl Session {
         m.range = start..start + per_transaction;
         m.rcpt_replies = vec![None; per_transaction];
         m.data_replies = Vec::new();
-        m.prdr = config.prdr
+        m.prdr = config.options.prdr
             && !config.lmtp
             && per_transaction > 1
             && ehlo.keywords().any(|k| k.eq_ignore_ascii_case("PRDR"));
@@ -1627,7 +1627,7 @@ impl Session {
             ..MailParameters::default()
         };
         if ehlo.has(&Extension::Dsn) {
-            params.ret = m.envelope.ret.or(config.dsn_ret);
+            params.ret = m.envelope.ret.or(config.options.dsn_ret);
             params.envid = m.envelope.envid.clone();
         }
         if ehlo.has_keyword("AUTH") {
@@ -1635,7 +1635,7 @@ impl Session {
                 .envelope
                 .submitter
                 .clone()
-                .or_else(|| config.submitter.clone());
+                .or_else(|| config.options.submitter.clone());
         }
         if ehlo.has(&Extension::MtPriority(None)) {
             params.mt_priority = m.envelope.mt_priority;
@@ -1645,7 +1645,12 @@ impl Session {
         }
         // Extra parameters never repeat or contradict the ones derived
         // above, nor each other.
-        for extra in config.mail_extension.iter().chain(&m.envelope.extra) {
+        for extra in config
+            .options
+            .mail_extension
+            .iter()
+            .chain(&m.envelope.extra)
+        {
             let repeated = params
                 .extra
                 .iter()
@@ -1662,7 +1667,7 @@ impl Session {
             .iter()
             .map(|r| rcpt_command(Some(&ehlo), &config, r))
             .collect();
-        let hold_data = !config.send_partial && rcpts.len() > 1;
+        let hold_data = !config.options.send_partial && rcpts.len() > 1;
         let stage = if !pipelining {
             Stage::Envelope
         } else if hold_data {
@@ -1730,7 +1735,7 @@ impl Session {
     }
 
     fn on_rcpt_reply(&mut self, id: MessageId, i: usize, reply: Reply) {
-        let send_partial = self.config.send_partial;
+        let send_partial = self.config.options.send_partial;
         let Some(m) = self.message_mut(id) else {
             return;
         };
@@ -1769,7 +1774,7 @@ impl Session {
     }
 
     fn on_data_reply(&mut self, id: MessageId, reply: Reply) {
-        let send_partial = self.config.send_partial;
+        let send_partial = self.config.options.send_partial;
         let Some(m) = self.message_mut(id) else {
             return;
         };
@@ -2127,7 +2132,7 @@ fn rcpt_command(ehlo: Option<&EhloResponse>, config: &SessionConfig, r: &Recipie
         to: ForwardPath::Mailbox(r.address.clone()),
         params: RcptParameters {
             notify: if dsn {
-                r.notify.or(config.dsn_notify)
+                r.notify.or(config.options.dsn_notify)
             } else {
                 None
             },

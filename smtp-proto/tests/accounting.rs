@@ -264,9 +264,9 @@ impl Server {
 
 fn run(case: &Case) {
     let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "mx.example");
-    config.send_partial = case.send_partial;
+    config.options.send_partial = case.send_partial;
     config.lmtp = case.mode == Mode::Lmtp;
-    config.chunk_size = 16;
+    config.options.chunk_size = 16;
     let mut session = Session::new(Arc::new(config), Instant::now());
     let mut now = Instant::now();
     let body = b"Subject: x\r\n\r\nsome text that spans chunks\r\n";

@@ -351,7 +351,7 @@ fn greeting_refused_closes_with_quit_only_when_asked() {
         h.expect("");
 
         let mut c = config();
-        c.quit_on_session_reject = true;
+        c.options.quit_on_session_reject = true;
         let mut h = Harness::new(c, split);
         let id = h
             .session
@@ -382,7 +382,7 @@ fn helo_fallback_and_ehlo_disabled() {
         assert!(h.session.extensions().is_none());
 
         let mut c = config();
-        c.use_ehlo = false; // mail.smtp.ehlo=false
+        c.options.use_ehlo = false; // mail.smtp.ehlo=false
         let mut h = Harness::new(c, split);
         h.server("220 mx\r\n");
         h.expect("HELO client.example\r\n");
@@ -553,7 +553,7 @@ fn sendpartial_false_refused_recipient_aborts_with_rset() {
 fn sendpartial_true_sends_to_the_rest() {
     both(|split| {
         let mut c = config();
-        c.send_partial = true;
+        c.options.send_partial = true;
         let mut h = Harness::new(c, split);
         let id = h
             .session
@@ -774,10 +774,10 @@ fn needs_are_declared_when_offered() {
 #[test]
 fn dsn_submitter_and_mail_extension() {
     let mut c = config();
-    c.dsn_notify = Some("FAILURE,DELAY".parse().unwrap()); // mail.smtp.dsn.notify
-    c.dsn_ret = Some(DsnReturn::Headers); // mail.smtp.dsn.ret
-    c.submitter = Some(MailAuth::identity("agent@client.example").unwrap()); // mail.smtp.submitter
-    c.mail_extension = smtpkit_proto::EsmtpParam::parse_list("XVERP").unwrap(); // mail.smtp.mailextension
+    c.options.dsn_notify = Some("FAILURE,DELAY".parse().unwrap()); // mail.smtp.dsn.notify
+    c.options.dsn_ret = Some(DsnReturn::Headers); // mail.smtp.dsn.ret
+    c.options.submitter = Some(MailAuth::identity("agent@client.example").unwrap()); // mail.smtp.submitter
+    c.options.mail_extension = smtpkit_proto::EsmtpParam::parse_list("XVERP").unwrap(); // mail.smtp.mailextension
     let mut e = envelope(&["a@mx.example"]);
     e.envid = Some(Envid::new("QQ314159").unwrap());
     let mut b = Recipient::from(addr("b@mx.example"));
@@ -911,7 +911,7 @@ fn liveness_and_reset() {
 
     // mail.smtp.userset=true, mail.smtp.noop.strict
     let mut c = config();
-    c.use_rset_for_liveness = true;
+    c.options.use_rset_for_liveness = true;
     let mut h = Harness::new(c.clone(), Split::Whole);
     h.connect(&[]);
     h.session.check_liveness().unwrap();
@@ -921,7 +921,7 @@ fn liveness_and_reset() {
         matches!(h.events.last(), Some(Event::Liveness { alive: false, .. })),
         "strict by default"
     );
-    c.noop_strict = false;
+    c.options.noop_strict = false;
     let mut h = Harness::new(c, Split::Whole);
     h.connect(&[]);
     h.session.check_liveness().unwrap();
@@ -944,7 +944,7 @@ fn quit_wait_or_not() {
     assert_eq!(h.closed(), Some(None));
 
     let mut c = config();
-    c.quit_wait = false;
+    c.options.quit_wait = false;
     let mut h = Harness::new(c, Split::Whole);
     h.connect(&[]);
     h.session.quit();
@@ -1008,7 +1008,7 @@ fn deadlines_follow_rfc5321_and_mail_smtp_timeout() {
     ));
 
     let mut c = config();
-    c.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_millis(1500)); // mail.smtp.timeout
+    c.options.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_millis(1500)); // mail.smtp.timeout
     let h = Harness::new(c, Split::Whole);
     assert_eq!(
         h.session.poll_timeout(),
@@ -1127,7 +1127,7 @@ fn streamed_content_is_checked_against_the_declared_type() {
 #[test]
 fn bodies_are_streamed_with_backpressure() {
     let mut c = config();
-    c.max_buffered = 64 * 1024;
+    c.options.max_buffered = 64 * 1024;
     let mut h = Harness::new(c, Split::Whole);
     let id = h
         .session
@@ -1167,7 +1167,7 @@ fn bodies_are_streamed_with_backpressure() {
 fn authentication_step() {
     both(|split| {
         let mut c = config();
-        c.transcript = true;
+        c.options.transcript = true;
         c.authenticator = Some(Arc::new(FakeAuth {
             initial: b"secret-initial".to_vec(),
             verify_fails: false,
@@ -1273,7 +1273,7 @@ fn a_server_that_never_stops_challenging_is_cut_off() {
 #[test]
 fn transcript_of_a_whole_session() {
     let mut c = config();
-    c.transcript = true;
+    c.options.transcript = true;
     let mut h = Harness::new(c, Split::Bytes);
     let id = h
         .session
@@ -1490,7 +1490,7 @@ fn bdat_body_waits_for_rcpt_replies_after_a_prefix() {
 #[test]
 fn mail_extension_does_not_repeat_session_parameters() {
     let mut c = config();
-    c.mail_extension =
+    c.options.mail_extension =
         smtpkit_proto::EsmtpParam::parse_list("SIZE=1 XVERP BODY=BINARYMIME XVERP").unwrap();
     let mut h = Harness::new(c, Split::Whole);
     h.session
@@ -1565,7 +1565,7 @@ fn lmtp_one_reply_per_accepted_recipient_after_the_data() {
     both(|split| {
         let mut c = config();
         c.lmtp = true;
-        c.send_partial = true;
+        c.options.send_partial = true;
         let mut h = Harness::new(c, split);
         let id = h
             .session
@@ -1661,7 +1661,7 @@ fn lmtp_has_no_helo_fallback() {
 fn prdr_refuses_one_recipient_after_the_data() {
     both(|split| {
         let mut c = config();
-        c.send_partial = true;
+        c.options.send_partial = true;
         let mut h = Harness::new(c, split);
         let id = h
             .session

@@ -940,7 +940,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             .extensions
             .map(|e| e.keywords().map(str::to_owned).collect())
             .unwrap_or_default(),
-        report_success: settings.session.report_success,
+        report_success: settings.report_success,
     };
     // The report goes out before QUIT: a server that never answers QUIT
     // must not keep a delivered message unreported (a wrapper's timeout
