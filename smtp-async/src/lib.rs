@@ -107,7 +107,9 @@ use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use smtpkit_client::{Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out};
-pub use smtpkit_client::{ClientSettings, Error, Protocol, TranscriptHook};
+pub use smtpkit_client::{
+    ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook, Trust,
+};
 use smtpkit_proto::UsageError;
 /// The envelope and result types, so that a caller needs no other crate.
 pub use smtpkit_proto::{

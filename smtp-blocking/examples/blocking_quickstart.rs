@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // --- the quick start ---
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost"); // STARTTLS, verified
     settings.port = Some(server.addr().port());
-    settings.tls.ca_pem = vec![ca.ca_pem.clone()]; // trust this CA too
+    settings.tls.trust_ca_pem(ca.ca_pem.clone(), false); // trust this CA too
     settings.user = Some("alice".into());
     settings.auth.password = Some("secret".into());
     settings.session.send_partial = true; // deliver to the valid recipients (JavaMail's sendpartial)

@@ -67,7 +67,9 @@ mod pool;
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
 pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
-pub use smtpkit_client::{ClientSettings, Error, PropertyError, Protocol, TranscriptHook};
+pub use smtpkit_client::{
+    ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook, Trust,
+};
 use smtpkit_proto::UsageError;
 /// The envelope and result types, so that a caller needs no other crate.
 pub use smtpkit_proto::{

@@ -193,8 +193,8 @@ fn blocking_tls_info_and_accessors() {
         proxy_port,
     ));
     s.set("mail.smtp.starttls.required", "true").unwrap();
-    s.tls.ca_files = vec![Path::new(&tls_dir).join("ca.pem")];
-    s.tls.only_extra_roots = true;
+    s.tls.settings.extra_ca_files = vec![Path::new(&tls_dir).join("ca.pem")];
+    s.tls.settings.roots = smtpkit_blocking::RootSource::None;
     connect_and_check("starttls through microsocks", &s, "TLSv1.3")
         .close()
         .unwrap();

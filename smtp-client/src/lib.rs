@@ -91,4 +91,6 @@ pub use settings::{
     AuthSettings, ClientSettings, KEYS, Key, PropertyError, Protocol, ProxyKind, ProxySettings,
     SessionOptions, TlsOptions,
 };
+/// The TLS settings' own types, so that a caller needs no other crate.
+pub use smtpkit_tls::{RootSource, TlsSettings, Trust};
 pub use source::{Bodies, BodyIo, Io, MessageReader, Source};

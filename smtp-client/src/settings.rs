@@ -33,9 +33,9 @@
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
 //! | `ssl.enable` | [`TlsOptions::implicit`]; port 465 unless set | false (smtp), true (smtps) |
 //! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled; offered then refused is an error, never a fallback | **enable: true** (false), required: false |
-//! | `ssl.checkserveridentity` | [`TlsOptions::check_server_identity`] | **true** (false in JavaMail 1.6) |
-//! | `ssl.trust` | [`TlsOptions::trust`]: `*` or hosts trusted without verification | — |
-//! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsOptions::protocols`], [`TlsOptions::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
+//! | `ssl.checkserveridentity` | [`TlsSettings::check_server_identity`] | **true** (false in JavaMail 1.6) |
+//! | `ssl.trust` | [`TlsSettings::trust`]: `*` or hosts trusted without verification | — |
+//! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsSettings::protocols`], [`TlsSettings::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
 //! | `socks.host`, `socks.port` | SOCKS5 proxy, remote DNS, port 1080 by default; credentials in code ([`ProxySettings`]) | — |
 //! | `proxy.host`, `proxy.port`, `proxy.user`, `proxy.password` | HTTP CONNECT proxy, port 80 by default, Basic auth | — |
 //! | `socketFactory`, `socketFactory.class`, `ssl.socketFactory`, `ssl.socketFactory.class` | Java classes: an error; in Rust pass a connected stream (`smtpkit_blocking::Client::from_transport`) or a rustls `ClientConfig` (`smtpkit_tls::RustlsConnector`) | — |
@@ -218,9 +218,11 @@ impl ProxySettings {
     }
 }
 
-/// TLS settings as data; `smtpkit_tls::TlsSettings::from_options` makes them
-/// a rustls configuration.
+/// How TLS is used: when (implicit, STARTTLS), the client certificate's
+/// files, and [`TlsSettings`] (smtp-tls's own type: trust, roots, pins,
+/// protocols), which `smtp-tls` turns into a rustls configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Implicit TLS from the first byte (`mail.smtp.ssl.enable`; true for
     /// [`Protocol::Smtps`]).
@@ -230,35 +232,16 @@ pub struct TlsOptions {
     pub starttls_enable: bool,
     /// `mail.smtp.starttls.required`.
     pub starttls_required: bool,
-    /// `mail.smtp.ssl.checkserveridentity` (default true, unlike JavaMail
-    /// 1.6).
-    pub check_server_identity: bool,
-    /// `mail.smtp.ssl.trust`: `*`, or hosts trusted without verification.
-    pub trust: String,
-    /// `mail.smtp.ssl.protocols`.
-    pub protocols: Vec<String>,
-    /// `mail.smtp.ssl.ciphersuites`.
-    pub cipher_suites: Vec<String>,
-    /// More trusted CA certificates (PEM files).
-    pub ca_files: Vec<std::path::PathBuf>,
-    /// More trusted CA certificates (PEM text).
-    pub ca_pem: Vec<String>,
-    /// Where the trusted roots come from (default: the platform's store,
-    /// with smtpkit-tls's `platform-roots` feature; `Bundled` needs
-    /// `bundled-roots`, and is a configuration error without it).
-    pub roots: RootSource,
-    /// Use only `ca_files` (and `trust`), not `roots`.
-    pub only_extra_roots: bool,
-    /// A client certificate chain (PEM file).
+    /// A client certificate chain (PEM file), read when connecting.
     pub client_cert: Option<std::path::PathBuf>,
-    /// Its private key (PEM file).
+    /// Its private key (PEM file), read when connecting.
     pub client_key: Option<std::path::PathBuf>,
-    /// SHA-256 pins of the server's public key (SubjectPublicKeyInfo).
-    pub pins: Vec<[u8; 32]>,
-    /// SHA-256 fingerprints of accepted server certificates (msmtp's
-    /// `tls_fingerprint`): when set, a certificate with one of them is
-    /// trusted without chain or name checks, and no other is.
-    pub certificate_pins: Vec<[u8; 32]>,
+    /// Verification and the rest (`mail.smtp.ssl.trust`,
+    /// `checkserveridentity`, `protocols`, `ciphersuites`; more CAs, the
+    /// root source, pins). `check_server_identity` defaults to true,
+    /// unlike JavaMail 1.6; [`RootSource::None`] trusts only the extra
+    /// CAs.
+    pub settings: TlsSettings,
 }
 
 impl Default for TlsOptions {
@@ -268,62 +251,49 @@ impl Default for TlsOptions {
             // Secure by default (JavaMail: false).
             starttls_enable: true,
             starttls_required: false,
-            check_server_identity: true,
-            trust: String::new(),
-            protocols: Vec::new(),
-            cipher_suites: Vec::new(),
-            ca_files: Vec::new(),
-            ca_pem: Vec::new(),
-            roots: RootSource::default(),
-            only_extra_roots: false,
             client_cert: None,
             client_key: None,
-            pins: Vec::new(),
-            certificate_pins: Vec::new(),
+            settings: TlsSettings::default(),
         }
     }
 }
 
 impl TlsOptions {
-    /// The typed `smtp-tls` settings these options describe.
+    /// Trust these CA certificates (PEM) as well as the roots, or instead
+    /// of them with `only` (a private CA).
+    pub fn trust_ca_pem(&mut self, pem: impl Into<Vec<u8>>, only: bool) {
+        self.settings.extra_ca_pem.push(pem.into());
+        if only {
+            self.settings.roots = RootSource::None;
+        }
+    }
+
+    /// [`settings`](Self::settings) with the client certificate read from
+    /// its files.
     ///
     /// # Errors
     /// [`TlsErrorKind::Config`](smtpkit_proto::TlsErrorKind::Config) when a
-    /// client certificate or key file cannot be read.
-    pub fn settings(&self) -> Result<TlsSettings, TlsError> {
+    /// client certificate or key file cannot be read, or only one is set.
+    pub fn load(&self) -> Result<TlsSettings, TlsError> {
         let read = |path: &std::path::PathBuf| {
             std::fs::read(path)
                 .map_err(|e| smtpkit_tls::config_error(format!("{}: {e}", path.display())))
         };
-        let client_certificate = match (&self.client_cert, &self.client_key) {
-            (Some(cert), Some(key)) => Some(ClientCertificate {
-                chain_pem: read(cert)?,
-                key_pem: read(key)?,
-            }),
-            (None, None) => None,
+        let mut settings = self.settings.clone();
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => {
+                settings.client_certificate = Some(ClientCertificate {
+                    chain_pem: read(cert)?,
+                    key_pem: read(key)?,
+                });
+            }
+            (None, None) => {}
             _ => {
                 return Err(smtpkit_tls::config_error(
                     "a client certificate needs both the chain and the key",
                 ));
             }
-        };
-        let settings = TlsSettings {
-            roots: if self.only_extra_roots {
-                RootSource::None
-            } else {
-                self.roots
-            },
-            extra_ca_files: self.ca_files.clone(),
-            extra_ca_pem: self.ca_pem.iter().map(|p| p.as_bytes().to_vec()).collect(),
-            trust: Trust::parse(&self.trust),
-            check_server_identity: self.check_server_identity,
-            protocols: self.protocols.clone(),
-            cipher_suites: self.cipher_suites.clone(),
-            client_certificate,
-            pins: self.pins.clone(),
-            certificate_pins: self.certificate_pins.clone(),
-            sni: true,
-        };
+        }
         Ok(settings)
     }
 
@@ -563,7 +533,7 @@ impl ClientSettings {
             c.authenticator = Some(Arc::new(chooser));
         }
         if c.implicit_tls || c.starttls != StartTlsPolicy::Never {
-            c.tls = Some(self.tls.settings()?.connector()?);
+            c.tls = Some(self.tls.load()?.connector()?);
         }
         Ok(c)
     }
@@ -1037,7 +1007,7 @@ pub const KEYS: &[Key] = &[
         name: "ssl.checkserveridentity",
         example: "true",
         apply: |s, v| {
-            s.tls.check_server_identity = v.boolean()?;
+            s.tls.settings.check_server_identity = v.boolean()?;
             Ok(())
         },
     },
@@ -1045,7 +1015,7 @@ pub const KEYS: &[Key] = &[
         name: "ssl.trust",
         example: "",
         apply: |s, v| {
-            s.tls.trust = v.0.trim().to_owned();
+            s.tls.settings.trust = Trust::parse(v.0);
             Ok(())
         },
     },
@@ -1053,7 +1023,7 @@ pub const KEYS: &[Key] = &[
         name: "ssl.protocols",
         example: "",
         apply: |s, v| {
-            s.tls.protocols = v.0.split_whitespace().map(str::to_owned).collect();
+            s.tls.settings.protocols = v.0.split_whitespace().map(str::to_owned).collect();
             Ok(())
         },
     },
@@ -1061,7 +1031,7 @@ pub const KEYS: &[Key] = &[
         name: "ssl.ciphersuites",
         example: "",
         apply: |s, v| {
-            s.tls.cipher_suites = v.0.split_whitespace().map(str::to_owned).collect();
+            s.tls.settings.cipher_suites = v.0.split_whitespace().map(str::to_owned).collect();
             Ok(())
         },
     },

@@ -59,8 +59,7 @@ fn demo() -> Result<(), String> {
 
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
     set(&mut settings, "mail.smtp.starttls.required", "true")?;
-    settings.tls.ca_pem = vec![ca.ca_pem.clone()];
-    settings.tls.only_extra_roots = true;
+    settings.tls.trust_ca_pem(ca.ca_pem.clone(), true);
     settings.port = Some(server.addr().port());
     set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
     set(&mut settings, "mail.smtp.sendpartial", "true")?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use smtpkit_blocking::{ClientSettings, Error, Protocol};
+use smtpkit_blocking::{ClientSettings, Error, Protocol, RootSource, Trust};
 use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, ReversePath, SessionError,
 };
@@ -568,7 +568,11 @@ fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Ex
             .set("mail.smtp.ssl.enable", implicit)
             .map_err(config)?;
     }
-    settings.tls.ca_files.extend(cli.ca.iter().cloned());
+    settings
+        .tls
+        .settings
+        .extra_ca_files
+        .extend(cli.ca.iter().cloned());
     if cli.trust_all {
         settings.set("mail.smtp.ssl.trust", "*").map_err(config)?;
     }
@@ -1024,10 +1028,10 @@ fn dry_run(
         "protocol": if settings.protocol == Protocol::Lmtp { "lmtp" } else { "smtp" },
         "ehlo": settings.local_name.as_ref().map(ToString::to_string),
         "tls": tls_mode,
-        "verify_certificate": tls.trust != "*",
-        "verify_hostname": tls.check_server_identity,
-        "ca_files": tls.ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "system_roots": !tls.only_extra_roots,
+        "verify_certificate": tls.settings.trust != Trust::All,
+        "verify_hostname": tls.settings.check_server_identity,
+        "ca_files": tls.settings.extra_ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "system_roots": tls.settings.roots != RootSource::None,
         "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
         "auth": settings.auth.enabled,
         "user": settings.user,

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use smtpkit_blocking::{ClientSettings, Protocol};
+use smtpkit_blocking::{ClientSettings, Protocol, RootSource};
 
 use crate::{Fail, exit, fail};
 
@@ -597,10 +597,10 @@ pub fn apply(
     }
     match account.get("tls_trust_file") {
         None | Some("system") => {}
-        Some("") => settings.tls.only_extra_roots = true,
+        Some("") => settings.tls.settings.roots = RootSource::None,
         Some(file) => {
-            settings.tls.ca_files.push(tilde(file));
-            settings.tls.only_extra_roots = true;
+            settings.tls.settings.extra_ca_files.push(tilde(file));
+            settings.tls.settings.roots = RootSource::None;
         }
     }
     if let Some(cert) = account.get("tls_cert_file").filter(|s| !s.is_empty()) {
@@ -618,7 +618,7 @@ pub fn apply(
                  (01:23:…:EF); SHA-1 and MD5 fingerprints are too weak to pin",
             )
         })?;
-        settings.tls.certificate_pins.push(pin);
+        settings.tls.settings.certificate_pins.push(pin);
     }
     if let Some(file) = account.get("logfile").filter(|s| !s.is_empty()) {
         extras.logfile = Some(tilde(file));
@@ -827,7 +827,7 @@ account default : home
         apply(&c, &c.accounts[0], &mut settings).unwrap();
         let mut expected = [0x3a; 32];
         expected[31] = 0x3b;
-        assert_eq!(settings.tls.certificate_pins, [expected]);
+        assert_eq!(settings.tls.settings.certificate_pins, [expected]);
         // SHA-1 (20 octets) is refused, naming the line.
         let c = parsed(
             "account a\nhost h\ntls_fingerprint 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33\n",

@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
         let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
         settings.port = Some(server.addr().port());
-        settings.tls.ca_pem = vec![ca.ca_pem.clone()];
+        settings.tls.trust_ca_pem(ca.ca_pem.clone(), false);
         settings.user = Some("alice".into());
         settings.auth.password = Some("secret".into());
         let pool = Pool::new(settings, PoolConfig::default());

@@ -60,9 +60,9 @@ use async_io::{Async, Timer};
 pub use smtpkit_async::SocketStream;
 pub use smtpkit_async::{
     Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
-    Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
-    SendFailure, SentMessage, SessionError, SessionInfo, StubFault, StubMailer, TranscriptHook,
-    UnsentReason,
+    Mailer, PoolConfig, PropertyError, Protocol, RecipientReport, RecipientStatus, Reply,
+    ReversePath, RootSource, Runtime, SendFailure, SentMessage, SessionError, SessionInfo,
+    StubFault, StubMailer, TlsSettings, TranscriptHook, Trust, UnsentReason,
 };
 
 /// The async-io runtime (smol, async-std).

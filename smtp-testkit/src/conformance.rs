@@ -393,8 +393,7 @@ pub fn tls<A: Adapter>() {
     let mut s = settings_for(&server);
     s.host = "localhost".into();
     set(&mut s, "mail.smtp.starttls.required", "true");
-    s.tls.ca_pem = vec![ca.ca_pem.clone()];
-    s.tls.only_extra_roots = true;
+    s.tls.trust_ca_pem(ca.ca_pem.clone(), true);
     let (hook, seen) = recorder();
     let mut connection = A::connect(&s, Some(hook)).unwrap_or_else(|e| panic!("{name}: {e}"));
     let info = connection
@@ -454,7 +453,7 @@ pub fn tls<A: Adapter>() {
     // An untrusted certificate is an error, never a fallback.
     let other = TestCa::new(&["localhost"]).unwrap_or_else(|e| panic!("{e}"));
     let mut s3 = s.clone();
-    s3.tls.ca_pem = vec![other.ca_pem];
+    s3.tls.settings.extra_ca_pem = vec![other.ca_pem.into_bytes()];
     match run::<A>(&s3, vec![]).0 {
         Err(Error::Session(SessionError::Tls(e))) => {
             assert_eq!(e.kind, TlsErrorKind::Certificate, "{name}");
@@ -754,8 +753,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     let base = |server: &TestServer| {
         let mut s = settings_for(server);
         s.host = "localhost".into();
-        s.tls.ca_pem = vec![ca.ca_pem.clone()];
-        s.tls.only_extra_roots = true;
+        s.tls.trust_ca_pem(ca.ca_pem.clone(), true);
         s
     };
     let set = |mut s: ClientSettings, key: &str, value: &str| {
@@ -786,8 +784,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     let mut default = ClientSettings::new(Protocol::Smtp, "localhost");
     default.port = Some(starttls.addr().port());
     default.local_name = base(&starttls).local_name;
-    default.tls.ca_pem = vec![ca.ca_pem.clone()];
-    default.tls.only_extra_roots = true;
+    default.tls.trust_ca_pem(ca.ca_pem.clone(), true);
     let (info, transcript) = established::<A>(&default);
     assert!(
         info.unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -796,8 +793,8 @@ pub fn typed_tls_settings<A: Adapter>() {
     );
     assert_eq!(transcript[1], "C: STARTTLS", "{name}");
     // …and an unverifiable certificate is an error, not plaintext.
-    default.tls.ca_pem.clear();
-    default.tls.only_extra_roots = false;
+    default.tls.settings.extra_ca_pem.clear();
+    default.tls.settings.roots = smtpkit_tls::RootSource::default();
     let result = established::<A>(&default).0;
     assert_eq!(tls_kind(&result), Some(TlsErrorKind::Certificate), "{name}");
     assert_eq!(
@@ -884,7 +881,7 @@ pub fn typed_tls_settings<A: Adapter>() {
         "{name}"
     );
     let mut typed = wrong_name.clone();
-    typed.tls.check_server_identity = false;
+    typed.tls.settings.check_server_identity = false;
     let by_property = set(
         wrong_name.clone(),
         "mail.smtp.ssl.checkserveridentity",
@@ -902,7 +899,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     let other = TestCa::new(&["localhost"]).unwrap_or_else(|e| panic!("{e}"));
     let mut untrusted = base(&starttls);
     untrusted.tls.starttls_required = true;
-    untrusted.tls.ca_pem = vec![other.ca_pem];
+    untrusted.tls.settings.extra_ca_pem = vec![other.ca_pem.into_bytes()];
     let result = established::<A>(&untrusted).0;
     assert_eq!(tls_kind(&result), Some(TlsErrorKind::Certificate), "{name}");
     assert_eq!(
@@ -911,7 +908,7 @@ pub fn typed_tls_settings<A: Adapter>() {
         "{name}"
     );
     let mut typed = untrusted.clone();
-    typed.tls.trust = "*".into();
+    typed.tls.settings.trust = smtpkit_tls::Trust::All;
     let by_property = set(untrusted.clone(), "mail.smtp.ssl.trust", "localhost");
     for s in [&typed, &by_property] {
         let (info, _) = established::<A>(s);
@@ -923,7 +920,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     let mut required = base(&starttls);
     required.tls.starttls_required = true;
     let mut typed = required.clone();
-    typed.tls.protocols = vec!["TLSv1.2".into()];
+    typed.tls.settings.protocols = vec!["TLSv1.2".into()];
     let by_property = set(required.clone(), "mail.smtp.ssl.protocols", "TLSv1.2");
     for s in [&typed, &by_property] {
         let (info, _) = established::<A>(s);
@@ -936,7 +933,7 @@ pub fn typed_tls_settings<A: Adapter>() {
     }
     let suite = "TLS13_CHACHA20_POLY1305_SHA256";
     let mut typed = required.clone();
-    typed.tls.cipher_suites = vec![suite.into()];
+    typed.tls.settings.cipher_suites = vec![suite.into()];
     let by_property = set(required.clone(), "mail.smtp.ssl.ciphersuites", suite);
     for s in [&typed, &by_property] {
         let (info, _) = established::<A>(s);
@@ -954,19 +951,19 @@ pub fn typed_tls_settings<A: Adapter>() {
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap_or_else(|e| panic!("{e}"));
     let mut typed = required.clone();
-    typed.tls.ca_pem.clear();
-    typed.tls.ca_files = vec![ca_file];
+    typed.tls.settings.extra_ca_pem.clear();
+    typed.tls.settings.extra_ca_files = vec![ca_file];
     let (info, _) = established::<A>(&typed);
     assert!(
         info.unwrap_or_else(|e| panic!("{name}: {e}"))
             .tls
             .is_some_and(|t| t.verified)
     );
-    // only_extra_roots: without the CA nothing is trusted (a configuration
+    // RootSource::None: without the CA nothing is trusted (a configuration
     // error, never a fallback); off, the CA is trusted beside the
     // platform's roots.
     let mut typed = required.clone();
-    typed.tls.ca_pem.clear();
+    typed.tls.settings.extra_ca_pem.clear();
     assert!(
         matches!(established::<A>(&typed).0, Err(Error::TlsConfig(_))),
         "{name}"
@@ -987,8 +984,8 @@ pub fn typed_tls_settings<A: Adapter>() {
         ),
     ] {
         let mut typed = required.clone();
-        typed.tls.only_extra_roots = false;
-        typed.tls.roots = roots;
+        typed.tls.settings.roots = smtpkit_tls::RootSource::default();
+        typed.tls.settings.roots = roots;
         let result = established::<A>(&typed).0;
         if built {
             assert!(result.is_ok(), "{name} {roots:?}: {result:?}");
@@ -1004,7 +1001,7 @@ pub fn typed_tls_settings<A: Adapter>() {
         }
     }
     let mut typed = required.clone();
-    typed.tls.only_extra_roots = false;
+    typed.tls.settings.roots = smtpkit_tls::RootSource::default();
     let (info, _) = established::<A>(&typed);
     assert!(
         info.unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -1021,9 +1018,9 @@ pub fn typed_tls_settings<A: Adapter>() {
         .unwrap_or_else(|| panic!("{name}: no certificate"));
     let pin = smtpkit_tls::spki_sha256(&leaf).unwrap_or_else(|| panic!("{name}: no SPKI"));
     let mut typed = required.clone();
-    typed.tls.pins = vec![pin];
+    typed.tls.settings.pins = vec![pin];
     assert!(established::<A>(&typed).0.is_ok(), "{name}");
-    typed.tls.pins = vec![[0u8; 32]];
+    typed.tls.settings.pins = vec![[0u8; 32]];
     match established::<A>(&typed).0 {
         Err(Error::Session(SessionError::Tls(e))) => {
             assert_eq!(e.kind, TlsErrorKind::Certificate, "{name}");
@@ -1408,8 +1405,7 @@ fn starttls_settings(server: &TestServer, host: &str, trusted: &TestCa) -> Clien
     let mut s = settings_for(server);
     s.host = host.into();
     set(&mut s, "mail.smtp.starttls.enable", "true");
-    s.tls.ca_pem = vec![trusted.ca_pem.clone()];
-    s.tls.only_extra_roots = true;
+    s.tls.trust_ca_pem(trusted.ca_pem.clone(), true);
     s
 }
 

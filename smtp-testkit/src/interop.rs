@@ -775,8 +775,8 @@ pub fn tls_settings(host: &str, host_port: &str, tls_dir: &str, ca: &str) -> Cli
     // `mail.smtp.ssl.enable` is set afterwards.
     s.set("mail.smtp.port", &port.to_string()).expect("port");
     s.local_name = Some(client_example());
-    s.tls.ca_files = vec![Path::new(tls_dir).join(ca)];
-    s.tls.only_extra_roots = true;
+    s.tls.settings.extra_ca_files = vec![Path::new(tls_dir).join(ca)];
+    s.tls.settings.roots = smtpkit_tls::RootSource::None;
     // Each scenario turns on what it tests (the library default would
     // upgrade whenever STARTTLS is offered).
     s.tls.starttls_enable = false;
@@ -1385,8 +1385,8 @@ pub fn socks_starttls_through_microsocks<A: Adapter>() {
     ));
     s.set("mail.smtp.starttls.required", "true")
         .unwrap_or_else(|e| panic!("{e}"));
-    s.tls.ca_files = vec![Path::new(&tls_dir).join("ca.pem")];
-    s.tls.only_extra_roots = true;
+    s.tls.settings.extra_ca_files = vec![Path::new(&tls_dir).join("ca.pem")];
+    s.tls.settings.roots = smtpkit_tls::RootSource::None;
     let transcript =
         socks_deliver_and_check::<A>("starttls-through-microsocks", &s, &delivered, true);
     let info = transcript

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // --- the quick start ---
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost"); // STARTTLS, verified
     settings.port = Some(server.addr().port());
-    settings.tls.ca_pem = vec![ca.ca_pem.clone()];
+    settings.tls.trust_ca_pem(ca.ca_pem.clone(), false);
     let pool = Pool::new(settings, PoolConfig::default());
 
     let mut tasks = Vec::new();

@@ -57,9 +57,9 @@ use std::time::Instant;
 pub use smtpkit_async::SocketStream;
 pub use smtpkit_async::{
     Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
-    Mailer, PoolConfig, Protocol, RecipientReport, RecipientStatus, Reply, ReversePath, Runtime,
-    SendFailure, SentMessage, SessionError, SessionInfo, StubFault, StubMailer, TranscriptHook,
-    UnsentReason,
+    Mailer, PoolConfig, PropertyError, Protocol, RecipientReport, RecipientStatus, Reply,
+    ReversePath, RootSource, Runtime, SendFailure, SentMessage, SessionError, SessionInfo,
+    StubFault, StubMailer, TlsSettings, TranscriptHook, Trust, UnsentReason,
 };
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
