@@ -88,6 +88,7 @@ pub use smtpkit_proto::{
 
 /// Who authenticates, and with what.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct Credentials {
     /// The authentication identity (`mail.smtp.user`).
     pub user: String,

@@ -25,8 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost"); // STARTTLS, verified
     settings.port = Some(server.addr().port());
     settings.tls.trust_ca_pem(ca.ca_pem.clone(), false); // trust this CA too
-    settings.user = Some("alice".into());
-    settings.auth.password = Some("secret".into());
+    settings.auth.login("alice", "secret");
     settings.session.send_partial = true; // deliver to the valid recipients (JavaMail's sendpartial)
 
     let message = b"From: me@example.org\r\nTo: you@example.net, nobody@example.net\r\n\

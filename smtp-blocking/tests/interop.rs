@@ -148,9 +148,9 @@ fn blocking_tls_info_and_accessors() {
         let what = format!("submission {mechanism}");
         let mut s = tls_settings("localhost", &submission, &tls_dir, "ca.pem");
         s.set("mail.smtp.starttls.required", "true").unwrap();
-        s.user = Some("alice".into());
+        s.auth.credentials.user = "alice".into();
         s.auth.enabled = true;
-        s.auth.password = Some(PASSWORD.into());
+        s.auth.credentials.password = PASSWORD.into();
         s.auth.mechanisms = Some(mechanism.into());
         let client = connect_and_check(&what, &s, "TLSv1.3");
         assert_eq!(

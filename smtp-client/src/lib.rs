@@ -88,8 +88,8 @@ pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody
 pub use error::{Error, TranscriptHook, timed_out};
 pub use pool::{PoolConfig, Reuse};
 pub use settings::{
-    AuthSettings, ClientSettings, KEYS, Key, PropertyError, Protocol, ProxyKind, ProxySettings,
-    SessionOptions, TlsOptions,
+    AuthSettings, ClientSettings, Credentials, KEYS, Key, PropertyError, Protocol, ProxyKind,
+    ProxySettings, SessionOptions, TlsOptions,
 };
 /// The TLS settings' own types, so that a caller needs no other crate.
 pub use smtpkit_tls::{RootSource, TlsSettings, Trust};

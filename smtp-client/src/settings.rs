@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+pub use smtpkit_auth::Credentials;
 pub use smtpkit_proto::SessionOptions;
 use smtpkit_proto::{
     Address, EsmtpParam, Host, MailAuth, ReversePath, Secret, SessionConfig, StartTlsPolicy,
@@ -112,8 +113,6 @@ pub struct ClientSettings {
     /// The port (`mail.smtp.port`); `None`: the protocol's, see
     /// [`ClientSettings::port()`].
     pub port: Option<u16>,
-    /// The default user name (`mail.smtp.user`).
-    pub user: Option<String>,
     /// The envelope sender (`mail.smtp.from`).
     pub from: Option<ReversePath>,
     /// The EHLO name (`mail.smtp.localhost`); see
@@ -309,30 +308,23 @@ impl TlsOptions {
     }
 }
 
-/// Authentication settings; the password is never a property (JavaMail
-/// takes it from `connect` or an `Authenticator`), set it in code.
+/// Authentication settings: which mechanisms, and the SASL
+/// [`Credentials`] (smtp-auth's own type: user, password or token,
+/// authorization id, realm, NTLM domain and flags). The password is never
+/// a property (JavaMail takes it from `connect` or an `Authenticator`):
+/// set it in code. The credentials' `host` and `port` are the
+/// connection's, filled in when connecting.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct AuthSettings {
     /// `mail.smtp.auth`.
     pub enabled: bool,
-    /// The password or OAuth token.
-    pub password: Option<Secret>,
     /// `mail.smtp.auth.mechanisms`: preference list.
     pub mechanisms: Option<String>,
     /// `mail.smtp.sasl.enable`.
     pub sasl_enable: bool,
     /// `mail.smtp.sasl.mechanisms` (used when `sasl_enable`).
     pub sasl_mechanisms: Option<String>,
-    /// `mail.smtp.sasl.authorizationid`.
-    pub authzid: Option<String>,
-    /// `mail.smtp.sasl.realm`.
-    pub realm: Option<String>,
-    /// `mail.smtp.auth.ntlm.domain`.
-    pub ntlm_domain: Option<String>,
-    /// `mail.smtp.auth.ntlm.flags`.
-    pub ntlm_flags: Option<u32>,
-    /// Use NTLMv1 (only when asked).
-    pub ntlm_v1: bool,
     /// `mail.smtp.auth.<mech>.disable=true`, upper-cased.
     pub disabled: Vec<String>,
     /// `mail.smtp.auth.<mech>.disable=false`: opted in (XOAUTH2 and the
@@ -341,6 +333,20 @@ pub struct AuthSettings {
     /// Allow PLAIN and LOGIN without TLS (a secure default JavaMail
     /// lacks: it sends them in the clear).
     pub allow_plaintext: bool,
+    /// Who authenticates, and with what (`mail.smtp.user`,
+    /// `mail.smtp.sasl.authorizationid`, `mail.smtp.sasl.realm`,
+    /// `mail.smtp.auth.ntlm.domain`, `mail.smtp.auth.ntlm.flags`).
+    pub credentials: Credentials,
+}
+
+impl AuthSettings {
+    /// Authenticate as `user` with `password` (or an OAuth2 access
+    /// token).
+    pub fn login(&mut self, user: impl Into<String>, password: impl Into<Secret>) {
+        self.enabled = true;
+        self.credentials.user = user.into();
+        self.credentials.password = password.into();
+    }
 }
 
 impl ClientSettings {
@@ -362,7 +368,6 @@ impl ClientSettings {
             protocol,
             port: None,
             host,
-            user: None,
             from: None,
             local_name: None,
             local_address: None,
@@ -541,7 +546,8 @@ impl ClientSettings {
     /// Whether the session authenticates: `mail.smtp.auth`, or a user and
     /// password given (JavaMail authenticates when `connect` gets them).
     pub fn authenticates(&self) -> bool {
-        self.auth.enabled || (self.user.is_some() && self.auth.password.is_some())
+        let c = &self.auth.credentials;
+        self.auth.enabled || !(c.user.is_empty() || c.password.expose().is_empty())
     }
 
     /// The mechanism chooser these settings describe, when authenticating.
@@ -550,18 +556,9 @@ impl ClientSettings {
             return None;
         }
         let a = &self.auth;
-        let credentials = smtpkit_auth::Credentials {
-            user: self.user.clone().unwrap_or_default(),
-            password: a.password.clone().unwrap_or_default(),
-            authzid: a.authzid.clone(),
-            realm: a.realm.clone(),
-            ntlm_domain: a.ntlm_domain.clone(),
-            ntlm_workstation: None,
-            ntlm_flags: a.ntlm_flags,
-            ntlm_v1: a.ntlm_v1,
-            host: self.host.clone(),
-            port: Some(self.port()),
-        };
+        let mut credentials = a.credentials.clone();
+        credentials.host = self.host.clone();
+        credentials.port = Some(self.port());
         let mut chooser =
             smtpkit_auth::Chooser::new(credentials).allow_plaintext(a.allow_plaintext);
         let list = match (&a.sasl_mechanisms, &a.mechanisms) {
@@ -701,7 +698,7 @@ pub const KEYS: &[Key] = &[
         name: "user",
         example: "u",
         apply: |s, v| {
-            s.user = Some(v.0.to_owned());
+            s.auth.credentials.user = v.0.to_owned();
             Ok(())
         },
     },
@@ -939,7 +936,7 @@ pub const KEYS: &[Key] = &[
         name: "sasl.authorizationid",
         example: "",
         apply: |s, v| {
-            s.auth.authzid = v.text();
+            s.auth.credentials.authzid = v.text();
             Ok(())
         },
     },
@@ -947,7 +944,7 @@ pub const KEYS: &[Key] = &[
         name: "sasl.realm",
         example: "",
         apply: |s, v| {
-            s.auth.realm = v.text();
+            s.auth.credentials.realm = v.text();
             Ok(())
         },
     },
@@ -955,7 +952,7 @@ pub const KEYS: &[Key] = &[
         name: "auth.ntlm.domain",
         example: "",
         apply: |s, v| {
-            s.auth.ntlm_domain = v.text();
+            s.auth.credentials.ntlm_domain = v.text();
             Ok(())
         },
     },
@@ -963,7 +960,7 @@ pub const KEYS: &[Key] = &[
         name: "auth.ntlm.flags",
         example: "",
         apply: |s, v| {
-            s.auth.ntlm_flags = match v.0.trim() {
+            s.auth.credentials.ntlm_flags = match v.0.trim() {
                 "" => None,
                 t => Some(
                     t.parse::<i64>()

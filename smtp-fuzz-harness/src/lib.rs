@@ -518,11 +518,7 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
         config.tls = Some(Arc::new(PassThroughConnector));
     }
     if flag(flag::AUTH) {
-        let credentials = smtpkit_auth::Credentials {
-            user: "user".to_owned(),
-            password: "secret".into(),
-            ..Default::default()
-        };
+        let credentials = smtpkit_auth::Credentials::new("user", "secret".into());
         let chooser = smtpkit_auth::Chooser::new(credentials)
             .mechanisms("SCRAM-SHA-256 SCRAM-SHA-1 PLAIN LOGIN XOAUTH2")
             .allow_plaintext(true);

@@ -67,7 +67,7 @@ fn demo() -> Result<(), String> {
     // SCRAM-SHA-256, which never reveals the password.
     set(&mut settings, "mail.smtp.auth", "true")?;
     set(&mut settings, "mail.smtp.user", "demo")?;
-    settings.auth.password = Some("demo-password".into());
+    settings.auth.credentials.password = "demo-password".into();
 
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&transcript);

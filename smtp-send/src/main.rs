@@ -614,7 +614,7 @@ fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Ex
         settings.proxy = Some(proxy);
     }
     if let Some(user) = &cli.user {
-        settings.user = Some(user.clone());
+        settings.auth.credentials.user = user.clone();
         settings.auth.enabled = true;
     }
     if let Some(list) = &cli.auth {
@@ -625,15 +625,15 @@ fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Ex
     if let Some(var) = &cli.password_env {
         let password = std::env::var(var)
             .map_err(|_| fail(exit::CONFIG, format!("--password-env {var}: not set")))?;
-        settings.auth.password = Some(password.into());
+        settings.auth.credentials.password = password.into();
     }
     if let Some(path) = &cli.password_file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
         let password = text.lines().next().unwrap_or_default().to_owned();
-        settings.auth.password = Some(password.into());
+        settings.auth.credentials.password = password.into();
     }
-    if settings.auth.enabled && settings.user.is_none() {
+    if settings.auth.enabled && settings.auth.credentials.user.is_empty() {
         return Err(fail(
             exit::CONFIG,
             "authentication needs a user (-u or mail.smtp.user)",
@@ -642,10 +642,10 @@ fn settings_and_account(cli: &Cli) -> Result<(ClientSettings, Option<msmtprc::Ex
     let eval = extras.as_ref().and_then(|e| e.password_eval.as_ref());
     if let Some(eval) = eval
         && settings.auth.enabled
-        && settings.auth.password.is_none()
+        && settings.auth.credentials.password.expose().is_empty()
         && !cli.dry_run
     {
-        settings.auth.password = Some(eval.run()?.into());
+        settings.auth.credentials.password = eval.run()?.into();
     }
     for key in &settings.unknown_keys {
         eprintln!("smtp-send: warning: unknown property {key} ignored");
@@ -754,7 +754,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     let (settings, account) = settings_and_account(cli)?;
     let unrun_password_eval = account.as_ref().is_some_and(|a| a.password_eval.is_some())
         && settings.auth.enabled
-        && settings.auth.password.is_none();
+        && settings.auth.credentials.password.expose().is_empty();
     let logfile = cli
         .logfile
         .clone()
@@ -781,7 +781,7 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
                     host: &settings.host,
                     tls,
                     auth: settings.auth.enabled,
-                    user: settings.user.as_deref(),
+                    user: Some(settings.auth.credentials.user.as_str()).filter(|u| !u.is_empty()),
                     from: &from,
                     recipients: &recipients,
                     size,
@@ -1034,12 +1034,12 @@ fn dry_run(
         "system_roots": tls.settings.roots != RootSource::None,
         "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
         "auth": settings.auth.enabled,
-        "user": settings.user,
+        "user": Some(&settings.auth.credentials.user).filter(|u| !u.is_empty()),
         // A dry run never runs passwordeval: it may prompt or unlock a key.
         "password": if unrun_password_eval {
             Some("[passwordeval, not run]")
         } else {
-            redacted(settings.auth.password.as_ref())
+            redacted(Some(&settings.auth.credentials.password).filter(|p| !p.expose().is_empty()))
         },
         "mechanisms": settings.auth.mechanisms,
         "proxy": proxy,

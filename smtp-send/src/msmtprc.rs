@@ -624,7 +624,7 @@ pub fn apply(
         extras.logfile = Some(tilde(file));
     }
     if let Some(password) = account.get("password") {
-        settings.auth.password = Some(password.to_owned().into());
+        settings.auth.credentials.password = password.to_owned().into();
     } else if let Some(setting) = account.commands.get("passwordeval") {
         extras.password_eval = Some(PasswordEval {
             path: config.path.clone(),
@@ -847,7 +847,7 @@ account default : home
         let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
         let extras = apply(&c, &c.accounts[0], &mut settings).unwrap();
         assert!(
-            settings.auth.password.is_none(),
+            settings.auth.credentials.password.expose().is_empty(),
             "run later, not while applying"
         );
         assert_eq!(extras.password_eval.unwrap().run().unwrap(), "one");

@@ -22,8 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
         settings.port = Some(server.addr().port());
         settings.tls.trust_ca_pem(ca.ca_pem.clone(), false);
-        settings.user = Some("alice".into());
-        settings.auth.password = Some("secret".into());
+        settings.auth.login("alice", "secret");
         let pool = Pool::new(settings, PoolConfig::default());
         let tasks: Vec<_> = (0..50)
             .map(|i| {

@@ -485,9 +485,9 @@ pub fn auth_mechanisms<A: Adapter>() {
     for mechanism in mechanisms {
         let server = start(Script::new().auth(mechanisms, &[("alice", "s3cret pass")]));
         let mut s = settings_for(&server);
-        s.user = Some("alice".into());
+        s.auth.credentials.user = "alice".into();
         s.auth.enabled = true;
-        s.auth.password = Some("s3cret pass".into());
+        s.auth.credentials.password = "s3cret pass".into();
         s.auth.mechanisms = Some(mechanism.into());
         // The test server has no TLS: PLAIN and LOGIN need the opt-in.
         s.auth.allow_plaintext = true;
@@ -541,7 +541,7 @@ pub fn auth_mechanisms<A: Adapter>() {
         );
         assert_eq!(server.transactions().len(), 1, "{name} {mechanism}");
 
-        s.auth.password = Some("wrong".into());
+        s.auth.credentials.password = "wrong".into();
         let server = start(Script::new().auth(mechanisms, &[("alice", "s3cret pass")]));
         s.port = Some(server.addr().port());
         match connect_error::<A>(&s) {
@@ -568,9 +568,9 @@ pub fn auth_mechanisms<A: Adapter>() {
         let server = TestServer::start(Script::new().auth([mechanism], &[("alice", "secret")]))
             .unwrap_or_else(|e| panic!("{e}"));
         let mut s = settings_for(&server);
-        s.user = Some("alice".into());
+        s.auth.credentials.user = "alice".into();
         s.auth.enabled = true;
-        s.auth.password = Some("secret".into());
+        s.auth.credentials.password = "secret".into();
         s.auth.mechanisms = Some(mechanism.into());
         let (result, transcript) = run::<A>(&s, vec![]);
         assert!(
@@ -1597,9 +1597,9 @@ pub fn plaintext_mechanisms_are_fine_over_tls<A: Adapter>() {
     let ca = test_ca(&["localhost"]);
     let server = start(starttls_script(&ca).auth(["PLAIN"], &[("u", "p")]));
     let mut s = starttls_settings(&server, "localhost", &ca);
-    s.user = Some("u".into());
+    s.auth.credentials.user = "u".into();
     s.auth.enabled = true;
-    s.auth.password = Some("p".into());
+    s.auth.credentials.password = "p".into();
     let connection = connect::<A>(&s);
     assert_eq!(
         connection.info().auth_mechanism.as_deref(),
@@ -1627,9 +1627,9 @@ pub fn plaintext_mechanisms_are_fine_over_tls<A: Adapter>() {
 /// with the plaintext opt-in.
 fn auth_settings(server: &TestServer, mechanism: &str, password: &str) -> ClientSettings {
     let mut s = settings_for(server);
-    s.user = Some("alice".into());
+    s.auth.credentials.user = "alice".into();
     s.auth.enabled = true;
-    s.auth.password = Some(password.into());
+    s.auth.credentials.password = password.into();
     s.auth.mechanisms = Some(mechanism.into());
     s.auth.allow_plaintext = true;
     s
@@ -1731,7 +1731,7 @@ pub fn properties_select_and_disable_mechanisms<A: Adapter>() {
         ],
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    s.auth.password = Some("tok".into());
+    s.auth.credentials.password = "tok".into();
     let mechanism = |s: &ClientSettings| {
         let connection = connect::<A>(s);
         let used = connection.info().auth_mechanism;

@@ -624,9 +624,9 @@ pub fn sasl_settings(
     let mut s = ClientSettings::new(Protocol::Smtp, host);
     s.port = Some(port);
     s.local_name = Some(client_example());
-    s.user = Some(user.into());
+    s.auth.credentials.user = user.into();
     s.auth.enabled = true;
-    s.auth.password = Some(password.into());
+    s.auth.credentials.password = password.into();
     s.auth.mechanisms = Some(mechanism.into());
     s.auth.allow_plaintext = true;
     s
@@ -740,7 +740,7 @@ pub fn cyrus_digest_md5_explicit_realm<A: Adapter>() {
         return;
     };
     let mut s = sasl_settings(&server, "DIGEST-MD5", "alice", PASSWORD);
-    s.auth.realm = Some("example.org".into());
+    s.auth.credentials.realm = Some("example.org".into());
     let (result, transcript) = run::<A>(&s, vec![]);
     check_mechanism_available("DIGEST-MD5", &result);
     result.unwrap_or_else(|e| panic!("{test}: realm example.org: {e}"));
@@ -750,7 +750,7 @@ pub fn cyrus_digest_md5_explicit_realm<A: Adapter>() {
         "{test}"
     );
     transcript.assert_closed(&test);
-    s.auth.realm = Some("other.example".into());
+    s.auth.credentials.realm = Some("other.example".into());
     let (result, _) = run::<A>(&s, vec![]);
     check_mechanism_available("DIGEST-MD5", &result);
     match result {
@@ -965,9 +965,9 @@ pub fn tls_submission_delivers<A: Adapter>(mechanism: &str) {
     let mut s = tls_settings("localhost", &port, &tls_dir, "ca.pem");
     s.set("mail.smtp.starttls.required", "true")
         .unwrap_or_else(|e| panic!("{e}"));
-    s.user = Some("alice".into());
+    s.auth.credentials.user = "alice".into();
     s.auth.enabled = true;
-    s.auth.password = Some(PASSWORD.into());
+    s.auth.credentials.password = PASSWORD.into();
     s.auth.mechanisms = Some(mechanism.into());
     let (version, transcript) = tls_send_and_check::<A>(
         &format!("submission-{mechanism}"),
@@ -1017,9 +1017,9 @@ pub fn tls_submission_without_starttls_offers_no_auth<A: Adapter>() {
         return;
     };
     let mut s = tls_settings("localhost", &port, &tls_dir, "ca.pem");
-    s.user = Some("alice".into());
+    s.auth.credentials.user = "alice".into();
     s.auth.enabled = true;
-    s.auth.password = Some(PASSWORD.into());
+    s.auth.credentials.password = PASSWORD.into();
     s.auth.mechanisms = Some("SCRAM-SHA-256".into());
     let (result, transcript) = run::<A>(&s, vec![]);
     match result {
