@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Credentials, Mechanism, SelectError};
+use crate::{Credentials, Inputs, Mechanism, SelectError};
 
 /// Makes a mechanism for the given credentials.
-pub type MechanismFactory = Arc<dyn Fn(&Credentials) -> Box<dyn Mechanism> + Send + Sync>;
+pub type MechanismFactory =
+    Arc<dyn Fn(&Credentials, &Arc<dyn Inputs>) -> Box<dyn Mechanism> + Send + Sync>;
 
 struct Entry {
     name: String,
@@ -34,6 +35,7 @@ pub struct Chooser {
     disabled: HashSet<String>,
     allow_plaintext: bool,
     registry: Arc<Vec<Entry>>,
+    inputs: Arc<dyn Inputs>,
 }
 
 impl fmt::Debug for Chooser {
@@ -108,7 +110,15 @@ impl Chooser {
             disabled: HashSet::new(),
             allow_plaintext: false,
             registry: Arc::new(builtin()),
+            inputs: crate::system_inputs(),
         }
+    }
+
+    /// Where the mechanisms take randomness and the time from (default
+    /// [`SystemInputs`](crate::SystemInputs)).
+    pub fn inputs(mut self, inputs: Arc<dyn Inputs>) -> Chooser {
+        self.inputs = inputs;
+        self
     }
 
     /// The configured order (`mail.smtp.auth.mechanisms`, or
@@ -209,7 +219,7 @@ impl Chooser {
                 refused.get_or_insert_with(|| name.clone());
                 continue;
             }
-            return Ok((entry.factory)(&self.credentials));
+            return Ok((entry.factory)(&self.credentials, &self.inputs));
         }
         Err(match refused {
             Some(mechanism) => SelectError::PlaintextRefused { mechanism },
@@ -220,7 +230,11 @@ impl Chooser {
     }
 }
 
-fn entry(name: &str, plaintext: bool, factory: fn(&Credentials) -> Box<dyn Mechanism>) -> Entry {
+fn entry(
+    name: &str,
+    plaintext: bool,
+    factory: fn(&Credentials, &Arc<dyn Inputs>) -> Box<dyn Mechanism>,
+) -> Entry {
     Entry {
         name: name.to_owned(),
         factory: Arc::new(factory),
@@ -231,22 +245,28 @@ fn entry(name: &str, plaintext: bool, factory: fn(&Credentials) -> Box<dyn Mecha
 fn builtin() -> Vec<Entry> {
     use crate::simple::{Anonymous, External, Login, OAuthBearer, Plain, XOAuth2};
     vec![
-        entry("PLAIN", true, |c| Box::new(Plain::new(c))),
-        entry("LOGIN", true, |c| Box::new(Login::new(c))),
+        entry("PLAIN", true, |c, _| Box::new(Plain::new(c))),
+        entry("LOGIN", true, |c, _| Box::new(Login::new(c))),
         #[cfg(feature = "cram-md5")]
-        entry("CRAM-MD5", false, |c| Box::new(crate::CramMd5::new(c))),
-        entry("SCRAM-SHA-1", false, |c| Box::new(crate::Scram::sha1(c))),
-        entry("SCRAM-SHA-256", false, |c| {
-            Box::new(crate::Scram::sha256(c))
+        entry("CRAM-MD5", false, |c, _| Box::new(crate::CramMd5::new(c))),
+        entry("SCRAM-SHA-1", false, |c, i| {
+            Box::new(crate::Scram::sha1(c).with_inputs(Arc::clone(i)))
+        }),
+        entry("SCRAM-SHA-256", false, |c, i| {
+            Box::new(crate::Scram::sha256(c).with_inputs(Arc::clone(i)))
         }),
         #[cfg(feature = "digest-md5")]
-        entry("DIGEST-MD5", false, |c| Box::new(crate::DigestMd5::new(c))),
+        entry("DIGEST-MD5", false, |c, i| {
+            Box::new(crate::DigestMd5::new(c).with_inputs(Arc::clone(i)))
+        }),
         #[cfg(feature = "ntlm")]
-        entry("NTLM", false, |c| Box::new(crate::Ntlm::new(c))),
-        entry("XOAUTH2", true, |c| Box::new(XOAuth2::new(c))),
-        entry("OAUTHBEARER", true, |c| Box::new(OAuthBearer::new(c))),
-        entry("ANONYMOUS", false, |c| Box::new(Anonymous::new(c))),
-        entry("EXTERNAL", false, |c| Box::new(External::new(c))),
+        entry("NTLM", false, |c, i| {
+            Box::new(crate::Ntlm::new(c).with_inputs(Arc::clone(i)))
+        }),
+        entry("XOAUTH2", true, |c, _| Box::new(XOAuth2::new(c))),
+        entry("OAUTHBEARER", true, |c, _| Box::new(OAuthBearer::new(c))),
+        entry("ANONYMOUS", false, |c, _| Box::new(Anonymous::new(c))),
+        entry("EXTERNAL", false, |c, _| Box::new(External::new(c))),
     ]
 }
 
@@ -261,6 +281,40 @@ mod tests {
 
     fn chooser() -> Chooser {
         Chooser::new(Credentials::new("u", Secret::new("p")))
+    }
+
+    /// Inputs that are the same every time.
+    #[derive(Debug)]
+    struct Fixed(u8);
+
+    impl Inputs for Fixed {
+        fn fill_random(&self, buf: &mut [u8]) -> Result<(), crate::SaslError> {
+            buf.fill(self.0);
+            Ok(())
+        }
+        fn now(&self) -> std::time::SystemTime {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)
+        }
+    }
+
+    /// The chooser hands its inputs to every mechanism it makes: the SCRAM
+    /// nonce comes from them, not from the operating system.
+    #[test]
+    fn mechanisms_take_randomness_from_the_choosers_inputs() {
+        use base64::Engine as _;
+        let first = |inputs: Arc<dyn Inputs>| {
+            let mut m = chooser()
+                .inputs(inputs)
+                .choose(&offered("SCRAM-SHA-256"), true)
+                .unwrap();
+            String::from_utf8(m.initial_response().unwrap().unwrap()).unwrap()
+        };
+        let nonce = base64::engine::general_purpose::STANDARD.encode([9u8; 24]);
+        assert_eq!(first(Arc::new(Fixed(9))), format!("n,,n=u,r={nonce}"));
+        assert_eq!(first(Arc::new(Fixed(9))), first(Arc::new(Fixed(9))));
+        assert_ne!(first(Arc::new(Fixed(9))), first(Arc::new(Fixed(8))));
+        // The default reads the system: two nonces differ.
+        assert_ne!(first(crate::system_inputs()), first(crate::system_inputs()));
     }
 
     #[test]
@@ -365,7 +419,7 @@ mod tests {
             }
         }
         let c = chooser()
-            .register("gssapi", false, Arc::new(|_| Box::new(Gssapi)))
+            .register("gssapi", false, Arc::new(|_, _| Box::new(Gssapi)))
             .mechanisms("GSSAPI PLAIN");
         assert_eq!(
             c.choose(&offered("PLAIN GSSAPI"), false).unwrap().name(),

@@ -52,6 +52,7 @@ pub struct DigestMd5 {
     host: String,
     service: &'static str,
     cnonce: Option<String>,
+    inputs: std::sync::Arc<dyn crate::Inputs>,
     state: State,
 }
 
@@ -81,8 +82,17 @@ impl DigestMd5 {
             host: c.host.clone(),
             service: "smtp",
             cnonce: None,
+            inputs: crate::system_inputs(),
             state: State::Start,
         }
+    }
+
+    /// Takes its cnonce's randomness from `inputs` (default
+    /// [`SystemInputs`](crate::SystemInputs)).
+    #[must_use]
+    pub fn with_inputs(mut self, inputs: std::sync::Arc<dyn crate::Inputs>) -> Self {
+        self.inputs = inputs;
+        self
     }
 
     /// Uses this client nonce instead of a random one (tests only: a fixed
@@ -120,7 +130,7 @@ impl DigestMd5 {
         let cnonce = match &self.cnonce {
             Some(c) => c.clone(),
             None => {
-                let c = crate::nonce()?;
+                let c = crate::nonce(&*self.inputs)?;
                 self.cnonce = Some(c.clone());
                 c
             }

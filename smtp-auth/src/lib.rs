@@ -15,6 +15,12 @@
 //! Secrets are held in [`Secret`], which zeroizes on drop and prints as
 //! `[redacted]`.
 //!
+//! Randomness (nonces, NTLM's client challenge) and the wall clock
+//! (NTLMv2's timestamp) are inputs: the [`Inputs`] a chooser is given
+//! ([`Chooser::inputs`]; [`SystemInputs`], the operating system's, by
+//! default) go to every mechanism it makes. Nothing else in the crate
+//! reads them (its `clippy.toml` forbids it).
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -132,16 +138,50 @@ impl Authenticator for Chooser {
     }
 }
 
-/// Fills `buf` from the operating system's CSPRNG.
-pub(crate) fn random(buf: &mut [u8]) -> Result<(), SaslError> {
-    getrandom::fill(buf).map_err(|e| SaslError::Random(e.to_string()))
+/// What a mechanism takes from outside the exchange: random octets
+/// (SCRAM and DIGEST-MD5 nonces, NTLM's client challenge) and the wall
+/// clock (NTLMv2's timestamp when the server sends none). The crate is
+/// pure: it reads neither itself, so a caller (a test, a deterministic
+/// simulation, a platform without `getrandom`) passes its own, as rustls
+/// takes them from its provider. [`SystemInputs`] is the default.
+pub trait Inputs: Send + Sync + std::fmt::Debug {
+    /// Fills `buf` with cryptographically secure random octets.
+    ///
+    /// # Errors
+    /// [`SaslError::Random`] when none are available.
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), SaslError>;
+
+    /// The wall-clock time now.
+    fn now(&self) -> std::time::SystemTime;
+}
+
+/// The operating system's CSPRNG (`getrandom`) and clock: the one place
+/// in this crate that reads them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemInputs;
+
+impl Inputs for SystemInputs {
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), SaslError> {
+        #[allow(clippy::disallowed_methods)] // the system's inputs are read here only
+        getrandom::fill(buf).map_err(|e| SaslError::Random(e.to_string()))
+    }
+
+    fn now(&self) -> std::time::SystemTime {
+        #[allow(clippy::disallowed_methods)] // the system's inputs are read here only
+        std::time::SystemTime::now()
+    }
+}
+
+/// The default inputs, shared.
+pub(crate) fn system_inputs() -> std::sync::Arc<dyn Inputs> {
+    std::sync::Arc::new(SystemInputs)
 }
 
 /// A random printable nonce (base64 of 24 random octets).
-pub(crate) fn nonce() -> Result<String, SaslError> {
+pub(crate) fn nonce(inputs: &dyn Inputs) -> Result<String, SaslError> {
     use base64::Engine as _;
     let mut raw = [0u8; 24];
-    random(&mut raw)?;
+    inputs.fill_random(&mut raw)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(raw))
 }
 

@@ -9,6 +9,7 @@
 //! [`Credentials::ntlm_v1`] asks. JavaMail picks the same way.
 //! No MIC, no key exchange: SMTP uses neither signing nor sealing.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use des::Des;
@@ -89,6 +90,7 @@ pub struct Ntlm {
     state: State,
     client_challenge: Option<[u8; 8]>,
     timestamp: Option<u64>,
+    inputs: Arc<dyn crate::Inputs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +119,19 @@ impl Ntlm {
             password: c.password.clone(),
             flags: c.ntlm_flags.unwrap_or(DEFAULT_FLAGS),
             v1: c.ntlm_v1,
+            inputs: crate::system_inputs(),
             state: State::Start,
             client_challenge: None,
             timestamp: None,
         }
+    }
+
+    /// Takes its client challenge and (when the server sends none) its
+    /// timestamp from `inputs` (default [`SystemInputs`](crate::SystemInputs)).
+    #[must_use]
+    pub fn with_inputs(mut self, inputs: Arc<dyn crate::Inputs>) -> Ntlm {
+        self.inputs = inputs;
+        self
     }
 
     /// Uses this client challenge instead of a random one (tests and
@@ -210,7 +221,7 @@ impl Ntlm {
             Some(c) => c,
             None => {
                 let mut c = [0u8; 8];
-                crate::random(&mut c)?;
+                self.inputs.fill_random(&mut c)?;
                 c
             }
         };
@@ -236,7 +247,7 @@ impl Ntlm {
             let key = ntowf_v2(self.password.expose(), &self.user, &self.domain)?;
             let time = match (challenge.timestamp, self.timestamp) {
                 (Some(t), _) | (None, Some(t)) => t,
-                (None, None) => now_filetime(),
+                (None, None) => filetime(self.inputs.now()),
             };
             let nt = ntlmv2_response(
                 &key,
@@ -451,10 +462,9 @@ fn security_buffers(
     Ok((fields, payload))
 }
 
-fn now_filetime() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+/// `time` as a Windows FILETIME (100 ns units since 1601).
+fn filetime(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     since
         .as_secs()
         .saturating_mul(10_000_000)

@@ -162,6 +162,7 @@ pub struct Scram {
     password: Secret,
     authzid: Option<String>,
     fixed_nonce: Option<String>,
+    inputs: std::sync::Arc<dyn crate::Inputs>,
     state: State,
 }
 
@@ -194,8 +195,17 @@ impl Scram {
             password: c.password.clone(),
             authzid: c.authzid.clone().filter(|a| !a.is_empty()),
             fixed_nonce: None,
+            inputs: crate::system_inputs(),
             state: State::Initial,
         }
+    }
+
+    /// Takes its nonce's randomness from `inputs` (default
+    /// [`SystemInputs`](crate::SystemInputs)).
+    #[must_use]
+    pub fn with_inputs(mut self, inputs: std::sync::Arc<dyn crate::Inputs>) -> Scram {
+        self.inputs = inputs;
+        self
     }
 
     /// Uses this client nonce instead of a random one. For tests against
@@ -219,7 +229,7 @@ impl Scram {
         };
         let nonce = match &self.fixed_nonce {
             Some(nonce) => nonce.clone(),
-            None => crate::nonce()?,
+            None => crate::nonce(&*self.inputs)?,
         };
         if nonce.is_empty() || !nonce.bytes().all(is_printable) {
             return Err(SaslError::Credentials(
