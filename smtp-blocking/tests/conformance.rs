@@ -2,4 +2,4 @@
 
 mod common;
 
-smtpkit_testserver::conformance_suite!(common::Blocking);
+smtp_suites::conformance_suite!(common::Blocking);

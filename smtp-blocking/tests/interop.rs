@@ -13,18 +13,18 @@ mod common;
 
 use std::path::Path;
 
-use smtpkit_blocking::{Body, Client, ClientSettings, send};
-use smtpkit_client::{ProxyKind, ProxySettings};
-use smtpkit_proto::{Address, Envelope};
-use smtpkit_testserver::interop::{
+use smtp_suites::interop::{
     HEADERS, PASSWORD, Transcript, assert_same_bytes, interop_vars, postfix_settings, run,
     socks_settings, split, stored_form, strip_received, tls_settings, unique_recipient,
     wait_delivered,
 };
+use smtpkit_blocking::{Body, Client, ClientSettings, send};
+use smtpkit_client::{ProxyKind, ProxySettings};
+use smtpkit_proto::{Address, Envelope};
 
 use common::Blocking;
 
-smtpkit_testserver::interop_suite!(Blocking);
+smtp_suites::interop_suite!(Blocking);
 
 /// The sends of the suite go through the one-call API too.
 #[test]

@@ -3,9 +3,9 @@
 mod common;
 
 mod smol_executor {
-    smtpkit_testserver::conformance_suite!(super::common::Smol);
+    smtp_suites::conformance_suite!(super::common::Smol);
 }
 
 mod async_std_executor {
-    smtpkit_testserver::conformance_suite!(super::common::AsyncStd);
+    smtp_suites::conformance_suite!(super::common::AsyncStd);
 }

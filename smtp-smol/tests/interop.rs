@@ -6,9 +6,9 @@
 mod common;
 
 mod smol_executor {
-    smtpkit_testserver::interop_suite!(super::common::Smol);
+    smtp_suites::interop_suite!(super::common::Smol);
 }
 
 mod async_std_executor {
-    smtpkit_testserver::interop_suite!(super::common::AsyncStd);
+    smtp_suites::interop_suite!(super::common::AsyncStd);
 }

@@ -60,11 +60,11 @@
 //!
 //! ## Features
 //!
-//! None. The server links the client crates with `ring` and the platform
-//! roots (the libraries' defaults), rustls and rcgen, and serves every SASL
-//! mechanism, legacy ones included; the conformance suite expects a client
-//! built without a legacy mechanism to refuse to configure it
-//! ([`SelectError::NotBuiltIn`](smtpkit_proto::SelectError::NotBuiltIn)).
+//! None. The server links smtp-proto (its server direction), rustls (with
+//! `ring`) and rcgen, and serves every SASL mechanism, legacy ones
+//! included; it does not link any client crate. The suites the project's
+//! clients run against it (conformance and interop) are in the
+//! unpublished `smtp-suites` crate.
 
 // The README's example, compiled with the doctests so that it stays right.
 #[cfg(doctest)]
@@ -83,10 +83,6 @@ use smtpkit_proto::{Command, DataDecoder, ForwardPath, ReversePath};
 
 mod auth;
 mod chaos;
-#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-pub mod conformance;
-#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-pub mod interop;
 mod proxy;
 mod tls;
 

@@ -4,4 +4,4 @@
 
 mod common;
 
-smtpkit_testserver::interop_suite!(common::Tokio);
+smtp_suites::interop_suite!(common::Tokio);

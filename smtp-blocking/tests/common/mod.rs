@@ -1,9 +1,9 @@
 //! The blocking adapter of the shared suites (smtp-testkit's conformance
 //! and interop suites).
 
+use smtp_suites::conformance::{Adapter, Connection, TestBody};
 use smtpkit_blocking::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtpkit_testserver::conformance::{Adapter, Connection, TestBody};
 
 /// The blocking client.
 pub struct Blocking;

@@ -4,9 +4,9 @@
 use std::future::Future;
 
 use async_io::Async;
+use smtp_suites::conformance::{Adapter, Connection, TestBody};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_smol::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
-use smtpkit_testserver::conformance::{Adapter, Connection, TestBody};
 
 /// How futures are run.
 trait Executor: 'static {

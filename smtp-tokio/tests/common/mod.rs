@@ -1,8 +1,8 @@
 //! The tokio adapter of the shared suites (smtp-testkit's conformance and
 //! interop suites), on a fresh multi-threaded runtime per connection.
 
+use smtp_suites::conformance::{Adapter, Connection, RunResult, TestBody};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtpkit_testserver::conformance::{Adapter, Connection, RunResult, TestBody};
 use smtpkit_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 

@@ -19,7 +19,7 @@ use smtpkit_proto::{
 };
 use smtpkit_tls::{TlsFailure, TlsFailureKind};
 
-use crate::{Action, ProxyProtocol, Script, TestCa, TestProxy, TestServer, When};
+use smtpkit_testserver::{Action, ProxyProtocol, Script, TestCa, TestProxy, TestServer, When};
 
 /// Each message's result, or the connection's error.
 pub type RunResult = Result<Vec<Result<DeliveryReport, Error>>, Error>;
@@ -1538,7 +1538,7 @@ pub fn protocol_version_not_allowed<A: Adapter>() {
     let ca = test_ca(&["localhost"]);
     let mut script = Script::new();
     script.starttls = Some(
-        ca.server_config(&[&crate::rustls::version::TLS12])
+        ca.server_config(&[&smtpkit_testserver::rustls::version::TLS12])
             .unwrap_or_else(|e| panic!("{e}")),
     );
     let server = start(script);
@@ -2159,7 +2159,9 @@ pub fn strict_server_without_pipelining<A: Adapter>() {
     );
     let commands = commands_seen(&server, 1);
     assert!(
-        !commands.iter().any(|c| c == crate::PIPELINING_VIOLATION),
+        !commands
+            .iter()
+            .any(|c| c == smtpkit_testserver::PIPELINING_VIOLATION),
         "{name}: wrote ahead: {commands:?}"
     );
     assert_eq!(
