@@ -53,6 +53,9 @@ pub enum Extension {
     MtPriority(Option<String>),
     /// `LIMITS name=value…` (RFC 9422).
     Limits(Limits),
+    /// PRDR: per-recipient replies after the data
+    /// (draft-hall-prdr-00, Exim and others).
+    Prdr,
     /// Any other keyword (upper-cased) with its parameters as sent.
     Other {
         /// The keyword, upper-cased.
@@ -80,6 +83,7 @@ impl Extension {
             Extension::DeliverBy(_) => "DELIVERBY",
             Extension::MtPriority(_) => "MT-PRIORITY",
             Extension::Limits(_) => "LIMITS",
+            Extension::Prdr => "PRDR",
             Extension::Other { keyword, .. } => keyword,
         }
     }
@@ -120,6 +124,7 @@ impl Extension {
             "DELIVERBY" => Extension::DeliverBy(number(params().next())),
             "MT-PRIORITY" => Extension::MtPriority(params().next().map(str::to_owned)),
             "LIMITS" => Extension::Limits(parse_limits(params())),
+            "PRDR" => Extension::Prdr,
             _ => Extension::Other {
                 keyword,
                 params: params().map(str::to_owned).collect(),

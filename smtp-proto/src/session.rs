@@ -30,9 +30,7 @@ use bytes::BytesMut;
 
 use crate::address::ForwardPath;
 use crate::body::{BdatChunker, BodyInspector, DataEncoder};
-use crate::command::{
-    BodyType, Command, InitialResponse, MailParameters, Mechanism, RcptParameters,
-};
+use crate::command::{BodyType, Command, InitialResponse, Mechanism, RcptParameters};
 use crate::config::{SessionConfig, StartTlsPolicy};
 use crate::ehlo::{EhloResponse, Extension};
 use crate::envelope::{
@@ -42,6 +40,8 @@ use crate::envelope::{
 use crate::reply::{Reply, ReplyCode, ReplyDecoder, ReplyError};
 use crate::sasl::{AuthError, SaslError, SaslMechanism};
 use crate::tls::{TlsError, TlsErrorKind, TlsInfo, TlsLayer};
+
+mod mail;
 
 /// RFC 4954 §4: an AUTH command line longer than this sends its initial
 /// response in a second step instead.
@@ -388,6 +388,48 @@ struct Message {
 }
 
 impl Message {
+    /// Resets the per-transaction state for the next transaction: its
+    /// transfer, its recipients (the next LIMITS RCPTMAX of them), whether
+    /// it asks for PRDR, and every reply and counter of the last one.
+    fn begin_transaction(
+        &mut self,
+        ehlo: &EhloResponse,
+        config: &SessionConfig,
+        declared: BodyType,
+        use_bdat: bool,
+    ) {
+        self.declared = declared;
+        self.inspector = self
+            .body
+            .body_type
+            .is_none()
+            .then(BodyInspector::for_envelope);
+        self.transfer = Some(if use_bdat {
+            Transfer::Bdat(BdatChunker::new(
+                config.options.chunk_size,
+                declared == BodyType::BinaryMime,
+            ))
+        } else {
+            Transfer::Data(DataEncoder::new())
+        });
+        let start = self.range.end;
+        let per_transaction =
+            mail::recipients_per_transaction(ehlo, self.envelope.recipients.len() - start);
+        self.range = start..start + per_transaction;
+        self.rcpt_replies = vec![None; per_transaction];
+        self.data_replies = Vec::new();
+        self.prdr = mail::asks_for_prdr(ehlo, config, per_transaction);
+        self.prdr_started = false;
+        self.mail_reply = None;
+        self.final_reply = None;
+        self.failure = None;
+        self.next_rcpt = 0;
+        self.body_octets = 0;
+        self.pushed = 0;
+        self.restart = self.transactions > 0;
+        self.transactions += 1;
+    }
+
     fn accepted(&self) -> usize {
         self.rcpt_replies
             .iter()
@@ -1523,6 +1565,10 @@ impl Session {
 
     /// Checks what the message needs against what the server offers, then
     /// writes MAIL (and, pipelined, the RCPTs and DATA).
+    /// Starts the next transaction of message `id`: checks what it needs
+    /// from the server, chooses DATA or BDAT, takes the next recipients
+    /// (LIMITS RCPTMAX), and writes MAIL (and, pipelined, the RCPTs and
+    /// DATA).
     fn start_transaction(&mut self, id: MessageId) {
         let ehlo = self.ehlo.clone().unwrap_or_default();
         let verified_tls = self.tls_info.as_ref().is_some_and(|i| i.verified) && self.tls_up();
@@ -1531,80 +1577,13 @@ impl Session {
         let Some(m) = self.message_mut(id) else {
             return;
         };
-        let first = m.transactions == 0;
-        let needed = m.body.body_type.unwrap_or(BodyType::SevenBit);
-        let chunking = ehlo.has(&Extension::Chunking);
-        let use_bdat = (config.options.chunking && chunking) || needed == BodyType::BinaryMime;
-        let check = if let (Some(size), Some(max)) = (m.body.size, ehlo.max_message_size()) {
-            (size > max).then_some(FailureKind::TooLarge { size, max })
-        } else {
-            None
-        }
-        .or_else(|| {
-            match needed {
-                BodyType::EightBitMime if !ehlo.has(&Extension::EightBitMime) => Some("8BITMIME"),
-                BodyType::BinaryMime if !ehlo.has(&Extension::BinaryMime) => Some("BINARYMIME"),
-                BodyType::BinaryMime if !chunking => Some("CHUNKING"),
-                _ => None,
-            }
-            .map(|extension| FailureKind::Unsupported { extension })
-        })
-        .or_else(|| {
-            (m.envelope.needs_smtputf8() && !ehlo.has(&Extension::SmtpUtf8)).then_some(
-                FailureKind::Unsupported {
-                    extension: "SMTPUTF8",
-                },
-            )
-        })
-        .or_else(|| {
-            (m.envelope.require_tls && !(verified_tls && ehlo.has(&Extension::RequireTls)))
-                .then_some(FailureKind::RequireTlsUnavailable)
-        });
-        if let Some(kind) = check {
+        if let Some(kind) = mail::unmet_need(&ehlo, &m.body, &m.envelope, verified_tls) {
             return self.finish_unsent(id, kind);
         }
-
-        // The BODY= declared: what the content needs, or for unknown
-        // content the most the server accepts; checked while streaming.
-        let declared = match m.body.body_type {
-            Some(t) => t,
-            None if ehlo.has(&Extension::EightBitMime) => BodyType::EightBitMime,
-            None => BodyType::SevenBit,
-        };
-        m.declared = declared;
-        m.inspector = m.body.body_type.is_none().then(BodyInspector::for_envelope);
-        m.transfer = Some(if use_bdat {
-            Transfer::Bdat(BdatChunker::new(
-                config.options.chunk_size,
-                declared == BodyType::BinaryMime,
-            ))
-        } else {
-            Transfer::Data(DataEncoder::new())
-        });
-        let start = m.range.end;
-        let remaining = m.envelope.recipients.len() - start;
-        let per_transaction = ehlo
-            .limits()
-            .and_then(|l| l.rcpt_max)
-            .filter(|&n| n > 0)
-            .map_or(remaining, |n| (n as usize).min(remaining));
-        m.range = start..start + per_transaction;
-        m.rcpt_replies = vec![None; per_transaction];
-        m.data_replies = Vec::new();
-        m.prdr = config.options.prdr
-            && !config.lmtp
-            && per_transaction > 1
-            && ehlo.keywords().any(|k| k.eq_ignore_ascii_case("PRDR"));
-        m.prdr_started = false;
-        m.mail_reply = None;
-        m.final_reply = None;
-        m.failure = None;
-        m.next_rcpt = 0;
-        m.body_octets = 0;
-        m.pushed = 0;
-        m.restart = !first;
-        m.transactions += 1;
-        if !first && !m.body.replayable {
+        let use_bdat = mail::uses_bdat(&ehlo, &config.options, &m.body);
+        let declared = mail::declared_body(&ehlo, &m.body);
+        m.begin_transaction(&ehlo, &config, declared, use_bdat);
+        if m.restart && !m.body.replayable {
             // Unreachable by construction (see finish_transaction), kept as
             // a guard: never ask for a body twice that cannot be replayed.
             return self.finish_unsent(
@@ -1614,54 +1593,9 @@ impl Session {
                 },
             );
         }
-
-        let mut params = MailParameters {
-            size: m.body.size.filter(|_| ehlo.has(&Extension::Size(None))),
-            body: match declared {
-                BodyType::SevenBit => None,
-                other => Some(other),
-            },
-            smtputf8: m.envelope.needs_smtputf8(),
-            requiretls: m.envelope.require_tls,
-            prdr: m.prdr,
-            ..MailParameters::default()
-        };
-        if ehlo.has(&Extension::Dsn) {
-            params.ret = m.envelope.ret.or(config.options.dsn_ret);
-            params.envid = m.envelope.envid.clone();
-        }
-        if ehlo.has_keyword("AUTH") {
-            params.auth = m
-                .envelope
-                .submitter
-                .clone()
-                .or_else(|| config.options.submitter.clone());
-        }
-        if ehlo.has(&Extension::MtPriority(None)) {
-            params.mt_priority = m.envelope.mt_priority;
-        }
-        if ehlo.has(&Extension::DeliverBy(None)) {
-            params.by = m.envelope.deliver_by;
-        }
-        // Extra parameters never repeat or contradict the ones derived
-        // above, nor each other.
-        for extra in config
-            .options
-            .mail_extension
-            .iter()
-            .chain(&m.envelope.extra)
-        {
-            let repeated = params
-                .extra
-                .iter()
-                .any(|p| p.keyword().eq_ignore_ascii_case(extra.keyword()));
-            if !extra.is_set_by_the_session() && !repeated {
-                params.extra.push(extra.clone());
-            }
-        }
         let mail = Command::Mail {
             from: m.envelope.from.clone(),
-            params,
+            params: mail::parameters(&ehlo, &config.options, m, declared),
         };
         let rcpts: Vec<Command> = m.envelope.recipients[m.range.clone()]
             .iter()
@@ -1681,18 +1615,28 @@ impl Session {
         if pipelining {
             m.next_rcpt = rcpts.len();
         }
+        self.write_envelope(id, &mail, pipelining.then_some(&rcpts[..]), stage);
+    }
 
-        self.write(&mail);
+    /// Writes MAIL, and with `pipelined` the RCPTs (and DATA when the
+    /// stage says it goes with them), expecting a reply to each.
+    fn write_envelope(
+        &mut self,
+        id: MessageId,
+        mail: &Command,
+        pipelined: Option<&[Command]>,
+        stage: Stage,
+    ) {
+        self.write(mail);
         self.expect(Awaiting::Mail(id));
-        if pipelining {
-            for (i, rcpt) in rcpts.iter().enumerate() {
-                self.write(rcpt);
-                self.expect(Awaiting::Rcpt(id, i));
-            }
-            if stage == Stage::AwaitData {
-                self.write(&Command::Data);
-                self.expect(Awaiting::Data(id));
-            }
+        let Some(rcpts) = pipelined else { return };
+        for (i, rcpt) in rcpts.iter().enumerate() {
+            self.write(rcpt);
+            self.expect(Awaiting::Rcpt(id, i));
+        }
+        if stage == Stage::AwaitData {
+            self.write(&Command::Data);
+            self.expect(Awaiting::Data(id));
         }
     }
 
