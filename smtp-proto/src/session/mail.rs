@@ -24,10 +24,10 @@ pub(super) fn unmet_need(
 ) -> Option<FailureKind> {
     let needed = body.body_type.unwrap_or(BodyType::SevenBit);
     let chunking = ehlo.has(&Extension::Chunking);
-    if let (Some(size), Some(max)) = (body.size, ehlo.max_message_size()) {
-        if size > max {
-            return Some(FailureKind::TooLarge { size, max });
-        }
+    if let (Some(size), Some(max)) = (body.size, ehlo.max_message_size())
+        && size > max
+    {
+        return Some(FailureKind::TooLarge { size, max });
     }
     let missing = match needed {
         BodyType::EightBitMime if !ehlo.has(&Extension::EightBitMime) => Some("8BITMIME"),
