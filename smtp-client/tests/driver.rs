@@ -1351,6 +1351,39 @@ fn quit_without_waiting_writes_quit_and_reads_nothing() {
 }
 
 #[test]
+#[ignore = "driver bug: establish_result takes the recorded Closed event, so a close or liveness \
+            check started after a failed start-up never sees the session closed and asks to \
+            read, without a deadline, for ever (each end of stream changes nothing)"]
+fn close_or_liveness_after_a_failed_start_up_is_done_at_once() {
+    for liveness in [false, true] {
+        let mut s = Server::new();
+        let mut d = s.driver();
+        s.reply("554 5.7.1 no service\r\n");
+        assert_eq!(s.drive(&mut d), Stop::Done);
+        assert!(matches!(
+            d.establish_result(),
+            Err(Error::Session(SessionError::Rejected(_)))
+        ));
+        if liveness {
+            d.start_liveness();
+        } else {
+            d.start_close();
+        }
+        // A closed server socket: every read is the end of the stream.
+        for _ in 0..3 {
+            s.then(Input::Eof);
+        }
+        assert_eq!(s.drive(&mut d), Stop::Done, "liveness: {liveness}");
+        assert!(s.writes.is_empty());
+        if liveness {
+            assert!(!d.finish_liveness());
+        } else {
+            d.finish_close().unwrap();
+        }
+    }
+}
+
+#[test]
 fn nothing_is_written_after_done() {
     let (mut d, mut s) = connect(&["PIPELINING"]);
     let later = s.start + Duration::from_secs(3600);
