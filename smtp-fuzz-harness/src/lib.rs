@@ -10,6 +10,10 @@
 // An oracle's unwrap is an assertion: its panic is what the fuzzer reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod driver;
+
+pub use driver::driver;
+
 use smtpkit_proto::{
     Address, BdatChunker, BodyInspector, Command, DataDecoder, DataEncoder, Decoded, EhloResponse,
     ForwardPath, InspectedBody, MAX_LOCAL_PART_LEN, MAX_PATH_LEN, RcptParameters, Reply,

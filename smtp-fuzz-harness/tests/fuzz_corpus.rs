@@ -83,3 +83,8 @@ fn reply_round_trip_corpus() {
 fn session_script_corpus() {
     replay("session_script", fuzz_harness::session_script);
 }
+
+#[test]
+fn driver_corpus() {
+    replay("driver", fuzz_harness::driver);
+}
