@@ -249,20 +249,20 @@ pub fn driver(data: &[u8]) {
     let flag = |f: u16| flags & f != 0;
     let fixtures = fixtures();
     let mut config = SessionConfig::new(fixtures.client.clone(), "mx.example");
-    config.pipelining = flag(flag::PIPELINING);
-    config.chunking = flag(flag::CHUNKING);
-    config.send_partial = flag(flag::SEND_PARTIAL);
-    config.quit_wait = !flag(flag::NO_QUIT_WAIT);
-    config.use_ehlo = !flag(flag::HELO);
-    config.use_rset_for_liveness = flag(flag::RSET_LIVENESS);
-    config.noop_strict = !flag(flag::LAX_NOOP);
-    config.quit_on_session_reject = flag(flag::QUIT_ON_REJECT);
-    config.chunk_size = 16;
-    config.max_buffered = 64;
-    config.reply_limits = small_limits();
-    config.transcript = flag(flag::TRANSCRIPT);
-    config.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(30));
-    config.timeouts.data_term = Duration::from_secs(60);
+    config.options.pipelining = flag(flag::PIPELINING);
+    config.options.chunking = flag(flag::CHUNKING);
+    config.options.send_partial = flag(flag::SEND_PARTIAL);
+    config.options.quit_wait = !flag(flag::NO_QUIT_WAIT);
+    config.options.use_ehlo = !flag(flag::HELO);
+    config.options.use_rset_for_liveness = flag(flag::RSET_LIVENESS);
+    config.options.noop_strict = !flag(flag::LAX_NOOP);
+    config.options.quit_on_session_reject = flag(flag::QUIT_ON_REJECT);
+    config.options.chunk_size = 16;
+    config.options.max_buffered = 64;
+    config.options.reply_limits = small_limits();
+    config.options.transcript = flag(flag::TRANSCRIPT);
+    config.options.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(30));
+    config.options.timeouts.data_term = Duration::from_secs(60);
     let write_timeout = (!flag(flag::NO_WRITE_TIMEOUT)).then_some(Duration::from_secs(7));
     let proxy_timeout = (!flag(flag::NO_PROXY_TIMEOUT)).then_some(Duration::from_secs(20));
     let proxy = if flag(flag::SOCKS5) {
@@ -478,7 +478,6 @@ impl Harness<'_> {
                 Action::ReadBody { slot, max } => Next::ReadBody(slot, max),
                 Action::RewindBody { slot } => Next::Rewind(slot),
                 Action::Done => Next::Done,
-                other => panic!("unknown action {other:?}"),
             };
             match next {
                 Next::Write(bytes, deadline) => {
