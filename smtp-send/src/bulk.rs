@@ -11,8 +11,9 @@ use serde_json::json;
 use smtpkit_blocking::ClientSettings;
 use smtpkit_proto::Envelope;
 
+use crate::cli::Cli;
 use crate::conn::{self, RuntimeKind};
-use crate::{Cli, Fail, exit};
+use crate::{Fail, exit};
 
 /// Messages queued on a connection at once.
 const BATCH: u64 = 64;

@@ -106,7 +106,7 @@ fn demo() -> Result<(), String> {
         })).collect::<Vec<_>>(),
         "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
                 "auth": auth,
-        "tls": tls.as_ref().map(crate::tls_json),
+        "tls": tls.as_ref().map(crate::output::tls_json),
         "reply": report.reply.as_ref().map(|r| json!({
             "code": r.code().get(),
             "enhanced_code": r.enhanced_code().map(|c| c.to_string()),

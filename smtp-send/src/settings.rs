@@ -1,0 +1,247 @@
+//! The settings, layered: the tool's defaults, the msmtp account,
+//! `--properties`, each `-o`, then the flags.
+
+use std::io::BufReader;
+
+use smtpkit_blocking::{ClientSettings, Protocol};
+
+use crate::cli::Cli;
+use crate::{Fail, exit, fail, msmtprc};
+
+/// Builds the settings in the documented precedence.
+pub(crate) fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
+    Ok(settings_and_account(cli)?.0)
+}
+
+/// The msmtp configuration file to read: `-C FILE`; else, when `-a` is
+/// given or `-s` is not, the user's file if there is one.
+fn msmtp_file(cli: &Cli) -> Result<Option<std::path::PathBuf>, Fail> {
+    if let Some(path) = &cli.msmtp_file {
+        return Ok(Some(path.clone()));
+    }
+    if cli.account.is_some() {
+        return msmtprc::user_file().map(Some).ok_or_else(|| {
+            fail(
+                exit::CONFIG,
+                "-a: no msmtp configuration file (~/.msmtprc, $XDG_CONFIG_HOME/msmtp/config; or -C FILE)",
+            )
+        });
+    }
+    Ok(if cli.server.is_none() {
+        msmtprc::user_file()
+    } else {
+        None
+    })
+}
+
+/// The settings, and what the msmtp account (if any) set besides them.
+pub(crate) fn settings_and_account(
+    cli: &Cli,
+) -> Result<(ClientSettings, Option<msmtprc::Extras>), Fail> {
+    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+    let config = |e: smtpkit_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
+    // The tool's own default: STARTTLS when offered, certificate verified
+    // (a failed verification is an error, never a fallback to plaintext).
+    settings
+        .set("mail.smtp.starttls.enable", "true")
+        .map_err(config)?;
+    // An msmtp account: below --properties, -o and the flags.
+    let mut extras = None;
+    if let Some(path) = msmtp_file(cli)? {
+        let file = msmtprc::load(&path)?;
+        let account = file.account(cli.account.as_deref())?;
+        extras = Some(msmtprc::apply(&file, account, &mut settings)?);
+    }
+    if let Some(path) = &cli.properties {
+        let file = std::fs::File::open(path)
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let map = java_properties::read(BufReader::new(file))
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let mut keys: Vec<_> = map.into_iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            settings.set(&k, &v).map_err(config)?;
+        }
+    }
+    for option in &cli.options {
+        let (k, v) = option
+            .split_once('=')
+            .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
+        settings.set(k.trim(), v).map_err(config)?;
+    }
+    if let Some(notify) = &cli.dsn_notify {
+        let notify = if notify == "off" { None } else { Some(notify) };
+        match notify {
+            Some(n) => settings
+                .set("mail.smtp.dsn.notify", &n.to_ascii_uppercase())
+                .map_err(|e| fail(exit::USAGE, format!("-N: {e}")))?,
+            None => settings.session.dsn_notify = None,
+        }
+    }
+    if let Some(ret) = &cli.dsn_return {
+        match ret.to_ascii_lowercase().as_str() {
+            "off" => settings.session.dsn_ret = None,
+            "full" | "hdrs" | "headers" => settings
+                .set(
+                    "mail.smtp.dsn.ret",
+                    if ret.starts_with(['f', 'F']) {
+                        "FULL"
+                    } else {
+                        "HDRS"
+                    },
+                )
+                .map_err(|e| fail(exit::USAGE, format!("-R: {e}")))?,
+            _ => {
+                return Err(fail(
+                    exit::USAGE,
+                    format!("-R {ret}: expected full, hdrs or off"),
+                ));
+            }
+        }
+    }
+    if cli.lmtp {
+        settings.protocol = Protocol::Lmtp;
+    }
+    if let Some(path) = cli.server.as_deref().and_then(|s| s.strip_prefix("unix:")) {
+        if path.is_empty() {
+            return Err(fail(exit::USAGE, "--server unix:PATH: the path is empty"));
+        }
+        settings.unix_socket = Some(std::path::PathBuf::from(path));
+    } else if let Some(server) = &cli.server {
+        let (host, port) = split_host_port(server).ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                format!("--server {server}: expected HOST[:PORT]"),
+            )
+        })?;
+        settings.set("mail.smtp.host", host).map_err(config)?;
+        if let Some(port) = port {
+            settings.set("mail.smtp.port", port).map_err(config)?;
+        }
+    }
+    if let Some(from) = &cli.from {
+        settings
+            .set("mail.smtp.from", from)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    if let Some(name) = &cli.ehlo {
+        settings
+            .set("mail.smtp.localhost", name)
+            .map_err(|e| fail(exit::USAGE, e.to_string()))?;
+    }
+    if let Some(mode) = &cli.tls {
+        let (enable, required, implicit) = match mode.as_str() {
+            "none" => ("false", "false", "false"),
+            "starttls" => ("true", "false", "false"),
+            "starttls-required" => ("true", "true", "false"),
+            _ => ("false", "false", "true"),
+        };
+        settings
+            .set("mail.smtp.starttls.enable", enable)
+            .map_err(config)?;
+        settings
+            .set("mail.smtp.starttls.required", required)
+            .map_err(config)?;
+        settings
+            .set("mail.smtp.ssl.enable", implicit)
+            .map_err(config)?;
+    }
+    settings
+        .tls
+        .settings
+        .extra_ca_files
+        .extend(cli.ca.iter().cloned());
+    if cli.trust_all {
+        settings.set("mail.smtp.ssl.trust", "*").map_err(config)?;
+    }
+    if cli.no_verify_hostname {
+        settings
+            .set("mail.smtp.ssl.checkserveridentity", "false")
+            .map_err(config)?;
+    }
+    if let (Some(cert), Some(key)) = (&cli.client_cert, &cli.client_key) {
+        settings.tls.client_cert = Some(cert.clone());
+        settings.tls.client_key = Some(key.clone());
+    }
+    let proxy_of = |value: &str, kind| -> Result<smtpkit_client::ProxySettings, Fail> {
+        let (host, port) = split_host_port(value)
+            .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
+            .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))?;
+        Ok(smtpkit_client::ProxySettings::new(kind, host, port))
+    };
+    if let Some(socks) = &cli.socks5 {
+        let mut proxy = proxy_of(socks, smtpkit_client::ProxyKind::Socks5)?;
+        proxy.user = cli.socks5_user.clone();
+        if let Some(var) = &cli.socks5_password_env {
+            let password = std::env::var(var).map_err(|_| {
+                fail(
+                    exit::CONFIG,
+                    format!("--socks5-password-env {var}: not set"),
+                )
+            })?;
+            proxy.password = Some(password.into());
+        }
+        settings.proxy = Some(proxy);
+    }
+    if let Some(http) = &cli.proxy {
+        let mut proxy = proxy_of(http, smtpkit_client::ProxyKind::HttpConnect)?;
+        if let Some(from_properties) = settings.effective_proxy().filter(|p| p.kind == proxy.kind) {
+            proxy.user = from_properties.user;
+            proxy.password = from_properties.password;
+        }
+        settings.proxy = Some(proxy);
+    }
+    if let Some(user) = &cli.user {
+        settings.auth.credentials.user = user.clone();
+        settings.auth.enabled = true;
+    }
+    if let Some(list) = &cli.auth {
+        settings.auth.mechanisms = Some(list.clone());
+        settings.auth.enabled = true;
+    }
+    settings.auth.allow_plaintext |= cli.allow_plaintext_auth;
+    if let Some(var) = &cli.password_env {
+        let password = std::env::var(var)
+            .map_err(|_| fail(exit::CONFIG, format!("--password-env {var}: not set")))?;
+        settings.auth.credentials.password = password.into();
+    }
+    if let Some(path) = &cli.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+        let password = text.lines().next().unwrap_or_default().to_owned();
+        settings.auth.credentials.password = password.into();
+    }
+    if settings.auth.enabled && settings.auth.credentials.user.is_empty() {
+        return Err(fail(
+            exit::CONFIG,
+            "authentication needs a user (-u or mail.smtp.user)",
+        ));
+    }
+    let eval = extras.as_ref().and_then(|e| e.password_eval.as_ref());
+    if let Some(eval) = eval
+        && settings.auth.enabled
+        && settings.auth.credentials.password.expose().is_empty()
+        && !cli.dry_run
+    {
+        settings.auth.credentials.password = eval.run()?.into();
+    }
+    for key in &settings.unknown_keys {
+        eprintln!("smtp-send: warning: unknown property {key} ignored");
+    }
+    Ok((settings, extras))
+}
+
+/// `host`, `host:port`, `[v6]:port`, or a bare IPv6 address.
+fn split_host_port(server: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(rest) = server.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after {
+            "" => Some((host, None)),
+            _ => Some((host, Some(after.strip_prefix(':')?))),
+        };
+    }
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
+        _ => Some((server, None)),
+    }
+}
