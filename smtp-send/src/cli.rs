@@ -1,6 +1,12 @@
-//! The command line: the clap [`Cli`], and sendmail's one-token options.
+//! The command line: the clap [`Cli`], sendmail's one-token options, and
+//! the subcommands that print the command line itself (`completions`,
+//! `man`).
+
+use std::io::{self, Write};
 
 use clap::{Parser, Subcommand};
+
+use crate::exit;
 
 const AFTER_HELP: &str = "\
 Precedence: the tool's own defaults, then the msmtp account (-C FILE, -a
@@ -278,9 +284,7 @@ pub(crate) enum Commands {
 /// error-mode options (meaningless for a client that delivers at once and
 /// reports through its exit status) and `-bm` are dropped. Only these exact
 /// tokens change, before `--`.
-pub(crate) fn sendmail_args(
-    args: impl IntoIterator<Item = std::ffi::OsString>,
-) -> Vec<std::ffi::OsString> {
+fn sendmail_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     const DROPPED: &[&str] = &[
         "-odi", "-odb", "-odq", "-odf", "-oem", "-oep", "-oeq", "-oew", "-om", "-bm",
     ];
@@ -301,6 +305,57 @@ pub(crate) fn sendmail_args(
         out.push(arg);
     }
     out
+}
+
+/// The command line, as sendmail's when invoked as `sendmail` (a symlink
+/// or a copy: the same command line, which already is sendmail's, under
+/// that name in messages). `Err`: clap printed the help, the version or
+/// the usage error; the exit status.
+pub(crate) fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, u8> {
+    let args = sendmail_args(args);
+    let as_sendmail = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == "sendmail");
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if as_sendmail {
+        command = command.name("sendmail").bin_name("sendmail");
+    }
+    command
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m))
+        .map_err(|e| {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            code
+        })
+}
+
+/// `smtp-send completions SHELL`.
+pub(crate) fn completions(shell: clap_complete::Shell) -> u8 {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "smtp-send", &mut io::stdout());
+    exit::OK
+}
+
+/// `smtp-send man`: the page generated from the command line.
+pub(crate) fn man() -> u8 {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    match clap_mangen::Man::new(command).render(&mut page) {
+        Ok(()) => match io::stdout().write_all(&page) {
+            Ok(()) => exit::OK,
+            Err(_) => exit::TEMPFAIL,
+        },
+        Err(e) => {
+            eprintln!("smtp-send: man: {e}");
+            exit::TEMPFAIL
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,77 +2,28 @@
 //! the exit status of an outcome.
 
 use serde_json::{Value, json};
-use smtpkit_blocking::{ClientSettings, Error, Protocol, RootSource, Trust};
+use smtpkit_blocking::{Error, Protocol, RootSource, Trust};
 use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError,
 };
 
 use crate::cli::Cli;
 use crate::exit;
+use crate::settings::Resolved;
 
 /// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`,
 /// and a `passwordeval` command is not run.
-pub(crate) fn dry_run(
-    cli: &Cli,
-    settings: &ClientSettings,
-    envelope: &Envelope,
-    header: &[u8],
-    logfile: Option<&std::path::Path>,
-    unrun_password_eval: bool,
-) {
-    let tls = &settings.tls;
-    let tls_mode = if tls.implicit {
-        "implicit"
-    } else if tls.starttls_required {
-        "starttls-required"
-    } else if tls.starttls_enable {
-        "starttls"
-    } else {
-        "none"
-    };
-    let server = match &settings.unix_socket {
-        Some(path) => format!("unix:{}", path.display()),
-        None => format!("{}:{}", settings.host, settings.port()),
-    };
-    let redacted = |s: Option<&smtpkit_proto::Secret>| s.map(|_| "[redacted]");
-    let proxy = settings.effective_proxy().map(|p| {
-        json!({
-            "kind": match p.kind {
-                smtpkit_client::ProxyKind::Socks5 => "socks5",
-                smtpkit_client::ProxyKind::HttpConnect => "http",
-            },
-            "server": format!("{}:{}", p.host, p.port),
-            "user": p.user,
-            "password": redacted(p.password.as_ref()),
-        })
-    });
-    let object = json!({
-        "server": server,
-        "protocol": if settings.protocol == Protocol::Lmtp { "lmtp" } else { "smtp" },
-        "ehlo": settings.local_name.as_ref().map(ToString::to_string),
-        "tls": tls_mode,
-        "verify_certificate": tls.settings.trust != Trust::All,
-        "verify_hostname": tls.settings.check_server_identity,
-        "ca_files": tls.settings.extra_ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-        "system_roots": tls.settings.roots != RootSource::None,
-        "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
-        "auth": settings.auth.enabled,
-        "user": Some(&settings.auth.credentials.user).filter(|u| !u.is_empty()),
-        // A dry run never runs passwordeval: it may prompt or unlock a key.
-        "password": if unrun_password_eval {
-            Some("[passwordeval, not run]")
-        } else {
-            redacted(Some(&settings.auth.credentials.password).filter(|p| !p.expose().is_empty()))
-        },
-        "mechanisms": settings.auth.mechanisms,
-        "proxy": proxy,
-        "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
-        "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
-        "logfile": logfile.map(|p| p.display().to_string()),
-        "from": envelope.from.to_string(),
-        "recipients": envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(),
-        "header": String::from_utf8_lossy(header),
-    });
+pub(crate) fn dry_run(cli: &Cli, resolved: &Resolved, envelope: &Envelope, header: &[u8]) {
+    let mut object = settings_json(resolved);
+    object["from"] = json!(envelope.from.to_string());
+    object["recipients"] = json!(
+        envelope
+            .recipients
+            .iter()
+            .map(|r| r.address.as_str())
+            .collect::<Vec<_>>()
+    );
+    object["header"] = json!(String::from_utf8_lossy(header));
     if cli.json {
         println!("{object}");
         return;
@@ -92,6 +43,65 @@ pub(crate) fn dry_run(
     }
     println!("header:");
     print!("{}", String::from_utf8_lossy(header));
+}
+
+/// The effective settings, as the dry run shows them.
+fn settings_json(resolved: &Resolved) -> Value {
+    let settings = &resolved.settings;
+    let tls = &settings.tls;
+    let tls_mode = if tls.implicit {
+        "implicit"
+    } else if tls.starttls_required {
+        "starttls-required"
+    } else if tls.starttls_enable {
+        "starttls"
+    } else {
+        "none"
+    };
+    let server = match &settings.unix_socket {
+        Some(path) => format!("unix:{}", path.display()),
+        None => format!("{}:{}", settings.host, settings.port()),
+    };
+    json!({
+        "server": server,
+        "protocol": if settings.protocol == Protocol::Lmtp { "lmtp" } else { "smtp" },
+        "ehlo": settings.local_name.as_ref().map(ToString::to_string),
+        "tls": tls_mode,
+        "verify_certificate": tls.settings.trust != Trust::All,
+        "verify_hostname": tls.settings.check_server_identity,
+        "ca_files": tls.settings.extra_ca_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "system_roots": tls.settings.roots != RootSource::None,
+        "client_cert": tls.client_cert.as_ref().map(|p| p.display().to_string()),
+        "auth": settings.auth.enabled,
+        "user": Some(&settings.auth.credentials.user).filter(|u| !u.is_empty()),
+        // A dry run never runs passwordeval: it may prompt or unlock a key.
+        "password": if resolved.unrun_password_eval {
+            Some("[passwordeval, not run]")
+        } else {
+            redacted(Some(&settings.auth.credentials.password).filter(|p| !p.expose().is_empty()))
+        },
+        "mechanisms": settings.auth.mechanisms,
+        "proxy": settings.effective_proxy().map(|p| proxy_json(&p)),
+        "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
+        "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
+        "logfile": resolved.logfile.as_ref().map(|p| p.display().to_string()),
+    })
+}
+
+fn redacted(secret: Option<&smtpkit_proto::Secret>) -> Option<&'static str> {
+    secret.map(|_| "[redacted]")
+}
+
+fn proxy_json(p: &smtpkit_client::ProxySettings) -> Value {
+    json!({
+        "kind": match p.kind {
+            smtpkit_client::ProxyKind::Socks5 => "socks5",
+            smtpkit_client::ProxyKind::HttpConnect => "http",
+        },
+        "server": format!("{}:{}", p.host, p.port),
+        "user": p.user,
+        "password": redacted(p.password.as_ref()),
+    })
 }
 
 /// What the report says about the session besides the message.
@@ -169,48 +179,57 @@ pub(crate) fn emit(
             "extensions": extensions,
         });
         if *report_success {
-            // mail.smtp.reportsuccess: each success with the server's reply,
-            // as JavaMail's SMTPAddressSucceededException carries it.
-            object["successes"] = report
-                .map(|r| {
-                    r.recipients
-                        .iter()
-                        .filter_map(|rr| match &rr.status {
-                            smtpkit_proto::RecipientStatus::Delivered(reply) => {
-                                let mut v = reply_json(reply);
-                                v["address"] = json!(rr.address.as_str());
-                                Some(v)
-                            }
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-                .into();
+            object["successes"] = successes_json(report);
         }
         if let Some(error) = error {
             object["error"] = json!(error);
         }
         println!("{object}");
     } else {
-        for a in &accepted {
-            eprintln!("accepted: {a}");
-        }
-        for r in &rejected {
-            // Server text is data: escaped before it reaches a terminal.
-            eprintln!(
-                "rejected: {} ({} {})",
-                r["address"].as_str().unwrap_or(""),
-                r["code"],
-                smtpkit_proto::escape_text(r["message"].as_str().unwrap_or(""))
-            );
-        }
-        for a in &unsent {
-            eprintln!("unsent: {a}");
-        }
-        if let Some(error) = error {
-            eprintln!("smtp-send: {error}");
-        }
+        print_summary(&accepted, &rejected, &unsent, error);
+    }
+}
+
+/// `mail.smtp.reportsuccess`: each success with the server's reply, as
+/// JavaMail's SMTPAddressSucceededException carries it.
+fn successes_json(report: Option<&DeliveryReport>) -> Value {
+    report
+        .map(|r| {
+            r.recipients
+                .iter()
+                .filter_map(|rr| match &rr.status {
+                    smtpkit_proto::RecipientStatus::Delivered(reply) => {
+                        let mut v = reply_json(reply);
+                        v["address"] = json!(rr.address.as_str());
+                        Some(v)
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into()
+}
+
+/// The report without `--json`: a line per recipient, on standard error.
+fn print_summary(accepted: &[&str], rejected: &[Value], unsent: &[&str], error: Option<&str>) {
+    for a in accepted {
+        eprintln!("accepted: {a}");
+    }
+    for r in rejected {
+        // Server text is data: escaped before it reaches a terminal.
+        eprintln!(
+            "rejected: {} ({} {})",
+            r["address"].as_str().unwrap_or(""),
+            r["code"],
+            smtpkit_proto::escape_text(r["message"].as_str().unwrap_or(""))
+        );
+    }
+    for a in unsent {
+        eprintln!("unsent: {a}");
+    }
+    if let Some(error) = error {
+        eprintln!("smtp-send: {error}");
     }
 }
 

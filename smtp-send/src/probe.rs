@@ -2,33 +2,53 @@
 //! the TLS connection and the certificate chain.
 
 use serde_json::{Value, json};
+use smtpkit_proto::{EhloResponse, SessionInfo};
 
 use crate::cli::Cli;
 use crate::output::report_error;
-use crate::settings::settings;
-use crate::{Fail, conn, exit, runtime_kind};
+use crate::{Fail, conn, exit, runtime_kind, send, settings};
 
 /// `smtp-send probe`.
-pub(crate) fn probe(cli: &Cli) -> Result<u8, Fail> {
-    let settings = settings(cli)?;
+pub(crate) fn run(cli: &Cli) -> Result<u8, Fail> {
+    let settings = settings::resolve(cli)?.settings;
     let runtime = runtime_kind(cli)?;
-    let transcript: Option<smtpkit_blocking::TranscriptHook> = cli
-        .transcript
-        .then(|| Box::new(|e: &smtpkit_proto::TranscriptEntry| eprintln!("{e}")) as _);
-    let client = match conn::connect(runtime, &settings, transcript) {
+    let client = match conn::connect(runtime, &settings, send::transcript(cli)) {
         Ok(c) => c,
         Err(e) => return Ok(report_error(cli, &e, None, &[])),
     };
     let info = client.info();
-    let keywords = |e: Option<&smtpkit_proto::EhloResponse>| -> Vec<String> {
-        e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
-            .unwrap_or_default()
-    };
     let (before, after) = match &info.extensions_before_tls {
         Some(before) => (keywords(Some(before)), keywords(info.extensions.as_ref())),
         None => (keywords(info.extensions.as_ref()), Vec::new()),
     };
-    let tls = info.tls.as_ref().map(|info| {
+    let report = json!({
+        "server": format!("{}:{}", settings.host, settings.port()),
+        "greeting": info.greeting.as_ref().map(|g| match g.enhanced_code() {
+            Some(e) => format!("{} {e} {}", g.code(), g.message()),
+            None => format!("{} {}", g.code(), g.message()),
+        }),
+        "extensions_before_tls": before,
+        "extensions_after_tls": after,
+        "tls": tls_json(&info),
+        "auth": info.auth_mechanism,
+    });
+    client.close();
+    if cli.json {
+        println!("{report}");
+    } else {
+        print_report(&report, &before, &after);
+    }
+    Ok(exit::OK)
+}
+
+fn keywords(e: Option<&EhloResponse>) -> Vec<String> {
+    e.map(|e| e.extensions().iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The TLS connection and the server's certificate chain, or null.
+fn tls_json(info: &SessionInfo) -> Option<Value> {
+    info.tls.as_ref().map(|info| {
         json!({
             "version": info.version,
             "cipher_suite": info.cipher_suite,
@@ -39,60 +59,47 @@ pub(crate) fn probe(cli: &Cli) -> Result<u8, Fail> {
                 "length": der.len(),
             })).collect::<Vec<_>>(),
         })
-    });
-    let report = json!({
-        "server": format!("{}:{}", settings.host, settings.port()),
-                "greeting": info.greeting.as_ref().map(|g| match g.enhanced_code() {
-            Some(e) => format!("{} {e} {}", g.code(), g.message()),
-            None => format!("{} {}", g.code(), g.message()),
-        }),
-        "extensions_before_tls": before,
-        "extensions_after_tls": after,
-        "tls": tls,
-                "auth": info.auth_mechanism,
-    });
-    client.close();
-    if cli.json {
-        println!("{report}");
-    } else {
-        // The JSON is exact; what a person reads is escaped.
-        let shown = |v: &[String]| smtpkit_proto::escape_text(&v.join(", ")).into_owned();
-        println!(
-            "greeting:   {}",
-            smtpkit_proto::escape_text(report["greeting"].as_str().unwrap_or("-"))
-        );
-        println!("extensions: {}", shown(&before));
-        match &report["tls"] {
-            Value::Null => println!("tls:        none"),
-            tls => {
-                println!("extensions after TLS: {}", shown(&after));
-                println!(
-                    "tls:        {} {} (certificate {})",
-                    tls["version"].as_str().unwrap_or("?"),
-                    tls["cipher_suite"].as_str().unwrap_or("?"),
-                    if tls["verified"].as_bool() == Some(true) {
-                        "verified"
-                    } else {
-                        "NOT verified"
-                    }
-                );
-                for (i, cert) in tls["certificates"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                {
-                    println!(
-                        "cert[{i}]:    sha256 {}  spki-sha256 {}  {} octets",
-                        cert["sha256"].as_str().unwrap_or("?"),
-                        cert["spki_sha256"].as_str().unwrap_or("?"),
-                        cert["length"]
-                    );
+    })
+}
+
+/// The report without `--json`. The JSON is exact; what a person reads is
+/// escaped.
+fn print_report(report: &Value, before: &[String], after: &[String]) {
+    let shown = |v: &[String]| smtpkit_proto::escape_text(&v.join(", ")).into_owned();
+    println!(
+        "greeting:   {}",
+        smtpkit_proto::escape_text(report["greeting"].as_str().unwrap_or("-"))
+    );
+    println!("extensions: {}", shown(before));
+    match &report["tls"] {
+        Value::Null => println!("tls:        none"),
+        tls => {
+            println!("extensions after TLS: {}", shown(after));
+            println!(
+                "tls:        {} {} (certificate {})",
+                tls["version"].as_str().unwrap_or("?"),
+                tls["cipher_suite"].as_str().unwrap_or("?"),
+                if tls["verified"].as_bool() == Some(true) {
+                    "verified"
+                } else {
+                    "NOT verified"
                 }
+            );
+            for (i, cert) in tls["certificates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                println!(
+                    "cert[{i}]:    sha256 {}  spki-sha256 {}  {} octets",
+                    cert["sha256"].as_str().unwrap_or("?"),
+                    cert["spki_sha256"].as_str().unwrap_or("?"),
+                    cert["length"]
+                );
             }
         }
     }
-    Ok(exit::OK)
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {

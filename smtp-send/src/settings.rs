@@ -1,21 +1,68 @@
-//! The settings, layered: the tool's defaults, the msmtp account,
-//! `--properties`, each `-o`, then the flags.
+//! The settings, layered, each layer over the one before: the tool's
+//! defaults, the msmtp account, `--properties`, each `-o` in order, then
+//! the flags (`--help` documents this order).
 
 use std::io::BufReader;
+use std::path::PathBuf;
 
 use smtpkit_blocking::{ClientSettings, Protocol};
 
 use crate::cli::Cli;
-use crate::{Fail, exit, fail, msmtprc};
+use crate::msmtprc::{self, Extras, PasswordEval};
+use crate::{Fail, exit, fail};
+
+/// The settings, and what the tool needs besides them.
+pub(crate) struct Resolved {
+    pub(crate) settings: ClientSettings,
+    /// `-X FILE`, else the account's `logfile`.
+    pub(crate) logfile: Option<PathBuf>,
+    /// The account's `passwordeval` would give the password, and was not
+    /// run: a dry run never runs it (it may prompt or unlock a key).
+    pub(crate) unrun_password_eval: bool,
+}
 
 /// Builds the settings in the documented precedence.
-pub(crate) fn settings(cli: &Cli) -> Result<ClientSettings, Fail> {
-    Ok(settings_and_account(cli)?.0)
+pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
+    let mut settings = defaults()?;
+    let account = account(cli, &mut settings)?;
+    properties_file(cli, &mut settings)?;
+    options(cli, &mut settings)?;
+    flags(cli, &mut settings)?;
+    let (logfile, eval) = match account {
+        Some(Extras {
+            logfile,
+            password_eval,
+        }) => (logfile, password_eval),
+        None => (None, None),
+    };
+    let unrun_password_eval = password_eval(cli, eval.as_ref(), &mut settings)?;
+    for key in &settings.unknown_keys {
+        eprintln!("smtp-send: warning: unknown property {key} ignored");
+    }
+    Ok(Resolved {
+        settings,
+        logfile: cli.logfile.clone().or(logfile),
+        unrun_password_eval,
+    })
+}
+
+fn config(e: smtpkit_blocking::PropertyError) -> Fail {
+    fail(exit::CONFIG, e.to_string())
+}
+
+/// The tool's own default: STARTTLS when offered, certificate verified (a
+/// failed verification is an error, never a fallback to plaintext).
+fn defaults() -> Result<ClientSettings, Fail> {
+    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
+    settings
+        .set("mail.smtp.starttls.enable", "true")
+        .map_err(config)?;
+    Ok(settings)
 }
 
 /// The msmtp configuration file to read: `-C FILE`; else, when `-a` is
 /// given or `-s` is not, the user's file if there is one.
-fn msmtp_file(cli: &Cli) -> Result<Option<std::path::PathBuf>, Fail> {
+fn msmtp_file(cli: &Cli) -> Result<Option<PathBuf>, Fail> {
     if let Some(path) = &cli.msmtp_file {
         return Ok(Some(path.clone()));
     }
@@ -34,41 +81,57 @@ fn msmtp_file(cli: &Cli) -> Result<Option<std::path::PathBuf>, Fail> {
     })
 }
 
-/// The settings, and what the msmtp account (if any) set besides them.
-pub(crate) fn settings_and_account(
-    cli: &Cli,
-) -> Result<(ClientSettings, Option<msmtprc::Extras>), Fail> {
-    let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
-    let config = |e: smtpkit_blocking::PropertyError| fail(exit::CONFIG, e.to_string());
-    // The tool's own default: STARTTLS when offered, certificate verified
-    // (a failed verification is an error, never a fallback to plaintext).
-    settings
-        .set("mail.smtp.starttls.enable", "true")
-        .map_err(config)?;
-    // An msmtp account: below --properties, -o and the flags.
-    let mut extras = None;
-    if let Some(path) = msmtp_file(cli)? {
-        let file = msmtprc::load(&path)?;
-        let account = file.account(cli.account.as_deref())?;
-        extras = Some(msmtprc::apply(&file, account, &mut settings)?);
+/// The msmtp account, if there is a file: what it sets besides the
+/// settings.
+fn account(cli: &Cli, settings: &mut ClientSettings) -> Result<Option<Extras>, Fail> {
+    let Some(path) = msmtp_file(cli)? else {
+        return Ok(None);
+    };
+    let file = msmtprc::load(&path)?;
+    let account = file.account(cli.account.as_deref())?;
+    msmtprc::apply(&file, account, settings).map(Some)
+}
+
+/// `--properties FILE`, its keys in sorted order.
+fn properties_file(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
+    let Some(path) = &cli.properties else {
+        return Ok(());
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+    let map = java_properties::read(BufReader::new(file))
+        .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
+    let mut keys: Vec<_> = map.into_iter().collect();
+    keys.sort();
+    for (k, v) in keys {
+        settings.set(&k, &v).map_err(config)?;
     }
-    if let Some(path) = &cli.properties {
-        let file = std::fs::File::open(path)
-            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
-        let map = java_properties::read(BufReader::new(file))
-            .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
-        let mut keys: Vec<_> = map.into_iter().collect();
-        keys.sort();
-        for (k, v) in keys {
-            settings.set(&k, &v).map_err(config)?;
-        }
-    }
+    Ok(())
+}
+
+/// Each `-o KEY=VALUE`, in order.
+fn options(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     for option in &cli.options {
         let (k, v) = option
             .split_once('=')
             .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
         settings.set(k.trim(), v).map_err(config)?;
     }
+    Ok(())
+}
+
+/// The flags, over every other layer.
+fn flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
+    dsn_flags(cli, settings)?;
+    server_flags(cli, settings)?;
+    sender_flags(cli, settings)?;
+    tls_flags(cli, settings)?;
+    proxy_flags(cli, settings)?;
+    auth_flags(cli, settings)
+}
+
+/// `-N` and `-R`.
+fn dsn_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(notify) = &cli.dsn_notify {
         let notify = if notify == "off" { None } else { Some(notify) };
         match notify {
@@ -99,6 +162,11 @@ pub(crate) fn settings_and_account(
             }
         }
     }
+    Ok(())
+}
+
+/// `--lmtp` and `-s`.
+fn server_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if cli.lmtp {
         settings.protocol = Protocol::Lmtp;
     }
@@ -106,7 +174,7 @@ pub(crate) fn settings_and_account(
         if path.is_empty() {
             return Err(fail(exit::USAGE, "--server unix:PATH: the path is empty"));
         }
-        settings.unix_socket = Some(std::path::PathBuf::from(path));
+        settings.unix_socket = Some(PathBuf::from(path));
     } else if let Some(server) = &cli.server {
         let (host, port) = split_host_port(server).ok_or_else(|| {
             fail(
@@ -119,6 +187,11 @@ pub(crate) fn settings_and_account(
             settings.set("mail.smtp.port", port).map_err(config)?;
         }
     }
+    Ok(())
+}
+
+/// `-f` and `--ehlo`.
+fn sender_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(from) = &cli.from {
         settings
             .set("mail.smtp.from", from)
@@ -129,6 +202,12 @@ pub(crate) fn settings_and_account(
             .set("mail.smtp.localhost", name)
             .map_err(|e| fail(exit::USAGE, e.to_string()))?;
     }
+    Ok(())
+}
+
+/// `--tls`, `--ca`, `--trust-all`, `--no-verify-hostname`, `--client-cert`
+/// and `--client-key`.
+fn tls_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(mode) = &cli.tls {
         let (enable, required, implicit) = match mode.as_str() {
             "none" => ("false", "false", "false"),
@@ -163,6 +242,12 @@ pub(crate) fn settings_and_account(
         settings.tls.client_cert = Some(cert.clone());
         settings.tls.client_key = Some(key.clone());
     }
+    Ok(())
+}
+
+/// `--socks5` (with `--socks5-user` and `--socks5-password-env`) and
+/// `--proxy`.
+fn proxy_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     let proxy_of = |value: &str, kind| -> Result<smtpkit_client::ProxySettings, Fail> {
         let (host, port) = split_host_port(value)
             .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
@@ -191,6 +276,12 @@ pub(crate) fn settings_and_account(
         }
         settings.proxy = Some(proxy);
     }
+    Ok(())
+}
+
+/// `-u`, `--auth`, `--allow-plaintext-auth`, `--password-env` and
+/// `--password-file`; authentication then needs a user.
+fn auth_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(user) = &cli.user {
         settings.auth.credentials.user = user.clone();
         settings.auth.enabled = true;
@@ -217,18 +308,28 @@ pub(crate) fn settings_and_account(
             "authentication needs a user (-u or mail.smtp.user)",
         ));
     }
-    let eval = extras.as_ref().and_then(|e| e.password_eval.as_ref());
-    if let Some(eval) = eval
-        && settings.auth.enabled
-        && settings.auth.credentials.password.expose().is_empty()
-        && !cli.dry_run
-    {
-        settings.auth.credentials.password = eval.run()?.into();
+    Ok(())
+}
+
+/// The account's `passwordeval`, run once every layer is in, only when
+/// authenticating and no layer gave the password, and never on a dry run.
+/// True when it would have run but this is a dry run.
+fn password_eval(
+    cli: &Cli,
+    eval: Option<&PasswordEval>,
+    settings: &mut ClientSettings,
+) -> Result<bool, Fail> {
+    let Some(eval) = eval else {
+        return Ok(false);
+    };
+    if !settings.auth.enabled || !settings.auth.credentials.password.expose().is_empty() {
+        return Ok(false);
     }
-    for key in &settings.unknown_keys {
-        eprintln!("smtp-send: warning: unknown property {key} ignored");
+    if cli.dry_run {
+        return Ok(true);
     }
-    Ok((settings, extras))
+    settings.auth.credentials.password = eval.run()?.into();
+    Ok(false)
 }
 
 /// `host`, `host:port`, `[v6]:port`, or a bare IPv6 address.
