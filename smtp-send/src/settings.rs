@@ -1,6 +1,23 @@
 //! The settings, layered, each layer over the one before: the tool's
 //! defaults, the msmtp account, `--properties`, each `-o` in order, then
 //! the flags (`--help` documents this order).
+//!
+//! Every layer sets what has a `mail.smtp.*` key through
+//! `ClientSettings::set`, as a property would: the msmtp account through
+//! its table (`msmtprc::MSMTP`; its few commands without a key are listed
+//! there), and each flag translated to its keys
+//! (`-s` to `host` and `port`, `-u` to `user` and `auth`, `--proxy` to
+//! `proxy.host` and `proxy.port`, ...). A field is written directly only
+//! for what no key can say:
+//!
+//! | flag | field | why no key |
+//! |---|---|---|
+//! | `-N off`, `-R off` | `session.dsn_notify`, `session.dsn_ret` | the keys take NOTIFY/RET words; no value clears them |
+//! | `--lmtp`, `-s unix:PATH` | `protocol`, `unix_socket` | JavaMail has no LMTP nor Unix sockets |
+//! | `--ca`, `--client-cert`, `--client-key` | `tls.settings.extra_ca_files`, `tls.client_cert`, `tls.client_key` | JavaMail takes trust and client keys from Java's key stores, not `mail.smtp.*` |
+//! | `--socks5` (`--socks5-user`, `--socks5-password-env`) | `proxy` | a SOCKS proxy's credentials have no key (JavaMail asks its Authenticator), and `socks.host` would lose to an HTTP proxy's `proxy.host` from an earlier layer |
+//! | `--allow-plaintext-auth` | `auth.allow_plaintext` | our own safeguard: JavaMail sends PLAIN and LOGIN in the clear |
+//! | `--password-env`, `--password-file` | `auth.credentials.password` | JavaMail passes the password to `connect`, not as a property |
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -130,7 +147,8 @@ fn flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     auth_flags(cli, settings)
 }
 
-/// `-N` and `-R`.
+/// `-N` and `-R`: `mail.smtp.dsn.notify` and `.ret`; `off` clears them,
+/// which no value of the keys does.
 fn dsn_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(notify) = &cli.dsn_notify {
         let notify = if notify == "off" { None } else { Some(notify) };
@@ -165,7 +183,8 @@ fn dsn_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `--lmtp` and `-s`.
+/// `--lmtp` and `-s`: `mail.smtp.host` and `.port`; LMTP and a Unix
+/// socket have no key.
 fn server_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if cli.lmtp {
         settings.protocol = Protocol::Lmtp;
@@ -190,7 +209,7 @@ fn server_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `-f` and `--ehlo`.
+/// `-f` and `--ehlo`: `mail.smtp.from` and `mail.smtp.localhost`.
 fn sender_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(from) = &cli.from {
         settings
@@ -205,8 +224,10 @@ fn sender_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `--tls`, `--ca`, `--trust-all`, `--no-verify-hostname`, `--client-cert`
-/// and `--client-key`.
+/// `--tls` (`mail.smtp.starttls.enable`, `.starttls.required`,
+/// `.ssl.enable`), `--trust-all` (`mail.smtp.ssl.trust=*`),
+/// `--no-verify-hostname` (`mail.smtp.ssl.checkserveridentity=false`);
+/// `--ca`, `--client-cert` and `--client-key` have no key.
 fn tls_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(mode) = &cli.tls {
         let (enable, required, implicit) = match mode.as_str() {
@@ -245,17 +266,16 @@ fn tls_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     Ok(())
 }
 
-/// `--socks5` (with `--socks5-user` and `--socks5-password-env`) and
-/// `--proxy`.
+/// `--proxy`: `mail.smtp.proxy.host` and `.port` (its credentials are
+/// `mail.smtp.proxy.user` and `.password`, from any layer); `--socks5`
+/// (with `--socks5-user` and `--socks5-password-env`) is a typed proxy,
+/// which wins over the proxy keys of every layer (the module's table says
+/// why).
 fn proxy_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
-    let proxy_of = |value: &str, kind| -> Result<smtpkit_client::ProxySettings, Fail> {
-        let (host, port) = split_host_port(value)
-            .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
-            .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))?;
-        Ok(smtpkit_client::ProxySettings::new(kind, host, port))
-    };
     if let Some(socks) = &cli.socks5 {
-        let mut proxy = proxy_of(socks, smtpkit_client::ProxyKind::Socks5)?;
+        let (host, port) = proxy_address(socks)?;
+        let mut proxy =
+            smtpkit_client::ProxySettings::new(smtpkit_client::ProxyKind::Socks5, host, port);
         proxy.user = cli.socks5_user.clone();
         if let Some(var) = &cli.socks5_password_env {
             let password = std::env::var(var).map_err(|_| {
@@ -269,26 +289,37 @@ fn proxy_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
         settings.proxy = Some(proxy);
     }
     if let Some(http) = &cli.proxy {
-        let mut proxy = proxy_of(http, smtpkit_client::ProxyKind::HttpConnect)?;
-        if let Some(from_properties) = settings.effective_proxy().filter(|p| p.kind == proxy.kind) {
-            proxy.user = from_properties.user;
-            proxy.password = from_properties.password;
-        }
-        settings.proxy = Some(proxy);
+        let (host, port) = proxy_address(http)?;
+        settings.set("mail.smtp.proxy.host", host).map_err(config)?;
+        settings
+            .set("mail.smtp.proxy.port", &port.to_string())
+            .map_err(config)?;
     }
     Ok(())
 }
 
-/// `-u`, `--auth`, `--allow-plaintext-auth`, `--password-env` and
-/// `--password-file`; authentication then needs a user.
+/// A proxy's `HOST:PORT`: both are needed.
+fn proxy_address(value: &str) -> Result<(&str, u16), Fail> {
+    split_host_port(value)
+        .and_then(|(h, p)| Some((h, p?.parse::<u16>().ok()?)))
+        .filter(|(h, p)| !h.trim().is_empty() && *p != 0)
+        .ok_or_else(|| fail(exit::USAGE, format!("{value}: expected HOST:PORT")))
+}
+
+/// `-u` (`mail.smtp.user`, `mail.smtp.auth=true`), `--auth`
+/// (`mail.smtp.auth.mechanisms`, `mail.smtp.auth=true`); then
+/// `--allow-plaintext-auth`, `--password-env` and `--password-file`, which
+/// have no key. Authentication then needs a user.
 fn auth_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if let Some(user) = &cli.user {
-        settings.auth.credentials.user = user.clone();
-        settings.auth.enabled = true;
+        settings.set("mail.smtp.user", user).map_err(config)?;
+        settings.set("mail.smtp.auth", "true").map_err(config)?;
     }
     if let Some(list) = &cli.auth {
-        settings.auth.mechanisms = Some(list.clone());
-        settings.auth.enabled = true;
+        settings
+            .set("mail.smtp.auth.mechanisms", list)
+            .map_err(config)?;
+        settings.set("mail.smtp.auth", "true").map_err(config)?;
     }
     settings.auth.allow_plaintext |= cli.allow_plaintext_auth;
     if let Some(var) = &cli.password_env {

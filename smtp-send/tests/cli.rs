@@ -663,7 +663,37 @@ fn through_proxies() {
     );
     assert_eq!(out.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&out.stderr).contains("407"));
-    assert_eq!(server.transactions().len(), 2);
+    // --proxy is mail.smtp.proxy.host and .port: the credentials are the
+    // proxy keys, from any layer (as --help says).
+    let out = smtp_send(
+        &[
+            "-s",
+            "mx.example.invalid",
+            "--proxy",
+            &closed.addr().to_string(),
+            "-o",
+            "mail.smtp.proxy.user=a",
+            "-o",
+            "mail.smtp.proxy.password=b",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A proxy needs a host and a port (an empty host would mean none).
+    for bad in [":8080", "proxy.example", "proxy.example:0"] {
+        let out = smtp_send(
+            &["-s", "mx.example.invalid", "--proxy", bad, "x@example.org"],
+            MESSAGE,
+        );
+        assert_eq!(out.status.code(), Some(64), "{bad}");
+    }
+    assert_eq!(server.transactions().len(), 3);
 }
 
 /// `--lmtp -s unix:PATH`: LMTP over a Unix domain socket; a recipient
