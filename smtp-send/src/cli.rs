@@ -23,7 +23,8 @@ Exit status (sysexits):
   75  temporary failure (4xx, connection lost, timeout)
   76  malformed server reply
   77  authentication failed
-  78  configuration error";
+  78  configuration error, or an unknown mail.smtp.* key (-o, --properties;
+      the closest known key is named)";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -68,7 +69,8 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "ehlo", value_name = "NAME")]
     pub(crate) ehlo: Option<String>,
 
-    /// Any mail.smtp.* property; repeatable, later wins
+    /// Any mail.smtp.* property (an unknown key is an error); repeatable,
+    /// later wins
     #[arg(global = true, short = 'o', long = "option", value_name = "KEY=VALUE")]
     pub(crate) options: Vec<String>,
 

@@ -10,6 +10,7 @@ mod cli;
 mod conn;
 #[cfg(feature = "demo")]
 mod demo;
+mod keys;
 mod log;
 mod message;
 mod msmtprc;

@@ -18,6 +18,11 @@
 //! | `--socks5` (`--socks5-user`, `--socks5-password-env`) | `proxy` | a SOCKS proxy's credentials have no key (JavaMail asks its Authenticator), and `socks.host` would lose to an HTTP proxy's `proxy.host` from an earlier layer |
 //! | `--allow-plaintext-auth` | `auth.allow_plaintext` | our own safeguard: JavaMail sends PLAIN and LOGIN in the clear |
 //! | `--password-env`, `--password-file` | `auth.credentials.password` | JavaMail passes the password to `connect`, not as a property |
+//!
+//! A key the user gives (`--properties`, `-o`) under `mail.smtp.` (or
+//! `mail.smtps.`, `mail.lmtp.`) that names no setting is an error, exit 78,
+//! naming the closest key (`keys`). The msmtp account and the flags set
+//! only keys the library knows (a test below applies them all).
 
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -26,7 +31,7 @@ use smtpkit_blocking::{ClientSettings, Protocol};
 
 use crate::cli::Cli;
 use crate::msmtprc::{self, Extras, PasswordEval};
-use crate::{Fail, exit, fail};
+use crate::{Fail, exit, fail, keys};
 
 /// The settings, and what the tool needs besides them.
 pub(crate) struct Resolved {
@@ -53,9 +58,6 @@ pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
         None => (None, None),
     };
     let unrun_password_eval = password_eval(cli, eval.as_ref(), &mut settings)?;
-    for key in &settings.unknown_keys {
-        eprintln!("smtp-send: warning: unknown property {key} ignored");
-    }
     Ok(Resolved {
         settings,
         logfile: cli.logfile.clone().or(logfile),
@@ -109,7 +111,8 @@ fn account(cli: &Cli, settings: &mut ClientSettings) -> Result<Option<Extras>, F
     msmtprc::apply(&file, account, settings).map(Some)
 }
 
-/// `--properties FILE`, its keys in sorted order.
+/// `--properties FILE`, its keys in sorted order; an unknown
+/// `mail.smtp.*` key is an error.
 fn properties_file(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     let Some(path) = &cli.properties else {
         return Ok(());
@@ -121,17 +124,20 @@ fn properties_file(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail>
     let mut keys: Vec<_> = map.into_iter().collect();
     keys.sort();
     for (k, v) in keys {
+        keys::check(&k).map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
         settings.set(&k, &v).map_err(config)?;
     }
     Ok(())
 }
 
-/// Each `-o KEY=VALUE`, in order.
+/// Each `-o KEY=VALUE`, in order; an unknown `mail.smtp.*` key is an
+/// error.
 fn options(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     for option in &cli.options {
         let (k, v) = option
             .split_once('=')
             .ok_or_else(|| fail(exit::USAGE, format!("-o {option}: expected KEY=VALUE")))?;
+        keys::check(k.trim()).map_err(|e| fail(exit::CONFIG, format!("-o: {e}")))?;
         settings.set(k.trim(), v).map_err(config)?;
     }
     Ok(())
@@ -375,5 +381,105 @@ fn split_host_port(server: &str) -> Option<(&str, Option<&str>)> {
     match server.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => Some((host, Some(port))),
         _ => Some((server, None)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The flags' keys are keys the library knows (a misspelt one would be
+    /// ignored: `ClientSettings::set` only records it).
+    #[test]
+    fn the_flags_set_known_keys() {
+        let cli = Cli::try_parse_from([
+            "smtp-send",
+            "-N",
+            "success,failure",
+            "-R",
+            "headers",
+            "-s",
+            "mx.example:2525",
+            "-f",
+            "a@example.org",
+            "--ehlo",
+            "client.example",
+            "--tls",
+            "starttls-required",
+            "--trust-all",
+            "--no-verify-hostname",
+            "--proxy",
+            "proxy.example:8080",
+            "-u",
+            "alice",
+            "--auth",
+            "PLAIN",
+            "x@example.org",
+        ])
+        .unwrap();
+        let mut settings = defaults().unwrap();
+        flags(&cli, &mut settings).unwrap();
+        assert!(
+            settings.unknown_keys.is_empty(),
+            "{:?}",
+            settings.unknown_keys
+        );
+        assert_eq!(
+            (settings.host.as_str(), settings.port()),
+            ("mx.example", 2525)
+        );
+        assert!(settings.tls.starttls_required);
+        assert_eq!(settings.auth.credentials.user, "alice");
+        assert_eq!(settings.auth.mechanisms.as_deref(), Some("PLAIN"));
+        assert!(settings.auth.enabled);
+        let proxy = settings.effective_proxy().unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("proxy.example", 8080));
+    }
+
+    /// Every key an msmtp account sets is one the library knows.
+    #[test]
+    fn msmtp_accounts_set_known_keys() {
+        for (command, map) in msmtprc::MSMTP {
+            if let msmtprc::Map::Property(key) = map {
+                assert_eq!(keys::check(key), Ok(()), "{command}");
+            }
+        }
+        let text = "\
+account all
+host mx.example
+port 587
+from a@example.org
+user u
+domain client.example
+source_ip 127.0.0.1
+timeout 30
+auth plain
+tls on
+tls_certcheck off
+dsn_notify success
+dsn_return full
+proxy_host socks.example
+proxy_port 1080
+
+account implicit
+host mx.example
+tls on
+tls_starttls off
+auth off
+dsn_return headers
+";
+        let config = msmtprc::parse(std::path::Path::new("rc"), text).unwrap();
+        for account in &config.accounts {
+            let mut settings = defaults().unwrap();
+            msmtprc::apply(&config, account, &mut settings).unwrap();
+            assert!(
+                settings.unknown_keys.is_empty(),
+                "{}: {:?}",
+                account.name,
+                settings.unknown_keys
+            );
+        }
     }
 }

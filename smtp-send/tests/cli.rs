@@ -280,6 +280,91 @@ fn precedence_of_properties_options_and_flags() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A misspelt mail.smtp.* key (-o or --properties) is a configuration
+/// error, 78, naming the closest key; nothing is sent. Other mail.* keys
+/// are not SMTP settings and pass.
+#[test]
+fn unknown_keys_are_errors() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-o",
+            "mail.smtp.startls.enable=true",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown key mail.smtp.startls.enable"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean mail.smtp.starttls.enable?"),
+        "{stderr}"
+    );
+    // Nothing close: no guess.
+    let out = smtp_send(
+        &["-s", &addr, "-o", "mail.smtp.foo=bar", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown key mail.smtp.foo"), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+    // In a properties file: the file named, even on a dry run.
+    let props = write_temp(
+        "misspelt.properties",
+        "mail.smtp.starttls.enable=false\nmail.smtp.sendpartail=true\n",
+    );
+    for extra in [None, Some("--dry-run")] {
+        let mut args = vec!["-s", &addr, "--properties", props.to_str().unwrap()];
+        args.extend(extra);
+        args.push("x@example.org");
+        let out = smtp_send(&args, MESSAGE);
+        assert_eq!(out.status.code(), Some(78), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(props.to_str().unwrap()), "{stderr}");
+        assert!(
+            stderr.contains("did you mean mail.smtp.sendpartial?"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(server.connections(), 0, "nothing was sent");
+    // Correct keys still work, and JavaMail's other mail.* keys pass.
+    let props = write_temp(
+        "correct.properties",
+        "mail.smtp.starttls.enable=false\nmail.smtp.localhost=props.example\nmail.from=a@example.org\nmail.mime.allowutf8=true\n",
+    );
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--properties",
+            props.to_str().unwrap(),
+            "-o",
+            "mail.smtp.sendpartial=true",
+            "-o",
+            "mail.debug=true",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.commands()[0], "EHLO props.example");
+    assert_eq!(server.transactions().len(), 1);
+}
+
 #[cfg(feature = "demo")]
 #[test]
 fn demo_passes() {
