@@ -434,6 +434,46 @@ fn every_runtime_sends() {
     }
 }
 
+/// Bulk mode: --count messages over --connections, one JSON summary.
+#[test]
+fn bulk_sends_count_messages() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--json",
+            "--count",
+            "5",
+            "--connections",
+            "2",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&out);
+    assert_eq!(summary["messages"], 5);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["connections"], 2);
+    assert_eq!(summary["runtime"], "tokio");
+    assert_eq!(server.transactions().len(), 5);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 5 messages (0 failed)"));
+    // Nothing listens: every message failed, 75.
+    let out = smtp_send(
+        &["-s", "127.0.0.1:1", "--count", "3", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 0 messages (3 failed)"));
+}
+
 #[test]
 fn help_documents_exit_codes() {
     let out = smtp_send(&["--help"], b"");
