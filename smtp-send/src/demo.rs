@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
-use smtpkit_proto::{Address, Envelope, RecipientStatus};
+use smtpkit_proto::{Address, DeliveryReport, Envelope, RecipientStatus, TlsInfo};
 use smtpkit_testserver::{Action, Script, TestCa, TestServer, When};
 
 const MESSAGE: &[u8] = b"From: Demo Sender <sender@demo.invalid>\n\
@@ -43,10 +43,23 @@ fn demo() -> Result<(), String> {
     // A throwaway CA and a certificate for localhost: the demo's STARTTLS
     // is verified like any other.
     let ca = TestCa::new(&["localhost"]).map_err(|e| format!("making a test certificate: {e}"))?;
+    let server = start_server(&ca)?;
+    println!("demo: smtp-testkit listening on {}", server.addr());
+    let settings = settings(&ca, server.addr().port())?;
+    let transcript = Arc::new(Mutex::new(Vec::new()));
+    let sent = send(&settings, Arc::clone(&transcript))?;
+    print_report(&sent)?;
+    let lines = transcript.lock().map_err(|_| "transcript lock")?.clone();
+    check(&server, &sent, &lines)
+}
+
+/// The test server: STARTTLS with the CA's certificate, SCRAM-SHA-256 and
+/// PLAIN, and nobody@ refused.
+fn start_server(ca: &TestCa) -> Result<TestServer, String> {
     let script = Script::new()
-        .starttls(&ca)
+        .starttls(ca)
         .map_err(|e| format!("loading the test certificate: {e}"))?;
-    let server = TestServer::start(
+    TestServer::start(
         script
             .auth(["SCRAM-SHA-256", "PLAIN"], &[("demo", "demo-password")])
             .rule(
@@ -54,13 +67,14 @@ fn demo() -> Result<(), String> {
                 Action::reply(REFUSAL),
             ),
     )
-    .map_err(|e| format!("starting the test server: {e}"))?;
-    println!("demo: smtp-testkit listening on {}", server.addr());
+    .map_err(|e| format!("starting the test server: {e}"))
+}
 
+fn settings(ca: &TestCa, port: u16) -> Result<ClientSettings, String> {
     let mut settings = ClientSettings::new(Protocol::Smtp, "localhost");
     set(&mut settings, "mail.smtp.starttls.required", "true")?;
     settings.tls.trust_ca_pem(ca.ca_pem.clone(), true);
-    settings.port = Some(server.addr().port());
+    settings.port = Some(port);
     set(&mut settings, "mail.smtp.localhost", "client.demo.invalid")?;
     set(&mut settings, "mail.smtp.sendpartial", "true")?;
     // Authenticate: without TLS the chooser refuses PLAIN and picks
@@ -68,16 +82,26 @@ fn demo() -> Result<(), String> {
     set(&mut settings, "mail.smtp.auth", "true")?;
     set(&mut settings, "mail.smtp.user", "demo")?;
     settings.auth.credentials.password = "demo-password".into();
+    Ok(settings)
+}
 
-    let transcript = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&transcript);
+/// What the session did.
+struct Sent {
+    report: DeliveryReport,
+    auth: Option<String>,
+    tls: Option<TlsInfo>,
+}
+
+/// Connects, sends the sample message, and closes; the transcript is
+/// printed and kept in `transcript`.
+fn send(settings: &ClientSettings, transcript: Arc<Mutex<Vec<String>>>) -> Result<Sent, String> {
     let hook: smtpkit_blocking::TranscriptHook = Box::new(move |e| {
         println!("{e}");
-        if let Ok(mut lines) = sink.lock() {
+        if let Ok(mut lines) = transcript.lock() {
             lines.push(e.to_string());
         }
     });
-    let mut client = Client::connect_with(&settings, Some(hook))
+    let mut client = Client::connect_with(settings, Some(hook))
         .map_err(|e| format!("connect: {}", e.chain()))?;
     let address = |s: &str| Address::parse(s).map_err(|e| e.to_string());
     let envelope = Envelope::new(
@@ -95,7 +119,11 @@ fn demo() -> Result<(), String> {
     client
         .close()
         .map_err(|e| format!("close: {}", e.chain()))?;
+    Ok(Sent { report, auth, tls })
+}
 
+fn print_report(sent: &Sent) -> Result<(), String> {
+    let Sent { report, auth, tls } = sent;
     let json = json!({
         "accepted": report.delivered().map(Address::as_str).collect::<Vec<_>>(),
         "rejected": report.rejected().map(|(a, r)| json!({
@@ -105,8 +133,8 @@ fn demo() -> Result<(), String> {
             "message": r.message(),
         })).collect::<Vec<_>>(),
         "unsent": report.unsent().map(Address::as_str).collect::<Vec<_>>(),
-                "auth": auth,
-        "tls": tls.as_ref().map(crate::tls_json),
+        "auth": auth,
+        "tls": tls.as_ref().map(crate::output::tls_json),
         "reply": report.reply.as_ref().map(|r| json!({
             "code": r.code().get(),
             "enhanced_code": r.enhanced_code().map(|c| c.to_string()),
@@ -117,8 +145,12 @@ fn demo() -> Result<(), String> {
         "{}",
         serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
     );
+    Ok(())
+}
 
-    // What the demo expects, checked rather than assumed.
+/// What the demo expects, checked rather than assumed.
+fn check(server: &TestServer, sent: &Sent, lines: &[String]) -> Result<(), String> {
+    let Sent { report, auth, tls } = sent;
     if !tls.as_ref().is_some_and(|t| t.verified) {
         return Err("expected a verified STARTTLS connection".into());
     }
@@ -158,7 +190,6 @@ fn demo() -> Result<(), String> {
     if t.data != expected || t.rcpt_to != ["alice@demo.invalid"] {
         return Err("the server did not receive exactly the message".into());
     }
-    let lines = transcript.lock().map_err(|_| "transcript lock")?.clone();
     if !lines.iter().any(|l| l.starts_with("S: 550 5.1.1")) || !lines.iter().any(|l| l == "C: QUIT")
     {
         return Err("the transcript misses the refusal or the QUIT".into());

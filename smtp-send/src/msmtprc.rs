@@ -190,13 +190,14 @@ fn unquote(arg: &str) -> Result<String, &'static str> {
 
 /// Parses a file's text (`path` names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<Config, Fail> {
-    let mut config = Config {
-        path: path.to_owned(),
-        ..Config::default()
+    let mut parser = Parser {
+        config: Config {
+            path: path.to_owned(),
+            ..Config::default()
+        },
+        defaults: BTreeMap::new(),
+        current: None,
     };
-    let mut defaults: BTreeMap<String, Setting> = BTreeMap::new();
-    // None: before the first `defaults`/`account`; Some(None): in `defaults`.
-    let mut current: Option<Option<usize>> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let trimmed = raw.trim();
@@ -209,88 +210,101 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Fail> {
         };
         let arg = unquote(arg).map_err(|e| config_error(path, line, e))?;
         match command {
-            "defaults" => {
-                if !arg.is_empty() {
-                    return Err(config_error(path, line, "defaults takes no argument"));
-                }
-                current = Some(None);
-                continue;
-            }
-            "account" => {
-                let (name, parents) = match arg.split_once(':') {
-                    Some((n, p)) => (n.trim(), Some(p)),
-                    None => (arg.trim(), None),
-                };
-                if name.is_empty() {
-                    return Err(config_error(path, line, "account needs a name"));
-                }
-                if name == "default"
-                    && let Some(parents) = parents
-                {
-                    let target = parents.trim();
-                    if target.is_empty() || target.contains(',') {
-                        return Err(config_error(
-                            path,
-                            line,
-                            "account default : NAME names exactly one account",
-                        ));
-                    }
-                    if !config.accounts.iter().any(|a| a.name == target) {
-                        return Err(config_error(
-                            path,
-                            line,
-                            format!("account {target} is not defined (yet)"),
-                        ));
-                    }
-                    config.default = Some(target.to_owned());
-                    // An alias, not an account whose commands follow.
-                    current = Some(Some(ALIAS));
-                    continue;
-                }
-                if config.accounts.iter().any(|a| a.name == name) {
-                    return Err(config_error(
-                        path,
-                        line,
-                        format!("account {name} is defined twice"),
-                    ));
-                }
-                let mut account = Account {
-                    name: name.to_owned(),
-                    commands: defaults.clone(),
-                };
-                for parent in parents.into_iter().flat_map(|p| p.split(',')) {
-                    let parent = parent.trim();
-                    let from = config
-                        .accounts
-                        .iter()
-                        .find(|a| a.name == parent)
-                        .ok_or_else(|| {
-                            config_error(path, line, format!("account {parent} is not defined"))
-                        })?;
-                    account
-                        .commands
-                        .extend(from.commands.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
-                if name == "default" {
-                    config.default = Some(name.to_owned());
-                }
-                config.accounts.push(account);
-                current = Some(Some(config.accounts.len() - 1));
-                continue;
-            }
-            _ => {}
+            "defaults" => parser.defaults(line, &arg)?,
+            "account" => parser.account(line, &arg)?,
+            _ => parser.command(line, command, arg)?,
         }
+    }
+    Ok(parser.config)
+}
+
+/// A file being parsed.
+struct Parser {
+    config: Config,
+    /// The `defaults` section's commands so far.
+    defaults: BTreeMap<String, Setting>,
+    /// None: before the first `defaults`/`account`; Some(None): in
+    /// `defaults`; Some(Some(i)): in account i (or [`ALIAS`]).
+    current: Option<Option<usize>>,
+}
+
+impl Parser {
+    fn error(&self, line: usize, message: impl std::fmt::Display) -> Fail {
+        config_error(&self.config.path, line, message)
+    }
+
+    /// `defaults`: the commands that follow apply to every account after.
+    fn defaults(&mut self, line: usize, arg: &str) -> Result<(), Fail> {
+        if !arg.is_empty() {
+            return Err(self.error(line, "defaults takes no argument"));
+        }
+        self.current = Some(None);
+        Ok(())
+    }
+
+    /// `account NAME [: PARENT[,PARENT...]]`: a new account, from the
+    /// defaults so far and its parents; or `account default : NAME`.
+    fn account(&mut self, line: usize, arg: &str) -> Result<(), Fail> {
+        let (name, parents) = match arg.split_once(':') {
+            Some((n, p)) => (n.trim(), Some(p)),
+            None => (arg.trim(), None),
+        };
+        if name.is_empty() {
+            return Err(self.error(line, "account needs a name"));
+        }
+        if name == "default"
+            && let Some(parents) = parents
+        {
+            return self.default_alias(line, parents.trim());
+        }
+        if self.config.accounts.iter().any(|a| a.name == name) {
+            return Err(self.error(line, format!("account {name} is defined twice")));
+        }
+        let mut account = Account {
+            name: name.to_owned(),
+            commands: self.defaults.clone(),
+        };
+        for parent in parents.into_iter().flat_map(|p| p.split(',')) {
+            let parent = parent.trim();
+            let from = self
+                .config
+                .accounts
+                .iter()
+                .find(|a| a.name == parent)
+                .ok_or_else(|| self.error(line, format!("account {parent} is not defined")))?;
+            account
+                .commands
+                .extend(from.commands.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if name == "default" {
+            self.config.default = Some(name.to_owned());
+        }
+        self.config.accounts.push(account);
+        self.current = Some(Some(self.config.accounts.len() - 1));
+        Ok(())
+    }
+
+    /// `account default : NAME`: an alias, not an account whose commands
+    /// follow.
+    fn default_alias(&mut self, line: usize, target: &str) -> Result<(), Fail> {
+        if target.is_empty() || target.contains(',') {
+            return Err(self.error(line, "account default : NAME names exactly one account"));
+        }
+        if !self.config.accounts.iter().any(|a| a.name == target) {
+            return Err(self.error(line, format!("account {target} is not defined (yet)")));
+        }
+        self.config.default = Some(target.to_owned());
+        self.current = Some(Some(ALIAS));
+        Ok(())
+    }
+
+    /// Any other command: one [`MSMTP`] knows and smtp-send supports, in
+    /// `defaults` or an account.
+    fn command(&mut self, line: usize, command: &str, arg: String) -> Result<(), Fail> {
         match MSMTP.iter().find(|(c, _)| *c == command) {
-            None => {
-                return Err(config_error(
-                    path,
-                    line,
-                    format!("unknown command {command}"),
-                ));
-            }
+            None => return Err(self.error(line, format!("unknown command {command}"))),
             Some((_, Map::Unsupported(why))) => {
-                return Err(config_error(
-                    path,
+                return Err(self.error(
                     line,
                     format!("{command} is not supported by smtp-send: {why}"),
                 ));
@@ -298,35 +312,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, Fail> {
             Some(_) => {}
         }
         if command == "password" {
-            config.has_password = true;
+            self.config.has_password = true;
         }
         let setting = Setting { value: arg, line };
-        match current {
-            None => {
-                return Err(config_error(
-                    path,
-                    line,
-                    "the first command must be `account` or `defaults`",
-                ));
-            }
+        match self.current {
+            None => Err(self.error(line, "the first command must be `account` or `defaults`")),
             Some(None) => {
-                defaults.insert(command.to_owned(), setting);
+                self.defaults.insert(command.to_owned(), setting);
+                Ok(())
             }
             Some(Some(ALIAS)) => {
-                return Err(config_error(
-                    path,
-                    line,
-                    "`account default : NAME` takes no commands",
-                ));
+                Err(self.error(line, "`account default : NAME` takes no commands"))
             }
             Some(Some(index)) => {
-                if let Some(account) = config.accounts.get_mut(index) {
+                if let Some(account) = self.config.accounts.get_mut(index) {
                     account.commands.insert(command.to_owned(), setting);
                 }
+                Ok(())
             }
         }
     }
-    Ok(config)
 }
 
 /// Reads and parses a file; a file that holds a `password` and can be read
@@ -453,16 +458,6 @@ pub struct Property {
 
 /// The properties an account sets, in the order they are applied.
 pub fn properties(config: &Config, account: &Account) -> Result<Vec<Property>, Fail> {
-    let err =
-        |setting: &Setting, message: String| config_error(&config.path, setting.line, message);
-    let mut out: Vec<Property> = Vec::new();
-    let mut push = |key: &'static str, value: &str, line: usize| {
-        out.push(Property {
-            key,
-            value: value.to_owned(),
-            line,
-        });
-    };
     if !account.commands.contains_key("host") && !account.commands.contains_key("socket") {
         return Err(fail(
             exit::CONFIG,
@@ -473,107 +468,124 @@ pub fn properties(config: &Config, account: &Account) -> Result<Vec<Property>, F
             ),
         ));
     }
+    let mut out = Properties(Vec::new());
     for (command, setting) in &account.commands {
+        out.command(config, command, setting)?;
+    }
+    out.tls(account);
+    // msmtp's EHLO name is `localhost` unless `domain` says otherwise.
+    if !account.commands.contains_key("domain") {
+        out.push("mail.smtp.localhost", "localhost", 0);
+    }
+    if account.get("tls_certcheck").and_then(on_off) == Some(false) {
+        out.push(
+            "mail.smtp.ssl.trust",
+            "*",
+            line_of(account, "tls_certcheck"),
+        );
+    }
+    Ok(out.0)
+}
+
+/// The line of an account's command (0 when it has none).
+fn line_of(account: &Account, command: &str) -> usize {
+    account.commands.get(command).map_or(0, |s| s.line)
+}
+
+/// The properties of an account, as they are found.
+struct Properties(Vec<Property>);
+
+impl Properties {
+    fn push(&mut self, key: &'static str, value: &str, line: usize) {
+        self.0.push(Property {
+            key,
+            value: value.to_owned(),
+            line,
+        });
+    }
+
+    /// One command's properties ([`MSMTP`]'s, or msmtp's words translated);
+    /// `tls`, `tls_starttls` and `tls_certcheck` are only checked here
+    /// (they decide together, in [`Properties::tls`]).
+    fn command(&mut self, config: &Config, command: &str, setting: &Setting) -> Result<(), Fail> {
+        let err = |message: String| config_error(&config.path, setting.line, message);
         let value = setting.value.as_str();
-        let map = MSMTP.iter().find(|(c, _)| c == command).map(|(_, m)| *m);
-        match (command.as_str(), map) {
+        let line = setting.line;
+        let map = MSMTP.iter().find(|(c, _)| *c == command).map(|(_, m)| *m);
+        match (command, map) {
             ("from", _) if value.contains(['%', '*', '?', '[']) => {
                 return Err(err(
-                    setting,
                     "from: substitution patterns and wildcards are not supported".into(),
                 ));
             }
-            (_, Some(Map::Property(key))) => push(key, value, setting.line),
+            (_, Some(Map::Property(key))) => self.push(key, value, line),
             ("timeout" | "dsn_notify", _) if value == "off" => {}
             ("timeout", _) => {
-                let secs: u64 = value.parse().map_err(|_| {
-                    err(setting, format!("timeout {value}: expected seconds or off"))
-                })?;
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| err(format!("timeout {value}: expected seconds or off")))?;
                 let ms = (secs.saturating_mul(1000)).to_string();
-                push("mail.smtp.timeout", &ms, setting.line);
-                push("mail.smtp.connectiontimeout", &ms, setting.line);
+                self.push("mail.smtp.timeout", &ms, line);
+                self.push("mail.smtp.connectiontimeout", &ms, line);
             }
             ("auth", _) => match on_off(value) {
-                Some(true) => push("mail.smtp.auth", "true", setting.line),
-                Some(false) => push("mail.smtp.auth", "false", setting.line),
+                Some(true) => self.push("mail.smtp.auth", "true", line),
+                Some(false) => self.push("mail.smtp.auth", "false", line),
                 None => {
-                    push("mail.smtp.auth", "true", setting.line);
-                    push(
+                    self.push("mail.smtp.auth", "true", line);
+                    self.push(
                         "mail.smtp.auth.mechanisms",
                         &value.to_ascii_uppercase(),
-                        setting.line,
+                        line,
                     );
                 }
             },
             ("tls" | "tls_starttls" | "tls_certcheck", _) => {
-                on_off(value).ok_or_else(|| {
-                    err(setting, format!("{command} {value}: expected on or off"))
-                })?;
+                on_off(value)
+                    .ok_or_else(|| err(format!("{command} {value}: expected on or off")))?;
             }
             ("dsn_notify", _) => {
-                push(
-                    "mail.smtp.dsn.notify",
-                    &value.to_ascii_uppercase(),
-                    setting.line,
-                );
+                self.push("mail.smtp.dsn.notify", &value.to_ascii_uppercase(), line);
             }
             ("dsn_return", _) => match value {
                 "off" => {}
-                "headers" => push("mail.smtp.dsn.ret", "HDRS", setting.line),
-                "full" => push("mail.smtp.dsn.ret", "FULL", setting.line),
+                "headers" => self.push("mail.smtp.dsn.ret", "HDRS", line),
+                "full" => self.push("mail.smtp.dsn.ret", "FULL", line),
                 _ => {
-                    return Err(err(
-                        setting,
-                        format!("dsn_return {value}: expected off, headers or full"),
-                    ));
+                    return Err(err(format!(
+                        "dsn_return {value}: expected off, headers or full"
+                    )));
                 }
             },
             ("protocol", _) if value != "smtp" && value != "lmtp" => {
-                return Err(err(
-                    setting,
-                    format!("protocol {value}: expected smtp or lmtp"),
-                ));
+                return Err(err(format!("protocol {value}: expected smtp or lmtp")));
             }
             _ => {}
         }
+        Ok(())
     }
-    // tls and tls_starttls decide together (msmtp: tls off by default,
-    // STARTTLS when tls is on, TLS from the first byte with tls_starttls
-    // off). Without a `tls` command the tool's default stays: STARTTLS when
-    // offered, verified.
-    let line_of = |command: &str| account.commands.get(command).map_or(0, |s| s.line);
-    let tls = account.get("tls").and_then(on_off);
-    let tls_line = line_of("tls");
-    let starttls = account.get("tls_starttls").and_then(on_off).unwrap_or(true);
-    match tls {
-        Some(true) if starttls => {
-            push("mail.smtp.starttls.enable", "true", tls_line);
-            push("mail.smtp.starttls.required", "true", tls_line);
-            push("mail.smtp.ssl.enable", "false", tls_line);
+
+    /// tls and tls_starttls decide together (msmtp: tls off by default,
+    /// STARTTLS when tls is on, TLS from the first byte with tls_starttls
+    /// off). Without a `tls` command the tool's default stays: STARTTLS
+    /// when offered, verified.
+    fn tls(&mut self, account: &Account) {
+        let tls = account.get("tls").and_then(on_off);
+        let line = line_of(account, "tls");
+        let starttls = account.get("tls_starttls").and_then(on_off).unwrap_or(true);
+        let (enable, required, implicit) = match tls {
+            Some(true) if starttls => ("true", "true", "false"),
+            Some(true) => ("false", "false", "true"),
+            Some(false) => ("false", "false", "false"),
+            None => return,
+        };
+        self.push("mail.smtp.starttls.enable", enable, line);
+        self.push("mail.smtp.starttls.required", required, line);
+        self.push("mail.smtp.ssl.enable", implicit, line);
+        if implicit == "true" && !account.commands.contains_key("port") {
+            self.push("mail.smtp.port", "465", line);
         }
-        Some(true) => {
-            push("mail.smtp.starttls.enable", "false", tls_line);
-            push("mail.smtp.starttls.required", "false", tls_line);
-            push("mail.smtp.ssl.enable", "true", tls_line);
-            if !account.commands.contains_key("port") {
-                push("mail.smtp.port", "465", tls_line);
-            }
-        }
-        Some(false) => {
-            push("mail.smtp.starttls.enable", "false", tls_line);
-            push("mail.smtp.starttls.required", "false", tls_line);
-            push("mail.smtp.ssl.enable", "false", tls_line);
-        }
-        None => {}
     }
-    // msmtp's EHLO name is `localhost` unless `domain` says otherwise.
-    if !account.commands.contains_key("domain") {
-        push("mail.smtp.localhost", "localhost", 0);
-    }
-    if account.get("tls_certcheck").and_then(on_off) == Some(false) {
-        push("mail.smtp.ssl.trust", "*", line_of("tls_certcheck"));
-    }
-    Ok(out)
 }
 
 /// Applies an account to the settings: its properties through

@@ -280,6 +280,91 @@ fn precedence_of_properties_options_and_flags() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A misspelt mail.smtp.* key (-o or --properties) is a configuration
+/// error, 78, naming the closest key; nothing is sent. Other mail.* keys
+/// are not SMTP settings and pass.
+#[test]
+fn unknown_keys_are_errors() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-o",
+            "mail.smtp.startls.enable=true",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown key mail.smtp.startls.enable"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean mail.smtp.starttls.enable?"),
+        "{stderr}"
+    );
+    // Nothing close: no guess.
+    let out = smtp_send(
+        &["-s", &addr, "-o", "mail.smtp.foo=bar", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown key mail.smtp.foo"), "{stderr}");
+    assert!(!stderr.contains("did you mean"), "{stderr}");
+    // In a properties file: the file named, even on a dry run.
+    let props = write_temp(
+        "misspelt.properties",
+        "mail.smtp.starttls.enable=false\nmail.smtp.sendpartail=true\n",
+    );
+    for extra in [None, Some("--dry-run")] {
+        let mut args = vec!["-s", &addr, "--properties", props.to_str().unwrap()];
+        args.extend(extra);
+        args.push("x@example.org");
+        let out = smtp_send(&args, MESSAGE);
+        assert_eq!(out.status.code(), Some(78), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(props.to_str().unwrap()), "{stderr}");
+        assert!(
+            stderr.contains("did you mean mail.smtp.sendpartial?"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(server.connections(), 0, "nothing was sent");
+    // Correct keys still work, and JavaMail's other mail.* keys pass.
+    let props = write_temp(
+        "correct.properties",
+        "mail.smtp.starttls.enable=false\nmail.smtp.localhost=props.example\nmail.from=a@example.org\nmail.mime.allowutf8=true\n",
+    );
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--properties",
+            props.to_str().unwrap(),
+            "-o",
+            "mail.smtp.sendpartial=true",
+            "-o",
+            "mail.debug=true",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.commands()[0], "EHLO props.example");
+    assert_eq!(server.transactions().len(), 1);
+}
+
 #[cfg(feature = "demo")]
 #[test]
 fn demo_passes() {
@@ -347,6 +432,46 @@ fn every_runtime_sends() {
         assert!(stderr.contains("`async-std` feature"), "{stderr}");
         assert_eq!(server.connections(), 0, "no connection was made");
     }
+}
+
+/// Bulk mode: --count messages over --connections, one JSON summary.
+#[test]
+fn bulk_sends_count_messages() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--json",
+            "--count",
+            "5",
+            "--connections",
+            "2",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json(&out);
+    assert_eq!(summary["messages"], 5);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["connections"], 2);
+    assert_eq!(summary["runtime"], "tokio");
+    assert_eq!(server.transactions().len(), 5);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 5 messages (0 failed)"));
+    // Nothing listens: every message failed, 75.
+    let out = smtp_send(
+        &["-s", "127.0.0.1:1", "--count", "3", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sent 0 messages (3 failed)"));
 }
 
 #[test]
@@ -663,7 +788,37 @@ fn through_proxies() {
     );
     assert_eq!(out.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&out.stderr).contains("407"));
-    assert_eq!(server.transactions().len(), 2);
+    // --proxy is mail.smtp.proxy.host and .port: the credentials are the
+    // proxy keys, from any layer (as --help says).
+    let out = smtp_send(
+        &[
+            "-s",
+            "mx.example.invalid",
+            "--proxy",
+            &closed.addr().to_string(),
+            "-o",
+            "mail.smtp.proxy.user=a",
+            "-o",
+            "mail.smtp.proxy.password=b",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A proxy needs a host and a port (an empty host would mean none).
+    for bad in [":8080", "proxy.example", "proxy.example:0"] {
+        let out = smtp_send(
+            &["-s", "mx.example.invalid", "--proxy", bad, "x@example.org"],
+            MESSAGE,
+        );
+        assert_eq!(out.status.code(), Some(64), "{bad}");
+    }
+    assert_eq!(server.transactions().len(), 3);
 }
 
 /// `--lmtp -s unix:PATH`: LMTP over a Unix domain socket; a recipient
