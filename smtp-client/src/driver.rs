@@ -332,7 +332,9 @@ impl Driver {
         if let Some(e) = self.link_error.take() {
             return Err(e);
         }
-        Err(Error::Session(self.closed.take().flatten().unwrap_or(
+        // `closed` stays recorded: a close or liveness check started after
+        // a failed start-up must find the session ended, not wait for it.
+        Err(Error::Session(self.closed.clone().flatten().unwrap_or(
             SessionError::ConnectionClosed {
                 while_waiting: true,
             },
@@ -577,6 +579,13 @@ impl Driver {
                         self.write_deadline = Some(self.timeouts.write.map(|t| now + t));
                         continue;
                     }
+                    if deadline.is_some_and(|d| d <= now) {
+                        // Passed already: the handshake times out here, as
+                        // the session's phases do, rather than hand the
+                        // loop a deadline in the past.
+                        self.fail_link(now, Error::Io(timed_out("proxy handshake")));
+                        continue;
+                    }
                     return Step::Read(*deadline);
                 }
                 Link::Session(_) => {}
@@ -680,6 +689,9 @@ impl Driver {
             {
                 match &mut self.link {
                     Link::Session(session) => session.handle_timeout(now),
+                    // A read that gave up before the deadline (a socket
+                    // timeout rounded down) is simply asked for again.
+                    Link::Proxy { deadline, .. } if deadline.is_none_or(|d| now < d) => {}
                     Link::Proxy { .. } => {
                         self.fail_link(now, Error::Io(timed_out("proxy handshake")));
                     }

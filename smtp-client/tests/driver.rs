@@ -1269,9 +1269,6 @@ fn proxy_handshake_timeout() {
 }
 
 #[test]
-#[ignore = "driver bug: on_read(WouldBlock/TimedOut) during the proxy handshake fails it without \
-            checking the deadline, though a read that gives up early is to be asked for again \
-            (smtp-blocking rounds its socket timeouts down by up to 1 s)"]
 fn proxy_read_that_gives_up_early_is_asked_for_again() {
     let mut s = Server::new();
     let mut d = s.driver_with(config(), Some(socks5()));
@@ -1285,8 +1282,6 @@ fn proxy_read_that_gives_up_early_is_asked_for_again() {
 }
 
 #[test]
-#[ignore = "driver bug: next_action during the proxy handshake hands out its deadline after it \
-            has passed instead of timing the handshake out itself, as it does for the session"]
 fn proxy_deadline_passed_before_next_action_times_out_at_once() {
     let s = Server::new();
     let mut d = s.driver_with(config(), Some(socks5()));
@@ -1350,9 +1345,6 @@ fn quit_without_waiting_writes_quit_and_reads_nothing() {
 }
 
 #[test]
-#[ignore = "driver bug: establish_result takes the recorded Closed event, so a close or liveness \
-            check started after a failed start-up never sees the session closed and asks to \
-            read, without a deadline, for ever (each end of stream changes nothing)"]
 fn close_or_liveness_after_a_failed_start_up_is_done_at_once() {
     for liveness in [false, true] {
         let mut s = Server::new();

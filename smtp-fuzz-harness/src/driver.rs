@@ -354,12 +354,6 @@ impl Harness<'_> {
             match self.choose(5) {
                 0 => return,
                 1 => self.send(),
-                // A known driver bug (smtp-client/tests/driver.rs,
-                // close_or_liveness_after_a_failed_start_up_is_done_at_once):
-                // establish_result forgets that the session closed, so a
-                // close or liveness check after a failed start-up reads
-                // for ever. Only sends follow a failed start-up here.
-                _ if established.is_err() => self.send(),
                 2 => {
                     self.d.start_liveness();
                     self.drive();
