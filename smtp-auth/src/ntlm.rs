@@ -25,18 +25,18 @@ const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
 
 /// Negotiate flags (MS-NLMP §2.2.2.5).
 mod flags {
-    pub const UNICODE: u32 = 0x0000_0001;
-    pub const OEM: u32 = 0x0000_0002;
-    pub const REQUEST_TARGET: u32 = 0x0000_0004;
-    pub const NTLM: u32 = 0x0000_0200;
-    pub const OEM_DOMAIN_SUPPLIED: u32 = 0x0000_1000;
-    pub const OEM_WORKSTATION_SUPPLIED: u32 = 0x0000_2000;
-    pub const ALWAYS_SIGN: u32 = 0x0000_8000;
-    pub const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
-    pub const TARGET_INFO: u32 = 0x0080_0000;
-    pub const VERSION: u32 = 0x0200_0000;
-    pub const N128: u32 = 0x2000_0000;
-    pub const N56: u32 = 0x8000_0000;
+    pub(super) const UNICODE: u32 = 0x0000_0001;
+    pub(super) const OEM: u32 = 0x0000_0002;
+    pub(super) const REQUEST_TARGET: u32 = 0x0000_0004;
+    pub(super) const NTLM: u32 = 0x0000_0200;
+    pub(super) const OEM_DOMAIN_SUPPLIED: u32 = 0x0000_1000;
+    pub(super) const OEM_WORKSTATION_SUPPLIED: u32 = 0x0000_2000;
+    pub(super) const ALWAYS_SIGN: u32 = 0x0000_8000;
+    pub(super) const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+    pub(super) const TARGET_INFO: u32 = 0x0080_0000;
+    pub(super) const VERSION: u32 = 0x0200_0000;
+    pub(super) const N128: u32 = 0x2000_0000;
+    pub(super) const N56: u32 = 0x8000_0000;
 }
 
 /// The flags sent when [`Credentials::ntlm_flags`] is `None`.

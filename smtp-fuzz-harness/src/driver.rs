@@ -42,21 +42,21 @@ use super::{REPLY_CODES, REPLY_TEXTS, keyword, pick, render_reply, small_limits}
 
 /// Options, one bit each.
 mod flag {
-    pub const PIPELINING: u16 = 1 << 0;
-    pub const CHUNKING: u16 = 1 << 1;
-    pub const SEND_PARTIAL: u16 = 1 << 2;
-    pub const NO_QUIT_WAIT: u16 = 1 << 3;
-    pub const HELO: u16 = 1 << 4;
-    pub const TRANSCRIPT: u16 = 1 << 5;
-    pub const NO_WRITE_TIMEOUT: u16 = 1 << 6;
-    pub const SOCKS5: u16 = 1 << 7;
-    pub const HTTP_PROXY: u16 = 1 << 8;
-    pub const RSET_LIVENESS: u16 = 1 << 9;
-    pub const LAX_NOOP: u16 = 1 << 10;
-    pub const QUIT_ON_REJECT: u16 = 1 << 11;
+    pub(super) const PIPELINING: u16 = 1 << 0;
+    pub(super) const CHUNKING: u16 = 1 << 1;
+    pub(super) const SEND_PARTIAL: u16 = 1 << 2;
+    pub(super) const NO_QUIT_WAIT: u16 = 1 << 3;
+    pub(super) const HELO: u16 = 1 << 4;
+    pub(super) const TRANSCRIPT: u16 = 1 << 5;
+    pub(super) const NO_WRITE_TIMEOUT: u16 = 1 << 6;
+    pub(super) const SOCKS5: u16 = 1 << 7;
+    pub(super) const HTTP_PROXY: u16 = 1 << 8;
+    pub(super) const RSET_LIVENESS: u16 = 1 << 9;
+    pub(super) const LAX_NOOP: u16 = 1 << 10;
+    pub(super) const QUIT_ON_REJECT: u16 = 1 << 11;
     /// The greeting arrives with the connection (`already_read`).
-    pub const GREETING_READ: u16 = 1 << 12;
-    pub const NO_PROXY_TIMEOUT: u16 = 1 << 13;
+    pub(super) const GREETING_READ: u16 = 1 << 12;
+    pub(super) const NO_PROXY_TIMEOUT: u16 = 1 << 13;
 }
 
 /// Message bodies: text with dot lines and bare line ends, 8-bit text,

@@ -389,19 +389,19 @@ pub fn session(data: &[u8]) {
 /// Session options, one bit each, shared by [`session`] and
 /// [`session_script`].
 mod flag {
-    pub const PIPELINING: u16 = 1 << 0;
-    pub const CHUNKING: u16 = 1 << 1;
-    pub const SEND_PARTIAL: u16 = 1 << 2;
-    pub const NO_QUIT_WAIT: u16 = 1 << 3;
-    pub const HELO: u16 = 1 << 4;
-    pub const TRANSCRIPT: u16 = 1 << 5;
-    pub const STREAMED: u16 = 1 << 6;
-    pub const QUIT_EARLY: u16 = 1 << 7;
-    pub const AUTH: u16 = 1 << 8;
+    pub(crate) const PIPELINING: u16 = 1 << 0;
+    pub(crate) const CHUNKING: u16 = 1 << 1;
+    pub(crate) const SEND_PARTIAL: u16 = 1 << 2;
+    pub(crate) const NO_QUIT_WAIT: u16 = 1 << 3;
+    pub(crate) const HELO: u16 = 1 << 4;
+    pub(crate) const TRANSCRIPT: u16 = 1 << 5;
+    pub(crate) const STREAMED: u16 = 1 << 6;
+    pub(crate) const QUIT_EARLY: u16 = 1 << 7;
+    pub(crate) const AUTH: u16 = 1 << 8;
     /// STARTTLS when offered, through [`super::PassThroughTls`].
-    pub const STARTTLS: u16 = 1 << 9;
+    pub(crate) const STARTTLS: u16 = 1 << 9;
     /// STARTTLS required (with `STARTTLS`).
-    pub const STARTTLS_REQUIRED: u16 = 1 << 10;
+    pub(crate) const STARTTLS_REQUIRED: u16 = 1 << 10;
 }
 
 /// A "TLS" layer that passes octets through unchanged, so that a scripted

@@ -24,7 +24,7 @@ struct Tally {
     error: Option<String>,
 }
 
-pub fn run(
+pub(crate) fn run(
     cli: &Cli,
     settings: &ClientSettings,
     runtime: RuntimeKind,

@@ -11,7 +11,7 @@ use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// `--runtime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuntimeKind {
+pub(crate) enum RuntimeKind {
     /// std::net (smtp-blocking).
     Blocking,
     /// tokio (smtp-tokio).
@@ -27,7 +27,7 @@ pub enum RuntimeKind {
 impl RuntimeKind {
     /// A `--runtime` value; the error says why it cannot be used (a
     /// usage error).
-    pub fn parse(name: &str) -> Result<RuntimeKind, String> {
+    pub(crate) fn parse(name: &str) -> Result<RuntimeKind, String> {
         Ok(match name {
             "blocking" => RuntimeKind::Blocking,
             "tokio" => RuntimeKind::Tokio,
@@ -52,7 +52,7 @@ impl RuntimeKind {
 }
 
 /// A message body for a single send.
-pub enum SendBody {
+pub(crate) enum SendBody {
     /// A file: read twice by every client (size and type first).
     File(std::path::PathBuf),
     /// A stream, read once.
@@ -60,14 +60,14 @@ pub enum SendBody {
 }
 
 /// One connection, whatever the runtime.
-pub trait Conn: Send {
+pub(crate) trait Conn: Send {
     fn send(&mut self, envelope: Envelope, body: SendBody) -> Result<DeliveryReport, Error>;
     fn send_all(&mut self, messages: Vec<(Envelope, Bytes)>) -> Vec<Result<DeliveryReport, Error>>;
     fn info(&self) -> SessionInfo;
     fn close(self: Box<Self>);
 }
 
-pub fn connect(
+pub(crate) fn connect(
     kind: RuntimeKind,
     settings: &ClientSettings,
     transcript: Option<TranscriptHook>,
@@ -138,7 +138,7 @@ impl Conn for smtpkit_blocking::Client {
 }
 
 /// How an async connection's futures are run from the command line.
-pub enum Exec {
+pub(crate) enum Exec {
     Tokio(tokio::runtime::Runtime),
     Smol,
     #[cfg(feature = "async-std")]

@@ -22,7 +22,7 @@ This message travels over a pipelined SMTP session.\n\
 const REFUSAL: &str =
     "550 5.1.1 <nobody@demo.invalid>: Recipient address rejected: User unknown\r\n";
 
-pub fn run() -> u8 {
+pub(crate) fn run() -> u8 {
     match demo() {
         Ok(()) => {
             println!("demo: everything happened as expected");

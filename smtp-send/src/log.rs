@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::exit;
 
 /// What one line says.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     pub host: &'a str,
     pub tls: bool,
     pub auth: bool,
@@ -24,7 +24,7 @@ pub struct Entry<'a> {
 }
 
 /// sysexits names, as msmtp writes them.
-pub fn exit_name(code: u8) -> &'static str {
+pub(crate) fn exit_name(code: u8) -> &'static str {
     match code {
         exit::OK => "EX_OK",
         exit::USAGE => "EX_USAGE",
@@ -51,7 +51,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// msmtp's default time format `%b %d %H:%M:%S`, in UTC.
-pub fn timestamp(now: SystemTime) -> String {
+pub(crate) fn timestamp(now: SystemTime) -> String {
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
@@ -75,7 +75,7 @@ pub fn timestamp(now: SystemTime) -> String {
 
 impl Entry<'_> {
     /// The line, without the time stamp.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let on = |b: bool| if b { "on" } else { "off" };
         let mut line = format!(
             "host={} tls={} auth={}",
@@ -113,7 +113,7 @@ impl Entry<'_> {
 
 /// Appends the entry to `path` (`-`: standard output). A log that cannot
 /// be written is a warning: the message's outcome does not change.
-pub fn write(path: &Path, entry: &Entry<'_>) {
+pub(crate) fn write(path: &Path, entry: &Entry<'_>) {
     let line = format!("{} {}\n", timestamp(SystemTime::now()), entry.line());
     let result = if path == Path::new("-") {
         std::io::stdout().write_all(line.as_bytes())

@@ -23,7 +23,7 @@ mod settings;
 /// Built without the `demo` feature: the subcommand says how to get it.
 #[cfg(not(feature = "demo"))]
 mod demo {
-    pub fn run() -> u8 {
+    pub(crate) fn run() -> u8 {
         eprintln!(
             "smtp-send: demo: this smtp-send was built without the `demo` feature \
              (it links the test server); run it with \
@@ -35,15 +35,15 @@ mod demo {
 
 /// sysexits(3) codes, as documented in `--help`.
 pub(crate) mod exit {
-    pub const OK: u8 = 0;
-    pub const USAGE: u8 = 64;
-    pub const DATAERR: u8 = 65;
-    pub const NOUSER: u8 = 67;
-    pub const UNAVAILABLE: u8 = 69;
-    pub const TEMPFAIL: u8 = 75;
-    pub const PROTOCOL: u8 = 76;
-    pub const NOPERM: u8 = 77;
-    pub const CONFIG: u8 = 78;
+    pub(crate) const OK: u8 = 0;
+    pub(crate) const USAGE: u8 = 64;
+    pub(crate) const DATAERR: u8 = 65;
+    pub(crate) const NOUSER: u8 = 67;
+    pub(crate) const UNAVAILABLE: u8 = 69;
+    pub(crate) const TEMPFAIL: u8 = 75;
+    pub(crate) const PROTOCOL: u8 = 76;
+    pub(crate) const NOPERM: u8 = 77;
+    pub(crate) const CONFIG: u8 = 78;
 }
 
 /// A failure of the tool itself, with its exit status.

@@ -16,14 +16,14 @@ use crate::{Fail, exit, fail};
 
 /// One command of an account: its argument and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Setting {
+pub(crate) struct Setting {
     pub value: String,
     pub line: usize,
 }
 
 /// An account after `defaults` and inheritance were filled in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Account {
+pub(crate) struct Account {
     pub name: String,
     pub commands: BTreeMap<String, Setting>,
 }
@@ -36,7 +36,7 @@ impl Account {
 
 /// A parsed configuration file.
 #[derive(Debug, Clone, Default)]
-pub struct Config {
+pub(crate) struct Config {
     pub path: PathBuf,
     pub accounts: Vec<Account>,
     /// `account default : NAME`, or an account named `default`.
@@ -48,7 +48,7 @@ pub struct Config {
 /// How a command's argument becomes properties. `Property(key)`: the
 /// argument as is; the others translate msmtp's words.
 #[derive(Debug, Clone, Copy)]
-pub enum Map {
+pub(crate) enum Map {
     /// `mail.smtp.KEY` = the argument.
     Property(&'static str),
     /// A typed field or a decision across several commands (see [`apply`]).
@@ -59,7 +59,7 @@ pub enum Map {
 
 /// Every command smtp-send reads, and what it sets. Commands not listed are
 /// unknown (an error naming the file and the line, as msmtp's).
-pub const MSMTP: &[(&str, Map)] = &[
+pub(crate) const MSMTP: &[(&str, Map)] = &[
     ("host", Map::Property("mail.smtp.host")),
     ("port", Map::Property("mail.smtp.port")),
     ("from", Map::Property("mail.smtp.from")),
@@ -189,7 +189,7 @@ fn unquote(arg: &str) -> Result<String, &'static str> {
 }
 
 /// Parses a file's text (`path` names it in errors).
-pub fn parse(path: &Path, text: &str) -> Result<Config, Fail> {
+pub(crate) fn parse(path: &Path, text: &str) -> Result<Config, Fail> {
     let mut parser = Parser {
         config: Config {
             path: path.to_owned(),
@@ -336,7 +336,7 @@ impl Parser {
 
 /// Reads and parses a file; a file that holds a `password` and can be read
 /// by anyone but its owner is refused, as msmtp refuses it.
-pub fn load(path: &Path) -> Result<Config, Fail> {
+pub(crate) fn load(path: &Path) -> Result<Config, Fail> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
     let config = parse(path, &text)?;
@@ -371,7 +371,7 @@ fn check_permissions(_: &Path) -> Result<(), Fail> {
 
 /// The user's file when `-C` is not given: `~/.msmtprc`, then
 /// `$XDG_CONFIG_HOME/msmtp/config` (`~/.config` when unset), msmtp's order.
-pub fn user_file() -> Option<PathBuf> {
+pub(crate) fn user_file() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let xdg = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -387,7 +387,7 @@ pub fn user_file() -> Option<PathBuf> {
 
 impl Config {
     /// `-a NAME`, or the default account.
-    pub fn account(&self, name: Option<&str>) -> Result<&Account, Fail> {
+    pub(crate) fn account(&self, name: Option<&str>) -> Result<&Account, Fail> {
         let name = match name.or(self.default.as_deref()) {
             Some(n) => n,
             None => {
@@ -414,7 +414,7 @@ impl Config {
 
 /// What an account sets besides the settings.
 #[derive(Debug, Default)]
-pub struct Extras {
+pub(crate) struct Extras {
     /// `logfile`: one line per message (`-` is standard output).
     pub logfile: Option<PathBuf>,
     /// `passwordeval`, run once every layer of settings is in and only when
@@ -424,7 +424,7 @@ pub struct Extras {
 
 /// A `passwordeval` command and where it was written.
 #[derive(Debug, Clone)]
-pub struct PasswordEval {
+pub(crate) struct PasswordEval {
     path: PathBuf,
     line: usize,
     command: String,
@@ -450,14 +450,14 @@ fn on_off(value: &str) -> Option<bool> {
 
 /// A property an account sets, and the line of the command that set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Property {
+pub(crate) struct Property {
     pub key: &'static str,
     pub value: String,
     pub line: usize,
 }
 
 /// The properties an account sets, in the order they are applied.
-pub fn properties(config: &Config, account: &Account) -> Result<Vec<Property>, Fail> {
+pub(crate) fn properties(config: &Config, account: &Account) -> Result<Vec<Property>, Fail> {
     if !account.commands.contains_key("host") && !account.commands.contains_key("socket") {
         return Err(fail(
             exit::CONFIG,
@@ -590,7 +590,7 @@ impl Properties {
 
 /// Applies an account to the settings: its properties through
 /// `ClientSettings::set`, then the typed fields.
-pub fn apply(
+pub(crate) fn apply(
     config: &Config,
     account: &Account,
     settings: &mut ClientSettings,
@@ -666,7 +666,7 @@ impl PasswordEval {
     /// `sh -c CMD`, standard input closed: the first line of its standard
     /// output. Neither the output nor the command's error output is printed
     /// by smtp-send.
-    pub fn run(&self) -> Result<String, Fail> {
+    pub(crate) fn run(&self) -> Result<String, Fail> {
         let error = |why: String| config_error(&self.path, self.line, why);
         let output = std::process::Command::new("sh")
             .arg("-c")

@@ -13,7 +13,7 @@ use smtpkit_proto::Address;
 use crate::{Fail, exit, fail};
 
 /// What the flags ask for.
-pub struct Quick<'a> {
+pub(crate) struct Quick<'a> {
     pub from: &'a Address,
     pub to: &'a [String],
     pub subject: Option<&'a str>,
@@ -23,11 +23,11 @@ pub struct Quick<'a> {
 }
 
 /// swaks' test message, when no body or attachment is given.
-pub const TEST_BODY: &str = "This is a test message sent by smtp-send.\r\n";
+pub(crate) const TEST_BODY: &str = "This is a test message sent by smtp-send.\r\n";
 
 /// A content type from the file name's extension
 /// (`application/octet-stream` when unknown).
-pub fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -62,7 +62,7 @@ pub fn content_type(path: &Path) -> &'static str {
 /// `Name: value` from `--header`: the name printable ASCII without a colon
 /// or a blank, the value without CR, LF or other control characters (they
 /// would start a new header line on the wire).
-pub fn split_header(header: &str) -> Result<(&str, &str), Fail> {
+pub(crate) fn split_header(header: &str) -> Result<(&str, &str), Fail> {
     let bad = |why: &str| fail(exit::USAGE, format!("--header {header:?}: {why}"));
     let (name, value) = header
         .split_once(':')
@@ -92,7 +92,7 @@ fn body_text(body: &str) -> Result<String, Fail> {
 }
 
 /// The message, as octets.
-pub fn build(q: &Quick<'_>) -> Result<Vec<u8>, Fail> {
+pub(crate) fn build(q: &Quick<'_>) -> Result<Vec<u8>, Fail> {
     let mut to = Vec::new();
     for address in q.to {
         Address::parse(address).map_err(|e| fail(exit::USAGE, format!("--to {address}: {e}")))?;

@@ -791,20 +791,20 @@ mod ntlm {
 
     /// NegotiateFlags (MS-NLMP §2.2.2.5).
     pub(super) mod flags {
-        pub const UNICODE: u32 = 0x0000_0001;
-        pub const OEM: u32 = 0x0000_0002;
-        pub const REQUEST_TARGET: u32 = 0x0000_0004;
-        pub const NTLM: u32 = 0x0000_0200;
-        pub const OEM_DOMAIN_SUPPLIED: u32 = 0x0000_1000;
-        pub const OEM_WORKSTATION_SUPPLIED: u32 = 0x0000_2000;
-        pub const ALWAYS_SIGN: u32 = 0x0000_8000;
-        pub const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
-        pub const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
-        pub const TARGET_INFO: u32 = 0x0080_0000;
-        pub const VERSION: u32 = 0x0200_0000;
-        pub const N128: u32 = 0x2000_0000;
-        pub const KEY_EXCH: u32 = 0x4000_0000;
-        pub const N56: u32 = 0x8000_0000;
+        pub(crate) const UNICODE: u32 = 0x0000_0001;
+        pub(crate) const OEM: u32 = 0x0000_0002;
+        pub(crate) const REQUEST_TARGET: u32 = 0x0000_0004;
+        pub(crate) const NTLM: u32 = 0x0000_0200;
+        pub(crate) const OEM_DOMAIN_SUPPLIED: u32 = 0x0000_1000;
+        pub(crate) const OEM_WORKSTATION_SUPPLIED: u32 = 0x0000_2000;
+        pub(crate) const ALWAYS_SIGN: u32 = 0x0000_8000;
+        pub(crate) const TARGET_TYPE_DOMAIN: u32 = 0x0001_0000;
+        pub(crate) const EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
+        pub(crate) const TARGET_INFO: u32 = 0x0080_0000;
+        pub(crate) const VERSION: u32 = 0x0200_0000;
+        pub(crate) const N128: u32 = 0x2000_0000;
+        pub(crate) const KEY_EXCH: u32 = 0x4000_0000;
+        pub(crate) const N56: u32 = 0x8000_0000;
     }
 
     /// AvId values (MS-NLMP §2.2.2.1).

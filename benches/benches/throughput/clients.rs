@@ -23,11 +23,11 @@ use smtpkit_proto::{Address, DeliveryReport, Envelope};
 use crate::Args;
 
 /// The envelope sender every client uses.
-pub const FROM: &str = "a@example.org";
+pub(crate) const FROM: &str = "a@example.org";
 
 /// The recipients of a message: `b@example.net`, or `r0@example.net` …
 /// for more than one.
-pub fn recipients(n: usize) -> Vec<String> {
+pub(crate) fn recipients(n: usize) -> Vec<String> {
     if n <= 1 {
         return vec!["b@example.net".to_owned()];
     }
@@ -36,7 +36,7 @@ pub fn recipients(n: usize) -> Vec<String> {
 
 /// A message of exactly `size` octets: a short header and CRLF text lines
 /// (`smtp_benches::crlf_text`), ending in CRLF.
-pub fn message(size: usize) -> Vec<u8> {
+pub(crate) fn message(size: usize) -> Vec<u8> {
     let mut m = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: throughput\r\n\r\n".to_vec();
     let text = size.saturating_sub(m.len() + 2);
     let mut body = smtp_benches::crlf_text(text);
@@ -88,7 +88,7 @@ struct Share {
 }
 
 /// `client` mode.
-pub fn main(args: &Args) -> Result<(), String> {
+pub(crate) fn main(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let max_seconds: f64 = args.num("max-seconds", 5.0)?;
     let spec = Spec {
@@ -513,7 +513,7 @@ fn mail_send_client(spec: &Spec, payload: Payload<'_>, share: u64) -> Result<Sha
 }
 
 /// This process's peak resident set (VmHWM), in KiB.
-pub fn vm_hwm_kib() -> Option<u64> {
+pub(crate) fn vm_hwm_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -521,7 +521,7 @@ pub fn vm_hwm_kib() -> Option<u64> {
 
 /// This process's user + system CPU time (all threads), in seconds,
 /// assuming the usual 100 clock ticks per second.
-pub fn cpu_seconds() -> Option<f64> {
+pub(crate) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     let after = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after.split_whitespace().collect();

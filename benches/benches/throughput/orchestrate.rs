@@ -17,7 +17,7 @@ use crate::clients::{FROM, message};
 
 /// `sink` mode: smtp-testkit's sink mode on an ephemeral loopback port.
 /// Prints the address, serves until stdin closes, then prints its counts.
-pub fn sink() -> Result<(), String> {
+pub(crate) fn sink() -> Result<(), String> {
     let server = TestServer::start(Script::new().sink()).map_err(|e| e.to_string())?;
     println!("{}", server.addr());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
@@ -177,7 +177,7 @@ impl Row {
 }
 
 /// `all` mode.
-pub fn run(args: &Args) -> Result<(), String> {
+pub(crate) fn run(args: &Args) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     // target/<profile>/deps/throughput-HASH
     let target_dir = exe

@@ -6,7 +6,7 @@ use smtpkit_blocking::{Body, Client, ClientSettings, Error, Pool, PoolConfig, Tr
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// The blocking client.
-pub struct Blocking;
+pub(crate) struct Blocking;
 
 struct BlockingConnection(Client);
 

@@ -14,7 +14,7 @@ trait Executor: 'static {
 }
 
 /// The client on smol.
-pub struct Smol;
+pub(crate) struct Smol;
 
 impl Executor for Smol {
     fn block_on<F: Future>(future: F) -> F::Output {
@@ -23,7 +23,7 @@ impl Executor for Smol {
 }
 
 /// The same client on async-std.
-pub struct AsyncStd;
+pub(crate) struct AsyncStd;
 
 impl Executor for AsyncStd {
     fn block_on<F: Future>(future: F) -> F::Output {

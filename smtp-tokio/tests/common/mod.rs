@@ -7,7 +7,7 @@ use smtpkit_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, Trans
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The client on tokio.
-pub struct Tokio;
+pub(crate) struct Tokio;
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     Ok(tokio::runtime::Builder::new_multi_thread()
