@@ -7,7 +7,10 @@
 //! ([`ConnectPlan`]), and the [`Driver`], which owns the session, the
 //! message bodies' bookkeeping, the proxy handshake, the write buffer and
 //! the results, and tells an I/O loop what to do next. `smtp-blocking` and
-//! `smtp-async` (and through it tokio and smol) are such loops.
+//! `smtp-async` (and through it tokio and smol) are such loops: with the
+//! body sources of [`source`] (memory, files, readers, whole messages
+//! whose envelope comes from their header), [`Driver::next_io`] leaves
+//! them only writes, reads and a body's read or seek to perform.
 //!
 //! ```
 //! use smtpkit_client::{ClientSettings, Protocol};
