@@ -7,7 +7,7 @@
 //! | key | setting | our default (JavaMail's) |
 //! |---|---|---|
 //! | `host`, `port` | [`ClientSettings::host`], [`ClientSettings::port`] (see [`ClientSettings::port()`]) | `localhost`; 25, or 465 with implicit TLS |
-//! | `user` | [`ClientSettings::user`] | — |
+//! | `user` | [`Credentials::user`] (`auth.credentials.user`) | — |
 //! | `from` | [`ClientSettings::from`] | the message's From: |
 //! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
 //! | `localaddress`, `localport` | [`ClientSettings::local_address`], [`ClientSettings::local_port`] | — |
@@ -29,7 +29,7 @@
 //! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
 //! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN, the legacy three only with their features (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
 //! | `auth.<mech>.disable` | [`AuthSettings::disabled`]; `false` opts XOAUTH2/OAUTHBEARER/ANONYMOUS/EXTERNAL in | XOAUTH2 off unless asked (same) |
-//! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`AuthSettings`] fields | — |
+//! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`Credentials`] fields (`auth.credentials`) | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
 //! | `ssl.enable` | [`TlsOptions::implicit`]; port 465 unless set | false (smtp), true (smtps) |
 //! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled; offered then refused is an error, never a fallback | **enable: true** (false), required: false |
