@@ -106,7 +106,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use smtpkit_client::{Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out};
+use smtpkit_client::{
+    Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageReader, Source, timed_out,
+};
 pub use smtpkit_client::{
     ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook, Trust,
 };
@@ -340,34 +342,30 @@ async fn perform<F: AsyncRead + AsyncSeek + Unpin>(
 /// # Errors
 /// [`Error::Io`] (including the timeout).
 pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<R::Stream, Error> {
-    let plan = ConnectPlan::new(settings, R::now());
-    if let Some(path) = plan.unix_socket.clone() {
-        return match deadline::<R, _>(plan.deadline, R::connect_unix(path)).await {
-            Some(stream) => Ok(stream?),
-            None => Err(Error::Io(timed_out("connect"))),
+    let mut connector = Connector::new(settings, R::now());
+    loop {
+        let attempt = match connector.next(R::now()) {
+            ConnectStep::Resolve { host, port } => {
+                let addrs = R::resolve(host.to_owned(), port).await;
+                connector.on_resolved(addrs);
+                continue;
+            }
+            ConnectStep::Tcp {
+                addr,
+                bind,
+                deadline: until,
+            } => deadline::<R, _>(until, R::connect(addr, bind)).await,
+            ConnectStep::Unix {
+                path,
+                deadline: until,
+            } => deadline::<R, _>(until, R::connect_unix(path.to_owned())).await,
+            ConnectStep::Failed(error) => return Err(error),
         };
-    }
-    let local_ip = match &plan.local_address {
-        Some(a) => Some(
-            R::resolve(a.clone(), 0)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| plan.local_not_found())?
-                .ip(),
-        ),
-        None => None,
-    };
-    let mut last = plan.nothing_resolved();
-    for addr in R::resolve(plan.host.clone(), plan.port).await? {
-        let connect = R::connect(addr, plan.bind_for(local_ip, addr));
-        match deadline::<R, _>(plan.deadline, connect).await {
-            Some(Ok(stream)) => return Ok(stream),
-            Some(Err(e)) => last = e,
-            None => return Err(Error::Io(timed_out("connect"))),
+        match attempt.unwrap_or_else(|| Err(timed_out("connect"))) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => connector.on_failed(e),
         }
     }
-    Err(Error::Io(last))
 }
 
 /// What a connection runs over: any `futures-io` byte stream.

@@ -58,7 +58,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use smtpkit_client::{
-    Bodies, BodyIo, ConnectPlan, Driver, Io, MessageReader, Source, timed_out, unix_connect_error,
+    Bodies, BodyIo, ConnectPlan, ConnectStep, Connector, Driver, Io, MessageReader, Source,
 };
 
 mod mailer;
@@ -221,63 +221,64 @@ impl std::fmt::Debug for Client {
 /// # Errors
 /// [`Error::Io`] with the last address's error.
 pub fn open(settings: &ClientSettings) -> Result<TcpStream, Error> {
-    let plan = ConnectPlan::new(settings, Instant::now());
-    let local_ip = match &plan.local_address {
-        Some(a) => Some(
-            (a.as_str(), 0)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| plan.local_not_found())?
-                .ip(),
-        ),
-        None => None,
-    };
-    let mut last = plan.nothing_resolved();
-    for addr in (plan.host.as_str(), plan.port).to_socket_addrs()? {
-        let left = plan
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        if left == Some(Duration::ZERO) {
-            return Err(Error::Io(timed_out("connect")));
-        }
-        match connect_one(addr, plan.bind_for(local_ip, addr), left) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = e,
-        }
+    let mut plan = ConnectPlan::new(settings, Instant::now());
+    plan.unix_socket = None;
+    match connect(Connector::for_plan(plan))? {
+        Opened::Tcp(stream) => Ok(stream),
+        #[cfg(unix)]
+        Opened::Unix(_) => Err(Error::Io(io::ErrorKind::Unsupported.into())),
     }
-    Err(Error::Io(last))
 }
 
-/// The connection `settings` describe: the Unix domain socket when
-/// [`ClientSettings::unix_socket`] is set (within `connectiontimeout`, as
-/// TCP), else TCP ([`open`]).
-/// Also returns the local address of a TCP connection, for the default
-/// EHLO name.
+/// A connection [`connect`] made.
+enum Opened {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+/// The connection `settings` describe (the Unix domain socket when
+/// [`ClientSettings::unix_socket`] is set, else TCP), and the local
+/// address of a TCP connection, for the default EHLO name.
 fn open_transport(
     settings: &ClientSettings,
 ) -> Result<(Box<dyn Transport>, Option<IpAddr>), Error> {
-    let Some(path) = &settings.unix_socket else {
-        let stream = open(settings)?;
-        let local_ip = stream.local_addr().ok().map(|a| a.ip());
-        return Ok((Box::new(stream), local_ip));
-    };
-    #[cfg(unix)]
-    {
-        let plan = ConnectPlan::new(settings, Instant::now());
-        let left = plan
-            .deadline
-            .map(|d| d.saturating_duration_since(Instant::now()));
-        let stream = connect_unix(path, left).map_err(|e| unix_connect_error(path, e))?;
-        Ok((Box::new(stream), None))
+    Ok(match connect(Connector::new(settings, Instant::now()))? {
+        Opened::Tcp(stream) => {
+            let local_ip = stream.local_addr().ok().map(|a| a.ip());
+            (Box::new(stream), local_ip)
+        }
+        #[cfg(unix)]
+        Opened::Unix(stream) => (Box::new(stream), None),
+    })
+}
+
+/// Performs the connector's steps with `std::net`.
+fn connect(mut connector: Connector) -> Result<Opened, Error> {
+    loop {
+        let now = Instant::now();
+        let left = |deadline: Option<Instant>| deadline.map(|d| d.saturating_duration_since(now));
+        match connector.next(now) {
+            ConnectStep::Resolve { host, port } => {
+                let addrs = (host, port).to_socket_addrs().map(Iterator::collect);
+                connector.on_resolved(addrs);
+            }
+            ConnectStep::Tcp {
+                addr,
+                bind,
+                deadline,
+            } => match connect_one(addr, bind, left(deadline)) {
+                Ok(stream) => return Ok(Opened::Tcp(stream)),
+                Err(e) => connector.on_failed(e),
+            },
+            ConnectStep::Unix { path, deadline } => match connect_unix(path, left(deadline)) {
+                #[cfg(unix)]
+                Ok(stream) => return Ok(Opened::Unix(stream)),
+                Err(e) => connector.on_failed(e),
+            },
+            ConnectStep::Failed(error) => return Err(error),
+        }
     }
-    #[cfg(not(unix))]
-    Err(Error::Io(io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "{}: Unix domain sockets are not available here",
-            path.display()
-        ),
-    )))
 }
 
 #[cfg(unix)]
@@ -289,11 +290,24 @@ fn connect_unix(
     let addr = SockAddr::unix(path)?;
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     match timeout {
-        Some(Duration::ZERO) => return Err(timed_out("connect")),
         Some(t) => socket.connect_timeout(&addr, t)?,
         None => socket.connect(&addr)?,
     }
     Ok(socket.into())
+}
+
+#[cfg(not(unix))]
+fn connect_unix(
+    path: &std::path::Path,
+    _: Option<Duration>,
+) -> io::Result<std::convert::Infallible> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "{}: Unix domain sockets are not available here",
+            path.display()
+        ),
+    ))
 }
 
 fn connect_one(

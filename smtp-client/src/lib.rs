@@ -86,7 +86,9 @@ pub mod pool;
 pub mod settings;
 pub mod source;
 
-pub use connect::{ConnectPlan, ehlo_name, finite, io_timeouts, unix_connect_error};
+pub use connect::{
+    ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts, unix_connect_error,
+};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody};
 pub use error::{Error, TranscriptHook, timed_out};
 pub use pool::{PoolConfig, Reuse};
