@@ -198,14 +198,43 @@ fn perform(io: BodyIo<'_, std::fs::File, Box<dyn Read + Send + '_>>) -> io::Resu
     }
 }
 
-/// An established SMTP connection.
-pub struct Client {
+/// The clock the blocking client and pool read (reply and write
+/// deadlines, idle connections) and sleep on (a retry's backoff), as the
+/// async clients read their `Runtime`'s: [`SystemClock`] by default; a
+/// test gives [`Client::from_transport_with_clock`] or
+/// [`Pool::with_clock`] a virtual one.
+pub trait Clock: Send + Sync + 'static {
+    /// The time now.
+    fn now() -> Instant;
+
+    /// Waits `duration` (on a virtual clock: moves it on).
+    fn sleep(duration: Duration);
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// An established SMTP connection, on clock `C` (the system's unless a
+/// test says otherwise).
+pub struct Client<C: Clock = SystemClock> {
     transport: Box<dyn Transport>,
     driver: Driver,
     timeouts: SocketTimeouts,
+    clock: std::marker::PhantomData<C>,
 }
 
-impl std::fmt::Debug for Client {
+impl<C: Clock> std::fmt::Debug for Client<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("driver", &self.driver)
@@ -351,9 +380,7 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        let (transport, local_ip) = open_transport(settings)?;
-        let driver = Driver::for_settings(settings, local_ip, transcript, Instant::now())?;
-        Client::from_driver(transport, driver)
+        Client::connect_with_clock(settings, transcript)
     }
 
     /// Runs a session as `settings` describe (the proxy handshake first,
@@ -369,8 +396,7 @@ impl Client {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client, Error> {
-        let driver = Driver::for_stream(settings, transcript, Instant::now())?;
-        Client::from_driver(transport, driver)
+        Client::from_transport_with_clock(transport, settings, transcript)
     }
 
     /// Runs `driver` (made with [`Driver::new`] from a session
@@ -379,10 +405,50 @@ impl Client {
     /// # Errors
     /// As [`connect`](Self::connect).
     pub fn from_driver(transport: Box<dyn Transport>, driver: Driver) -> Result<Client, Error> {
+        Client::from_driver_with_clock(transport, driver)
+    }
+}
+
+impl<C: Clock> Client<C> {
+    /// [`Client::connect_with`] on clock `C`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn connect_with_clock(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<C>, Error> {
+        let (transport, local_ip) = open_transport(settings)?;
+        let driver = Driver::for_settings(settings, local_ip, transcript, C::now())?;
+        Client::from_driver_with_clock(transport, driver)
+    }
+
+    /// [`Client::from_transport`] on clock `C`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn from_transport_with_clock(
+        transport: Box<dyn Transport>,
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<C>, Error> {
+        let driver = Driver::for_stream(settings, transcript, C::now())?;
+        Client::from_driver_with_clock(transport, driver)
+    }
+
+    /// [`Client::from_driver`] on clock `C`.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn from_driver_with_clock(
+        transport: Box<dyn Transport>,
+        driver: Driver,
+    ) -> Result<Client<C>, Error> {
         let mut client = Client {
             transport,
             driver,
             timeouts: SocketTimeouts::default(),
+            clock: std::marker::PhantomData,
         };
         client.run(&mut Bodies::none());
         client.driver.establish_result()?;
@@ -506,15 +572,16 @@ impl Client {
     /// The I/O loop: perform what the driver asks until it is done.
     fn run(&mut self, bodies: &mut Bodies<&[u8], std::fs::File, Box<dyn Read + Send + '_>>) {
         loop {
-            match self.driver.next_io(Instant::now(), bodies) {
+            match self.driver.next_io(C::now(), bodies) {
                 Io::Write { bytes, deadline } => {
                     let written =
-                        write_by(&mut *self.transport, &mut self.timeouts, bytes, deadline);
-                    self.driver.on_written(Instant::now(), written);
+                        write_by::<C>(&mut *self.transport, &mut self.timeouts, bytes, deadline);
+                    self.driver.on_written(C::now(), written);
                 }
                 Io::Read { buf, deadline } => {
-                    let read = read_by(&mut *self.transport, &mut self.timeouts, buf, deadline);
-                    self.driver.on_read_into(Instant::now(), read);
+                    let read =
+                        read_by::<C>(&mut *self.transport, &mut self.timeouts, buf, deadline);
+                    self.driver.on_read_into(C::now(), read);
                 }
                 Io::Body(io) => {
                     let outcome = perform(io);
@@ -539,8 +606,8 @@ struct SocketTimeouts {
 /// to milliseconds below) so that consecutive calls agree and the socket
 /// option is not set for every flight; a read that gives up early is
 /// simply asked for again by the driver.
-fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
-    let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now())) else {
+fn time_left<C: Clock>(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
+    let Some(left) = deadline.map(|d| d.saturating_duration_since(C::now())) else {
         return Ok(None);
     };
     let coarse = if left >= Duration::from_secs(10) {
@@ -555,14 +622,14 @@ fn time_left(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
     }
 }
 
-fn write_by(
+fn write_by<C: Clock>(
     transport: &mut dyn Transport,
     set: &mut SocketTimeouts,
     mut bytes: &[u8],
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     while !bytes.is_empty() {
-        let timeout = time_left(deadline)?;
+        let timeout = time_left::<C>(deadline)?;
         if set.write != Some(timeout) {
             transport.set_write_timeout(timeout)?;
             set.write = Some(timeout);
@@ -577,13 +644,13 @@ fn write_by(
     transport.flush()
 }
 
-fn read_by(
+fn read_by<C: Clock>(
     transport: &mut dyn Transport,
     set: &mut SocketTimeouts,
     buf: &mut [u8],
     deadline: Option<Instant>,
 ) -> io::Result<usize> {
-    let timeout = time_left(deadline)?;
+    let timeout = time_left::<C>(deadline)?;
     if set.read != Some(timeout) {
         transport.set_read_timeout(timeout)?;
         set.read = Some(timeout);

@@ -7,7 +7,7 @@ use std::io::Read;
 use smtpkit_client::doubles::{FileMailer, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
-use crate::{Body, Client, Error, Pool, Pooled};
+use crate::{Body, Client, Clock, Error, Pool, Pooled};
 
 /// What sends mail: a [`Client`], a [`Pool`] (or a [`Pooled`] connection),
 /// and the test doubles [`StubMailer`] (in memory, scripted outcomes) and
@@ -43,7 +43,7 @@ pub trait Mailer {
     fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error>;
 }
 
-impl Mailer for Client {
+impl<C: Clock> Mailer for Client<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body)
     }
@@ -52,7 +52,7 @@ impl Mailer for Client {
     }
 }
 
-impl Mailer for Pooled {
+impl<C: Clock> Mailer for Pooled<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body)
     }
@@ -63,7 +63,7 @@ impl Mailer for Pooled {
 
 /// Files are streamed (and read again for a retry); a reader is tried
 /// once.
-impl Mailer for Pool {
+impl<C: Clock> Mailer for Pool<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Pool::send(self, envelope, body)
     }

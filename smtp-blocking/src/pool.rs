@@ -10,30 +10,39 @@ pub use smtpkit_client::PoolConfig;
 use smtpkit_client::Reuse;
 use smtpkit_proto::{DeliveryReport, Envelope, UsageError};
 
-use crate::{Body, BodySource, Client, ClientSettings, Error};
+use crate::{Body, BodySource, Client, ClientSettings, Clock, Error, SystemClock};
 
-struct Idle {
-    client: Client,
+struct Idle<C: Clock> {
+    client: Client<C>,
     since: Instant,
 }
 
-#[derive(Default)]
-struct State {
-    idle: Vec<Idle>,
+struct State<C: Clock> {
+    idle: Vec<Idle<C>>,
     /// Connections that have done their share, to QUIT outside the lock.
-    retiring: Vec<Client>,
+    retiring: Vec<Client<C>>,
     in_use: usize,
 }
 
-struct Inner {
+impl<C: Clock> Default for State<C> {
+    fn default() -> Self {
+        State {
+            idle: Vec::new(),
+            retiring: Vec::new(),
+            in_use: 0,
+        }
+    }
+}
+
+struct Inner<C: Clock> {
     settings: ClientSettings,
     config: PoolConfig,
-    state: Mutex<State>,
+    state: Mutex<State<C>>,
     returned: Condvar,
 }
 
-impl Inner {
-    fn lock(&self) -> MutexGuard<'_, State> {
+impl<C: Clock> Inner<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -41,12 +50,19 @@ impl Inner {
 /// A pool of blocking connections to one server, shared by threads.
 /// Cheap to clone; see `smtpkit_async::Pool` for the behaviour, which is the
 /// same.
-#[derive(Clone)]
-pub struct Pool {
-    inner: Arc<Inner>,
+pub struct Pool<C: Clock = SystemClock> {
+    inner: Arc<Inner<C>>,
 }
 
-impl std::fmt::Debug for Pool {
+impl<C: Clock> Clone for Pool<C> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clock> std::fmt::Debug for Pool<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
             .field("config", &self.inner.config)
@@ -57,14 +73,14 @@ impl std::fmt::Debug for Pool {
 
 /// A connection borrowed from a [`Pool`]; it goes back when dropped, if it
 /// is still healthy and has not done its share.
-pub struct Pooled {
-    client: Option<Client>,
-    inner: Arc<Inner>,
+pub struct Pooled<C: Clock = SystemClock> {
+    client: Option<Client<C>>,
+    inner: Arc<Inner<C>>,
 }
 
-impl std::ops::Deref for Pooled {
-    type Target = Client;
-    fn deref(&self) -> &Client {
+impl<C: Clock> std::ops::Deref for Pooled<C> {
+    type Target = Client<C>;
+    fn deref(&self) -> &Client<C> {
         // Taken only in Drop.
         match &self.client {
             Some(c) => c,
@@ -73,8 +89,8 @@ impl std::ops::Deref for Pooled {
     }
 }
 
-impl std::ops::DerefMut for Pooled {
-    fn deref_mut(&mut self) -> &mut Client {
+impl<C: Clock> std::ops::DerefMut for Pooled<C> {
+    fn deref_mut(&mut self) -> &mut Client<C> {
         match &mut self.client {
             Some(c) => c,
             None => unreachable!("a Pooled holds its client until dropped"),
@@ -82,7 +98,7 @@ impl std::ops::DerefMut for Pooled {
     }
 }
 
-impl Drop for Pooled {
+impl<C: Clock> Drop for Pooled<C> {
     fn drop(&mut self) {
         let mut state = self.inner.lock();
         state.in_use = state.in_use.saturating_sub(1);
@@ -98,7 +114,7 @@ impl Drop for Pooled {
             } else {
                 state.idle.push(Idle {
                     client,
-                    since: Instant::now(),
+                    since: C::now(),
                 });
             }
         }
@@ -110,6 +126,14 @@ impl Drop for Pooled {
 impl Pool {
     /// A pool for the server in `settings`.
     pub fn new(settings: ClientSettings, config: PoolConfig) -> Pool {
+        Pool::with_clock(settings, config)
+    }
+}
+
+impl<C: Clock> Pool<C> {
+    /// [`Pool::new`] on clock `C`: idle times, the retry backoff and the
+    /// connections' deadlines are read from it.
+    pub fn with_clock(settings: ClientSettings, config: PoolConfig) -> Pool<C> {
         Pool {
             inner: Arc::new(Inner {
                 settings,
@@ -138,7 +162,7 @@ impl Pool {
     ///
     /// # Errors
     /// As [`Client::connect`].
-    pub fn get(&self) -> Result<Pooled, Error> {
+    pub fn get(&self) -> Result<Pooled<C>, Error> {
         self.quit_retiring();
         let max = self.inner.config.max_connections.max(1);
         let mut state = self.inner.lock();
@@ -156,7 +180,7 @@ impl Pool {
         };
         while let Some(mut idle) = state.idle.pop() {
             drop(state);
-            match self.inner.config.reuse(idle.since, Instant::now()) {
+            match self.inner.config.reuse(idle.since, C::now()) {
                 Reuse::Retire => {
                     let _ = idle.client.quit_without_waiting();
                 }
@@ -166,7 +190,7 @@ impl Pool {
             state = self.inner.lock();
         }
         drop(state);
-        match Client::connect(&self.inner.settings) {
+        match Client::connect_with_clock(&self.inner.settings, None) {
             Ok(client) => Ok(pooled(client)),
             Err(e) => {
                 self.inner.lock().in_use -= 1;
@@ -228,7 +252,7 @@ impl Pool {
                 .config
                 .next_attempt(&result, replayable, &mut attempt)
             {
-                Some(wait) => std::thread::sleep(wait),
+                Some(wait) => C::sleep(wait),
                 None => return result,
             }
         }
@@ -241,9 +265,9 @@ impl Pool {
     /// A connection that could not be made.
     pub fn maintain(&self) -> Result<(), Error> {
         self.quit_retiring();
-        let expired: Vec<Idle> = {
+        let expired: Vec<Idle<C>> = {
             let mut state = self.inner.lock();
-            let now = Instant::now();
+            let now = C::now();
             let (expired, kept) = std::mem::take(&mut state.idle)
                 .into_iter()
                 .partition(|i| self.inner.config.reuse(i.since, now) == Reuse::Retire);
@@ -262,12 +286,12 @@ impl Pool {
                 }
                 state.in_use += 1;
             }
-            let client = Client::connect(&self.inner.settings);
+            let client = Client::connect_with_clock(&self.inner.settings, None);
             let mut state = self.inner.lock();
             state.in_use -= 1;
             state.idle.push(Idle {
                 client: client?,
-                since: Instant::now(),
+                since: C::now(),
             });
         }
     }

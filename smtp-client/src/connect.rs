@@ -408,10 +408,7 @@ mod tests {
         let ConnectStep::Failed(e) = c.next(now) else {
             panic!()
         };
-        assert!(
-            e.chain().contains("mx.example resolves to nothing"),
-            "{e}"
-        );
+        assert!(e.chain().contains("mx.example resolves to nothing"), "{e}");
         let mut s = settings();
         s.local_address = Some("nowhere.example".into());
         let mut c = Connector::new(&s, now);
