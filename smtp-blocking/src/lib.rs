@@ -8,8 +8,11 @@
 //! JavaMail-style `mail.smtp.*` properties
 //! ([`ClientSettings::from_properties`]).
 //!
-//! Every decision is made by `smtp-client`'s [`Driver`]; this crate only
-//! performs the I/O it asks for, on `std::net` and `std::io`.
+//! Every decision is made by `smtp-client`'s [`Driver`] (and where to
+//! connect by its `Connector`); this crate only performs the I/O they ask
+//! for, on `std::net` and `std::io`. Time is read through a [`Clock`]
+//! ([`SystemClock`] unless a test passes a virtual one), as the async
+//! clients read their runtime's.
 //!
 //! ```
 //! use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
