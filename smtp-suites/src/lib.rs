@@ -16,3 +16,4 @@
 pub mod conformance;
 #[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 pub mod interop;
+pub mod virtual_time;
