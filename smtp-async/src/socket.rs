@@ -69,5 +69,3 @@ impl<T: AsyncWrite + Unpin, U: AsyncWrite + Unpin> AsyncWrite for SocketStream<T
         }
     }
 }
-
-pub use smtpkit_client::unix_connect_error;

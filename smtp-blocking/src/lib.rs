@@ -335,10 +335,7 @@ fn connect_unix(
 ) -> io::Result<std::convert::Infallible> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        format!(
-            "{}: Unix domain sockets are not available here",
-            path.display()
-        ),
+        "Unix domain sockets are not available here",
     ))
 }
 

@@ -166,8 +166,12 @@ impl Error {
         }
     }
 
-    /// Whether the connection this error came from may still be used
-    /// (the message failed, the session did not).
+    /// Whether the kind of error leaves the connection usable (the
+    /// message failed, the session did not). One case cannot be told from
+    /// the error alone: an [`Error::Body`] after DATA's 354 ends the
+    /// connection (a message cannot be abandoned mid-DATA without risking
+    /// its delivery), so ask the client's `is_closed()` before reusing it,
+    /// as the pools do.
     pub fn connection_usable(&self) -> bool {
         matches!(
             self,

@@ -104,10 +104,9 @@ impl Runtime for Smol {
     }
 
     async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
-        match Async::<std::os::unix::net::UnixStream>::connect(&path).await {
-            Ok(stream) => Ok(SocketStream::Unix(stream)),
-            Err(e) => Err(smtpkit_async::unix_connect_error(&path, e)),
-        }
+        // The error names no path: the connector adds it, once.
+        let stream = Async::<std::os::unix::net::UnixStream>::connect(&path).await?;
+        Ok(SocketStream::Unix(stream))
     }
 
     fn now() -> Instant {

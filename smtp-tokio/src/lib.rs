@@ -87,10 +87,9 @@ impl Runtime for Tokio {
     }
 
     async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
-        match tokio::net::UnixStream::connect(&path).await {
-            Ok(stream) => Ok(SocketStream::Unix(stream.compat())),
-            Err(e) => Err(smtpkit_async::unix_connect_error(&path, e)),
-        }
+        // The error names no path: the connector adds it, once.
+        let stream = tokio::net::UnixStream::connect(&path).await?;
+        Ok(SocketStream::Unix(stream.compat()))
     }
 
     fn now() -> Instant {
