@@ -106,27 +106,19 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+/// The settings, envelope, report and error types and the test doubles,
+/// so that a caller needs no other crate.
+pub use smtpkit_client::exports::{self, *};
 use smtpkit_client::{
     Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageReader, Source, timed_out,
 };
-pub use smtpkit_client::{
-    ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook, Trust,
-};
 use smtpkit_proto::UsageError;
-/// The envelope and result types, so that a caller needs no other crate.
-pub use smtpkit_proto::{
-    Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
-    ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
-};
 
 mod mailer;
 mod pool;
-mod socket;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
-pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
-pub use socket::SocketStream;
 
 /// What a runtime provides: TCP connections, the clock and timers, name
 /// resolution and files. The client reads the time only through
@@ -172,23 +164,6 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Opens a file for reading without blocking the executor.
     fn open_file(path: PathBuf) -> impl Future<Output = io::Result<Self::File>> + Send;
-}
-
-/// Runs `future`, or gives up at `deadline` (`None`: never).
-pub async fn deadline<R: Runtime, T>(
-    deadline: Option<Instant>,
-    future: impl Future<Output = T>,
-) -> Option<T> {
-    match deadline {
-        None => Some(future.await),
-        Some(at) => {
-            futures_lite::future::or(async { Some(future.await) }, async {
-                R::sleep_until(at).await;
-                None
-            })
-            .await
-        }
-    }
 }
 
 /// One timer per connection, re-armed lazily: a busy connection waits on
@@ -243,89 +218,50 @@ impl Alarm {
     }
 }
 
-/// A message body.
-pub enum Body {
-    /// In memory; cheap to clone for bulk sending.
-    Bytes(Bytes),
-    /// A file, read twice: once to learn its size and type (SIZE=, BODY=,
-    /// what the server lacks is refused before MAIL), once to send (again
-    /// when LIMITS RCPTMAX splits the recipients).
-    File(PathBuf),
-    /// Any reader, streamed once with its type checked on the way.
-    Reader(Box<dyn AsyncRead + Send + Unpin>),
-}
-
-impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Self {
-        Body::Bytes(Bytes::from(v))
-    }
-}
-
-impl From<&'static [u8]> for Body {
-    fn from(v: &'static [u8]) -> Self {
-        Body::Bytes(Bytes::from_static(v))
-    }
-}
-
-impl From<String> for Body {
-    fn from(v: String) -> Self {
-        Body::Bytes(Bytes::from(v))
-    }
-}
-
-impl From<Bytes> for Body {
-    fn from(v: Bytes) -> Self {
-        Body::Bytes(v)
-    }
-}
+/// A message body: in memory ([`Body::Bytes`], also from `Vec<u8>`,
+/// `String`, `Bytes` and static slices; cheap to clone for bulk sending),
+/// a file by path ([`Body::File`], opened by the runtime and read twice:
+/// once to learn its size and type, so that what the server lacks is
+/// refused before MAIL, once to send, and again when LIMITS RCPTMAX splits
+/// the recipients or a pool retries), or any reader ([`Body::Reader`],
+/// streamed once with its type checked on the way).
+pub type Body = smtpkit_client::Body<Bytes, PathBuf, Reader>;
 
 /// The reader of a [`Body::Reader`].
-type BoxedReader = Box<dyn AsyncRead + Send + Unpin>;
+pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// A body as the driver holds it, on runtime `R`.
-pub(crate) type BodySource<R> = Source<Bytes, <R as Runtime>::File, BoxedReader>;
+pub(crate) type BodySource<R> = Source<Bytes, <R as Runtime>::File, Reader>;
 
-impl Body {
-    /// The same body again, for a retry, when it can be read twice.
-    pub(crate) fn replay(&self) -> Option<Body> {
-        match self {
-            Body::Bytes(b) => Some(Body::Bytes(b.clone())),
-            Body::File(path) => Some(Body::File(path.clone())),
-            Body::Reader(_) => None,
-        }
+/// The body the driver reads: a file is opened now (an error fails only
+/// its message).
+pub(crate) async fn open_body<R: Runtime>(body: Body) -> BodySource<R> {
+    match body {
+        Body::Bytes(bytes) => Source::memory(bytes),
+        Body::File(path) => R::open_file(path)
+            .await
+            .map_or_else(Source::failed, Source::file),
+        Body::Reader(reader) => Source::reader(reader),
     }
+}
 
-    pub(crate) async fn into_source<R: Runtime>(self) -> BodySource<R> {
-        match self {
-            Body::Bytes(bytes) => Source::memory(bytes),
-            Body::File(path) => match R::open_file(path).await {
-                Ok(file) => Source::file(file),
-                Err(e) => Source::failed(e),
-            },
-            Body::Reader(reader) => Source::reader(reader),
-        }
+/// The envelope the message's header gives (see
+/// [`smtpkit_client::message`]) and the body to transmit: the header
+/// without `Bcc:`, then the rest.
+pub(crate) async fn read_message<R: Runtime>(
+    message: Body,
+    from: Option<&ReversePath>,
+) -> Result<(Envelope, BodySource<R>), Error> {
+    let mut reader = MessageReader::new(open_body::<R>(message).await, from);
+    while let Some(io) = reader.next_io() {
+        let outcome = perform(io).await;
+        reader.on_io(outcome);
     }
-
-    /// The envelope the message's header gives (see
-    /// [`smtpkit_client::message`]) and the body to transmit: the header
-    /// without `Bcc:`, then the rest.
-    pub(crate) async fn into_message<R: Runtime>(
-        self,
-        from: Option<&ReversePath>,
-    ) -> Result<(Envelope, BodySource<R>), Error> {
-        let mut reader = MessageReader::new(self.into_source::<R>().await, from);
-        while let Some(io) = reader.next_io() {
-            let outcome = perform(io).await;
-            reader.on_io(outcome);
-        }
-        reader.finish()
-    }
+    reader.finish()
 }
 
 /// Performs a read or seek the driver asked for on a caller's body.
-async fn perform<F: AsyncRead + AsyncSeek + Unpin>(
-    io: BodyIo<'_, F, BoxedReader>,
-) -> io::Result<usize> {
+async fn perform<F: AsyncRead + AsyncSeek + Unpin>(io: BodyIo<'_, F, Reader>) -> io::Result<usize> {
     match io {
         BodyIo::ReadFile { file, buf } => file.read(buf).await,
         BodyIo::ReadStream { reader, buf } => reader.read(buf).await,
@@ -341,6 +277,7 @@ async fn perform<F: AsyncRead + AsyncSeek + Unpin>(
 /// [`Error::Io`] (including the timeout).
 pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<R::Stream, Error> {
     let mut connector = Connector::new(settings, R::now());
+    let mut alarm = Alarm::new();
     loop {
         let attempt = match connector.next(R::now()) {
             ConnectStep::Resolve { host, port } => {
@@ -351,12 +288,13 @@ pub async fn open<R: Runtime>(settings: &ClientSettings) -> Result<R::Stream, Er
             ConnectStep::Tcp {
                 addr,
                 bind,
-                deadline: until,
-            } => deadline::<R, _>(until, R::connect(addr, bind)).await,
-            ConnectStep::Unix {
-                path,
-                deadline: until,
-            } => deadline::<R, _>(until, R::connect_unix(path.to_owned())).await,
+                deadline,
+            } => alarm.run::<R, _>(deadline, R::connect(addr, bind)).await,
+            ConnectStep::Unix { path, deadline } => {
+                alarm
+                    .run::<R, _>(deadline, R::connect_unix(path.into()))
+                    .await
+            }
             ConnectStep::Failed(error) => return Err(error),
         };
         match attempt.unwrap_or_else(|| Err(timed_out("connect"))) {
@@ -475,10 +413,8 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         envelope: Envelope,
         body: impl Into<Body>,
     ) -> Result<DeliveryReport, Error> {
-        self.send_all(vec![(envelope, body.into())])
-            .await
-            .pop()
-            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+        let body = open_body::<R>(body.into()).await;
+        self.send_source(envelope, body).await
     }
 
     /// Sends several messages in one pipelined stream and returns their
@@ -496,7 +432,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         }
         let mut sources = Vec::with_capacity(messages.len());
         for (envelope, body) in messages {
-            sources.push((envelope, body.into_source::<R>().await));
+            sources.push((envelope, open_body::<R>(body).await));
         }
         self.send_sources(sources).await
     }
@@ -541,7 +477,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             return Err(Error::Poisoned);
         }
         let from = self.driver.default_from().cloned();
-        let (envelope, body) = message.into().into_message::<R>(from.as_ref()).await?;
+        let (envelope, body) = read_message::<R>(message.into(), from.as_ref()).await?;
         self.send_source(envelope, body).await
     }
 
@@ -588,7 +524,7 @@ impl<R: Runtime, S: Stream> Client<R, S> {
 
     /// The I/O loop: perform what the driver asks until it is done. A call
     /// whose future is dropped midway leaves `busy` set.
-    async fn run(&mut self, bodies: &mut Bodies<Bytes, R::File, BoxedReader>) -> Result<(), Error> {
+    async fn run(&mut self, bodies: &mut Bodies<Bytes, R::File, Reader>) -> Result<(), Error> {
         if self.busy {
             return Err(Error::Poisoned);
         }
@@ -633,7 +569,7 @@ pub async fn send<R: Runtime>(
     envelope: Envelope,
     body: impl Into<Body>,
 ) -> Result<DeliveryReport, Error> {
-    let body = body.into().into_source::<R>().await;
+    let body = open_body::<R>(body.into()).await;
     send_once::<R>(settings, envelope, body).await
 }
 
@@ -650,10 +586,7 @@ pub async fn send_message<R: Runtime>(
 ) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, body) = message
-        .into()
-        .into_message::<R>(settings.from.as_ref())
-        .await?;
+    let (envelope, body) = read_message::<R>(message.into(), settings.from.as_ref()).await?;
     send_once::<R>(settings, envelope, body).await
 }
 
@@ -669,6 +602,56 @@ async fn send_once<R: Runtime>(
     // The outcome is decided; a failed QUIT changes nothing about it.
     let _ = client.close().await;
     Ok(report)
+}
+
+/// The items every runtime crate defines for its runtime, written once:
+/// the re-exports a user names (settings, envelope, report, error and
+/// body types, the doubles, [`Mailer`]), `Client` and `Pool` on it, the
+/// one-call `send` and `send_message`, and a compile-time check that a
+/// client moves between threads and a pool is also shared. `smtp-tokio` is its [`Runtime`] impl and
+/// `smtpkit_async::runtime_api!(Tokio, "tokio");`.
+#[macro_export]
+macro_rules! runtime_api {
+    ($runtime:ty, $name:literal) => {
+        pub use $crate::exports::*;
+        pub use $crate::{Body, Mailer, PoolConfig, Reader, Runtime};
+
+        #[doc = concat!("A connection on ", $name, ".")]
+        pub type Client = $crate::Client<$runtime>;
+        #[doc = concat!("A connection pool on ", $name, ".")]
+        pub type Pool = $crate::Pool<$runtime>;
+
+        #[doc = concat!("Connects, sends one message to `envelope`, and closes ([`smtpkit_async::send`] on ", $name, ").")]
+        ///
+        /// # Errors
+        /// As [`smtpkit_async::send`].
+        pub async fn send(
+            settings: &$crate::ClientSettings,
+            envelope: $crate::Envelope,
+            body: impl Into<$crate::Body>,
+        ) -> Result<$crate::DeliveryReport, $crate::Error> {
+            $crate::send::<$runtime>(settings, envelope, body).await
+        }
+
+        #[doc = concat!("Connects, sends one RFC 5322 message with the envelope its header names, and closes ([`smtpkit_async::send_message`] on ", $name, ").")]
+        ///
+        /// # Errors
+        /// As [`smtpkit_async::send_message`].
+        pub async fn send_message(
+            settings: &$crate::ClientSettings,
+            message: impl Into<$crate::Body>,
+        ) -> Result<$crate::DeliveryReport, $crate::Error> {
+            $crate::send_message::<$runtime>(settings, message).await
+        }
+
+        // A client moves between tasks and threads; a pool is also shared.
+        const _: () = {
+            const fn send<T: Send>() {}
+            const fn send_and_sync<T: Send + Sync>() {}
+            send::<Client>();
+            send_and_sync::<Pool>();
+        };
+    };
 }
 
 #[cfg(test)]

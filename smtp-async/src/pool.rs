@@ -226,7 +226,7 @@ impl<R: Runtime> Pool<R> {
     ) -> Result<DeliveryReport, Error> {
         let prepare = |body: Body| {
             let envelope = envelope.clone();
-            async move { Ok((envelope, body.into_source::<R>().await)) }
+            async move { Ok((envelope, crate::open_body::<R>(body).await)) }
         };
         self.send_with_retries(body.into(), prepare).await
     }
@@ -241,7 +241,7 @@ impl<R: Runtime> Pool<R> {
     /// (nothing is sent), else as [`send`](Self::send).
     pub async fn send_message(&self, message: impl Into<Body>) -> Result<DeliveryReport, Error> {
         let from = self.inner.settings.from.as_ref();
-        let prepare = |body: Body| body.into_message::<R>(from);
+        let prepare = |body: Body| crate::read_message::<R>(body, from);
         self.send_with_retries(message.into(), prepare).await
     }
 

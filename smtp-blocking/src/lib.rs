@@ -57,32 +57,29 @@
 pub struct ReadmeDoctests;
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use smtpkit_client::{
-    Bodies, BodyIo, ConnectPlan, ConnectStep, Connector, Driver, Io, MessageReader, Source,
+    Bodies, BodyIo, ConnectPlan, ConnectStep, Connector, Driver, Io, MessageReader, SocketTimeouts,
+    Source,
 };
+use socket2::{Domain, SockAddr, Socket, Type};
 
 mod mailer;
 mod pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
-pub use smtpkit_client::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
-pub use smtpkit_client::{
-    ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook, Trust,
-};
+/// The settings, envelope, report and error types and the test doubles,
+/// so that a caller needs no other crate.
+pub use smtpkit_client::exports::*;
 use smtpkit_proto::UsageError;
-/// The envelope and result types, so that a caller needs no other crate.
-pub use smtpkit_proto::{
-    Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
-    ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
-};
 
 /// A connection a [`Client`] can run on: a byte stream whose reads and
-/// writes can be bounded in time. Implemented for `TcpStream`; implement
-/// it to bring your own (`mail.smtp.socketFactory`'s role).
+/// writes can be bounded in time. Implemented for `TcpStream`,
+/// `UnixStream` and `socket2::Socket`; implement it to bring your own
+/// (`mail.smtp.socketFactory`'s role).
 pub trait Transport: Read + Write + Send {
     /// Bounds the next reads (`None`: block).
     ///
@@ -97,103 +94,54 @@ pub trait Transport: Read + Write + Send {
     fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
-impl Transport for TcpStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
-
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, timeout)
-    }
+/// `Transport` for a socket type with std's timeout setters.
+macro_rules! transport_for {
+    ($($socket:ty),*) => {$(
+        impl Transport for $socket {
+            fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+                <$socket>::set_read_timeout(self, timeout)
+            }
+            fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+                <$socket>::set_write_timeout(self, timeout)
+            }
+        }
+    )*};
 }
-
+transport_for!(TcpStream, Socket);
 #[cfg(unix)]
-impl Transport for std::os::unix::net::UnixStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
-    }
+transport_for!(std::os::unix::net::UnixStream);
 
-    fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
-    }
-}
+/// A message body: in memory ([`Body::Bytes`], also from `&[u8]`,
+/// `&[u8; N]`, `&Vec<u8>` and `&str`), a file ([`Body::File`], also from
+/// a `File`: read once to learn its size and type, then to send, and
+/// again when LIMITS RCPTMAX splits the recipients or a pool retries), or
+/// any reader ([`Body::Reader`], streamed once with its type checked on
+/// the way; see [`BodyInfo::body_type`](smtpkit_proto::BodyInfo::body_type)).
+pub type Body<'a> = smtpkit_client::Body<&'a [u8], std::fs::File, Reader<'a>>;
 
-/// A message body.
-pub enum Body<'a> {
-    /// In memory.
-    Bytes(&'a [u8]),
-    /// A file, read twice: once to learn its size and type, once to send
-    /// (again when LIMITS RCPTMAX splits the recipients).
-    File(std::fs::File),
-    /// Any reader, streamed once with its type checked on the way (see
-    /// [`BodyInfo::body_type`](smtpkit_proto::BodyInfo::body_type)).
-    Reader(Box<dyn Read + Send + 'a>),
-}
-
-impl<'a> From<&'a [u8]> for Body<'a> {
-    fn from(bytes: &'a [u8]) -> Self {
-        Body::Bytes(bytes)
-    }
-}
-
-impl<'a, const N: usize> From<&'a [u8; N]> for Body<'a> {
-    fn from(bytes: &'a [u8; N]) -> Self {
-        Body::Bytes(bytes)
-    }
-}
-
-impl<'a> From<&'a Vec<u8>> for Body<'a> {
-    fn from(bytes: &'a Vec<u8>) -> Self {
-        Body::Bytes(bytes)
-    }
-}
-
-impl From<std::fs::File> for Body<'_> {
-    fn from(file: std::fs::File) -> Self {
-        Body::File(file)
-    }
-}
+/// The reader of a [`Body::Reader`].
+pub type Reader<'a> = Box<dyn Read + Send + 'a>;
 
 /// A body as the driver holds it.
-pub(crate) type BodySource<'a> = Source<&'a [u8], std::fs::File, Box<dyn Read + Send + 'a>>;
+pub(crate) type BodySource<'a> = Source<&'a [u8], std::fs::File, Reader<'a>>;
 
-impl<'a> Body<'a> {
-    /// The same body again, for a retry, when it can be read twice (a
-    /// file through a second handle: the driver seeks it to its start).
-    pub(crate) fn replay(&self) -> Option<Body<'a>> {
-        match self {
-            Body::Bytes(bytes) => Some(Body::Bytes(bytes)),
-            Body::File(file) => file.try_clone().ok().map(Body::File),
-            Body::Reader(_) => None,
-        }
+/// The envelope the message's header gives (see
+/// [`smtpkit_client::message`]) and the body to transmit: the header
+/// without `Bcc:`, then the rest.
+pub(crate) fn read_message<'a>(
+    message: Body<'a>,
+    from: Option<&ReversePath>,
+) -> Result<(Envelope, BodySource<'a>), Error> {
+    let mut reader = MessageReader::new(message.into(), from);
+    while let Some(io) = reader.next_io() {
+        let outcome = perform(io);
+        reader.on_io(outcome);
     }
-
-    pub(crate) fn into_source(self) -> BodySource<'a> {
-        match self {
-            Body::Bytes(bytes) => Source::memory(bytes),
-            Body::File(file) => Source::file(file),
-            Body::Reader(reader) => Source::reader(reader),
-        }
-    }
-
-    /// The envelope the message's header gives (see
-    /// [`smtpkit_client::message`]) and the
-    /// body to transmit: the header without `Bcc:`, then the rest.
-    pub(crate) fn into_message(
-        self,
-        from: Option<&ReversePath>,
-    ) -> Result<(Envelope, BodySource<'a>), Error> {
-        let mut reader = MessageReader::new(self.into_source(), from);
-        while let Some(io) = reader.next_io() {
-            let outcome = perform(io);
-            reader.on_io(outcome);
-        }
-        reader.finish()
-    }
+    reader.finish()
 }
 
 /// Performs a read or seek the driver asked for on a caller's body.
-fn perform(io: BodyIo<'_, std::fs::File, Box<dyn Read + Send + '_>>) -> io::Result<usize> {
+fn perform(io: BodyIo<'_, std::fs::File, Reader<'_>>) -> io::Result<usize> {
     match io {
         BodyIo::ReadFile { file, buf } => file.read(buf),
         BodyIo::ReadStream { reader, buf } => reader.read(buf),
@@ -255,108 +203,57 @@ impl<C: Clock> std::fmt::Debug for Client<C> {
 pub fn open(settings: &ClientSettings) -> Result<TcpStream, Error> {
     let mut plan = ConnectPlan::new(settings, Instant::now());
     plan.unix_socket = None;
-    match connect(Connector::for_plan(plan))? {
-        Opened::Tcp(stream) => Ok(stream),
-        #[cfg(unix)]
-        Opened::Unix(_) => Err(Error::Io(io::ErrorKind::Unsupported.into())),
-    }
+    Ok(connect(Connector::for_plan(plan))?.into())
 }
 
-/// A connection [`connect`] made.
-enum Opened {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(std::os::unix::net::UnixStream),
-}
-
-/// The connection `settings` describe (the Unix domain socket when
-/// [`ClientSettings::unix_socket`] is set, else TCP), and the local
-/// address of a TCP connection, for the default EHLO name.
-fn open_transport(
-    settings: &ClientSettings,
-) -> Result<(Box<dyn Transport>, Option<IpAddr>), Error> {
-    Ok(match connect(Connector::new(settings, Instant::now()))? {
-        Opened::Tcp(stream) => {
-            let local_ip = stream.local_addr().ok().map(|a| a.ip());
-            (Box::new(stream), local_ip)
-        }
-        #[cfg(unix)]
-        Opened::Unix(stream) => (Box::new(stream), None),
-    })
-}
-
-/// Performs the connector's steps with `std::net`.
-fn connect(mut connector: Connector) -> Result<Opened, Error> {
+/// Performs the connector's steps with `std::net` and `socket2`: the
+/// Unix domain socket when [`ClientSettings::unix_socket`] is set, else
+/// TCP.
+fn connect(mut connector: Connector) -> Result<Socket, Error> {
     loop {
         let now = Instant::now();
         let left = |deadline: Option<Instant>| deadline.map(|d| d.saturating_duration_since(now));
-        match connector.next(now) {
+        let attempt = match connector.next(now) {
             ConnectStep::Resolve { host, port } => {
                 let addrs = (host, port).to_socket_addrs().map(Iterator::collect);
                 connector.on_resolved(addrs);
+                continue;
             }
             ConnectStep::Tcp {
                 addr,
                 bind,
                 deadline,
-            } => match connect_one(addr, bind, left(deadline)) {
-                Ok(stream) => return Ok(Opened::Tcp(stream)),
-                Err(e) => connector.on_failed(e),
-            },
-            ConnectStep::Unix { path, deadline } => match connect_unix(path, left(deadline)) {
-                #[cfg(unix)]
-                Ok(stream) => return Ok(Opened::Unix(stream)),
-                Err(e) => connector.on_failed(e),
-            },
+            } => connect_socket(&addr.into(), bind, left(deadline)),
+            ConnectStep::Unix { path, deadline } => {
+                SockAddr::unix(path).and_then(|addr| connect_socket(&addr, None, left(deadline)))
+            }
             ConnectStep::Failed(error) => return Err(error),
+        };
+        match attempt {
+            Ok(socket) => return Ok(socket),
+            Err(e) => connector.on_failed(e),
         }
     }
 }
 
-#[cfg(unix)]
-fn connect_unix(
-    path: &std::path::Path,
-    timeout: Option<Duration>,
-) -> io::Result<std::os::unix::net::UnixStream> {
-    use socket2::{Domain, SockAddr, Socket, Type};
-    let addr = SockAddr::unix(path)?;
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    match timeout {
-        Some(t) => socket.connect_timeout(&addr, t)?,
-        None => socket.connect(&addr)?,
-    }
-    Ok(socket.into())
-}
-
-#[cfg(not(unix))]
-fn connect_unix(
-    path: &std::path::Path,
-    _: Option<Duration>,
-) -> io::Result<std::convert::Infallible> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "Unix domain sockets are not available here",
-    ))
-}
-
-fn connect_one(
-    addr: SocketAddr,
+fn connect_socket(
+    addr: &SockAddr,
     bind: Option<SocketAddr>,
     timeout: Option<Duration>,
-) -> io::Result<TcpStream> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+) -> io::Result<Socket> {
+    let socket = Socket::new(addr.domain(), Type::STREAM, None)?;
     if let Some(bind) = bind {
         socket.set_reuse_address(true)?;
         socket.bind(&bind.into())?;
     }
     match timeout {
-        Some(t) => socket.connect_timeout(&addr.into(), t)?,
-        None => socket.connect(&addr.into())?,
+        Some(t) => socket.connect_timeout(addr, t)?,
+        None => socket.connect(addr)?,
     }
-    let stream: TcpStream = socket.into();
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    if addr.domain() != Domain::UNIX {
+        socket.set_tcp_nodelay(true)?;
+    }
+    Ok(socket)
 }
 
 impl Client {
@@ -418,9 +315,11 @@ impl<C: Clock> Client<C> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<C>, Error> {
-        let (transport, local_ip) = open_transport(settings)?;
+        let socket = connect(Connector::new(settings, Instant::now()))?;
+        let local_ip = socket.local_addr().ok().and_then(|a| a.as_socket());
+        let local_ip = local_ip.map(|a| a.ip());
         let driver = Driver::for_settings(settings, local_ip, transcript, C::now())?;
-        Client::from_driver_with_clock(transport, driver)
+        Client::from_driver_with_clock(Box::new(socket), driver)
     }
 
     /// [`Client::from_transport`] on clock `C`.
@@ -477,10 +376,12 @@ impl<C: Clock> Client<C> {
     /// [`Error::Body`] when the body could not be read (nothing was
     /// delivered), [`Error::Io`] or [`Error::Session`] when the
     /// connection had already failed.
-    pub fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
-        self.send_all(vec![(envelope, body)])
-            .pop()
-            .unwrap_or(Err(Error::Usage(UsageError::Busy)))
+    pub fn send<'a>(
+        &mut self,
+        envelope: Envelope,
+        body: impl Into<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
+        self.send_source(envelope, body.into().into())
     }
 
     /// Sends several messages in one pipelined stream (each message's
@@ -492,7 +393,7 @@ impl<C: Clock> Client<C> {
     ) -> Vec<Result<DeliveryReport, Error>> {
         let sources = messages
             .into_iter()
-            .map(|(envelope, body)| (envelope, body.into_source()))
+            .map(|(envelope, body)| (envelope, body.into()))
             .collect();
         self.send_sources(sources)
     }
@@ -525,8 +426,11 @@ impl<C: Clock> Client<C> {
     /// # Errors
     /// [`Error::Message`] when the message has no recipient or sender or
     /// a malformed address (nothing is sent), else as [`send`](Self::send).
-    pub fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        let (envelope, body) = message.into_message(self.driver.default_from())?;
+    pub fn send_message<'a>(
+        &mut self,
+        message: impl Into<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
+        let (envelope, body) = read_message(message.into(), self.driver.default_from())?;
         self.send_source(envelope, body)
     }
 
@@ -570,7 +474,7 @@ impl<C: Clock> Client<C> {
     }
 
     /// The I/O loop: perform what the driver asks until it is done.
-    fn run(&mut self, bodies: &mut Bodies<&[u8], std::fs::File, Box<dyn Read + Send + '_>>) {
+    fn run(&mut self, bodies: &mut Bodies<&[u8], std::fs::File, Reader<'_>>) {
         loop {
             match self.driver.next_io(C::now(), bodies) {
                 Io::Write { bytes, deadline } => {
@@ -593,35 +497,6 @@ impl<C: Clock> Client<C> {
     }
 }
 
-/// The socket timeouts last set, so that an unchanged one is not set
-/// again on every read and write.
-#[derive(Default)]
-struct SocketTimeouts {
-    read: Option<Option<Duration>>,
-    write: Option<Option<Duration>>,
-}
-
-/// The time left until `deadline` as a socket timeout (`None`: block), an
-/// error once it has passed. Rounded down (to seconds above ten seconds,
-/// to milliseconds below) so that consecutive calls agree and the socket
-/// option is not set for every flight; a read that gives up early is
-/// simply asked for again by the driver.
-fn time_left<C: Clock>(deadline: Option<Instant>) -> io::Result<Option<Duration>> {
-    let Some(left) = deadline.map(|d| d.saturating_duration_since(C::now())) else {
-        return Ok(None);
-    };
-    let coarse = if left >= Duration::from_secs(10) {
-        Duration::from_secs(left.as_secs())
-    } else {
-        Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX))
-    };
-    match (coarse, left) {
-        (_, Duration::ZERO) => Err(io::ErrorKind::TimedOut.into()),
-        (Duration::ZERO, left) => Ok(Some(left)),
-        (coarse, _) => Ok(Some(coarse)),
-    }
-}
-
 fn write_by<C: Clock>(
     transport: &mut dyn Transport,
     set: &mut SocketTimeouts,
@@ -629,10 +504,8 @@ fn write_by<C: Clock>(
     deadline: Option<Instant>,
 ) -> io::Result<()> {
     while !bytes.is_empty() {
-        let timeout = time_left::<C>(deadline)?;
-        if set.write != Some(timeout) {
+        if let Some(timeout) = set.write(deadline, C::now())? {
             transport.set_write_timeout(timeout)?;
-            set.write = Some(timeout);
         }
         match transport.write(bytes) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -650,10 +523,8 @@ fn read_by<C: Clock>(
     buf: &mut [u8],
     deadline: Option<Instant>,
 ) -> io::Result<usize> {
-    let timeout = time_left::<C>(deadline)?;
-    if set.read != Some(timeout) {
+    if let Some(timeout) = set.read(deadline, C::now())? {
         transport.set_read_timeout(timeout)?;
-        set.read = Some(timeout);
     }
     transport.read(buf)
 }
@@ -665,15 +536,14 @@ fn read_by<C: Clock>(
 /// # Errors
 /// As [`Client::send_message`]; a connection that cannot be made is an
 /// [`Error::Send`] listing every recipient as unsent.
-pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<DeliveryReport, Error> {
+pub fn send_message<'a>(
+    settings: &ClientSettings,
+    message: impl Into<Body<'a>>,
+) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, source) = message.into_message(settings.from.as_ref())?;
-    let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
-    let report = client.send_source(envelope, source)?;
-    // The outcome is decided; a failed QUIT changes nothing about it.
-    let _ = client.close();
-    Ok(report)
+    let (envelope, source) = read_message(message.into(), settings.from.as_ref())?;
+    send_once(settings, envelope, source)
 }
 
 /// Connects, sends one message to `envelope`, and closes: JavaMail's
@@ -682,13 +552,21 @@ pub fn send_message(settings: &ClientSettings, message: Body<'_>) -> Result<Deli
 /// # Errors
 /// As [`Client::send`]; a connection that cannot be made is an
 /// [`Error::Send`] listing every recipient as unsent.
-pub fn send(
+pub fn send<'a>(
     settings: &ClientSettings,
     envelope: Envelope,
-    body: Body<'_>,
+    body: impl Into<Body<'a>>,
+) -> Result<DeliveryReport, Error> {
+    send_once(settings, envelope, body.into().into())
+}
+
+fn send_once(
+    settings: &ClientSettings,
+    envelope: Envelope,
+    body: BodySource<'_>,
 ) -> Result<DeliveryReport, Error> {
     let mut client = Client::connect(settings).map_err(|e| Error::not_connected(&envelope, e))?;
-    let report = client.send(envelope, body)?;
+    let report = client.send_source(envelope, body)?;
     // The outcome is decided; a failed QUIT changes nothing about it.
     let _ = client.close();
     Ok(report)

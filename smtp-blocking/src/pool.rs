@@ -212,9 +212,7 @@ impl<C: Clock> Pool<C> {
         envelope: Envelope,
         body: impl Into<Body<'a>>,
     ) -> Result<DeliveryReport, Error> {
-        self.send_with_retries(body.into(), |body| {
-            Ok((envelope.clone(), body.into_source()))
-        })
+        self.send_with_retries(body.into(), |body| Ok((envelope.clone(), body.into())))
     }
 
     /// Sends a whole RFC 5322 message, as [`Client::send_message`]
@@ -226,7 +224,7 @@ impl<C: Clock> Pool<C> {
     /// (nothing is sent), else as [`send`](Self::send).
     pub fn send_message<'a>(&self, message: impl Into<Body<'a>>) -> Result<DeliveryReport, Error> {
         let from = self.inner.settings.from.as_ref();
-        self.send_with_retries(message.into(), |body| body.into_message(from))
+        self.send_with_retries(message.into(), |body| crate::read_message(body, from))
     }
 
     fn send_with_retries<'a>(

@@ -77,6 +77,7 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub mod body;
 mod connect;
 pub mod doubles;
 mod driver;
@@ -84,8 +85,10 @@ mod error;
 pub mod message;
 pub mod pool;
 pub mod settings;
+mod socket_timeouts;
 pub mod source;
 
+pub use body::{Body, ReplayFile};
 pub use connect::{
     ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts, unix_connect_error,
 };
@@ -98,4 +101,21 @@ pub use settings::{
 };
 /// The TLS settings' own types, so that a caller needs no other crate.
 pub use smtpkit_tls::{RootSource, TlsSettings, Trust};
+pub use socket_timeouts::SocketTimeouts;
 pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
+
+/// The names every client crate re-exports (`pub use
+/// smtpkit_client::exports::*`), listed once so that the clients agree:
+/// the settings, the envelope, the report and error types and the test
+/// doubles a user of any one client names.
+pub mod exports {
+    pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
+    pub use crate::{
+        ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook,
+        Trust,
+    };
+    pub use smtpkit_proto::{
+        Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
+        ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
+    };
+}

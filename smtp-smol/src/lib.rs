@@ -57,20 +57,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
-pub use smtpkit_async::SocketStream;
-pub use smtpkit_async::{
-    Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
-    Mailer, PoolConfig, PropertyError, Protocol, RecipientReport, RecipientStatus, Reply,
-    ReversePath, RootSource, Runtime, SendFailure, SentMessage, SessionError, SessionInfo,
-    StubFault, StubMailer, TlsSettings, TranscriptHook, Trust, UnsentReason,
-};
+use futures_util::future::Either;
 
 /// The async-io runtime (smol, async-std).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Smol;
 
 impl Runtime for Smol {
-    type Stream = SocketStream<Async<TcpStream>, Async<std::os::unix::net::UnixStream>>;
+    /// TCP on the left, a Unix domain socket on the right.
+    type Stream = Either<Async<TcpStream>, Async<std::os::unix::net::UnixStream>>;
     /// A small pipe: the default (8 MiB) would dominate a streamed send's
     /// memory.
     type File = blocking::Unblock<std::fs::File>;
@@ -100,13 +95,13 @@ impl Runtime for Smol {
             }
         };
         stream.get_ref().set_nodelay(true)?;
-        Ok(SocketStream::Tcp(stream))
+        Ok(Either::Left(stream))
     }
 
     async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
         // The error names no path: the connector adds it, once.
         let stream = Async::<std::os::unix::net::UnixStream>::connect(&path).await?;
-        Ok(SocketStream::Unix(stream))
+        Ok(Either::Right(stream))
     }
 
     fn now() -> Instant {
@@ -128,8 +123,8 @@ impl Runtime for Smol {
 
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
         match stream {
-            SocketStream::Tcp(s) => s.get_ref().local_addr().ok(),
-            SocketStream::Unix(_) => None,
+            Either::Left(tcp) => tcp.get_ref().local_addr().ok(),
+            Either::Right(_) => None,
         }
     }
 
@@ -139,40 +134,4 @@ impl Runtime for Smol {
     }
 }
 
-/// A connection on smol / async-std.
-pub type Client = smtpkit_async::Client<Smol>;
-/// A connection pool on smol / async-std.
-pub type Pool = smtpkit_async::Pool<Smol>;
-
-/// Connects, sends one message to `envelope`, and closes
-/// ([`smtpkit_async::send`] on smol / async-std).
-///
-/// # Errors
-/// As [`smtpkit_async::send`].
-pub async fn send(
-    settings: &ClientSettings,
-    envelope: Envelope,
-    body: impl Into<Body>,
-) -> Result<DeliveryReport, Error> {
-    smtpkit_async::send::<Smol>(settings, envelope, body).await
-}
-
-/// Connects, sends one RFC 5322 message with the envelope its header
-/// names, and closes ([`smtpkit_async::send_message`] on smol / async-std).
-///
-/// # Errors
-/// As [`smtpkit_async::send_message`].
-pub async fn send_message(
-    settings: &ClientSettings,
-    message: impl Into<Body>,
-) -> Result<DeliveryReport, Error> {
-    smtpkit_async::send_message::<Smol>(settings, message).await
-}
-
-/// A client moves between tasks and threads; a pool is also shared.
-const _: () = {
-    const fn send<T: Send>() {}
-    const fn send_and_sync<T: Send + Sync>() {}
-    send::<Client>();
-    send_and_sync::<Pool>();
-};
+smtpkit_async::runtime_api!(Smol, "smol / async-std");

@@ -54,21 +54,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use smtpkit_async::SocketStream;
-pub use smtpkit_async::{
-    Address, Body, ClientSettings, DeliveryReport, Envelope, Error, FailureKind, FileMailer,
-    Mailer, PoolConfig, PropertyError, Protocol, RecipientReport, RecipientStatus, Reply,
-    ReversePath, RootSource, Runtime, SendFailure, SentMessage, SessionError, SessionInfo,
-    StubFault, StubMailer, TlsSettings, TranscriptHook, Trust, UnsentReason,
-};
+use tokio::net::{TcpStream, UnixStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio_util::either::Either;
 
 /// The tokio runtime.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tokio;
 
 impl Runtime for Tokio {
-    type Stream = SocketStream<Compat<tokio::net::TcpStream>, Compat<tokio::net::UnixStream>>;
+    /// TCP on the left, a Unix domain socket on the right.
+    type Stream = Compat<Either<TcpStream, UnixStream>>;
     type File = Compat<tokio::fs::File>;
 
     async fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<Self::Stream> {
@@ -83,13 +79,13 @@ impl Runtime for Tokio {
         }
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
-        Ok(SocketStream::Tcp(stream.compat()))
+        Ok(Either::Left(stream).compat())
     }
 
     async fn connect_unix(path: PathBuf) -> io::Result<Self::Stream> {
         // The error names no path: the connector adds it, once.
-        let stream = tokio::net::UnixStream::connect(&path).await?;
-        Ok(SocketStream::Unix(stream.compat()))
+        let stream = UnixStream::connect(&path).await?;
+        Ok(Either::Right(stream).compat())
     }
 
     fn now() -> Instant {
@@ -107,9 +103,9 @@ impl Runtime for Tokio {
     }
 
     fn local_addr(stream: &Self::Stream) -> Option<SocketAddr> {
-        match stream {
-            SocketStream::Tcp(s) => s.get_ref().local_addr().ok(),
-            SocketStream::Unix(_) => None,
+        match stream.get_ref() {
+            Either::Left(tcp) => tcp.local_addr().ok(),
+            Either::Right(_) => None,
         }
     }
 
@@ -118,40 +114,4 @@ impl Runtime for Tokio {
     }
 }
 
-/// A connection on tokio.
-pub type Client = smtpkit_async::Client<Tokio>;
-/// A connection pool on tokio.
-pub type Pool = smtpkit_async::Pool<Tokio>;
-
-/// Connects, sends one message to `envelope`, and closes
-/// ([`smtpkit_async::send`] on tokio).
-///
-/// # Errors
-/// As [`smtpkit_async::send`].
-pub async fn send(
-    settings: &ClientSettings,
-    envelope: Envelope,
-    body: impl Into<Body>,
-) -> Result<DeliveryReport, Error> {
-    smtpkit_async::send::<Tokio>(settings, envelope, body).await
-}
-
-/// Connects, sends one RFC 5322 message with the envelope its header
-/// names, and closes ([`smtpkit_async::send_message`] on tokio).
-///
-/// # Errors
-/// As [`smtpkit_async::send_message`].
-pub async fn send_message(
-    settings: &ClientSettings,
-    message: impl Into<Body>,
-) -> Result<DeliveryReport, Error> {
-    smtpkit_async::send_message::<Tokio>(settings, message).await
-}
-
-/// A client moves between tasks and threads; a pool is also shared.
-const _: () = {
-    const fn send<T: Send>() {}
-    const fn send_and_sync<T: Send + Sync>() {}
-    send::<Client>();
-    send_and_sync::<Pool>();
-};
+smtpkit_async::runtime_api!(Tokio, "tokio");

@@ -114,7 +114,7 @@ macro_rules! adapter {
                 settings: &ClientSettings,
                 transcript: Option<TranscriptHook>,
             ) -> Result<Box<dyn Connection>, Error> {
-                let stream = smtpkit_smol::SocketStream::Tcp(Async::new(stream)?);
+                let stream = futures_util::future::Either::Left(Async::new(stream)?);
                 let client =
                     <$executor>::block_on(Client::from_stream(stream, settings, transcript))?;
                 Ok(connection::<$executor>(client))

@@ -96,8 +96,8 @@ impl Adapter for Tokio {
         let runtime = runtime()?;
         stream.set_nonblocking(true)?;
         let client = runtime.block_on(async {
-            let stream =
-                smtpkit_tokio::SocketStream::Tcp(tokio::net::TcpStream::from_std(stream)?.compat());
+            let stream = tokio::net::TcpStream::from_std(stream)?;
+            let stream = tokio_util::either::Either::Left(stream).compat();
             Client::from_stream(stream, settings, transcript).await
         })?;
         Ok(Box::new(TokioConnection { client, runtime }))
