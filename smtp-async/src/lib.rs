@@ -106,9 +106,12 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncSeek, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+/// For [`runtime_api!`]'s re-exports.
+#[doc(hidden)]
+pub use smtpkit_client::exports;
 /// The settings, envelope, report and error types and the test doubles,
 /// so that a caller needs no other crate.
-pub use smtpkit_client::exports::{self, *};
+pub use smtpkit_client::exports::*;
 use smtpkit_client::{
     Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageReader, Source, timed_out,
 };

@@ -241,7 +241,7 @@ impl Connector {
 
 /// The error for a Unix socket path that cannot be connected: the path
 /// named, the kind kept.
-pub fn unix_connect_error(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
+pub(crate) fn unix_connect_error(path: &std::path::Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 

@@ -89,9 +89,7 @@ mod socket_timeouts;
 pub mod source;
 
 pub use body::{Body, ReplayFile};
-pub use connect::{
-    ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts, unix_connect_error,
-};
+pub use connect::{ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody};
 pub use error::{Error, TranscriptHook, timed_out};
 pub use pool::{PoolConfig, Reuse};
@@ -107,7 +105,9 @@ pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
 /// The names every client crate re-exports (`pub use
 /// smtpkit_client::exports::*`), listed once so that the clients agree:
 /// the settings, the envelope, the report and error types and the test
-/// doubles a user of any one client names.
+/// doubles a user of any one client names. Hidden: users name these
+/// through their client crate (or here, at the crate root).
+#[doc(hidden)]
 pub mod exports {
     pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
     pub use crate::{

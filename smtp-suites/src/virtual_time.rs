@@ -7,7 +7,7 @@
 //! that answers at once or never, so that the client can only wait for
 //! time: a read that finds nothing to read waits out its deadline, which
 //! moves the clock to it.
-//! - The async clients run [`async_virtual_time_suite!`] on any executor
+//! - The async clients run [`async_virtual_time_suite!`](crate::async_virtual_time_suite) on any executor
 //!   (tokio's, smol's): its runtime ([`Virtual`]) connects to a
 //!   [`FakeServer`] in memory and reads the time from the virtual clock.
 //! - The blocking client gives `Client::from_transport_with_clock` a
