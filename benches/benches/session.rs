@@ -25,6 +25,10 @@ struct Sink {
     data: bool,
     skip: usize,
     out: Vec<u8>,
+    /// LMTP: one reply per recipient after the data.
+    lmtp: bool,
+    /// RCPTs of the current transaction.
+    rcpts: usize,
 }
 
 impl Sink {
@@ -60,12 +64,23 @@ impl Sink {
             if self.data {
                 if line == b"." {
                     self.data = false;
-                    self.out.extend_from_slice(b"250 2.0.0 queued\r\n");
+                    let replies = if self.lmtp { self.rcpts } else { 1 };
+                    for _ in 0..replies {
+                        self.out.extend_from_slice(b"250 2.0.0 queued\r\n");
+                    }
                 }
                 continue;
             }
             match line.get(..4) {
-                Some(b"EHLO") => self.out.extend_from_slice(
+                Some(b"MAIL") => {
+                    self.rcpts = 0;
+                    self.out.extend_from_slice(b"250 ok\r\n");
+                }
+                Some(b"RCPT") => {
+                    self.rcpts += 1;
+                    self.out.extend_from_slice(b"250 ok\r\n");
+                }
+                Some(b"EHLO" | b"LHLO") => self.out.extend_from_slice(
                     b"250-sink.example\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 CHUNKING\r\n",
                 ),
                 Some(b"DATA") => {
@@ -80,7 +95,11 @@ impl Sink {
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0);
                     self.skip = size;
-                    self.out.extend_from_slice(b"250 2.0.0 ok\r\n");
+                    let last = line.ends_with(b" LAST");
+                    let replies = if self.lmtp && last { self.rcpts } else { 1 };
+                    for _ in 0..replies {
+                        self.out.extend_from_slice(b"250 2.0.0 ok\r\n");
+                    }
                 }
                 Some(b"QUIT") => self.out.extend_from_slice(b"221 bye\r\n"),
                 _ => self.out.extend_from_slice(b"250 ok\r\n"),
@@ -95,6 +114,20 @@ fn run(count: usize, rcpts: usize, body: &[u8], chunking: bool) -> usize {
     let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "sink.example");
     config.options.chunking = chunking;
     config.options.send_partial = true;
+    run_with(config, count, rcpts, body)
+}
+
+/// [`run`] with the default settings (`send_partial` off: DATA waits for
+/// every RCPT reply) over DATA, over LMTP when `lmtp`.
+fn run_default(count: usize, rcpts: usize, body: &[u8], lmtp: bool) -> usize {
+    let mut config = SessionConfig::new(Host::parse("client.example").unwrap(), "sink.example");
+    config.lmtp = lmtp;
+    config.options.chunking = false;
+    run_with(config, count, rcpts, body)
+}
+
+fn run_with(config: SessionConfig, count: usize, rcpts: usize, body: &[u8]) -> usize {
+    let lmtp = config.lmtp;
     let now = Instant::now();
     let mut session = Session::new(Arc::new(config), now);
     let from = Address::parse("a@example.org").unwrap();
@@ -108,7 +141,10 @@ fn run(count: usize, rcpts: usize, body: &[u8], chunking: bool) -> usize {
             .unwrap();
     }
     session.quit();
-    let mut sink = Sink::default();
+    let mut sink = Sink {
+        lmtp,
+        ..Sink::default()
+    };
     sink.out.extend_from_slice(b"220 sink.example ESMTP\r\n");
     let mut written = 0;
     let mut flight = Vec::new();
@@ -159,6 +195,33 @@ fn session(c: &mut Criterion) {
             BenchmarkId::new(format!("1MiB_1rcpt_{transfer}"), "8msgs"),
             |b| b.iter(|| run(8, 1, &large, chunking)),
         );
+    }
+    group.finish();
+}
+
+/// Cost per unit of work as the work grows: one message to more and more
+/// recipients (over DATA and over LMTP, whose per-recipient replies after
+/// the data are matched to recipients), and more and more messages queued
+/// on one session. Throughput is recipients or messages, so a cost that
+/// grows faster than the work shows as a falling rate along a group.
+fn scaling(c: &mut Criterion) {
+    let small = smtp_benches::crlf_text(60);
+    let mut group = c.benchmark_group("scaling");
+    group.measurement_time(Duration::from_secs(3));
+    group.sample_size(10);
+    for (name, lmtp) in [("rcpts_data", false), ("rcpts_lmtp", true)] {
+        for rcpts in [1, 100, 1_000, 10_000, 100_000] {
+            group.throughput(Throughput::Elements(rcpts as u64));
+            group.bench_function(BenchmarkId::new(name, rcpts), |b| {
+                b.iter(|| run_default(1, rcpts, &small, lmtp));
+            });
+        }
+    }
+    for messages in [1, 1_000, 100_000] {
+        group.throughput(Throughput::Elements(messages as u64));
+        group.bench_function(BenchmarkId::new("messages", messages), |b| {
+            b.iter(|| run_default(messages, 1, &small, false));
+        });
     }
     group.finish();
 }
@@ -228,5 +291,5 @@ fn clients(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, session, clients);
+criterion_group!(benches, session, scaling, clients);
 criterion_main!(benches);

@@ -359,6 +359,49 @@ enum Transfer {
     Bdat(BdatChunker),
 }
 
+/// The RCPT replies of one transaction, with running counts: whether all
+/// are in and how many were accepted is asked after every reply, so it
+/// must not cost a pass over 100,000 recipients each time.
+#[derive(Default)]
+struct RcptReplies {
+    replies: Vec<Option<Reply>>,
+    /// Slots filled.
+    answered: usize,
+    /// Slots filled with a positive completion.
+    accepted: usize,
+}
+
+impl RcptReplies {
+    fn new(len: usize) -> RcptReplies {
+        RcptReplies {
+            replies: vec![None; len],
+            answered: 0,
+            accepted: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.replies.len()
+    }
+
+    /// Records recipient `i`'s reply (a slot outside the transaction is
+    /// ignored).
+    fn set(&mut self, i: usize, reply: Reply) {
+        let Some(slot) = self.replies.get_mut(i) else {
+            return;
+        };
+        match slot {
+            Some(old) if old.is_positive_completion() => self.accepted -= 1,
+            Some(_) => {}
+            None => self.answered += 1,
+        }
+        if reply.is_positive_completion() {
+            self.accepted += 1;
+        }
+        *slot = Some(reply);
+    }
+}
+
 struct Message {
     id: MessageId,
     envelope: Envelope,
@@ -366,9 +409,13 @@ struct Message {
     stage: Stage,
     /// Recipients of the current transaction: `range.start..range.end`.
     range: std::ops::Range<usize>,
-    rcpt_replies: Vec<Option<Reply>>,
+    rcpt_replies: RcptReplies,
     /// LMTP and PRDR: each accepted recipient's reply after the data.
     data_replies: Vec<Option<Reply>>,
+    /// No accepted recipient before this index is owed a data reply (the
+    /// replies come in recipient order): where the search for the next
+    /// one starts, so that each reply costs O(1), not O(recipients).
+    data_replies_from: usize,
     /// This transaction asked for PRDR; `prdr_started` once its 353 came.
     prdr: bool,
     prdr_started: bool,
@@ -416,8 +463,8 @@ impl Message {
         let per_transaction =
             mail::recipients_per_transaction(ehlo, self.envelope.recipients.len() - start);
         self.range = start..start + per_transaction;
-        self.rcpt_replies = vec![None; per_transaction];
-        self.data_replies = Vec::new();
+        self.rcpt_replies = RcptReplies::new(per_transaction);
+        self.reset_data_replies(0);
         self.prdr = mail::asks_for_prdr(ehlo, config, per_transaction);
         self.prdr_started = false;
         self.mail_reply = None;
@@ -431,17 +478,17 @@ impl Message {
     }
 
     fn accepted(&self) -> usize {
-        self.rcpt_replies
-            .iter()
-            .filter(|r| r.as_ref().is_some_and(Reply::is_positive_completion))
-            .count()
+        self.rcpt_replies.accepted
     }
 
     fn refused(&self) -> usize {
-        self.rcpt_replies
-            .iter()
-            .filter(|r| r.as_ref().is_some_and(|r| !r.is_positive_completion()))
-            .count()
+        self.rcpt_replies.answered - self.rcpt_replies.accepted
+    }
+
+    /// Makes room for `len` replies after the data, none received yet.
+    fn reset_data_replies(&mut self, len: usize) {
+        self.data_replies = vec![None; len];
+        self.data_replies_from = 0;
     }
 
     /// Whether another transaction (LIMITS RCPTMAX) will follow this one.
@@ -452,17 +499,24 @@ impl Message {
     }
 
     fn all_rcpt_replies_in(&self) -> bool {
-        self.rcpt_replies.iter().all(Option::is_some)
+        self.rcpt_replies.answered == self.rcpt_replies.replies.len()
     }
 
     /// The next accepted recipient still owed a per-recipient data reply.
-    fn next_owed_data_reply(&self) -> Option<usize> {
-        (0..self.rcpt_replies.len()).find(|&i| {
-            self.rcpt_replies[i]
+    /// Replies are taken in order, so the search goes on from where the
+    /// last one ended: O(1) amortised per reply.
+    fn next_owed_data_reply(&mut self) -> Option<usize> {
+        while self.data_replies_from < self.rcpt_replies.replies.len() {
+            let i = self.data_replies_from;
+            let accepted = self.rcpt_replies.replies[i]
                 .as_ref()
-                .is_some_and(Reply::is_positive_completion)
-                && self.data_replies.get(i).is_some_and(Option::is_none)
-        })
+                .is_some_and(Reply::is_positive_completion);
+            if accepted && self.data_replies.get(i).is_some_and(Option::is_none) {
+                return Some(i);
+            }
+            self.data_replies_from += 1;
+        }
+        None
     }
 
     /// Whether the replies after the data are per recipient.
@@ -479,7 +533,7 @@ impl Message {
         if matches!(self.failure, Some(FailureKind::SenderRejected(_))) {
             return;
         }
-        for (i, reply) in self.rcpt_replies.iter().enumerate() {
+        for (i, reply) in self.rcpt_replies.replies.iter().enumerate() {
             let status = match (reply, self.data_replies.get(i).cloned().flatten()) {
                 (Some(r), _) if !r.is_positive_completion() => RecipientStatus::Rejected(r.clone()),
                 (Some(_), Some(d)) if d.is_positive_completion() => RecipientStatus::Delivered(d),
@@ -711,7 +765,8 @@ impl Session {
             body,
             stage: Stage::Queued,
             range: 0..0,
-            rcpt_replies: Vec::new(),
+            rcpt_replies: RcptReplies::default(),
+            data_replies_from: 0,
             data_replies: Vec::new(),
             prdr: false,
             prdr_started: false,
@@ -1683,9 +1738,7 @@ impl Session {
         let Some(m) = self.message_mut(id) else {
             return;
         };
-        if let Some(slot) = m.rcpt_replies.get_mut(i) {
-            *slot = Some(reply);
-        }
+        m.rcpt_replies.set(i, reply);
         match m.stage {
             Stage::Envelope if m.next_rcpt < m.rcpt_replies.len() => {
                 let next = m.next_rcpt;
@@ -1798,12 +1851,12 @@ impl Session {
         };
         if m.prdr && !m.prdr_started && reply.code().get() == 353 {
             m.prdr_started = true;
-            m.data_replies = vec![None; m.rcpt_replies.len()];
+            m.reset_data_replies(m.rcpt_replies.len());
             return true;
         }
         if m.per_recipient(lmtp) {
             if m.data_replies.len() != m.rcpt_replies.len() {
-                m.data_replies = vec![None; m.rcpt_replies.len()];
+                m.reset_data_replies(m.rcpt_replies.len());
             }
             if let Some(i) = m.next_owed_data_reply() {
                 m.data_replies[i] = Some(reply.clone());
@@ -1874,7 +1927,7 @@ impl Session {
         // not tried.
         let sender_refused = matches!(m.failure, Some(FailureKind::SenderRejected(_)));
         let per_recipient = m.data_replies.iter().any(Option::is_some);
-        for (i, reply) in m.rcpt_replies.iter().enumerate() {
+        for (i, reply) in m.rcpt_replies.replies.iter().enumerate() {
             // LMTP, PRDR: the reply after the data decides.
             let data_reply = m.data_replies.get(i).cloned().flatten();
             if let (true, Some(d), false) = (per_recipient, data_reply, sender_refused) {
@@ -2090,3 +2143,33 @@ const _: () = {
     const fn is_send<T: Send>() {}
     is_send::<Session>();
 };
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn reply(code: u16) -> Reply {
+        Reply::new(ReplyCode::new(code).unwrap(), None, vec!["x".into()]).unwrap()
+    }
+
+    #[test]
+    fn rcpt_replies_keep_their_counts() {
+        let mut replies = RcptReplies::new(3);
+        replies.set(0, reply(250));
+        replies.set(1, reply(550));
+        assert_eq!((replies.answered, replies.accepted), (2, 1));
+        // A slot answered again (never by a correct server) is not
+        // counted twice, and its verdict follows the new reply.
+        replies.set(0, reply(450));
+        assert_eq!((replies.answered, replies.accepted), (2, 0));
+        replies.set(7, reply(250));
+        assert_eq!((replies.answered, replies.accepted), (2, 0));
+        replies.set(2, reply(251));
+        assert_eq!(
+            (replies.answered, replies.accepted, replies.len()),
+            (3, 1, 3)
+        );
+    }
+}
