@@ -18,6 +18,8 @@
 #                                    Dovecot relayed it);
 #       127.0.0.1:SUBMISSION_PORT+2  smtp-sink refusing every MAIL (550):
 #                                    a relay that refuses the sender.
+#       Both sinks log every command they read (smtp-sink -v) in
+#       DIR/relay-sink.log and DIR/refusing-sink.log.
 #   dovecot-instance.sh stop DIR
 # Users (the domain is ignored; password `secret`): `alice` (mail under
 # DIR/mail/alice), `full`, whose quota (1 KiB) refuses any real message
@@ -133,8 +135,8 @@ service stats {
 }
 CONF
     if [ -n "$submission_port" ]; then
-        start_sink "$dir/relay-sink" $((submission_port + 1)) -d "$dir/relay/message."
-        start_sink "$dir/refusing-sink" $((submission_port + 2)) -f MAIL \
+        start_sink "$dir/relay-sink" $((submission_port + 1)) -v -d "$dir/relay/message."
+        start_sink "$dir/refusing-sink" $((submission_port + 2)) -v -f MAIL \
             -B "550 5.7.1 sender refused by the relay"
         cat >>"$dir/dovecot.conf" <<CONF
 hostname = submission.invalid
