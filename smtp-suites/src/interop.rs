@@ -1801,7 +1801,7 @@ pub fn dovecot_submission_delivers_by_bdat<A: Adapter>() {
     // The dump ends the message with an empty line.
     let mut expected = stored_form(&check.body);
     expected.push(b'\n');
-    assert_same_bytes(&test, &expected, dump[end..].as_bytes());
+    assert_same_bytes(&test, &expected, &dump.as_bytes()[end..]);
 }
 
 // ----- Exim: PRDR, NTLMv1 -------------------------------------------------

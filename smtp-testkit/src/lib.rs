@@ -1333,7 +1333,7 @@ impl Connection {
             }
             Command::Bdat { size, last } => {
                 if self.state.script.chunks_not_discarded
-                    && !self.envelope.as_ref().is_some_and(|e| !e.rcpts.is_empty())
+                    && self.envelope.as_ref().is_none_or(|e| e.rcpts.is_empty())
                 {
                     // The defect: refused, and the chunk left to be read
                     // as commands.
