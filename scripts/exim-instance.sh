@@ -96,7 +96,15 @@ CONF
 stop)
     dir=${2:?DIR}
     if [ -s "$dir/exim.pid" ]; then
-        kill "$(cat "$dir/exim.pid")" 2>/dev/null || true
+        pid=$(cat "$dir/exim.pid")
+        kill "$pid" 2>/dev/null || true
+        # Wait for it: the daemon still writes its logs on the way out, and
+        # the caller removes DIR next (rm -rf failed on a log written after
+        # it had emptied the directory).
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     ;;
 *)

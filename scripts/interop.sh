@@ -6,7 +6,9 @@
 # SASL, STARTTLS, implicit TLS, submission, trust, names, versions,
 # microsocks and dante; LMTP against a private Dovecot,
 # scripts/dovecot-instance.sh; PRDR and NTLMv1 against a private Exim,
-# scripts/exim-instance.sh) on every adapter — the `interop` test of
+# scripts/exim-instance.sh; Dovecot's submission service, relaying to
+# private smtp-sinks, for BDAT only into an accepted transaction) on every
+# adapter — the `interop` test of
 # smtp-blocking, smtp-tokio and smtp-smol (smol and async-std) — against
 # it, and always stops it. Needs root. Exits non-zero when a step or a
 # test fails; every adapter's tests run even when an earlier one fails.
@@ -51,7 +53,7 @@ trap cleanup EXIT
 
 "$instance" start "$dir"
 mkdir -p "$dir/dovecot"
-"$dovecot" start "$dir/dovecot" 42540
+"$dovecot" start "$dir/dovecot" 42540 42541
 mkdir -p "$dir/exim"
 "$exim" start "$dir/exim" 42550
 
@@ -76,6 +78,10 @@ fi
 export SMTP_INTEROP_LMTP=127.0.0.1:42540
 export SMTP_INTEROP_LMTP_SOCKET=$dir/dovecot/run/lmtp
 export SMTP_INTEROP_LMTP_MAIL=$dir/dovecot/mail
+# Dovecot's submission service, relaying to smtp-sinks on 42542 (accepts,
+# dumps into $dir/dovecot/relay) and 42543 (refuses MAIL).
+export SMTP_INTEROP_DOVECOT_SUBMISSION=127.0.0.1:42541
+export SMTP_INTEROP_DOVECOT_RELAY=$dir/dovecot
 export SMTP_INTEROP_EXIM=127.0.0.1:42550
 export SMTP_INTEROP_EXIM_LOG=$dir/exim/log/mainlog
 export SMTP_INTEROP_REQUIRED=1

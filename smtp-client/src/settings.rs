@@ -25,6 +25,7 @@
 //! | `submitter` | [`SessionOptions::submitter`] | — |
 //! | `dsn.notify`, `dsn.ret` | [`SessionOptions::dsn_notify`], [`SessionOptions::dsn_ret`] | — |
 //! | `chunksize` | [`SessionOptions::chunk_size`]; 0 or less disables BDAT | BDAT with 1 MiB chunks when offered (no BDAT) |
+//! | `chunking.pipelinefirst` | [`SessionOptions::pipeline_first_chunk`]: the first BDAT chunk rides with MAIL and RCPT, before their replies; only for servers known to discard a refused chunk (Dovecot 2.3's submission service does not) | false: BDAT data waits until the server accepted MAIL and a RCPT (no BDAT) |
 //! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
 //! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
 //! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN, the legacy three only with their features (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
@@ -901,6 +902,14 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "chunking.pipelinefirst",
+        example: "true",
+        apply: |s, v| {
+            s.session.pipeline_first_chunk = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
         name: "auth",
         example: "false",
         apply: |s, v| {
@@ -1211,6 +1220,7 @@ mod tests {
             assert!(
                 s.session.use_rset_for_liveness && !s.session.noop_strict && !s.session.chunking
             );
+            assert!(s.session.pipeline_first_chunk);
             assert_eq!(
                 s.session.timeouts,
                 Timeouts::uniform(Duration::from_secs(1))
@@ -1271,6 +1281,7 @@ mod tests {
             ("mail.smtp.port", "0"),
             ("mail.smtp.port", "70000"),
             ("mail.smtp.sendpartial", "yes"),
+            ("mail.smtp.chunking.pipelinefirst", "1"),
             ("mail.smtp.timeout", "soon"),
             ("mail.smtp.dsn.notify", "SOMETIMES"),
             ("mail.smtp.dsn.ret", "ALL"),

@@ -879,7 +879,11 @@ fn body_read_error_with_bdat_resets_and_keeps_the_connection() {
     let body = b"Subject: doomed\r\n\r\nfirst part\r\nsecond part\r\n";
     let next = b"Subject: next\r\n\r\nx\r\n";
     s.bodies = vec![Body::file(body).chunk(8).fail_read(2), Body::file(next)];
-    s.reply("250 ok\r\n250 ok\r\n250 reset\r\n250 ok\r\n250 ok\r\n250 queued\r\n");
+    // The body is read once MAIL and RCPT were accepted (BDAT waits for
+    // them); the failed read resets, the next envelope rides with RSET.
+    s.reply("250 ok\r\n250 ok\r\n");
+    s.reply("250 reset\r\n250 ok\r\n250 ok\r\n");
+    s.reply("250 queued\r\n");
     let results = s.send(
         &mut d,
         vec![

@@ -377,7 +377,9 @@ pub fn address(data: &[u8]) {
 
 /// The client session against arbitrary server bytes: never panics, every
 /// queued message is reported exactly once, the session closes exactly
-/// once, and nothing is transmitted after it closed.
+/// once, nothing is transmitted after it closed, and no BDAT chunk is
+/// written in the flight of a RCPT (unless `pipeline_first_chunk`, a flag
+/// [`session_script`] can set).
 pub fn session(data: &[u8]) {
     let (flags, rest) = data.split_at(data.len().min(2));
     let (sizes, server) = rest.split_at(rest.len().min(6));
@@ -402,6 +404,23 @@ mod flag {
     pub(crate) const STARTTLS: u16 = 1 << 9;
     /// STARTTLS required (with `STARTTLS`).
     pub(crate) const STARTTLS_REQUIRED: u16 = 1 << 10;
+    /// `pipeline_first_chunk`: the first BDAT chunk may ride with MAIL and
+    /// RCPT.
+    pub(crate) const PIPELINE_FIRST_CHUNK: u16 = 1 << 11;
+}
+
+/// Whether `flight` (one `poll_transmit`) has a BDAT command after a RCPT
+/// command: a chunk written before the RCPT's reply could have come.
+fn chunk_behind_rcpt(flight: &[u8]) -> bool {
+    let mut rcpt = false;
+    for line in flight.split(|&b| b == b'\n') {
+        if line.starts_with(b"RCPT TO:") {
+            rcpt = true;
+        } else if rcpt && line.starts_with(b"BDAT ") {
+            return true;
+        }
+    }
+    false
 }
 
 /// A "TLS" layer that passes octets through unchanged, so that a scripted
@@ -513,6 +532,7 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
     config.options.max_buffered = 64;
     config.options.reply_limits = small_limits();
     config.options.transcript = flag(flag::TRANSCRIPT);
+    config.options.pipeline_first_chunk = flag(flag::PIPELINE_FIRST_CHUNK);
     if flag(flag::STARTTLS) {
         config.starttls = if flag(flag::STARTTLS_REQUIRED) {
             smtpkit_proto::StartTlsPolicy::Required
@@ -566,6 +586,13 @@ fn run_session(flags: u16, chunks: &[&[u8]]) {
         assert!(
             !(closed_before && sent.is_some()),
             "transmitted after Closed"
+        );
+        // No message octet before the server accepted the transaction:
+        // never a chunk in the flight of a RCPT (the body has no line
+        // that starts with BDAT or RCPT).
+        assert!(
+            flag(flag::PIPELINE_FIRST_CHUNK) || !sent.as_deref().is_some_and(chunk_behind_rcpt),
+            "a BDAT chunk in the same flight as a RCPT"
         );
         let mut events = Vec::new();
         while let Some(e) = session.poll_event() {
@@ -851,6 +878,27 @@ mod tests {
     use smtpkit_proto::{Session, SessionConfig, StartTlsPolicy};
     use std::sync::Arc;
     use std::time::Instant;
+
+    /// The session target's chunk check: a scripted server offering
+    /// PIPELINING and CHUNKING, accepting everything, takes both messages
+    /// through BDAT with no chunk in a RCPT's flight; with
+    /// `PIPELINE_FIRST_CHUNK` the chunk rides with the RCPT (which the
+    /// check then allows).
+    #[test]
+    fn the_session_target_checks_where_chunks_go() {
+        let server: &[u8] = b"220 mx.example ESMTP\r\n250-mx.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n\
+250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n";
+        let lines: Vec<&[u8]> = server.split_inclusive(|&b| b == b'\n').collect();
+        let flags = flag::PIPELINING | flag::CHUNKING;
+        run_session(flags, &lines);
+        run_session(flags | flag::PIPELINE_FIRST_CHUNK, &lines);
+        assert!(chunk_behind_rcpt(
+            b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nabc"
+        ));
+        assert!(!chunk_behind_rcpt(
+            b"BDAT 3 LAST\r\nabcMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"
+        ));
+    }
 
     /// The pass-through layer lets a scripted server take the session
     /// through STARTTLS to the second EHLO, as `session_script` needs.

@@ -105,6 +105,28 @@ pub struct SessionOptions {
     pub chunking: bool,
     /// BDAT chunk size in octets (`mail.smtp.chunksize`).
     pub chunk_size: usize,
+    /// `mail.smtp.chunking.pipelinefirst`: write a transaction's first
+    /// BDAT chunk in the same flight as MAIL and RCPT, before their
+    /// replies (default false).
+    ///
+    /// By default no message octet reaches the server before it has
+    /// accepted the transaction (MAIL answered 250 and at least one RCPT
+    /// answered 250), as with DATA, whose body waits for the 354. RFC 3030
+    /// requires a server to read and discard a chunk whose transaction
+    /// failed, but some do not: Dovecot's submission service (2.3.19)
+    /// answers `530 Authentication required` to MAIL, RCPT and BDAT before
+    /// AUTH and then reads the chunk's lines as commands, and go-smtp's
+    /// server does the same after a refused MAIL. Whoever controls a
+    /// message's content could then run `MAIL FROM:`/`RCPT TO:`/`DATA`
+    /// lines placed in it. Waiting costs nothing on a reused connection
+    /// (the next message's MAIL and RCPT still ride with the previous
+    /// message's last chunk: one round trip per message, as with DATA),
+    /// and one round trip on a message's first transaction. Turn this on
+    /// only for servers known to discard chunk data correctly (Postfix,
+    /// Exim); LMTP and PRDR transactions follow the same rule. Even then
+    /// only a bounded prefix of the body (64 KiB) is written before the
+    /// RCPT replies are in.
+    pub pipeline_first_chunk: bool,
     /// `mail.smtp.sendpartial`.
     pub send_partial: bool,
     /// `mail.smtp.dsn.notify`, used for recipients without their own.
@@ -143,6 +165,7 @@ impl Default for SessionOptions {
             pipelining: true,
             chunking: true,
             chunk_size: 1 << 20,
+            pipeline_first_chunk: false,
             send_partial: false,
             dsn_notify: None,
             dsn_ret: None,

@@ -47,7 +47,8 @@ mod mail;
 /// response in a second step instead.
 const MAX_AUTH_LINE: usize = 500;
 
-/// Octets of a pipelined BDAT body written before the RCPT replies are in.
+/// Octets of a pipelined BDAT body written before the RCPT replies are in
+/// (only with `SessionOptions::pipeline_first_chunk`).
 const BODY_BEFORE_RCPT_REPLIES: u64 = 64 * 1024;
 
 /// The most `334` challenges one AUTH exchange may take.
@@ -344,7 +345,8 @@ enum Stage {
     Queued,
     /// Lockstep: MAIL or RCPT written, its reply awaited.
     Envelope,
-    /// Pipelined: DATA held back until every RCPT reply is in.
+    /// Pipelined: DATA, or the first BDAT chunk, held back until every
+    /// RCPT reply is in.
     AwaitRcpts,
     /// DATA written, 354 awaited.
     AwaitData,
@@ -809,10 +811,10 @@ impl Session {
         }
         let buffered = self.out.len() + self.transmit.len();
         let mut room = self.config.options.max_buffered.saturating_sub(buffered);
-        // A pipelined BDAT body rides behind the RCPTs; until their replies
-        // are in, only a prefix goes, so that a refused recipient does not
-        // cost the whole message on the wire. A message up to the prefix
-        // still goes in the envelope's flight.
+        // With `pipeline_first_chunk` a BDAT body rides behind the RCPTs;
+        // until their replies are in, only a prefix goes, so that a
+        // refused recipient does not cost the whole message on the wire.
+        // A message up to the prefix still goes in the envelope's flight.
         if matches!(m.transfer, Some(Transfer::Bdat(_))) && !m.all_rcpt_replies_in() {
             let left = BODY_BEFORE_RCPT_REPLIES.saturating_sub(m.pushed);
             room = room.min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -1618,12 +1620,11 @@ impl Session {
         }
     }
 
-    /// Checks what the message needs against what the server offers, then
-    /// writes MAIL (and, pipelined, the RCPTs and DATA).
     /// Starts the next transaction of message `id`: checks what it needs
     /// from the server, chooses DATA or BDAT, takes the next recipients
     /// (LIMITS RCPTMAX), and writes MAIL (and, pipelined, the RCPTs and
-    /// DATA).
+    /// DATA). A BDAT body waits for the MAIL and RCPT replies unless
+    /// `pipeline_first_chunk` says otherwise.
     fn start_transaction(&mut self, id: MessageId) {
         let ehlo = self.ehlo.clone().unwrap_or_default();
         let verified_tls = self.tls_info.as_ref().is_some_and(|i| i.verified) && self.tls_up();
@@ -1657,9 +1658,13 @@ impl Session {
             .map(|r| rcpt_command(Some(&ehlo), &config, r))
             .collect();
         let hold_data = !config.options.send_partial && rcpts.len() > 1;
+        // No message octet before the server accepted the transaction
+        // (MAIL and at least one RCPT answered 250): a server that does
+        // not discard a refused chunk reads its lines as commands.
+        let hold_body = use_bdat && !config.options.pipeline_first_chunk;
         let stage = if !pipelining {
             Stage::Envelope
-        } else if hold_data {
+        } else if hold_data || hold_body {
             Stage::AwaitRcpts
         } else if use_bdat {
             Stage::Body
@@ -1726,7 +1731,8 @@ impl Session {
                 self.write_rcpt(id, 0);
             }
             Stage::Envelope => self.abandon_with_rset(id),
-            // Pipelined BDAT body may be streaming: stop it at a chunk
+            // A BDAT body pipelined before the replies
+            // (`pipeline_first_chunk`) may be streaming: stop it at a chunk
             // boundary.
             Stage::Body if !ok => self.abandon_with_rset(id),
             _ => {}
@@ -1761,7 +1767,8 @@ impl Session {
                     self.expect(Awaiting::Data(id));
                 }
             }
-            // Pipelined BDAT: once every recipient is refused, stop.
+            // BDAT pipelined before the replies (`pipeline_first_chunk`):
+            // once every recipient is refused, stop.
             Stage::Body if m.all_rcpt_replies_in() && m.accepted() == 0 => {
                 m.failure.get_or_insert(FailureKind::RecipientsRejected);
                 self.abandon_with_rset(id);

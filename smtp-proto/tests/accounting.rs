@@ -5,6 +5,9 @@
 //! Whatever happens, each queued message gets exactly one outcome, each
 //! report lists each of its recipients exactly once, and a recipient is
 //! reported delivered exactly when the server stored the message for it.
+//! Unless `pipeline_first_chunk` is on, no BDAT chunk reaches the server
+//! before the client has the replies to MAIL and every RCPT and the server
+//! accepted MAIL and at least one RCPT.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // The harness is the clock: it reads `Instant::now` once as the origin of
@@ -48,6 +51,7 @@ struct Case {
     pipelining: bool,
     chunking: bool,
     send_partial: bool,
+    pipeline_first_chunk: bool,
     /// One choice per reply: 0 accept, 1 temporary refusal, 2 permanent.
     choices: Vec<u8>,
     fault: Fault,
@@ -58,9 +62,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop_oneof![Just(Mode::Smtp), Just(Mode::Lmtp), Just(Mode::Prdr)],
         prop::collection::vec(1usize..5, 1..4),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
         prop::collection::vec(
             prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
             64,
@@ -75,12 +77,20 @@ fn case() -> impl Strategy<Value = Case> {
         0usize..40,
     )
         .prop_map(
-            |(mode, messages, pipelining, chunking, send_partial, choices, fault, fault_at)| Case {
+            |(
+                mode,
+                messages,
+                (pipelining, chunking, send_partial, pipeline_first_chunk),
+                choices,
+                fault,
+                fault_at,
+            )| Case {
                 mode,
                 messages,
                 pipelining,
                 chunking,
                 send_partial,
+                pipeline_first_chunk,
                 choices,
                 fault,
                 fault_at,
@@ -104,6 +114,14 @@ struct Server {
     mode: Mode,
     /// The transaction's MAIL asked for PRDR.
     prdr: bool,
+    /// Check that a transaction's first chunk comes only after the client
+    /// had every reply before it and the transaction was accepted.
+    strict_chunks: bool,
+    /// Replies produced and not yet delivered to the client (set by the
+    /// harness before each `feed`).
+    undelivered: usize,
+    /// A chunk of this transaction arrived.
+    chunked: bool,
 }
 
 impl Server {
@@ -140,7 +158,8 @@ impl Server {
                 }
                 continue;
             }
-            replies.extend(self.command(&line));
+            let owed = self.undelivered + replies.len();
+            replies.extend(self.command(&line, owed));
         }
         replies
     }
@@ -148,6 +167,7 @@ impl Server {
     fn end_of_data(&mut self) -> Vec<(Vec<u8>, Vec<String>)> {
         let rcpts = std::mem::take(&mut self.rcpts);
         self.mail = false;
+        self.chunked = false;
         let per_recipient = self.mode == Mode::Lmtp || self.prdr;
         if per_recipient && !rcpts.is_empty() {
             let mut replies = Vec::new();
@@ -185,13 +205,25 @@ impl Server {
         }
     }
 
-    fn command(&mut self, line: &str) -> Vec<(Vec<u8>, Vec<String>)> {
+    /// `owed`: replies to earlier commands the client has not read yet.
+    fn command(&mut self, line: &str, owed: usize) -> Vec<(Vec<u8>, Vec<String>)> {
         if line
             .split(' ')
             .next()
             .unwrap_or("")
             .eq_ignore_ascii_case("BDAT")
         {
+            if self.strict_chunks && !self.chunked {
+                assert_eq!(
+                    owed, 0,
+                    "a first chunk before the client had the replies to MAIL and RCPT"
+                );
+                assert!(
+                    self.mail && !self.rcpts.is_empty(),
+                    "a first chunk into a transaction the server refused"
+                );
+            }
+            self.chunked = true;
             return self.bdat(line);
         }
         vec![(self.simple_command(line), Vec::new())]
@@ -205,6 +237,7 @@ impl Server {
             if last {
                 self.rcpts.clear();
                 self.mail = false;
+                self.chunked = false;
             }
             return vec![(b"554 no valid recipients\r\n".to_vec(), Vec::new())];
         }
@@ -219,15 +252,18 @@ impl Server {
         let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
         match verb.as_str() {
             "EHLO" | "LHLO" => format!("250-mx.example\r\n{}", self.extensions).into_bytes(),
-            "MAIL" => match self.choice() {
-                0 => {
-                    self.mail = true;
-                    self.prdr = line.to_ascii_uppercase().ends_with(" PRDR");
-                    b"250 ok\r\n".to_vec()
+            "MAIL" => {
+                self.chunked = false;
+                match self.choice() {
+                    0 => {
+                        self.mail = true;
+                        self.prdr = line.to_ascii_uppercase().ends_with(" PRDR");
+                        b"250 ok\r\n".to_vec()
+                    }
+                    1 => b"451 later\r\n".to_vec(),
+                    _ => b"550 no\r\n".to_vec(),
                 }
-                1 => b"451 later\r\n".to_vec(),
-                _ => b"550 no\r\n".to_vec(),
-            },
+            }
             "RCPT" => {
                 let address = line
                     .split('<')
@@ -254,6 +290,7 @@ impl Server {
                 self.rcpts.clear();
                 self.mail = false;
                 self.data = false;
+                self.chunked = false;
                 b"250 reset\r\n".to_vec()
             }
             "QUIT" => b"221 bye\r\n".to_vec(),
@@ -267,6 +304,7 @@ fn run(case: &Case) {
     config.options.send_partial = case.send_partial;
     config.lmtp = case.mode == Mode::Lmtp;
     config.options.chunk_size = 16;
+    config.options.pipeline_first_chunk = case.pipeline_first_chunk;
     let mut session = Session::new(Arc::new(config), Instant::now());
     let mut now = Instant::now();
     let body = b"Subject: x\r\n\r\nsome text that spans chunks\r\n";
@@ -314,6 +352,9 @@ fn run(case: &Case) {
         extensions,
         mode: case.mode,
         prdr: false,
+        strict_chunks: !case.pipeline_first_chunk,
+        undelivered: 0,
+        chunked: false,
     };
     let mut outcomes: HashMap<MessageId, usize> = HashMap::new();
     let mut delivered: Vec<String> = Vec::new();
@@ -329,6 +370,7 @@ fn run(case: &Case) {
             session.push_body(request.id, body, true).unwrap();
         }
         if let Some(out) = session.poll_transmit(now) {
+            server.undelivered = pending.len();
             pending.extend(server.feed(&out));
         }
         while let Some(event) = session.poll_event() {

@@ -419,10 +419,13 @@ fn starttls_upgrades_and_forgets_pre_tls_capabilities() {
         h.server(&ehlo_reply(&["PIPELINING", "CHUNKING"]));
         assert_eq!(h.session.extensions().unwrap().auth_mechanisms().len(), 0);
         assert!(matches!(&h.events[0], Event::Ready { tls: Some(info), .. } if info.verified));
-        // CHUNKING: MAIL + RCPT + BDAT LAST and the body ride in one flight.
+        // CHUNKING: MAIL + RCPT in one flight, BDAT LAST and the body once
+        // the server accepted them.
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\n");
+        h.server("250 ok\r\n250 ok\r\n");
         h.body(id, BODY);
-        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nBDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\n");
-        h.server("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+        h.expect("BDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\n");
+        h.server("250 2.0.0 queued\r\n");
         assert!(h.outcome(id).unwrap().all_delivered());
     });
 }
@@ -765,10 +768,12 @@ fn needs_are_declared_when_offered() {
         .send(envelope(&["a@mx.example"]), known(b"a\0b"))
         .unwrap();
     h.connect(&["BINARYMIME", "CHUNKING", "PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example> BODY=BINARYMIME\r\nRCPT TO:<a@mx.example>\r\n");
+    h.server("250 ok\r\n250 ok\r\n");
     h.session
         .push_body(smtpkit_proto::MessageId(0), b"a\0b", true)
         .unwrap();
-    h.expect("MAIL FROM:<from@client.example> BODY=BINARYMIME\r\nRCPT TO:<a@mx.example>\r\nBDAT 3 LAST\r\na\0b");
+    h.expect("BDAT 3 LAST\r\na\0b");
 }
 
 #[test]
@@ -1114,8 +1119,10 @@ fn streamed_content_is_checked_against_the_declared_type() {
         .send(envelope(&["a@mx.example"]), BodyInfo::streamed())
         .unwrap();
     h.connect(&["PIPELINING", "CHUNKING", "8BITMIME"]);
+    h.expect("MAIL FROM:<from@client.example> BODY=8BITMIME\r\nRCPT TO:<a@mx.example>\r\n");
+    h.server("250 ok\r\n250 ok\r\n");
     h.session.push_body(id, b"a\0b", true).unwrap();
-    h.expect("MAIL FROM:<from@client.example> BODY=8BITMIME\r\nRCPT TO:<a@mx.example>\r\nRSET\r\n");
+    h.expect("RSET\r\n");
     assert_eq!(
         h.outcome(id).unwrap_err().kind,
         FailureKind::ContentNotAllowed {
@@ -1436,11 +1443,15 @@ fn an_intermediate_reply_to_mail_drops_the_connection() {
     }
 }
 
-/// With one recipient and BDAT, only a bounded prefix of the body is
-/// written before the RCPT reply: a refused recipient does not cost the
-/// whole message. A small message still goes in the envelope's flight.
+/// `pipeline_first_chunk`: with one recipient and BDAT, only a bounded
+/// prefix of the body is written before the RCPT reply: a refused
+/// recipient does not cost the whole message. A small message still goes
+/// in the envelope's flight.
 #[test]
 fn bdat_body_waits_for_rcpt_replies_after_a_prefix() {
+    let mut first = config();
+    first.options.pipeline_first_chunk = true;
+    let config = || first.clone();
     let mut h = Harness::new(config(), Split::Whole);
     let big = vec![b'x'; 5 << 20];
     let id = h
@@ -1757,5 +1768,247 @@ fn recipients_behind_a_refused_mail_stay_unsent_when_the_connection_drops() {
             RecipientStatus::Unsent(UnsentReason::ConnectionLost),
             "{failure:?}"
         );
+    });
+}
+
+// ----- BDAT data only into an accepted transaction (issue 25) ------------
+
+/// A body with lines a server that does not discard a refused chunk would
+/// run as commands.
+const INJECTING: &[u8] = b"Subject: hi\r\n\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nspam\r\n";
+
+/// Whether the client has written any BDAT or any of the body's lines.
+fn leaked(flight: &str) -> bool {
+    flight.contains("BDAT") || flight.contains("evil@") || flight.contains("victim@")
+}
+
+/// The first chunk is written only after the replies to MAIL and every
+/// RCPT, each flight exactly; on a reused connection the next message's
+/// envelope rides with the previous message's last chunk: one round trip
+/// per message.
+#[test]
+fn bdat_waits_for_the_envelope_replies_and_keeps_one_round_trip_per_message() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let one = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(INJECTING))
+            .unwrap();
+        let two = h
+            .session
+            .send(envelope(&["b@mx.example"]), known(INJECTING))
+            .unwrap();
+        h.session.quit();
+        h.connect(&["PIPELINING", "CHUNKING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\n");
+        assert!(
+            h.session.body_request().is_none(),
+            "no body before the replies"
+        );
+        assert_eq!(
+            h.session.push_body(one, INJECTING, true),
+            Err(UsageError::BodyNotWanted(one))
+        );
+        h.server("250 2.1.0 ok\r\n");
+        assert!(
+            h.session.body_request().is_none(),
+            "not before the RCPT reply"
+        );
+        h.expect("");
+        h.server("250 2.1.5 ok\r\n");
+        h.body(one, INJECTING);
+        // Message one's only chunk, then message two's envelope.
+        h.expect(
+            "BDAT 87 LAST\r\nSubject: hi\r\n\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nspam\r\n\
+MAIL FROM:<from@client.example>\r\nRCPT TO:<b@mx.example>\r\n",
+        );
+        assert!(h.session.body_request().is_none());
+        h.server("250 2.0.0 one queued\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n");
+        assert!(h.outcome(one).unwrap().all_delivered());
+        h.body(two, INJECTING);
+        let flight = h.client();
+        assert!(flight.starts_with("BDAT 87 LAST\r\n"), "{flight:?}");
+        assert!(flight.ends_with("spam\r\nQUIT\r\n"), "{flight:?}");
+        h.server("250 2.0.0 two queued\r\n221 bye\r\n");
+        assert!(h.outcome(two).unwrap().all_delivered());
+        assert_eq!(h.closed(), Some(None));
+    });
+}
+
+/// MAIL refused, or every RCPT refused: no BDAT and no body octet is ever
+/// written; the transaction is reset and the next message starts, and
+/// every recipient ends in one state that matches what the server said.
+#[test]
+fn refused_mail_or_recipients_get_no_chunk() {
+    both(|split| {
+        let mut c = config();
+        c.options.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let sender_refused = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(INJECTING))
+            .unwrap();
+        let all_refused = h
+            .session
+            .send(
+                envelope(&["b@mx.example", "c@mx.example"]),
+                known(INJECTING),
+            )
+            .unwrap();
+        let delivered = h
+            .session
+            .send(envelope(&["d@mx.example"]), known(BODY))
+            .unwrap();
+        h.session.quit();
+        h.connect(&["PIPELINING", "CHUNKING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\n");
+        h.server("530 5.7.0 Authentication required\r\n");
+        assert!(h.session.body_request().is_none());
+        h.expect("");
+        h.server("530 5.7.0 Authentication required\r\n");
+        let flight = h.client();
+        assert!(!leaked(&flight), "{flight:?}");
+        assert_eq!(
+            flight,
+            "RSET\r\nMAIL FROM:<from@client.example>\r\nRCPT TO:<b@mx.example>\r\nRCPT TO:<c@mx.example>\r\n"
+        );
+        let failure = h.outcome(sender_refused).unwrap_err();
+        assert!(
+            matches!(failure.kind, FailureKind::SenderRejected(ref r) if r.code().get() == 530)
+        );
+        assert_eq!(
+            failure.report.recipients[0].status,
+            RecipientStatus::Unsent(UnsentReason::TransactionFailed)
+        );
+        h.server("250 reset\r\n250 2.1.0 ok\r\n550 5.1.1 no b\r\n");
+        assert!(h.session.body_request().is_none());
+        h.server("550 5.1.1 no c\r\n");
+        let flight = h.client();
+        assert!(!leaked(&flight), "{flight:?}");
+        assert_eq!(
+            flight,
+            "RSET\r\nMAIL FROM:<from@client.example>\r\nRCPT TO:<d@mx.example>\r\n"
+        );
+        let failure = h.outcome(all_refused).unwrap_err();
+        assert_eq!(failure.kind, FailureKind::RecipientsRejected);
+        assert!(
+            failure.report.recipients.iter().all(
+                |r| matches!(&r.status, RecipientStatus::Rejected(x) if x.code().get() == 550)
+            )
+        );
+        h.server("250 reset\r\n250 ok\r\n250 ok\r\n");
+        h.body(delivered, BODY);
+        h.expect("BDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\nQUIT\r\n");
+        h.server("250 2.0.0 queued\r\n221 bye\r\n");
+        assert!(h.outcome(delivered).unwrap().all_delivered());
+    });
+}
+
+/// The connection ends while the envelope's replies are awaited: no body
+/// octet was written, and the report says so (`data_sent: false`).
+#[test]
+fn connection_lost_before_the_envelope_replies_sent_no_data() {
+    both(|split| {
+        let mut h = Harness::new(config(), split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(INJECTING))
+            .unwrap();
+        h.connect(&["PIPELINING", "CHUNKING"]);
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\n");
+        h.server("250 ok\r\n");
+        h.session.handle_eof(h.now);
+        let failure = h.outcome(id).unwrap_err();
+        assert!(
+            matches!(
+                failure.kind,
+                FailureKind::ConnectionLost {
+                    data_sent: false,
+                    ..
+                }
+            ),
+            "{failure:?}"
+        );
+        assert!(!failure.report.may_have_been_delivered());
+    });
+}
+
+/// LMTP and PRDR follow the same rule: the chunk after the replies.
+#[test]
+fn lmtp_and_prdr_chunks_wait_for_the_envelope_replies() {
+    both(|split| {
+        let mut c = config();
+        c.lmtp = true;
+        c.options.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        h.server("220 lmtp.example LMTP\r\n");
+        h.expect("LHLO client.example\r\n");
+        h.server("250-lmtp.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+        h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\n");
+        h.server("250 ok\r\n250 ok\r\n");
+        assert!(h.session.body_request().is_none());
+        h.server("550 5.1.1 no b\r\n");
+        h.body(id, BODY);
+        h.expect("BDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\n");
+        h.server("250 2.0.0 a delivered\r\n");
+        assert_eq!(
+            statuses(&h.outcome(id).unwrap()),
+            [
+                ("a@mx.example".to_owned(), 250, "delivered"),
+                ("b@mx.example".to_owned(), 550, "rejected"),
+            ]
+        );
+
+        let mut c = config();
+        c.options.send_partial = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example", "b@mx.example"]), known(BODY))
+            .unwrap();
+        h.connect(&["PIPELINING", "CHUNKING", "PRDR"]);
+        h.expect("MAIL FROM:<from@client.example> PRDR\r\nRCPT TO:<a@mx.example>\r\nRCPT TO:<b@mx.example>\r\n");
+        h.server("250 ok\r\n250 ok\r\n250 ok\r\n");
+        h.body(id, BODY);
+        h.expect("BDAT 24 LAST\r\nSubject: test\r\n\r\nHello\r\n");
+        h.server("353 go on\r\n250 2.0.0 a ok\r\n550 5.7.1 not b\r\n250 2.0.0 some\r\n");
+        assert_eq!(
+            statuses(&h.outcome(id).unwrap()),
+            [
+                ("a@mx.example".to_owned(), 250, "delivered"),
+                ("b@mx.example".to_owned(), 550, "rejected"),
+            ]
+        );
+    });
+}
+
+/// `pipeline_first_chunk` (`mail.smtp.chunking.pipelinefirst`): the old
+/// flight, MAIL + RCPT + BDAT LAST and the body together; a refused MAIL
+/// then costs the chunk on the wire.
+#[test]
+fn pipeline_first_chunk_writes_the_chunk_with_the_envelope() {
+    both(|split| {
+        let mut c = config();
+        c.options.pipeline_first_chunk = true;
+        let mut h = Harness::new(c, split);
+        let id = h
+            .session
+            .send(envelope(&["a@mx.example"]), known(INJECTING))
+            .unwrap();
+        h.connect(&["PIPELINING", "CHUNKING"]);
+        h.body(id, INJECTING);
+        h.expect(
+            "MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nBDAT 87 LAST\r\nSubject: hi\r\n\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nspam\r\n",
+        );
+        h.server("550 5.7.1 no\r\n503 5.5.1 need MAIL\r\n554 5.5.1 no valid recipients\r\n");
+        let failure = h.outcome(id).unwrap_err();
+        assert!(matches!(failure.kind, FailureKind::SenderRejected(_)));
+        // BDAT LAST ended the (failed) transaction: nothing to reset.
+        assert_eq!(h.client(), "");
+        assert!(h.session.is_idle());
     });
 }

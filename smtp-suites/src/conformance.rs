@@ -306,7 +306,7 @@ pub fn lockstep_without_pipelining<A: Adapter>() {
     assert_eq!(server.transactions()[0].data, BODY_WIRE);
 }
 
-/// CHUNKING: BDAT LAST rides in the envelope's flight.
+/// CHUNKING: BDAT LAST once MAIL and RCPT were accepted.
 pub fn chunking<A: Adapter>() {
     let server = TestServer::start(Script::new()).unwrap_or_else(|e| panic!("{e}"));
     let (result, transcript) = run::<A>(
@@ -322,6 +322,202 @@ pub fn chunking<A: Adapter>() {
     let t = &server.transactions()[0];
     assert!(t.bdat);
     assert_eq!(t.data, BODY_WIRE);
+}
+
+/// A message whose lines are commands: a server that reads a refused BDAT
+/// chunk as commands (Dovecot 2.3's submission service before AUTH,
+/// go-smtp after a refused MAIL) would run them, and store spam for
+/// `victim@example.net`.
+const INJECTING: &[u8] = b"Subject: lines that are commands\r\n\r\n\
+MAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n\
+Subject: spam\r\n\r\nspam\r\n.\r\nQUIT\r\n";
+
+/// [`run`], with the whole transcript (the server's lines too).
+fn run_with_replies<A: Adapter>(
+    settings: &ClientSettings,
+    messages: Vec<(Envelope, Vec<u8>)>,
+) -> (RunResult, Vec<String>) {
+    let (hook, lines) = recorder();
+    let result = A::run(settings, hook, messages);
+    let lines = lines.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    (result, lines)
+}
+
+/// The commands a transcript shows the client writing, as a server logs
+/// them.
+fn commands_written(transcript: &[String]) -> Vec<String> {
+    transcript
+        .iter()
+        .filter_map(|l| l.strip_prefix("C: "))
+        .map(|l| l.strip_suffix(" [chunk]").unwrap_or(l).to_owned())
+        .collect()
+}
+
+/// The replies a transcript shows (a multi-line reply once), the greeting
+/// left out.
+fn replies_read(transcript: &[String]) -> usize {
+    transcript
+        .iter()
+        .filter(|l| l.starts_with("S: ") && l.as_bytes().get(6) != Some(&b'-'))
+        .count()
+        .saturating_sub(1)
+}
+
+/// The server's transactions once one matches `found`, or after 5 s.
+fn transactions_eventually(
+    server: &TestServer,
+    found: impl Fn(&smtpkit_testserver::Transaction) -> bool,
+) -> Vec<smtpkit_testserver::Transaction> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let transactions = server.transactions();
+        if transactions.iter().any(&found) || Instant::now() >= deadline {
+            return transactions;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Issue 25: no message octet reaches a server before it accepted the
+/// transaction. Against a server that reads a refused chunk as commands
+/// (`Script::chunks_not_discarded`): a refused MAIL, a refused AUTH-less
+/// MAIL (530) and an envelope whose only recipient is refused get no BDAT,
+/// and the server runs exactly the commands the client wrote (as many
+/// replies as commands); an accepted envelope on the same connection gets
+/// its BDAT after the MAIL and RCPT replies, delivered byte-exact. With
+/// `mail.smtp.chunking.pipelinefirst=true` the chunk rides with MAIL and
+/// RCPT again, and the same server runs the message's lines.
+pub fn chunks_only_into_an_accepted_transaction<A: Adapter>() {
+    let name = A::NAME;
+    let script = Script::new()
+        .chunks_not_discarded()
+        .rule_times(
+            When::Command("MAIL"),
+            Action::reply("550 5.7.1 sender refused\r\n"),
+            1,
+        )
+        .rule(
+            When::RcptTo("nobody@example.org".into()),
+            Action::reply("550 5.1.1 no such user\r\n"),
+        );
+    let server = start(script.clone());
+    let (result, transcript) = run_with_replies::<A>(
+        &settings_for(&server),
+        vec![
+            (envelope(&["a@example.org"]), INJECTING.to_vec()),
+            (envelope(&["nobody@example.org"]), INJECTING.to_vec()),
+            (envelope(&["a@example.org"]), INJECTING.to_vec()),
+        ],
+    );
+    let results = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    let report = |i: usize| {
+        results[i]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: message {i}: {e}"))
+    };
+    assert!(
+        matches!(&report(0).failure, Some(FailureKind::SenderRejected(r)) if r.code().get() == 550),
+        "{name}: {:?}",
+        report(0)
+    );
+    assert_eq!(report(0).unsent().count(), 1, "{name}: not tried");
+    assert_eq!(
+        report(1).failure,
+        Some(FailureKind::RecipientsRejected),
+        "{name}"
+    );
+    assert_eq!(report(1).rejected().count(), 1, "{name}");
+    assert!(report(2).all_delivered(), "{name}: {:?}", report(2));
+    let written = commands_written(&transcript);
+    assert_eq!(
+        written.iter().filter(|c| c.starts_with("BDAT")).count(),
+        1,
+        "{name}: one chunk, for the accepted message: {transcript:#?}"
+    );
+    // The chunk follows the server's replies to its MAIL and RCPT.
+    let bdat = transcript
+        .iter()
+        .position(|l| l.starts_with("C: BDAT"))
+        .unwrap_or_else(|| panic!("{name}: no BDAT: {transcript:#?}"));
+    assert!(
+        transcript[bdat - 2..bdat]
+            .iter()
+            .all(|l| l.starts_with("S: 250")),
+        "{name}: {transcript:#?}"
+    );
+    // The server ran exactly what the client wrote: no line of a message.
+    assert_eq!(
+        commands_seen(&server, written.len()),
+        written,
+        "{name}: the server ran other commands than the client wrote"
+    );
+    assert_eq!(replies_read(&transcript), written.len(), "{name}");
+    let transactions = server.transactions();
+    assert_eq!(transactions.len(), 1, "{name}: {transactions:?}");
+    assert_eq!(transactions[0].rcpt_to, ["a@example.org"], "{name}");
+    assert!(transactions[0].bdat, "{name}");
+    assert_eq!(transactions[0].data, INJECTING, "{name}: byte-exact");
+
+    // MAIL before AUTH (530, as Dovecot's submission answers): no chunk.
+    let server = start(
+        Script::new()
+            .chunks_not_discarded()
+            .auth(["PLAIN"], &[("alice", "secret")]),
+    );
+    let (result, transcript) = run_with_replies::<A>(
+        &settings_for(&server),
+        vec![(envelope(&["a@example.org"]), INJECTING.to_vec())],
+    );
+    let results = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        matches!(
+            &results[0],
+            Ok(DeliveryReport { failure: Some(FailureKind::SenderRejected(r)), .. }) if r.code().get() == 530
+        ),
+        "{name}: {results:?}"
+    );
+    let written = commands_written(&transcript);
+    assert!(
+        !written.iter().any(|c| c.starts_with("BDAT")),
+        "{name}: {written:?}"
+    );
+    assert_eq!(commands_seen(&server, written.len()), written, "{name}");
+    assert_eq!(replies_read(&transcript), written.len(), "{name}");
+    assert!(server.transactions().is_empty(), "{name}");
+
+    // The opt-in: the chunk in the envelope's flight, before any reply.
+    let server = start(Script::new());
+    let mut s = settings_for(&server);
+    set(&mut s, "mail.smtp.chunking.pipelinefirst", "true");
+    let (result, transcript) =
+        run_with_replies::<A>(&s, vec![(envelope(&["a@example.org"]), INJECTING.to_vec())]);
+    let results = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        results[0].as_ref().is_ok_and(DeliveryReport::all_delivered),
+        "{name}: {results:?}"
+    );
+    let bdat = transcript
+        .iter()
+        .position(|l| l.starts_with("C: BDAT"))
+        .unwrap_or_else(|| panic!("{name}: no BDAT: {transcript:#?}"));
+    assert!(
+        transcript[bdat - 2].starts_with("C: MAIL") && transcript[bdat - 1].starts_with("C: RCPT"),
+        "{name}: {transcript:#?}"
+    );
+    assert_eq!(server.transactions()[0].data, INJECTING, "{name}");
+    // …and against the server that does not discard a refused chunk, the
+    // message's lines run: what the default prevents.
+    let server = start(script);
+    let mut s = settings_for(&server);
+    set(&mut s, "mail.smtp.chunking.pipelinefirst", "true");
+    let _ = run::<A>(&s, vec![(envelope(&["a@example.org"]), INJECTING.to_vec())]);
+    let injected = transactions_eventually(&server, |t| t.mail_from == "evil@example.net");
+    assert!(
+        injected
+            .iter()
+            .any(|t| t.mail_from == "evil@example.net" && t.rcpt_to == ["victim@example.net"]),
+        "{name}: the test server's defect did not show: {injected:?}"
+    );
 }
 
 /// sendpartial=false: a refused recipient means nothing is sent;
@@ -2358,6 +2554,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_chunking() {
             $crate::conformance::chunking::<$adapter>();
+        }
+        #[test]
+        fn conformance_chunks_only_into_an_accepted_transaction() {
+            $crate::conformance::chunks_only_into_an_accepted_transaction::<$adapter>();
         }
         #[test]
         fn conformance_send_partial() {

@@ -36,7 +36,21 @@
 //! - `SMTP_INTEROP_SOCKS_AUTH`: microsocks requiring user `proxyuser`,
 //!   password `proxypass` (RFC 1929);
 //! - `SMTP_INTEROP_DANTE` (only when dante runs): dante without
-//!   authentication.
+//!   authentication;
+//! - `SMTP_INTEROP_LMTP`, `SMTP_INTEROP_LMTP_SOCKET`,
+//!   `SMTP_INTEROP_LMTP_MAIL`: Dovecot's LMTP service
+//!   (`scripts/dovecot-instance.sh`) over TCP and its Unix socket, and
+//!   the users' mail;
+//! - `SMTP_INTEROP_DOVECOT_SUBMISSION`: Dovecot's submission service
+//!   (plaintext, AUTH PLAIN for `alice` and `refused`, password `secret`),
+//!   and `SMTP_INTEROP_DOVECOT_RELAY`, the instance's directory: `relay/`
+//!   holds the accepting relay's dump of each message (smtp-sink's
+//!   `X-Mail-Args:`/`X-Rcpt-Args:` records and `Received:` header, then the
+//!   message as Dovecot relayed it), `relay-sink.log` and
+//!   `refusing-sink.log` every command each relay read (`refused`'s
+//!   relay refuses every MAIL);
+//! - `SMTP_INTEROP_EXIM`, `SMTP_INTEROP_EXIM_LOG`: Exim with PRDR and its
+//!   log.
 //!
 //! Without them each test says on stderr that it was skipped, unless
 //! `SMTP_INTEROP_REQUIRED=1`, which makes it fail. The dante test is
@@ -1519,6 +1533,277 @@ pub fn dovecot_lmtp_per_recipient_replies<A: Adapter>() {
     }
 }
 
+// ----- Dovecot: submission, BDAT only into an accepted transaction --------
+
+/// The users' password in the Dovecot instance.
+const DOVECOT_PASSWORD: &str = "secret";
+
+/// One Dovecot submission check's addresses and message, unique to the
+/// test, the adapter and the run: a body whose lines are `MAIL FROM:`,
+/// `RCPT TO:` and `DATA` commands for `evil`/`victim`.
+struct Injection {
+    sender: String,
+    recipient: String,
+    evil: String,
+    victim: String,
+    body: Vec<u8>,
+}
+
+impl Injection {
+    fn new<A: Adapter>(tag: &str) -> Injection {
+        let recipient = unique_recipient::<A>(tag);
+        let local = recipient.split('@').next().unwrap_or_default().to_owned();
+        let victim = format!("victim.{local}@example.net");
+        let evil = format!("evil.{local}@example.net");
+        let body = format!(
+            "{HEADERS}Subject: {local}\r\n\r\nMAIL FROM:<{evil}>\r\nRCPT TO:<{victim}>\r\nDATA\r\n\
+             Subject: spam\r\n\r\nspam\r\n"
+        );
+        Injection {
+            sender: format!("sender.{local}@client.example"),
+            recipient,
+            evil,
+            victim,
+            body: body.into_bytes(),
+        }
+    }
+
+    fn message(&self) -> (Envelope, Vec<u8>) {
+        message(&self.sender, &[&self.recipient], &self.body)
+    }
+
+    /// Whether `text` (a relay's log or dump) names anything of this
+    /// check's but its sender.
+    fn named_in(&self, text: &str) -> bool {
+        [&self.recipient, &self.evil, &self.victim]
+            .iter()
+            .any(|a| text.contains(a.as_str()))
+    }
+}
+
+/// The replies of a transcript (a multi-line reply once), the greeting
+/// left out.
+fn replies_in(transcript: &Transcript) -> usize {
+    transcript
+        .all()
+        .iter()
+        .filter(|l| l.starts_with("S: ") && l.as_bytes().get(6) != Some(&b'-'))
+        .count()
+        .saturating_sub(1)
+}
+
+/// What the relay behind Dovecot stored: each dump's text.
+fn relay_dumps(dir: &str) -> Vec<String> {
+    std::fs::read_dir(Path::new(dir).join("relay"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read(e.path()).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The common checks of a refused transaction: no BDAT written, no reply
+/// to a line of the body (no more replies than commands; `exact`: as
+/// many), and nothing of the message at either relay.
+fn assert_nothing_injected(
+    what: &str,
+    dir: &str,
+    check: &Injection,
+    transcript: &Transcript,
+    exact: bool,
+) {
+    let client = transcript.client();
+    assert!(
+        !client.iter().any(|l| l.starts_with("BDAT")),
+        "{what}: a chunk was written: {client:?}"
+    );
+    let replies = replies_in(transcript);
+    if exact {
+        assert_eq!(replies, client.len(), "{what}: {:?}", transcript.all());
+    } else {
+        assert!(replies <= client.len(), "{what}: {:?}", transcript.all());
+    }
+    for log in ["relay-sink.log", "refusing-sink.log"] {
+        let text = std::fs::read_to_string(Path::new(dir).join(log)).unwrap_or_default();
+        assert!(
+            !check.named_in(&text),
+            "{what}: the relay saw the message ({log})"
+        );
+    }
+    assert!(
+        !relay_dumps(dir).iter().any(|d| check.named_in(d)),
+        "{what}: the relay stored the message"
+    );
+}
+
+/// Dovecot's submission service (2.3.19, which offers PIPELINING and
+/// CHUNKING and does not discard a refused chunk): MAIL before AUTH is
+/// refused (530) with a message whose lines are commands; the client
+/// writes no BDAT, Dovecot answers exactly the commands written (none of
+/// the body's lines), and nothing reaches the relay.
+pub fn dovecot_submission_mail_refused_before_auth<A: Adapter>() {
+    let test = format!("dovecot_submission_before_auth [{}]", A::NAME);
+    let Some([submission, dir]) = interop_vars(
+        &test,
+        [
+            "SMTP_INTEROP_DOVECOT_SUBMISSION",
+            "SMTP_INTEROP_DOVECOT_RELAY",
+        ],
+    ) else {
+        return;
+    };
+    let (host, port) = split(&submission);
+    let mut s = ClientSettings::new(Protocol::Smtp, host);
+    s.port = Some(port);
+    s.local_name = Some(client_example());
+    let check = Injection::new::<A>("dv-noauth");
+    let (result, transcript) = run::<A>(&s, vec![check.message()]);
+    let report = one_report(&test, result);
+    assert!(
+        matches!(&report.failure, Some(smtpkit_proto::FailureKind::SenderRejected(r)) if r.code().get() == 530),
+        "{test}: {report:?}"
+    );
+    assert_eq!(report.unsent().count(), 1, "{test}: {report:?}");
+    assert!(
+        transcript
+            .extensions()
+            .is_some_and(|e| e.has(&smtpkit_proto::Extension::Chunking)),
+        "{test}: Dovecot offers CHUNKING"
+    );
+    assert_nothing_injected(&test, &dir, &check, &transcript, true);
+    transcript.assert_closed(&test);
+}
+
+/// Dovecot's submission service after AUTH, for the user whose relay
+/// refuses every sender: MAIL is answered with the relay's 550, the client
+/// writes no BDAT, Dovecot answers no line of the body, and the relay saw
+/// MAIL only. (Dovecot 2.3.19 then aborts on the client's RSET, a server
+/// bug: the check is what the client wrote and what the relay got.)
+pub fn dovecot_submission_sender_refused_by_the_relay<A: Adapter>() {
+    let test = format!("dovecot_submission_relay_refuses [{}]", A::NAME);
+    let Some([submission, dir]) = interop_vars(
+        &test,
+        [
+            "SMTP_INTEROP_DOVECOT_SUBMISSION",
+            "SMTP_INTEROP_DOVECOT_RELAY",
+        ],
+    ) else {
+        return;
+    };
+    let s = sasl_settings(&submission, "PLAIN", "refused", DOVECOT_PASSWORD);
+    let check = Injection::new::<A>("dv-refused");
+    let (result, transcript) = run::<A>(&s, vec![check.message()]);
+    let report = one_report(&test, result);
+    assert!(
+        matches!(&report.failure, Some(smtpkit_proto::FailureKind::SenderRejected(r)) if r.code().get() == 550),
+        "{test}: {report:?}"
+    );
+    assert_eq!(report.unsent().count(), 1, "{test}: {report:?}");
+    assert_eq!(
+        transcript.auth_mechanism().as_deref(),
+        Some("PLAIN"),
+        "{test}"
+    );
+    assert_nothing_injected(&test, &dir, &check, &transcript, false);
+    // The relay was asked for the sender, and refused it.
+    let log =
+        std::fs::read_to_string(Path::new(&dir).join("refusing-sink.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("MAIL FROM:<{}>", check.sender)),
+        "{test}: the refusing relay never saw MAIL"
+    );
+}
+
+/// Dovecot's submission service after AUTH, relay accepting: the chunk
+/// goes after the MAIL and RCPT replies, by BDAT, and the relay gets the
+/// message byte for byte (after Dovecot's `Received:` header; the sink's
+/// dump stores LF line endings): its `MAIL FROM:`/`RCPT TO:` lines are
+/// content, the envelope the relay got is the client's.
+pub fn dovecot_submission_delivers_by_bdat<A: Adapter>() {
+    let test = format!("dovecot_submission_bdat [{}]", A::NAME);
+    let Some([submission, dir]) = interop_vars(
+        &test,
+        [
+            "SMTP_INTEROP_DOVECOT_SUBMISSION",
+            "SMTP_INTEROP_DOVECOT_RELAY",
+        ],
+    ) else {
+        return;
+    };
+    let s = sasl_settings(&submission, "PLAIN", "alice", DOVECOT_PASSWORD);
+    let check = Injection::new::<A>("dv-bdat");
+    let (result, transcript) = run::<A>(&s, vec![check.message()]);
+    let report = one_report(&test, result);
+    assert!(report.all_delivered(), "{test}: {report:?}");
+    let all = transcript.all();
+    let bdat = all
+        .iter()
+        .position(|l| l.starts_with("C: BDAT ") && l.contains(" LAST"))
+        .unwrap_or_else(|| panic!("{test}: no BDAT: {all:?}"));
+    assert!(
+        all[bdat - 2..bdat].iter().all(|l| l.starts_with("S: 250")),
+        "{test}: the chunk before the MAIL and RCPT replies: {all:?}"
+    );
+    assert_eq!(
+        replies_in(&transcript),
+        transcript.client().len(),
+        "{test}: {all:?}"
+    );
+    transcript.assert_closed(&test);
+    // The relay's dump for this recipient: the relay's envelope is the
+    // client's, and the message follows Dovecot's Received: header.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dump = loop {
+        let found: Vec<String> = relay_dumps(&dir)
+            .into_iter()
+            .filter(|d| d.contains(&format!("X-Rcpt-Args: <{}>", check.recipient)))
+            .collect();
+        match found.as_slice() {
+            [one] => break one.clone(),
+            [] if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("{test}: {} relayed copies", other.len()),
+        }
+    };
+    assert!(
+        dump.contains(&format!("X-Mail-Args: <{}>", check.sender)),
+        "{test}: {dump}"
+    );
+    assert!(
+        !dump.contains(&format!("X-Mail-Args: <{}>", check.evil))
+            && !dump.contains(&format!("X-Rcpt-Args: <{}>", check.victim)),
+        "{test}: {dump}"
+    );
+    assert!(
+        !relay_dumps(&dir)
+            .iter()
+            .any(|d| d.contains(&format!("X-Rcpt-Args: <{}>", check.victim))),
+        "{test}: the victim got a message"
+    );
+    let dovecot = dump
+        .find("\nReceived: from client.example ")
+        .unwrap_or_else(|| panic!("{test}: no Received: header from Dovecot: {dump}"));
+    let mut end = dovecot + 1;
+    loop {
+        let nl = dump[end..].find('\n').map_or(dump.len(), |n| end + n + 1);
+        end = nl;
+        if !dump[end..].starts_with(['\t', ' ']) {
+            break;
+        }
+    }
+    assert!(
+        dump[dovecot..end].contains("with ESMTPA"),
+        "{test}: {}",
+        &dump[dovecot..end]
+    );
+    // The dump ends the message with an empty line.
+    let mut expected = stored_form(&check.body);
+    expected.push(b'\n');
+    assert_same_bytes(&test, &expected, &dump.as_bytes()[end..]);
+}
+
 // ----- Exim: PRDR, NTLMv1 -------------------------------------------------
 
 /// Exim with `prdr_enable`: the client asks for PRDR (`MAIL … PRDR`), and
@@ -1647,6 +1932,18 @@ macro_rules! interop_suite {
         #[test]
         fn interop_exim_ntlm_v1_authenticates() {
             $crate::interop::exim_ntlm_v1_authenticates::<$adapter>();
+        }
+        #[test]
+        fn interop_dovecot_submission_mail_refused_before_auth() {
+            $crate::interop::dovecot_submission_mail_refused_before_auth::<$adapter>();
+        }
+        #[test]
+        fn interop_dovecot_submission_sender_refused_by_the_relay() {
+            $crate::interop::dovecot_submission_sender_refused_by_the_relay::<$adapter>();
+        }
+        #[test]
+        fn interop_dovecot_submission_delivers_by_bdat() {
+            $crate::interop::dovecot_submission_delivers_by_bdat::<$adapter>();
         }
         #[test]
         fn interop_dovecot_lmtp_per_recipient_replies() {

@@ -186,6 +186,8 @@ pub struct Script {
     /// Record every command line ([`TestServer::commands`]); off for long
     /// soaks, whose memory must not grow with the commands.
     pub log_commands: bool,
+    /// Refused chunks are not discarded ([`Script::chunks_not_discarded`]).
+    pub chunks_not_discarded: bool,
 }
 
 impl Default for Script {
@@ -223,6 +225,7 @@ impl Script {
             lmtp: false,
             chaos: None,
             log_commands: true,
+            chunks_not_discarded: false,
         }
     }
 
@@ -232,6 +235,22 @@ impl Script {
     /// when the server dropped before acknowledging it.
     pub fn chaos(mut self, chaos: Chaos) -> Script {
         self.chaos = Some(chaos);
+        self
+    }
+
+    /// Does not read the octets of a BDAT chunk it refuses for want of a
+    /// transaction (MAIL refused or never given, or no recipient
+    /// accepted): they are read as commands, each line answered (and
+    /// recorded in [`TestServer::commands`]) as any other. Dovecot 2.3's
+    /// submission service (before AUTH) and go-smtp's server behave so,
+    /// against RFC 3030, which requires the chunk to be read and
+    /// discarded; a client that writes a chunk before its transaction was
+    /// accepted has the message's lines run as commands. The refusal is
+    /// `530 5.7.0 Authentication required` while AUTH is required and
+    /// not done, else `503 5.5.1 Error: need MAIL command` /
+    /// `554 5.5.1 Error: no valid recipients`.
+    pub fn chunks_not_discarded(mut self) -> Script {
+        self.chunks_not_discarded = true;
         self
     }
 
@@ -1313,6 +1332,21 @@ impl Connection {
                 Ok(step)
             }
             Command::Bdat { size, last } => {
+                if self.state.script.chunks_not_discarded
+                    && self.envelope.as_ref().is_none_or(|e| e.rcpts.is_empty())
+                {
+                    // The defect: refused, and the chunk left to be read
+                    // as commands.
+                    let refusal: &[u8] = if self.state.script.require_auth && !self.authenticated {
+                        b"530 5.7.0 Authentication required\r\n"
+                    } else if self.envelope.is_none() {
+                        b"503 5.5.1 Error: need MAIL command\r\n"
+                    } else {
+                        b"554 5.5.1 Error: no valid recipients\r\n"
+                    };
+                    self.output.extend_from_slice(refusal);
+                    return Ok(Step::Continue);
+                }
                 if let Some(e) = self.envelope.as_mut() {
                     e.bdat = true;
                 }
