@@ -25,8 +25,13 @@ fn send_invoice(mailer: &mut impl Mailer, to: &str) -> Result<Vec<String>, Error
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The settings the code runs with: the stub answers as a client with
+    // them would (here `sendpartial`: the other recipients still get it).
+    let mut settings = ClientSettings::dangerous_plaintext("127.0.0.1");
+    settings.session.send_partial = true;
+
     // 1. The logic, against the stub: a greylisting 451 means "retry".
-    let mut stub = StubMailer::new();
+    let mut stub = StubMailer::for_settings(&settings);
     stub.refuse(
         "slow@example.net",
         Reply::new(
@@ -61,9 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         When::RcptTo("slow@example.net".into()),
         Action::reply("451 4.7.1 greylisted\r\n"),
     ))?;
-    let mut settings = ClientSettings::dangerous_plaintext("127.0.0.1");
     settings.port = Some(server.addr().port());
-    settings.session.send_partial = true;
     let mut client = Client::connect(&settings)?;
     assert_eq!(
         send_invoice(&mut client, "slow@example.net")?,

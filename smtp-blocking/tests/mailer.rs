@@ -38,11 +38,12 @@ fn clients_pools_and_doubles_answer_alike() {
     let mut client = Client::connect(&settings).unwrap();
     let from_client = notify(&mut client).unwrap();
     client.close().unwrap();
-    let mut pool = Pool::new(settings, PoolConfig::default());
+    let mut pool = Pool::new(settings.clone(), PoolConfig::default());
     let from_pool = notify(&mut pool).unwrap();
     pool.close();
 
-    let mut stub = StubMailer::new();
+    // The stub answers as a client with the same settings does.
+    let mut stub = StubMailer::for_settings(&settings);
     stub.refuse(
         "bad@example.org",
         Reply::new(

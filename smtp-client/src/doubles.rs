@@ -19,11 +19,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use smtpkit_proto::{
     Address, DeliveryReport, Envelope, FailureKind, MessageId, RecipientReport, RecipientStatus,
-    Reply, ReplyCode, ReversePath, SessionError, UnsentReason,
+    Reply, ReplyCode, ReversePath, SessionError, SessionOptions, UnsentReason,
 };
 
-use crate::Error;
 use crate::message::Prepared;
+use crate::{ClientSettings, Error};
 
 /// One message a double received: the envelope and the octets a server
 /// would have been sent (`Bcc:` already stripped for a message-level send).
@@ -77,11 +77,13 @@ struct StubState {
 /// ([`fail_next`](Self::fail_next)). Clones share the record, so a test
 /// keeps one and hands the other to the code under test.
 ///
-/// As a server without `sendpartial` semantics on the client side would,
-/// refused recipients are `Rejected` and the others still receive the
-/// message ([`send_partial`](Self::send_partial) is on, JavaMail's
-/// `mail.smtp.sendpartial=true`); turn it off and one refusal fails the
-/// whole message (`AcceptedUnsent` for the others).
+/// It starts from the client's defaults ([`new`](Self::new)) or from the
+/// caller's settings ([`for_settings`](Self::for_settings)), so that code
+/// under test gets the outcome the client would give: by default
+/// (JavaMail's `mail.smtp.sendpartial=false`) one refused recipient fails
+/// the whole message (`Rejected` for it, `AcceptedUnsent` for the others);
+/// with [`send_partial`](Self::send_partial) on, the others still receive
+/// it.
 #[derive(Debug, Clone)]
 pub struct StubMailer {
     state: Arc<Mutex<StubState>>,
@@ -96,12 +98,24 @@ impl Default for StubMailer {
 }
 
 impl StubMailer {
-    /// A stub that delivers everything.
+    /// A stub that delivers everything, with the client's default
+    /// settings (`ClientSettings::new`'s: `send_partial` off, no
+    /// `mail.smtp.from`).
     pub fn new() -> StubMailer {
         StubMailer {
             state: Arc::default(),
-            send_partial: true,
+            send_partial: SessionOptions::default().send_partial,
             from: None,
+        }
+    }
+
+    /// A stub that answers as a client with `settings` would: their
+    /// `mail.smtp.sendpartial` and `mail.smtp.from`.
+    pub fn for_settings(settings: &ClientSettings) -> StubMailer {
+        StubMailer {
+            state: Arc::default(),
+            send_partial: settings.session.send_partial,
+            from: settings.from.clone(),
         }
     }
 
@@ -297,6 +311,15 @@ impl FileMailer {
         }
     }
 
+    /// Writes into `dir` as a client with `settings` would send: their
+    /// `mail.smtp.from` for message-level sends.
+    pub fn for_settings(dir: impl Into<PathBuf>, settings: &ClientSettings) -> FileMailer {
+        FileMailer {
+            dir: dir.into(),
+            from: settings.from.clone(),
+        }
+    }
+
     /// `mail.smtp.from` for message-level sends.
     pub fn from(mut self, from: ReversePath) -> FileMailer {
         self.from = Some(from);
@@ -414,7 +437,7 @@ mod tests {
 
     #[test]
     fn scripted_refusals_and_faults() {
-        let stub = StubMailer::new();
+        let stub = StubMailer::new().send_partial(true);
         stub.refuse("hidden@example.org", reply(550, "5.1.1 no such user"));
         let report = stub.deliver_message(MESSAGE).unwrap();
         assert_eq!(report.delivered().count(), 2);
@@ -422,7 +445,8 @@ mod tests {
         assert_eq!(report.failure, None);
         assert!(report.clone().into_result().is_err(), "not everyone");
 
-        let strict = StubMailer::new().send_partial(false);
+        // The client's default: one refusal fails the message.
+        let strict = StubMailer::new();
         strict.refuse("hidden@example.org", reply(550, "no"));
         let report = strict.deliver_message(MESSAGE).unwrap();
         assert_eq!(report.delivered().count(), 0);

@@ -1477,6 +1477,69 @@ pub fn streamed_reader_body_over_data_and_bdat<A: Adapter>() {
 
 /// A 4xx to one RCPT: without sendpartial nothing is sent and the
 /// connection survives the failed transaction; with it, the rest get it.
+/// The test double answers as the client does: the same message with one
+/// refused Cc, through the client against the test server and through a
+/// `StubMailer` made from the same settings, gives the same outcome for
+/// every recipient — with the client's defaults (`sendpartial` off: no
+/// one gets it) and with `mail.smtp.sendpartial=true`.
+pub fn stub_agrees_with_the_client<A: Adapter>() {
+    let name = A::NAME;
+    const MESSAGE: &[u8] =
+        b"From: a@example.org\r\nTo: b@example.org\r\nCc: refused@example.org\r\nSubject: s\r\n\r\nbody\r\n";
+    let outcome = |report: &DeliveryReport| {
+        let statuses: Vec<(String, &'static str)> = report
+            .recipients
+            .iter()
+            .map(|r| {
+                let kind = match &r.status {
+                    smtpkit_proto::RecipientStatus::Delivered(_) => "delivered",
+                    smtpkit_proto::RecipientStatus::Rejected(_) => "rejected",
+                    smtpkit_proto::RecipientStatus::AcceptedUnsent(_) => "accepted-unsent",
+                    _ => "other",
+                };
+                (r.address.to_string(), kind)
+            })
+            .collect();
+        (statuses, report.failure.clone())
+    };
+    for send_partial in ["false", "true"] {
+        let script = Script::new().rule(
+            When::RcptTo("refused@example.org".into()),
+            Action::reply("550 5.1.1 no such user\r\n"),
+        );
+        let server = start(script);
+        let mut s = settings_for(&server);
+        set(&mut s, "mail.smtp.sendpartial", send_partial);
+        let mut connection = connect::<A>(&s);
+        let wire = connection
+            .send_message(TestBody::Bytes(MESSAGE.to_vec()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let _ = connection.close();
+        let stub = smtpkit_client::doubles::StubMailer::for_settings(&s);
+        stub.refuse(
+            "refused@example.org",
+            smtpkit_proto::Reply::new(
+                smtpkit_proto::ReplyCode::new(550).unwrap(),
+                None,
+                vec!["5.1.1 no such user".into()],
+            )
+            .unwrap(),
+        );
+        let double = stub.deliver_message(MESSAGE).unwrap();
+        assert_eq!(
+            outcome(&double),
+            outcome(&wire),
+            "{name}: sendpartial={send_partial}"
+        );
+        let delivered = wire.delivered().count();
+        assert_eq!(
+            delivered,
+            usize::from(send_partial == "true"),
+            "{name}: sendpartial={send_partial}: {wire:?}"
+        );
+    }
+}
+
 pub fn transient_rcpt_failure_with_and_without_sendpartial<A: Adapter>() {
     let name = A::NAME;
     let script = Script::new().rule(
@@ -2558,6 +2621,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_chunks_only_into_an_accepted_transaction() {
             $crate::conformance::chunks_only_into_an_accepted_transaction::<$adapter>();
+        }
+        #[test]
+        fn conformance_stub_agrees_with_the_client() {
+            $crate::conformance::stub_agrees_with_the_client::<$adapter>();
         }
         #[test]
         fn conformance_send_partial() {

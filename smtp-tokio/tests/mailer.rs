@@ -35,10 +35,11 @@ async fn clients_pools_and_the_stub_answer_alike() {
     let mut client = Client::connect(&settings).await.unwrap();
     let from_client = notify(&mut client).await.unwrap();
     client.close().await.unwrap();
-    let mut pool = Pool::new(settings, PoolConfig::default());
+    let mut pool = Pool::new(settings.clone(), PoolConfig::default());
     let from_pool = notify(&mut pool).await.unwrap();
     pool.close().await;
-    let mut stub = StubMailer::new();
+    // The stub answers as a client with the same settings does.
+    let mut stub = StubMailer::for_settings(&settings);
     stub.refuse(
         "bad@example.org",
         Reply::new(
