@@ -17,8 +17,7 @@
 //! use std::path::PathBuf;
 //! use std::time::Instant;
 //! use async_io::{Async, Timer};
-//! use smtpkit_async::{Client, ClientSettings, Protocol, Runtime};
-//! use smtpkit_proto::{Address, Envelope};
+//! use smtpkit_async::{Address, Client, ClientSettings, Envelope, Protocol, Runtime};
 //!
 //! struct MyRuntime;
 //!

@@ -15,8 +15,7 @@
 //! clients read their runtime's.
 //!
 //! ```
-//! use smtpkit_blocking::{Body, Client, ClientSettings, Protocol};
-//! use smtpkit_proto::{Address, Envelope};
+//! use smtpkit_blocking::{Address, Body, Client, ClientSettings, Envelope, Protocol};
 //! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new())?;
 //!
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");

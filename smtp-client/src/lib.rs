@@ -115,7 +115,8 @@ pub mod exports {
         Trust,
     };
     pub use smtpkit_proto::{
-        Address, DeliveryReport, Envelope, FailureKind, RecipientReport, RecipientStatus, Reply,
-        ReversePath, SendFailure, SessionError, SessionInfo, UnsentReason,
+        Address, DeliveryReport, EnhancedStatusCode, Envelope, FailureKind, Host, RecipientReport,
+        RecipientStatus, Reply, ReplyCode, ReversePath, SendFailure, SessionError, SessionInfo,
+        Timeouts, UnsentReason,
     };
 }

@@ -8,8 +8,7 @@
 //! takes an already-connected stream of any `futures-io` type.
 //!
 //! ```
-//! use smtpkit_proto::{Address, Envelope};
-//! use smtpkit_smol::{Client, ClientSettings, Protocol};
+//! use smtpkit_smol::{Address, Client, ClientSettings, Envelope, Protocol};
 //! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new()).unwrap();
 //!
 //! smol::block_on(async {

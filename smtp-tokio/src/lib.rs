@@ -8,8 +8,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use smtpkit_proto::{Address, Envelope};
-//! use smtpkit_tokio::{Client, ClientSettings, Protocol};
+//! use smtpkit_tokio::{Address, Client, ClientSettings, Envelope, Protocol};
 //! # let server = smtpkit_testserver::TestServer::start(smtpkit_testserver::Script::new())?;
 //!
 //! let mut settings = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
