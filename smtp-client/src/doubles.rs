@@ -287,10 +287,13 @@ fn report_recipients(envelope: &Envelope, statuses: Vec<RecipientStatus>) -> Vec
         .collect()
 }
 
-/// Writes every message into a directory instead of sending it: `ID.eml`
-/// (the message as transmitted, `Bcc:` stripped for a message-level send)
-/// and `ID.json` (`{"from": "...", "recipients": ["..."]}`), where `ID` is
-/// unique per process and message. Every recipient is reported delivered.
+/// Writes every message into a directory instead of sending it:
+/// `PID-N.eml` (the message as transmitted, `Bcc:` stripped for a
+/// message-level send) and `PID-N.json` (`{"from": "...", "recipients":
+/// ["..."]}`), where `PID` is the process id and `N` the report's id
+/// ([`DeliveryReport::id`]); [`eml_path`](Self::eml_path) and
+/// [`json_path`](Self::json_path) name them. Every recipient is reported
+/// delivered.
 ///
 /// The files are written with blocking I/O, also from the async crates'
 /// `Mailer` impls: a development double, not a spool.
@@ -331,18 +334,33 @@ impl FileMailer {
         &self.dir
     }
 
-    /// Writes one message with a known envelope; returns the report and
-    /// the `.eml` path through the report's id (`ID.eml`).
+    /// The `.eml` file of the message whose report has `id`.
+    pub fn eml_path(&self, id: MessageId) -> PathBuf {
+        self.path(id, "eml")
+    }
+
+    /// The envelope `.json` file of the message whose report has `id`.
+    pub fn json_path(&self, id: MessageId) -> PathBuf {
+        self.path(id, "json")
+    }
+
+    fn path(&self, id: MessageId, extension: &str) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.{extension}", std::process::id(), id.0))
+    }
+
+    /// Writes one message with a known envelope; the report's id names its
+    /// files ([`eml_path`](Self::eml_path)).
     ///
     /// # Errors
     /// [`Error::Io`] when a file cannot be written.
     pub fn deliver(&self, envelope: Envelope, data: &[u8]) -> Result<DeliveryReport, Error> {
         let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let stem = format!("{}-{n}", std::process::id());
-        let eml = self.dir.join(format!("{stem}.eml"));
-        let json = self.dir.join(format!("{stem}.json"));
-        write_new(&eml, data)?;
-        write_new(&json, envelope_json(&envelope).as_bytes())?;
+        write_new(&self.eml_path(MessageId(n)), data)?;
+        write_new(
+            &self.json_path(MessageId(n)),
+            envelope_json(&envelope).as_bytes(),
+        )?;
         let ok = ok_reply();
         let recipients = envelope
             .recipients
@@ -485,7 +503,9 @@ mod tests {
         let report = files.deliver_message(MESSAGE).unwrap();
         assert!(report.all_delivered());
         let stem = format!("{}-{}", std::process::id(), report.id.0);
-        let eml = std::fs::read_to_string(dir.join(format!("{stem}.eml"))).unwrap();
+        assert_eq!(files.eml_path(report.id), dir.join(format!("{stem}.eml")));
+        assert_eq!(files.json_path(report.id), dir.join(format!("{stem}.json")));
+        let eml = std::fs::read_to_string(files.eml_path(report.id)).unwrap();
         assert!(eml.starts_with("From: a@example.org\r\n") && !eml.contains("Bcc"));
         let json = std::fs::read_to_string(dir.join(format!("{stem}.json"))).unwrap();
         assert_eq!(
