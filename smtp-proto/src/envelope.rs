@@ -179,6 +179,46 @@ pub enum RecipientStatus {
     Unsent(UnsentReason),
 }
 
+/// For people: why the recipient was not tried.
+///
+/// ```
+/// use smtpkit_proto::UnsentReason;
+/// assert_eq!(UnsentReason::ConnectionLost.to_string(), "the connection ended first");
+/// ```
+impl fmt::Display for UnsentReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnsentReason::TransactionFailed => "the transaction failed",
+            UnsentReason::RcptMax => {
+                "the server's LIMITS RCPTMAX left no room and the body could not be sent again"
+            }
+            UnsentReason::ConnectionLost => "the connection ended first",
+            UnsentReason::NotConnected => "the connection could not be established",
+        })
+    }
+}
+
+/// For people: the outcome and the server's reply (escaped, as a
+/// [`Reply`] displays).
+///
+/// ```
+/// use smtpkit_proto::{RecipientStatus, UnsentReason};
+/// let status = RecipientStatus::Unsent(UnsentReason::NotConnected);
+/// assert_eq!(status.to_string(), "not tried: the connection could not be established");
+/// ```
+impl fmt::Display for RecipientStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecipientStatus::Delivered(reply) => write!(f, "delivered: {reply}"),
+            RecipientStatus::Rejected(reply) => write!(f, "refused: {reply}"),
+            RecipientStatus::AcceptedUnsent(reply) => {
+                write!(f, "accepted, but the message was not sent: {reply}")
+            }
+            RecipientStatus::Unsent(reason) => write!(f, "not tried: {reason}"),
+        }
+    }
+}
+
 impl RecipientStatus {
     /// Whether this recipient may succeed if tried again later: refused
     /// with a 4xx, accepted but the message not sent, or not tried. (For
