@@ -10,7 +10,18 @@ use smtpkit_proto::{FailureKind, SessionError};
 
 use crate::error::Error;
 
-/// How a pool behaves.
+/// How a pool behaves: [`PoolConfig::default`], then the `with_*`
+/// setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use smtpkit_client::PoolConfig;
+///
+/// let config = PoolConfig::default()
+///     .with_max_connections(8)
+///     .with_idle_timeout(Duration::from_secs(30));
+/// assert_eq!((config.max_connections, config.retries), (8, 2));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolConfig {
@@ -52,6 +63,35 @@ impl Default for PoolConfig {
             retry_backoff: Duration::from_millis(200),
         }
     }
+}
+
+/// `PoolConfig` builder-style setters (the struct is `#[non_exhaustive]`,
+/// so `PoolConfig { .., ..Default::default() }` cannot be written outside
+/// this crate).
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl PoolConfig {
+            $(
+                #[doc = concat!("Sets [`", stringify!($field), "`](Self::", stringify!($field), ").")]
+                #[must_use]
+                pub fn $setter(mut self, value: $ty) -> PoolConfig {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_max_connections => max_connections: usize,
+    with_idle_timeout => idle_timeout: Duration,
+    with_probe_after => probe_after: Duration,
+    with_check_before_reuse => check_before_reuse: bool,
+    with_max_messages_per_connection => max_messages_per_connection: usize,
+    with_min_idle => min_idle: usize,
+    with_retries => retries: u32,
+    with_retry_backoff => retry_backoff: Duration,
 }
 
 /// What to do with an idle connection taken from the pool.
