@@ -58,6 +58,17 @@ pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
         None => (None, None),
     };
     let unrun_password_eval = password_eval(cli, eval.as_ref(), &mut settings)?;
+    if needs_password(&settings) && !unrun_password_eval {
+        return Err(fail(
+            exit::CONFIG,
+            format!(
+                "authentication as {} needs a password, and none was given \
+                 (--password-env VAR, --password-file FILE, or the msmtp \
+                 account's password or passwordeval)",
+                settings.auth.credentials.user
+            ),
+        ));
+    }
     Ok(Resolved {
         settings,
         logfile: cli.logfile.clone().or(logfile),
@@ -346,6 +357,22 @@ fn auth_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
         ));
     }
     Ok(())
+}
+
+/// Authentication is on, no layer gave a password, and a mechanism that
+/// needs one may be chosen: sending an empty password would only earn a
+/// 535 that does not say what is missing. (EXTERNAL and ANONYMOUS, when
+/// they are the only mechanisms allowed, need none.)
+fn needs_password(settings: &ClientSettings) -> bool {
+    let passwordless =
+        |m: &str| m.eq_ignore_ascii_case("EXTERNAL") || m.eq_ignore_ascii_case("ANONYMOUS");
+    let only_passwordless = settings.auth.mechanisms.as_deref().is_some_and(|list| {
+        let mut names = list.split([' ', ',']).filter(|m| !m.is_empty()).peekable();
+        names.peek().is_some() && names.all(passwordless)
+    });
+    settings.auth.enabled
+        && settings.auth.credentials.password.expose().is_empty()
+        && !only_passwordless
 }
 
 /// The account's `passwordeval`, run once every layer is in, only when

@@ -591,6 +591,41 @@ fn authentication_flags_and_exit_77() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn a_user_without_a_password_is_a_configuration_error() {
+    let server =
+        TestServer::start(Script::new().auth(["PLAIN", "SCRAM-SHA-1"], &[("alice", "pa55")]))
+            .unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(&["-s", &addr, "-u", "alice", "x@example.org"], MESSAGE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("alice needs a password") && stderr.contains("--password-env"),
+        "{stderr}"
+    );
+    // Nothing was sent: the error comes before the connection.
+    assert_eq!(server.connections(), 0);
+    // EXTERNAL alone needs no password: the error is not this one.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-u",
+            "alice",
+            "--auth",
+            "EXTERNAL",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("needs a password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn write_temp(name: &str, contents: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("smtp-send-{}-{name}", std::process::id()));
     std::fs::write(&path, contents).unwrap();
