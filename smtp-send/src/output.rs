@@ -2,7 +2,7 @@
 //! the exit status of an outcome.
 
 use serde_json::{Value, json};
-use smtpkit_blocking::{Error, Protocol, RootSource, Trust};
+use smtpkit_blocking::{ClientSettings, Error, Protocol, RootSource, Trust};
 use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError,
 };
@@ -290,15 +290,41 @@ fn session_code(e: &SessionError) -> u8 {
     }
 }
 
+/// [`report_error`] for a connection that could not be made or set up:
+/// the message names the server, which may be a default the user never
+/// typed (`localhost:25` without `-s` or an msmtp account).
+pub(crate) fn report_connect_error(
+    cli: &Cli,
+    settings: &ClientSettings,
+    error: &Error,
+    recipients: &[&str],
+) -> u8 {
+    let server = match &settings.unix_socket {
+        Some(path) => path.display().to_string(),
+        None => format!("{}:{}", settings.host, settings.port()),
+    };
+    let message = format!("connecting to {server}: {}", error.chain());
+    report(cli, error, None, recipients, message)
+}
+
 pub(crate) fn report_error(
     cli: &Cli,
     error: &Error,
     info: Option<&Info>,
     recipients: &[&str],
 ) -> u8 {
+    report(cli, error, info, recipients, error.chain())
+}
+
+fn report(
+    cli: &Cli,
+    error: &Error,
+    info: Option<&Info>,
+    recipients: &[&str],
+    message: String,
+) -> u8 {
     let empty = Info::default();
     let info = info.unwrap_or(&empty);
-    let message = error.chain();
     match error.report() {
         Some(report) => emit(cli, Some(report), Some(&message), info, &[]),
         None => emit(cli, None, Some(&message), info, recipients),

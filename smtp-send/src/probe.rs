@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use smtpkit_proto::{EhloResponse, SessionInfo};
 
 use crate::cli::Cli;
-use crate::output::report_error;
+use crate::output::report_connect_error;
 use crate::{Fail, conn, exit, runtime_kind, send, settings};
 
 /// `smtp-send probe`.
@@ -14,7 +14,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Fail> {
     let runtime = runtime_kind(cli)?;
     let client = match conn::connect(runtime, &settings, send::transcript(cli)) {
         Ok(c) => c,
-        Err(e) => return Ok(report_error(cli, &e, None, &[])),
+        Err(e) => return Ok(report_connect_error(cli, &settings, &e, &[])),
     };
     let info = client.info();
     let (before, after) = match &info.extensions_before_tls {

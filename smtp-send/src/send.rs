@@ -32,7 +32,7 @@ pub(crate) fn one(
         Ok(c) => c,
         Err(e) => {
             // Nothing was sent: every recipient is unsent, and says so.
-            let code = output::report_error(cli, &e, None, &addresses(&envelope));
+            let code = output::report_connect_error(cli, settings, &e, &addresses(&envelope));
             log.write(&envelope, false, None, None, Some(&e.chain()), code);
             return Ok(code);
         }

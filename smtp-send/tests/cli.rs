@@ -592,6 +592,19 @@ fn authentication_flags_and_exit_77() {
 }
 
 #[test]
+fn a_connection_error_names_the_server() {
+    // Port 1 on loopback: nothing listens there.
+    let out = smtp_send(
+        &["-s", "127.0.0.1:1", "-f", "a@example.org", "x@example.org"],
+        MESSAGE,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("connecting to 127.0.0.1:1: "), "{stderr}");
+    assert!(stderr.contains("unsent: x@example.org"), "{stderr}");
+}
+
+#[test]
 fn a_user_without_a_password_is_a_configuration_error() {
     let server =
         TestServer::start(Script::new().auth(["PLAIN", "SCRAM-SHA-1"], &[("alice", "pa55")]))
