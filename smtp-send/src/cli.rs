@@ -30,10 +30,15 @@ Exit status (sysexits):
 #[command(
     name = "smtp-send",
     version,
-    about = "Send one message over SMTP, or run the embedded demo",
     after_help = AFTER_HELP,
     args_conflicts_with_subcommands = true
 )]
+// The demo is offered only by a binary that has it.
+#[cfg_attr(
+    feature = "demo",
+    command(about = "Send one message over SMTP, or run the embedded demo")
+)]
+#[cfg_attr(not(feature = "demo"), command(about = "Send one message over SMTP"))]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Option<Commands>,
@@ -267,6 +272,7 @@ pub(crate) enum Commands {
     /// Start an in-process test server and send a sample message to two
     /// recipients, one of which is refused; exit 0 when all went as expected
     /// (built with the `demo` feature)
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo,
     /// Connect, upgrade with STARTTLS when offered, print the greeting,
     /// extensions before and after TLS, the TLS version, cipher suite and

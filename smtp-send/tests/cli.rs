@@ -592,6 +592,20 @@ fn authentication_flags_and_exit_77() {
 }
 
 #[test]
+fn help_offers_the_demo_only_when_built_in() {
+    let out = Command::new(env!("CARGO_BIN_EXE_smtp-send"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        help.to_lowercase().contains("demo"),
+        cfg!(feature = "demo"),
+        "{help}"
+    );
+}
+
+#[test]
 fn a_connection_error_names_the_server() {
     // Port 1 on loopback: nothing listens there.
     let out = smtp_send(
