@@ -1639,6 +1639,19 @@ fn assert_nothing_injected(
     );
 }
 
+/// The submission service's address and the relays' directory, from
+/// `scripts/interop.sh`; `None` (the test is skipped, and says so) when
+/// they are not set.
+fn dovecot_submission_vars(test: &str) -> Option<[String; 2]> {
+    interop_vars(
+        test,
+        [
+            "SMTP_INTEROP_DOVECOT_SUBMISSION",
+            "SMTP_INTEROP_DOVECOT_RELAY",
+        ],
+    )
+}
+
 /// Dovecot's submission service (2.3.19, which offers PIPELINING and
 /// CHUNKING and does not discard a refused chunk): MAIL before AUTH is
 /// refused (530) with a message whose lines are commands; the client
@@ -1646,13 +1659,7 @@ fn assert_nothing_injected(
 /// the body's lines), and nothing reaches the relay.
 pub fn dovecot_submission_mail_refused_before_auth<A: Adapter>() {
     let test = format!("dovecot_submission_before_auth [{}]", A::NAME);
-    let Some([submission, dir]) = interop_vars(
-        &test,
-        [
-            "SMTP_INTEROP_DOVECOT_SUBMISSION",
-            "SMTP_INTEROP_DOVECOT_RELAY",
-        ],
-    ) else {
+    let Some([submission, dir]) = dovecot_submission_vars(&test) else {
         return;
     };
     let (host, port) = split(&submission);
@@ -1684,13 +1691,7 @@ pub fn dovecot_submission_mail_refused_before_auth<A: Adapter>() {
 /// bug: the check is what the client wrote and what the relay got.)
 pub fn dovecot_submission_sender_refused_by_the_relay<A: Adapter>() {
     let test = format!("dovecot_submission_relay_refuses [{}]", A::NAME);
-    let Some([submission, dir]) = interop_vars(
-        &test,
-        [
-            "SMTP_INTEROP_DOVECOT_SUBMISSION",
-            "SMTP_INTEROP_DOVECOT_RELAY",
-        ],
-    ) else {
+    let Some([submission, dir]) = dovecot_submission_vars(&test) else {
         return;
     };
     let s = sasl_settings(&submission, "PLAIN", "refused", DOVECOT_PASSWORD);
@@ -1724,13 +1725,7 @@ pub fn dovecot_submission_sender_refused_by_the_relay<A: Adapter>() {
 /// content, the envelope the relay got is the client's.
 pub fn dovecot_submission_delivers_by_bdat<A: Adapter>() {
     let test = format!("dovecot_submission_bdat [{}]", A::NAME);
-    let Some([submission, dir]) = interop_vars(
-        &test,
-        [
-            "SMTP_INTEROP_DOVECOT_SUBMISSION",
-            "SMTP_INTEROP_DOVECOT_RELAY",
-        ],
-    ) else {
+    let Some([submission, dir]) = dovecot_submission_vars(&test) else {
         return;
     };
     let s = sasl_settings(&submission, "PLAIN", "alice", DOVECOT_PASSWORD);
