@@ -78,9 +78,11 @@ fn virtual_time_reply_deadline() {
         read_timeout: None,
     };
     let settings = virtual_time::mail_timeout_settings();
+    let connecting = VirtualClock::now();
     let mut client =
         Client::<Virtual>::from_transport_with_clock(Box::new(transport), &settings, None).unwrap();
     let start = VirtualClock::now();
+    virtual_time::answered_at_once(start - connecting);
     let result = client.send(virtual_time::envelope(), virtual_time::MESSAGE);
     let waited = VirtualClock::now() - start;
     virtual_time::unanswered_mail_times_out_on_time(&result, waited, real.elapsed());

@@ -254,8 +254,9 @@ impl<C: Connects> Runtime for Virtual<C> {
     }
 
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
-        VirtualClock::advance_to(deadline);
-        std::future::ready(())
+        // The clock moves when the timer is waited on, not when it is
+        // armed: a connection arms one for every reply it may wait for.
+        async move { VirtualClock::advance_to(deadline) }
     }
 
     async fn resolve(_: String, port: u16) -> io::Result<Vec<SocketAddr>> {
@@ -343,6 +344,20 @@ pub fn unanswered_mail_times_out_on_time(
     assert!(real < REAL_TIME_LIMIT, "{real:?}");
 }
 
+/// A session set up against a server that answers at once takes no
+/// virtual time, although every reply has a deadline: time passes only
+/// while a wait has nothing to wait for, not when a deadline is armed.
+///
+/// # Panics
+/// When time passed.
+pub fn answered_at_once(elapsed: Duration) {
+    assert_eq!(
+        elapsed,
+        Duration::ZERO,
+        "time passed while every reply came at once"
+    );
+}
+
 /// A connect that never completes fails with `TimedOut` naming the
 /// connect after exactly [`CONNECT_TIMEOUT`] of virtual time.
 ///
@@ -386,10 +401,12 @@ pub mod on_async {
         let real = Instant::now();
         E::block_on(async {
             let settings = mail_timeout_settings();
+            let connecting = VirtualClock::now();
             let mut client = smtpkit_async::Client::<Virtual<SilentMailServer>>::connect(&settings)
                 .await
                 .unwrap();
             let start = VirtualClock::now();
+            answered_at_once(start - connecting);
             let result = client.send(envelope(), MESSAGE).await;
             let waited = VirtualClock::now() - start;
             unanswered_mail_times_out_on_time(&result, waited, real.elapsed());
