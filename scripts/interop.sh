@@ -20,6 +20,7 @@ instance=$here/postfix-instance.sh
 dovecot=$here/dovecot-instance.sh
 exim=$here/exim-instance.sh
 
+"$here/reserve-ports.sh"
 "$instance" install
 "$dovecot" install
 "$exim" install
