@@ -5,22 +5,35 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Credentials, Inputs, Mechanism, SelectError};
+use crate::{ChannelBinding, Credentials, Inputs, Mechanism, Scram, SelectError};
 
 /// Makes a mechanism for the given credentials.
 pub type MechanismFactory =
     Arc<dyn Fn(&Credentials, &Arc<dyn Inputs>) -> Box<dyn Mechanism> + Send + Sync>;
 
+#[derive(Clone)]
 struct Entry {
     name: String,
-    factory: MechanismFactory,
+    make: Make,
     plaintext: bool,
+}
+
+/// How an entry makes its mechanism.
+#[derive(Clone)]
+enum Make {
+    /// A factory (the simple built-ins, and every registered mechanism).
+    Factory(MechanismFactory),
+    /// The built-in SCRAM: it needs the connection's channel binding
+    /// (`plus`), or to know whether it could have bound (the `y` flag).
+    Scram { sha256: bool, plus: bool },
 }
 
 /// The standard mechanism chooser.
 ///
-/// Default preference, strongest first: SCRAM-SHA-256, SCRAM-SHA-1,
-/// CRAM-MD5, DIGEST-MD5, NTLM, PLAIN, LOGIN, less the legacy mechanisms
+/// Default preference, strongest first: SCRAM-SHA-256-PLUS,
+/// SCRAM-SHA-1-PLUS (over TLS with channel-binding data only),
+/// SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, DIGEST-MD5, NTLM, PLAIN, LOGIN,
+/// less the legacy mechanisms
 /// (CRAM-MD5, DIGEST-MD5, NTLM) whose features are off: the chooser never
 /// offers a mechanism this build left out, and a configured order that
 /// names one is an error ([`SelectError::NotBuiltIn`], from
@@ -28,6 +41,14 @@ struct Entry {
 /// ANONYMOUS and EXTERNAL are used only when named in the configured list
 /// (as JavaMail disables XOAUTH2 unless asked for: they need a token, or no
 /// password at all).
+///
+/// Channel binding ([`choose_with_binding`](Chooser::choose_with_binding),
+/// which the session calls with the TLS layer's data): a -PLUS mechanism is
+/// chosen only with binding data, so never without TLS. When the
+/// connection could bind but the server offers no -PLUS mechanism at all,
+/// SCRAM says so (GS2 flag `y`), and a server that supports -PLUS fails
+/// the exchange: someone stripped its list. When the server offers -PLUS
+/// but the configured order picks a plain SCRAM, the flag is `n`.
 #[derive(Clone)]
 pub struct Chooser {
     credentials: Arc<Credentials>,
@@ -52,6 +73,8 @@ impl fmt::Debug for Chooser {
 /// The default preference order (the legacy mechanisms only with their
 /// features).
 pub const DEFAULT_ORDER: &[&str] = &[
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
     "SCRAM-SHA-256",
     "SCRAM-SHA-1",
     #[cfg(feature = "cram-md5")]
@@ -80,6 +103,8 @@ pub const BUILT_IN: &[&str] = &[
     "CRAM-MD5",
     "SCRAM-SHA-1",
     "SCRAM-SHA-256",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256-PLUS",
     #[cfg(feature = "digest-md5")]
     "DIGEST-MD5",
     #[cfg(feature = "ntlm")]
@@ -155,15 +180,11 @@ impl Chooser {
             .registry
             .iter()
             .filter(|e| e.name != name)
-            .map(|e| Entry {
-                name: e.name.clone(),
-                factory: Arc::clone(&e.factory),
-                plaintext: e.plaintext,
-            })
+            .cloned()
             .collect();
         registry.push(Entry {
             name,
-            factory,
+            make: Make::Factory(factory),
             plaintext,
         });
         self.registry = Arc::new(registry);
@@ -197,15 +218,34 @@ impl Chooser {
         Ok(())
     }
 
-    /// Picks and starts a mechanism.
+    /// Picks and starts a mechanism, without channel binding (as
+    /// [`choose_with_binding`](Self::choose_with_binding) with none).
+    ///
+    /// # Errors
+    /// As [`choose_with_binding`](Self::choose_with_binding).
+    pub fn choose(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
+        self.choose_with_binding(offered, tls, None)
+    }
+
+    /// Picks and starts a mechanism; `binding` is the TLS connection's
+    /// channel-binding data (ignored without `tls`).
     ///
     /// # Errors
     /// [`SelectError::NotBuiltIn`] when the configured order names a
     /// mechanism this build left out (see [`check`](Self::check));
     /// [`SelectError::PlaintextRefused`] when only plaintext mechanisms
     /// remain without TLS, else [`SelectError::NoUsableMechanism`].
-    pub fn choose(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
+    pub fn choose_with_binding(
+        &self,
+        offered: &[String],
+        tls: bool,
+        binding: Option<&ChannelBinding>,
+    ) -> Result<Box<dyn Mechanism>, SelectError> {
         self.check()?;
+        let binding = binding.filter(|_| tls);
+        let server_binds = offered
+            .iter()
+            .any(|o| o.to_ascii_uppercase().ends_with("-PLUS"));
         let mut refused = None;
         for name in &self.order {
             if self.disabled.contains(name) || !offered.iter().any(|o| o.eq_ignore_ascii_case(name))
@@ -219,7 +259,45 @@ impl Chooser {
                 refused.get_or_insert_with(|| name.clone());
                 continue;
             }
-            return Ok((entry.factory)(&self.credentials, &self.inputs));
+            let credentials = &self.credentials;
+            let scram = match (&entry.make, binding) {
+                (Make::Factory(factory), _) => return Ok(factory(credentials, &self.inputs)),
+                // -PLUS needs binding data; without it, the next one.
+                (Make::Scram { plus: true, .. }, None) => continue,
+                (
+                    Make::Scram {
+                        sha256: true,
+                        plus: true,
+                    },
+                    Some(binding),
+                ) => Scram::sha256_plus(credentials, binding.clone()),
+                (
+                    Make::Scram {
+                        sha256: false,
+                        plus: true,
+                    },
+                    Some(binding),
+                ) => Scram::sha1_plus(credentials, binding.clone()),
+                (
+                    Make::Scram {
+                        sha256,
+                        plus: false,
+                    },
+                    binding,
+                ) => {
+                    let scram = if *sha256 {
+                        Scram::sha256(credentials)
+                    } else {
+                        Scram::sha1(credentials)
+                    };
+                    if binding.is_some() && !server_binds {
+                        scram.server_offered_no_binding()
+                    } else {
+                        scram
+                    }
+                }
+            };
+            return Ok(Box::new(scram.with_inputs(Arc::clone(&self.inputs))));
         }
         Err(match refused {
             Some(mechanism) => SelectError::PlaintextRefused { mechanism },
@@ -237,8 +315,16 @@ fn entry(
 ) -> Entry {
     Entry {
         name: name.to_owned(),
-        factory: Arc::new(factory),
+        make: Make::Factory(Arc::new(factory)),
         plaintext,
+    }
+}
+
+fn scram(name: &str, sha256: bool, plus: bool) -> Entry {
+    Entry {
+        name: name.to_owned(),
+        make: Make::Scram { sha256, plus },
+        plaintext: false,
     }
 }
 
@@ -249,12 +335,10 @@ fn builtin() -> Vec<Entry> {
         entry("LOGIN", true, |c, _| Box::new(Login::new(c))),
         #[cfg(feature = "cram-md5")]
         entry("CRAM-MD5", false, |c, _| Box::new(crate::CramMd5::new(c))),
-        entry("SCRAM-SHA-1", false, |c, i| {
-            Box::new(crate::Scram::sha1(c).with_inputs(Arc::clone(i)))
-        }),
-        entry("SCRAM-SHA-256", false, |c, i| {
-            Box::new(crate::Scram::sha256(c).with_inputs(Arc::clone(i)))
-        }),
+        scram("SCRAM-SHA-1", false, false),
+        scram("SCRAM-SHA-256", true, false),
+        scram("SCRAM-SHA-1-PLUS", false, true),
+        scram("SCRAM-SHA-256-PLUS", true, true),
         #[cfg(feature = "digest-md5")]
         entry("DIGEST-MD5", false, |c, i| {
             Box::new(crate::DigestMd5::new(c).with_inputs(Arc::clone(i)))
@@ -356,6 +440,61 @@ mod tests {
         }
         assert_eq!(missing_feature("PLAIN"), None);
         assert_eq!(missing_feature("GSSAPI"), None);
+    }
+
+    #[test]
+    fn plus_only_with_binding_data_and_the_y_flag() {
+        let binding = ChannelBinding::new(crate::ChannelBindingType::TlsExporter, vec![9; 32]);
+        let first = |m: &mut Box<dyn Mechanism>| {
+            String::from_utf8(m.initial_response().unwrap().unwrap()).unwrap()
+        };
+        let all = offered("SCRAM-SHA-1 SCRAM-SHA-256 SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS PLAIN");
+        // Over TLS with binding data, -PLUS wins.
+        let mut m = chooser()
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+        assert!(first(&mut m).starts_with("p=tls-exporter,,"));
+        // The configured order decides between the -PLUS ones.
+        let m = chooser()
+            .mechanisms("SCRAM-SHA-1-PLUS SCRAM-SHA-256-PLUS")
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
+        // Without binding data, or without TLS, never -PLUS; the server
+        // offers -PLUS, so the flag is `n`.
+        for (tls, binding) in [(true, None), (false, Some(&binding))] {
+            let mut m = chooser().choose_with_binding(&all, tls, binding).unwrap();
+            assert_eq!(m.name(), "SCRAM-SHA-256");
+            assert!(first(&mut m).starts_with("n,,"));
+        }
+        // Only -PLUS offered and no binding: nothing usable but PLAIN.
+        let m = chooser()
+            .choose_with_binding(&offered("SCRAM-SHA-256-PLUS PLAIN"), true, None)
+            .unwrap();
+        assert_eq!(m.name(), "PLAIN");
+        // Could bind, but the server offers no -PLUS: `y`.
+        let mut m = chooser()
+            .choose_with_binding(&offered("SCRAM-SHA-256 PLAIN"), true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256");
+        assert!(first(&mut m).starts_with("y,,"));
+        // Offered -PLUS, but configured without it: `n`.
+        let mut m = chooser()
+            .mechanisms("SCRAM-SHA-1")
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert!(first(&mut m).starts_with("n,,"));
+        // A -PLUS mechanism can be disabled like any other.
+        let m = chooser()
+            .disable("SCRAM-SHA-256-PLUS")
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
+        // The Authenticator trait hands the binding through.
+        let m = crate::Authenticator::start_with_binding(&chooser(), &all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
     }
 
     #[cfg(feature = "cram-md5")]

@@ -25,7 +25,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | (none) | always | PLAIN, LOGIN, SCRAM-SHA-1, SCRAM-SHA-256, XOAUTH2, OAUTHBEARER, ANONYMOUS, EXTERNAL |
+//! | (none) | always | PLAIN, LOGIN, SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants, XOAUTH2, OAUTHBEARER, ANONYMOUS, EXTERNAL |
 //! | `cram-md5` | off | CRAM-MD5 (RFC 2195; `md-5`) |
 //! | `digest-md5` | off | DIGEST-MD5 (RFC 2831, obsoleted by RFC 6331; `md-5`) |
 //! | `ntlm` | off | NTLM v1/v2 (`md4`, `md-5`, `des`) |
@@ -89,7 +89,8 @@ pub use simple::{Anonymous, External, Login, OAuthBearer, Plain, XOAuth2};
 // The traits and the secret type are the core's (smtp-proto drives any
 // mechanism); this crate implements them.
 pub use smtpkit_proto::{
-    Authenticator, SaslError, SaslMechanism as Mechanism, Secret, SelectError,
+    Authenticator, ChannelBinding, ChannelBindingType, SaslError, SaslMechanism as Mechanism,
+    Secret, SelectError,
 };
 
 /// Who authenticates, and with what.
@@ -135,6 +136,15 @@ impl Credentials {
 impl Authenticator for Chooser {
     fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn Mechanism>, SelectError> {
         self.choose(offered, tls)
+    }
+
+    fn start_with_binding(
+        &self,
+        offered: &[String],
+        tls: bool,
+        binding: Option<&ChannelBinding>,
+    ) -> Result<Box<dyn Mechanism>, SelectError> {
+        self.choose_with_binding(offered, tls, binding)
     }
 }
 

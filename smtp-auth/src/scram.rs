@@ -1,5 +1,9 @@
-//! SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677), client side,
-//! without channel binding (GS2 flag `n`).
+//! SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677), client side, with
+//! channel binding (SCRAM-SHA-1-PLUS, SCRAM-SHA-256-PLUS; GS2 flag
+//! `p=tls-exporter` per RFC 9266 or `p=tls-server-end-point` per RFC 5929)
+//! or without (GS2 flag `n`, or `y` when the client could bind but the
+//! server offered no -PLUS mechanism: a server that can bind then knows its
+//! list was stripped on the way, RFC 5802 §6).
 //!
 //! The exchange, as SMTP carries it (RFC 4954 §4):
 //!
@@ -24,7 +28,7 @@ use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{Credentials, Mechanism, SaslError, Secret};
+use crate::{ChannelBinding, Credentials, Mechanism, SaslError, Secret};
 
 /// The longest challenge accepted, in octets. Real server-first messages
 /// are around 100 octets; anything this large is hostile or broken.
@@ -46,10 +50,12 @@ enum Hash {
 }
 
 impl Hash {
-    fn mechanism(self) -> &'static str {
-        match self {
-            Hash::Sha1 => "SCRAM-SHA-1",
-            Hash::Sha256 => "SCRAM-SHA-256",
+    fn mechanism(self, plus: bool) -> &'static str {
+        match (self, plus) {
+            (Hash::Sha1, false) => "SCRAM-SHA-1",
+            (Hash::Sha256, false) => "SCRAM-SHA-256",
+            (Hash::Sha1, true) => "SCRAM-SHA-1-PLUS",
+            (Hash::Sha256, true) => "SCRAM-SHA-256-PLUS",
         }
     }
 
@@ -153,11 +159,25 @@ impl State {
     }
 }
 
-/// SCRAM-SHA-1 (RFC 5802) or SCRAM-SHA-256 (RFC 7677) without channel
-/// binding. The server must prove that it knows the password: see the
-/// module documentation for how that fits SMTP.
+/// What the GS2 header says about channel binding.
+#[derive(Clone)]
+enum Binding {
+    /// `n`: the client does not bind (no TLS, no binding data, or the
+    /// server offers -PLUS and the configuration chose otherwise).
+    None,
+    /// `y`: the client could bind but the server offered no -PLUS
+    /// mechanism.
+    ServerOfferedNone,
+    /// `p=NAME`: bound to this data (the -PLUS mechanism).
+    Bound(ChannelBinding),
+}
+
+/// SCRAM-SHA-1 (RFC 5802) or SCRAM-SHA-256 (RFC 7677), and their -PLUS
+/// variants with channel binding. The server must prove that it knows the
+/// password: see the module documentation for how that fits SMTP.
 pub struct Scram {
     hash: Hash,
+    binding: Binding,
     user: String,
     password: Secret,
     authzid: Option<String>,
@@ -169,7 +189,7 @@ pub struct Scram {
 impl fmt::Debug for Scram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scram")
-            .field("mechanism", &self.hash.mechanism())
+            .field("mechanism", &self.name())
             .field("user", &self.user)
             .field("authzid", &self.authzid)
             .field("state", &self.state.label())
@@ -188,9 +208,40 @@ impl Scram {
         Scram::new(Hash::Sha256, c)
     }
 
+    /// SCRAM-SHA-1-PLUS, bound to this TLS connection's data.
+    pub fn sha1_plus(c: &Credentials, binding: ChannelBinding) -> Scram {
+        Scram {
+            binding: Binding::Bound(binding),
+            ..Scram::new(Hash::Sha1, c)
+        }
+    }
+
+    /// SCRAM-SHA-256-PLUS, bound to this TLS connection's data.
+    pub fn sha256_plus(c: &Credentials, binding: ChannelBinding) -> Scram {
+        Scram {
+            binding: Binding::Bound(binding),
+            ..Scram::new(Hash::Sha256, c)
+        }
+    }
+
+    /// For the plain (non-PLUS) mechanism: says in the GS2 header (flag
+    /// `y`) that the client could have bound to the channel but the server
+    /// offered no -PLUS mechanism. A server that does support channel
+    /// binding then fails the exchange, because someone removed -PLUS
+    /// from its list. [`Chooser`](crate::Chooser) sets it when the
+    /// connection has binding data and the server offered no -PLUS.
+    #[must_use]
+    pub fn server_offered_no_binding(mut self) -> Scram {
+        if !matches!(self.binding, Binding::Bound(_)) {
+            self.binding = Binding::ServerOfferedNone;
+        }
+        self
+    }
+
     fn new(hash: Hash, c: &Credentials) -> Scram {
         Scram {
             hash,
+            binding: Binding::None,
             user: c.user.clone(),
             password: c.password.clone(),
             authzid: c.authzid.clone().filter(|a| !a.is_empty()),
@@ -223,9 +274,14 @@ impl Scram {
         let user = stringprep::saslprep(&self.user)
             .map_err(|e| SaslError::Credentials(format!("user name rejected by SASLprep: {e}")))?;
         let user = saslname(&user, "user name")?;
+        let flag = match &self.binding {
+            Binding::None => "n".to_owned(),
+            Binding::ServerOfferedNone => "y".to_owned(),
+            Binding::Bound(binding) => format!("p={}", binding.kind().name()),
+        };
         let gs2_header = match &self.authzid {
-            Some(authzid) => format!("n,a={},", saslname(authzid, "authorization id")?),
-            None => "n,,".to_owned(),
+            Some(authzid) => format!("{flag},a={},", saslname(authzid, "authorization id")?),
+            None => format!("{flag},,"),
         };
         let nonce = match &self.fixed_nonce {
             Some(nonce) => nonce.clone(),
@@ -262,11 +318,12 @@ impl Scram {
             })?;
         let password = Zeroizing::new(password.into_owned());
 
-        let without_proof = format!(
-            "c={},r={}",
-            BASE64.encode(gs2_header.as_bytes()),
-            server_first.nonce
-        );
+        // c= is the GS2 header, then (with -PLUS) the binding data.
+        let mut channel = gs2_header.as_bytes().to_vec();
+        if let Binding::Bound(binding) = &self.binding {
+            channel.extend_from_slice(binding.data());
+        }
+        let without_proof = format!("c={},r={}", BASE64.encode(&channel), server_first.nonce);
         let auth_message = format!("{client_first_bare},{challenge},{without_proof}");
 
         let h = self.hash;
@@ -298,7 +355,8 @@ impl Scram {
 
 impl Mechanism for Scram {
     fn name(&self) -> &str {
-        self.hash.mechanism()
+        self.hash
+            .mechanism(matches!(self.binding, Binding::Bound(_)))
     }
 
     fn initial_response(&mut self) -> Result<Option<Vec<u8>>, SaslError> {
@@ -405,6 +463,18 @@ fn is_extension(attr_val: &str) -> bool {
     bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b'=' && !bytes.contains(&0)
 }
 
+/// An RFC 5802 `server-error` value, typed: the channel-binding ones
+/// (a man in the middle, a stripped mechanism list) apart from the rest.
+fn server_error(value: &str) -> SaslError {
+    match value {
+        "channel-bindings-dont-match"
+        | "server-does-support-channel-binding"
+        | "channel-binding-not-supported"
+        | "unsupported-channel-binding-type" => SaslError::ChannelBinding(value.to_owned()),
+        _ => SaslError::ServerError(value.to_owned()),
+    }
+}
+
 /// A parsed server-first message.
 #[derive(Debug)]
 struct ServerFirst<'a> {
@@ -425,9 +495,7 @@ fn parse_server_first<'a>(
 ) -> Result<ServerFirst<'a>, SaslError> {
     // Not in the grammar, but some servers abort this way: report it.
     if let Some(error) = challenge.strip_prefix("e=") {
-        return Err(SaslError::ServerError(
-            error.split(',').next().unwrap_or_default().to_owned(),
-        ));
+        return Err(server_error(error.split(',').next().unwrap_or_default()));
     }
     let mut parts = challenge.split(',');
     let mut attribute = |name: &str| -> Result<&'a str, SaslError> {
@@ -505,7 +573,7 @@ fn verify_server_final(
 ) -> Result<(), SaslError> {
     let first = challenge.split(',').next().unwrap_or_default();
     if let Some(error) = first.strip_prefix("e=") {
-        return Err(SaslError::ServerError(error.to_owned()));
+        return Err(server_error(error));
     }
     let Some(verifier) = first.strip_prefix("v=") else {
         return Err(SaslError::ServerVerification(
@@ -637,6 +705,96 @@ mod tests {
         assert_eq!(
             m.initial_response().unwrap().unwrap(),
             b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"
+        );
+    }
+
+    fn exporter(data: &[u8]) -> ChannelBinding {
+        ChannelBinding::new(crate::ChannelBindingType::TlsExporter, data.to_vec())
+    }
+
+    #[test]
+    fn plus_names_the_binding_and_carries_its_data_in_c() {
+        let binding = exporter(&[0xAB; 32]);
+        let mut m = Scram::sha256_plus(&creds("user", "pencil"), binding).with_nonce(SHA256_NONCE);
+        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+        assert_eq!(
+            m.initial_response().unwrap().unwrap(),
+            b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO"
+        );
+        let client_final =
+            String::from_utf8(m.respond(SHA256_SERVER_FIRST.as_bytes()).unwrap()).unwrap();
+        let mut channel = b"p=tls-exporter,,".to_vec();
+        channel.extend_from_slice(&[0xAB; 32]);
+        let c_attr = format!("c={},", BASE64.encode(&channel));
+        assert!(client_final.starts_with(&c_attr), "{client_final}");
+        // The proof covers c=, so it differs from the unbound exchange's.
+        assert_ne!(client_final, SHA256_CLIENT_FINAL);
+
+        let end_point =
+            ChannelBinding::new(crate::ChannelBindingType::TlsServerEndPoint, vec![1, 2, 3]);
+        let mut c = creds("user", "pencil");
+        c.authzid = Some("admin".into());
+        let mut m = Scram::sha1_plus(&c, end_point).with_nonce("abc");
+        assert_eq!(m.name(), "SCRAM-SHA-1-PLUS");
+        assert_eq!(
+            m.initial_response().unwrap().unwrap(),
+            b"p=tls-server-end-point,a=admin,n=user,r=abc"
+        );
+        // The binding octets stay out of Debug.
+        assert!(!format!("{m:?}").contains("171"), "{m:?}");
+    }
+
+    #[test]
+    fn y_flag_when_the_server_offered_no_plus() {
+        let mut m = Scram::sha256(&creds("user", "pencil"))
+            .server_offered_no_binding()
+            .with_nonce("abc");
+        assert_eq!(m.name(), "SCRAM-SHA-256");
+        assert_eq!(m.initial_response().unwrap().unwrap(), b"y,,n=user,r=abc");
+        let client_final =
+            String::from_utf8(m.respond(b"r=abcdef,s=QSXCR+Q6sek8bf92,i=4096").unwrap()).unwrap();
+        assert!(client_final.starts_with(&format!("c={},", BASE64.encode("y,,"))));
+        // A bound mechanism stays bound.
+        let mut m = Scram::sha1_plus(&creds("user", "pencil"), exporter(&[1; 32]))
+            .server_offered_no_binding()
+            .with_nonce("abc");
+        assert!(
+            m.initial_response()
+                .unwrap()
+                .unwrap()
+                .starts_with(b"p=tls-exporter,,")
+        );
+    }
+
+    #[test]
+    fn channel_binding_server_errors_are_typed() {
+        for (value, channel) in [
+            ("channel-bindings-dont-match", true),
+            ("server-does-support-channel-binding", true),
+            ("unsupported-channel-binding-type", true),
+            ("channel-binding-not-supported", true),
+            ("invalid-proof", false),
+        ] {
+            let mut m = Scram::sha256_plus(&creds("user", "pencil"), exporter(&[7; 32]))
+                .with_nonce(SHA256_NONCE);
+            m.initial_response().unwrap();
+            m.respond(SHA256_SERVER_FIRST.as_bytes()).unwrap();
+            let error = m.respond(format!("e={value}").as_bytes()).unwrap_err();
+            assert_eq!(
+                matches!(&error, SaslError::ChannelBinding(v) if v == value),
+                channel,
+                "{error:?}"
+            );
+            // And as the first challenge.
+            let mut m = Scram::sha256_plus(&creds("user", "pencil"), exporter(&[7; 32]));
+            m.initial_response().unwrap();
+            let error = m.respond(format!("e={value}").as_bytes()).unwrap_err();
+            assert_eq!(matches!(error, SaslError::ChannelBinding(_)), channel);
+        }
+        let error = SaslError::ChannelBinding("channel-bindings-dont-match".into());
+        assert_eq!(
+            error.to_string(),
+            "channel binding failed: channel-bindings-dont-match"
         );
     }
 

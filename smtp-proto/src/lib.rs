@@ -209,4 +209,6 @@ pub use secret::Secret;
 pub use session::{
     BodyRequest, Direction, Event, Session, SessionError, SessionInfo, TranscriptEntry, UsageError,
 };
-pub use tls::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};
+pub use tls::{
+    ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer,
+};

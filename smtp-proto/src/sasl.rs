@@ -29,6 +29,14 @@ pub enum SaslError {
     /// The system random generator failed.
     #[error("no randomness: {0}")]
     Random(String),
+    /// Channel binding failed: the server found that the client's binding
+    /// does not match its own end of the TLS connection (a man in the
+    /// middle, RFC 5802 `channel-bindings-dont-match`), or that the client
+    /// claimed the server cannot bind when it can (a stripped mechanism
+    /// list, `server-does-support-channel-binding`), or it does not know
+    /// the binding type. The value is the server's RFC 5802 error.
+    #[error("channel binding failed: {}", crate::escape_text(.0))]
+    ChannelBinding(String),
 }
 
 /// One SASL client exchange.
@@ -68,6 +76,22 @@ pub trait Authenticator: Send + Sync {
     /// # Errors
     /// A [`SelectError`].
     fn start(&self, offered: &[String], tls: bool) -> Result<Box<dyn SaslMechanism>, SelectError>;
+
+    /// As [`start`](Self::start), with the TLS connection's
+    /// channel-binding data when there is one (so that SCRAM-*-PLUS can be
+    /// chosen). The session calls this; the default ignores the binding.
+    ///
+    /// # Errors
+    /// A [`SelectError`].
+    fn start_with_binding(
+        &self,
+        offered: &[String],
+        tls: bool,
+        binding: Option<&crate::ChannelBinding>,
+    ) -> Result<Box<dyn SaslMechanism>, SelectError> {
+        let _ = binding;
+        self.start(offered, tls)
+    }
 }
 
 /// Why no mechanism could be started.

@@ -1306,8 +1306,9 @@ impl Session {
             if offered.is_empty() {
                 return self.fail_with_quit(SessionError::Auth(AuthError::NotOffered));
             }
+            let binding = self.tls.as_ref().and_then(|tls| tls.channel_binding());
             let started = authenticator
-                .start(&offered, tls_active)
+                .start_with_binding(&offered, tls_active, binding.as_ref())
                 .map_err(AuthError::from)
                 .and_then(|mut mech| {
                     let initial =

@@ -138,6 +138,73 @@ pub struct TlsInfo {
     pub verified: bool,
 }
 
+/// A channel-binding type (RFC 5056) this library can bind SASL to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelBindingType {
+    /// `tls-exporter` (RFC 9266): 32 octets from the TLS exporter with the
+    /// label `EXPORTER-Channel-Binding` and an empty context. Unique to
+    /// the connection; the binding for TLS 1.3.
+    TlsExporter,
+    /// `tls-server-end-point` (RFC 5929 §4): a hash of the server's
+    /// certificate. Proves that both ends saw the same certificate, not
+    /// the same connection; the binding this library uses on TLS 1.2,
+    /// where rustls offers no `tls-unique`.
+    TlsServerEndPoint,
+}
+
+impl ChannelBindingType {
+    /// The registered name, as the GS2 header carries it (`p=NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChannelBindingType::TlsExporter => "tls-exporter",
+            ChannelBindingType::TlsServerEndPoint => "tls-server-end-point",
+        }
+    }
+}
+
+impl fmt::Display for ChannelBindingType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The channel-binding data of one TLS connection, handed by the
+/// [`TlsLayer`] to the SASL mechanism (SCRAM-*-PLUS) through the session,
+/// so that the core links no cryptography. `Debug` shows the type and the
+/// length, not the octets.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelBinding {
+    kind: ChannelBindingType,
+    data: Vec<u8>,
+}
+
+impl ChannelBinding {
+    /// Binding data of this type.
+    pub fn new(kind: ChannelBindingType, data: Vec<u8>) -> ChannelBinding {
+        ChannelBinding { kind, data }
+    }
+
+    /// The type.
+    pub fn kind(&self) -> ChannelBindingType {
+        self.kind
+    }
+
+    /// The octets (the `cbind-data` of RFC 5802).
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl fmt::Debug for ChannelBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelBinding")
+            .field("kind", &self.kind)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
 /// One TLS connection, driven by the session (see the module docs).
 pub trait TlsLayer: Send {
     /// Feeds ciphertext received from the peer; returns how much was taken
@@ -170,6 +237,14 @@ pub trait TlsLayer: Send {
 
     /// Details of the established connection.
     fn info(&self) -> TlsInfo;
+
+    /// The connection's channel-binding data, once the handshake is done:
+    /// the type this layer can produce for the negotiated TLS version, or
+    /// `None` (the default) when it can produce none. SCRAM-*-PLUS is
+    /// chosen only when this is `Some`.
+    fn channel_binding(&self) -> Option<ChannelBinding> {
+        None
+    }
 }
 
 /// Makes a [`TlsLayer`] for a connection to `server_name` (the name the

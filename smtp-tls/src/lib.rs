@@ -68,14 +68,16 @@ use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
     SignatureScheme,
 };
-pub use smtpkit_proto::{TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer};
+pub use smtpkit_proto::{
+    ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer,
+};
 
 mod failure;
 mod spki;
 
 pub use failure::{TlsFailure, TlsFailureKind, map_error};
 use sha2::Digest as _;
-pub use spki::spki_sha256;
+pub use spki::{spki_sha256, tls_server_end_point};
 
 /// A [`TlsErrorKind::Config`] error with this message.
 pub fn config_error(message: impl Into<String>) -> TlsError {
@@ -616,6 +618,39 @@ impl TlsLayer for RustlsLayer {
 
     fn send_close_notify(&mut self) {
         self.conn.send_close_notify();
+    }
+
+    /// `tls-exporter` on TLS 1.3 (RFC 9266: the exporter with the label
+    /// `EXPORTER-Channel-Binding`, an empty context, 32 octets);
+    /// `tls-server-end-point` on TLS 1.2 (RFC 5929 §4.1, from the server's
+    /// certificate), where rustls offers no `tls-unique` and the exporter
+    /// is only safe with the extended master secret, which rustls does not
+    /// report.
+    fn channel_binding(&self) -> Option<ChannelBinding> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        match self.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => {
+                let data = self
+                    .conn
+                    .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+                    .ok()?;
+                Some(ChannelBinding::new(
+                    ChannelBindingType::TlsExporter,
+                    data.to_vec(),
+                ))
+            }
+            rustls::ProtocolVersion::TLSv1_2 => {
+                let leaf = self.conn.peer_certificates()?.first()?;
+                let data = tls_server_end_point(leaf)?;
+                Some(ChannelBinding::new(
+                    ChannelBindingType::TlsServerEndPoint,
+                    data,
+                ))
+            }
+            _ => None,
+        }
     }
 
     fn info(&self) -> TlsInfo {

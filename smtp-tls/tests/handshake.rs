@@ -14,7 +14,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{AlertDescription, RootCertStore, ServerConfig, ServerConnection};
 use smtpkit_tls::{
-    RootSource, TlsError, TlsErrorKind, TlsFailure, TlsFailureKind, TlsSettings, crypto_provider,
+    ChannelBindingType, RootSource, TlsError, TlsErrorKind, TlsFailure, TlsFailureKind, TlsLayer,
+    TlsSettings, crypto_provider,
 };
 
 struct Ca {
@@ -98,6 +99,15 @@ fn handshake(
     server: Arc<ServerConfig>,
     name: &str,
 ) -> Result<(), TlsError> {
+    established(settings, server, name).map(drop)
+}
+
+/// As [`handshake`], returning both ends.
+fn established(
+    settings: &TlsSettings,
+    server: Arc<ServerConfig>,
+    name: &str,
+) -> Result<(Box<dyn TlsLayer>, ServerConnection), TlsError> {
     let mut client = settings.connector()?.connect(name)?;
     let mut server = ServerConnection::new(server).unwrap();
     for _ in 0..20 {
@@ -127,7 +137,7 @@ fn handshake(
             // after the client has finished; one more round reads it.
             let mut plain = Vec::new();
             client.read_plaintext(&mut plain)?;
-            return Ok(());
+            return Ok((client, server));
         }
     }
     panic!("the handshake did not finish");
@@ -163,6 +173,44 @@ fn a_trusted_certificate_completes() {
     let ca = ca();
     let server = server_config(&leaf(&ca, "mx.example", None), BOTH, None);
     handshake(&trusting(&ca), server, "mx.example").unwrap();
+}
+
+/// The channel binding each end computes for itself agrees: on TLS 1.3
+/// the exporter (RFC 9266) equals the server's own export with the same
+/// label; on TLS 1.2 the certificate hash (RFC 5929) equals the SHA-256 of
+/// the certificate the server presents (rcgen signs with ECDSA-SHA256).
+#[test]
+fn channel_binding_matches_the_servers_end() {
+    use sha2::Digest as _;
+    let ca = ca();
+    let leaf = leaf(&ca, "mx.example", None);
+    let tls13 = server_config(&leaf, &[&rustls::version::TLS13], None);
+    let (client, server) = established(&trusting(&ca), tls13, "mx.example").unwrap();
+    let binding = client.channel_binding().expect("a TLS 1.3 binding");
+    assert_eq!(binding.kind(), ChannelBindingType::TlsExporter);
+    let expected = server
+        .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+        .unwrap();
+    assert_eq!(binding.data(), expected);
+    // A second connection has other keys, so another binding.
+    let tls13 = server_config(&leaf, &[&rustls::version::TLS13], None);
+    let (again, _) = established(&trusting(&ca), tls13, "mx.example").unwrap();
+    assert_ne!(again.channel_binding().unwrap().data(), binding.data());
+
+    let tls12 = server_config(&leaf, &[&rustls::version::TLS12], None);
+    let (client, _) = established(&trusting(&ca), tls12, "mx.example").unwrap();
+    let binding = client.channel_binding().expect("a TLS 1.2 binding");
+    assert_eq!(binding.kind(), ChannelBindingType::TlsServerEndPoint);
+    let der = CertificateDer::from_pem_slice(leaf.0.as_bytes()).unwrap();
+    assert_eq!(
+        binding.data(),
+        sha2::Sha256::digest(der.as_ref()).as_slice()
+    );
+    // Debug shows no octets.
+    assert_eq!(
+        format!("{binding:?}"),
+        "ChannelBinding { kind: TlsServerEndPoint, len: 32 }"
+    );
 }
 
 #[test]
