@@ -14,8 +14,8 @@ use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
 use smtpkit_client::{Error, TranscriptHook};
 use smtpkit_proto::proxy::ProxyError;
 use smtpkit_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SelectError, SessionError,
-    SessionInfo, TlsErrorKind,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SaslError, SelectError,
+    SessionError, SessionInfo, TlsErrorKind,
 };
 use smtpkit_tls::{TlsFailure, TlsFailureKind};
 
@@ -1880,6 +1880,213 @@ pub fn plaintext_mechanisms_are_fine_over_tls<A: Adapter>() {
     );
 }
 
+// ----- Channel binding (SCRAM-*-PLUS) ---------------------------------------
+
+const PLUS_AND_PLAIN: [&str; 4] = [
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+];
+
+/// The test server offering every SCRAM variant as alice, over implicit
+/// TLS limited to `version`.
+fn scram_plus_script(
+    ca: &TestCa,
+    version: &'static smtpkit_testserver::rustls::SupportedProtocolVersion,
+) -> Script {
+    let mut script = Script::new().auth(PLUS_AND_PLAIN, &[("alice", "pw")]);
+    script.implicit_tls = Some(
+        ca.server_config(&[version])
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    script
+}
+
+/// Implicit TLS to `port` as alice, trusting `trusted` only.
+fn scram_plus_settings(port: u16, trusted: &[&TestCa]) -> ClientSettings {
+    let mut s = ClientSettings::new(Protocol::Smtps, "localhost");
+    s.port = Some(port);
+    s.local_name =
+        Some(Host::parse("client.example").unwrap_or_else(|_| unreachable!("a valid name")));
+    s.session.timeouts = smtpkit_proto::Timeouts::uniform(Duration::from_secs(10));
+    for (i, ca) in trusted.iter().enumerate() {
+        s.tls.trust_ca_pem(ca.ca_pem.clone(), i == 0);
+    }
+    s.auth.enabled = true;
+    s.auth.credentials.user = "alice".into();
+    s.auth.credentials.password = "pw".into();
+    s
+}
+
+/// The GS2 header of the client-first message the server received with
+/// `AUTH` (`p=tls-exporter,,`, `y,,`, …).
+fn gs2_header_sent(server: &TestServer) -> String {
+    use base64::Engine as _;
+    let auth = server
+        .commands()
+        .into_iter()
+        .find(|c| c.starts_with("AUTH "))
+        .unwrap_or_else(|| panic!("no AUTH in {:?}", server.commands()));
+    let initial = auth.split(' ').nth(2).unwrap_or_default();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(initial)
+        .unwrap_or_else(|e| panic!("{auth}: {e}"));
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    let mut parts = text.splitn(3, ',');
+    format!(
+        "{},{},",
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default()
+    )
+}
+
+/// Over TLS the client prefers SCRAM-*-PLUS and binds it to the
+/// connection: `tls-exporter` (RFC 9266) on TLS 1.3,
+/// `tls-server-end-point` (RFC 5929) on TLS 1.2; the test server checks
+/// the binding against its own end. The configured order picks among the
+/// -PLUS variants.
+pub fn scram_plus_binds_to_the_tls_connection<A: Adapter>() {
+    use smtpkit_testserver::rustls::version::{TLS12, TLS13};
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    for (version, binding) in [
+        (&TLS13, "p=tls-exporter,,"),
+        (&TLS12, "p=tls-server-end-point,,"),
+    ] {
+        for (order, expected) in [
+            (None, "SCRAM-SHA-256-PLUS"),
+            (Some("SCRAM-SHA-1-PLUS"), "SCRAM-SHA-1-PLUS"),
+        ] {
+            let server = start(scram_plus_script(&ca, version));
+            let mut s = scram_plus_settings(server.addr().port(), &[&ca]);
+            s.auth.mechanisms = order.map(str::to_owned);
+            let mut connection = connect::<A>(&s);
+            assert_eq!(
+                connection.info().auth_mechanism.as_deref(),
+                Some(expected),
+                "{name} {binding}"
+            );
+            connection
+                .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let _ = connection.close();
+            assert_eq!(
+                server.authentications(),
+                vec![(expected.to_owned(), "alice".to_owned())],
+                "{name}"
+            );
+            assert_eq!(gs2_header_sent(&server), binding, "{name} {expected}");
+        }
+    }
+    // The server offers -PLUS but the configuration names plain SCRAM:
+    // the client says it does not bind (`n`), and the server agrees.
+    let server = start(scram_plus_script(&ca, &TLS13));
+    let mut s = scram_plus_settings(server.addr().port(), &[&ca]);
+    s.auth.mechanisms = Some("SCRAM-SHA-256".into());
+    let connection = connect::<A>(&s);
+    assert_eq!(
+        connection.info().auth_mechanism.as_deref(),
+        Some("SCRAM-SHA-256")
+    );
+    let _ = connection.close();
+    assert_eq!(gs2_header_sent(&server), "n,,", "{name}");
+    // Without TLS, never -PLUS.
+    let server = start(Script::new().auth(PLUS_AND_PLAIN, &[("alice", "pw")]));
+    let mut s = settings_for(&server);
+    s.auth.enabled = true;
+    s.auth.credentials.user = "alice".into();
+    s.auth.credentials.password = "pw".into();
+    let connection = connect::<A>(&s);
+    assert_eq!(
+        connection.info().auth_mechanism.as_deref(),
+        Some("SCRAM-SHA-256"),
+        "{name}"
+    );
+    let _ = connection.close();
+    assert_eq!(gs2_header_sent(&server), "n,,", "{name}");
+}
+
+/// Someone strips -PLUS from the EHLO list of a server that supports it
+/// (here a scripted EHLO reply): the client, able to bind, says so with
+/// the GS2 flag `y`; the server sees the downgrade and fails the exchange
+/// (`e=server-does-support-channel-binding`), a typed error.
+pub fn scram_plus_stripped_from_the_list_is_detected<A: Adapter>() {
+    use smtpkit_testserver::rustls::version::{TLS12, TLS13};
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    for version in [&TLS13, &TLS12] {
+        let server = start(scram_plus_script(&ca, version).rule(
+            When::Command("EHLO"),
+            Action::reply("250-testkit.invalid\r\n250 AUTH SCRAM-SHA-256 SCRAM-SHA-1\r\n"),
+        ));
+        let s = scram_plus_settings(server.addr().port(), &[&ca]);
+        let error = connect_error::<A>(&s);
+        assert!(
+            matches!(
+                &error,
+                Error::Session(SessionError::Auth(AuthError::Mechanism {
+                    error: SaslError::ChannelBinding(value),
+                    ..
+                })) if value == "server-does-support-channel-binding"
+            ),
+            "{name}: {error:?}"
+        );
+        assert_eq!(gs2_header_sent(&server), "y,,", "{name}");
+        assert!(server.authentications().is_empty(), "{name}");
+        assert!(
+            error.to_string().contains("channel binding"),
+            "{name}: {error}"
+        );
+    }
+}
+
+/// A man in the middle whose certificate the client trusts terminates
+/// the client's TLS and opens its own to the server: plain SCRAM goes
+/// through it unnoticed, SCRAM-*-PLUS fails with a typed error, on TLS 1.3
+/// (the exporters differ) and TLS 1.2 (the certificates differ).
+pub fn scram_plus_through_a_man_in_the_middle_fails<A: Adapter>() {
+    use smtpkit_testserver::rustls::version::{TLS12, TLS13};
+    let name = A::NAME;
+    let ca = test_ca(&["localhost"]);
+    let mitm_ca = test_ca(&["localhost"]);
+    for version in [&TLS13, &TLS12] {
+        let server = start(scram_plus_script(&ca, version));
+        let presented = mitm_ca
+            .server_config(&[version])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mitm = smtpkit_testserver::TlsInterceptor::start(
+            presented,
+            server.addr(),
+            "localhost",
+            &ca.ca_pem,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut s = scram_plus_settings(mitm.addr().port(), &[&ca, &mitm_ca]);
+        let error = connect_error::<A>(&s);
+        assert!(
+            matches!(
+                &error,
+                Error::Session(SessionError::Auth(AuthError::Mechanism {
+                    mechanism,
+                    error: SaslError::ChannelBinding(value),
+                })) if value == "channel-bindings-dont-match" && mechanism == "SCRAM-SHA-256-PLUS"
+            ),
+            "{name}: {error:?}"
+        );
+        assert!(server.authentications().is_empty(), "{name}");
+        // Without channel binding the same relay goes unnoticed.
+        s.auth.mechanisms = Some("SCRAM-SHA-256".into());
+        let connection = connect::<A>(&s);
+        let _ = connection.close();
+        assert_eq!(
+            server.authentications(),
+            vec![("SCRAM-SHA-256".to_owned(), "alice".to_owned())],
+            "{name}"
+        );
+    }
+}
+
 // ----- AUTH ---------------------------------------------------------------
 
 /// Settings for `mechanism` (a list, or empty) as alice, without TLS and
@@ -2633,6 +2840,18 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_tls() {
             $crate::conformance::tls::<$adapter>();
+        }
+        #[test]
+        fn conformance_scram_plus_binds_to_the_tls_connection() {
+            $crate::conformance::scram_plus_binds_to_the_tls_connection::<$adapter>();
+        }
+        #[test]
+        fn conformance_scram_plus_stripped_from_the_list_is_detected() {
+            $crate::conformance::scram_plus_stripped_from_the_list_is_detected::<$adapter>();
+        }
+        #[test]
+        fn conformance_scram_plus_through_a_man_in_the_middle_fails() {
+            $crate::conformance::scram_plus_through_a_man_in_the_middle_fails::<$adapter>();
         }
         #[test]
         fn conformance_auth_mechanisms() {

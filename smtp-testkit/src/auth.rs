@@ -1,6 +1,9 @@
 //! The server side of SMTP AUTH for the test server: PLAIN, LOGIN,
 //! CRAM-MD5, XOAUTH2, OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1,
-//! SCRAM-SHA-256, DIGEST-MD5 (RFC 2831) and NTLM (MS-NLMP, NTLMv2 and
+//! SCRAM-SHA-256 and their -PLUS variants (channel binding to
+//! `tls-exporter` on TLS 1.3 and `tls-server-end-point`, checked against
+//! this end of the TLS connection; a `y` flag while -PLUS is offered is a
+//! downgrade), DIGEST-MD5 (RFC 2831) and NTLM (MS-NLMP, NTLMv2 and
 //! NTLMv1), verified against the script's users. Written from the RFCs and
 //! MS-NLMP independently of smtp-auth, so that a mistake in the client is
 //! not mirrored here.
@@ -21,14 +24,30 @@ pub(crate) enum Step {
 
 enum Mech {
     Plain,
-    Login { user: Option<String> },
-    CramMd5 { challenge: Vec<u8> },
-    Bearer { oauthbearer: bool, failed: bool },
+    Login {
+        user: Option<String>,
+    },
+    CramMd5 {
+        challenge: Vec<u8>,
+    },
+    Bearer {
+        oauthbearer: bool,
+        failed: bool,
+    },
     Anonymous,
     External,
-    Scram { sha256: bool, state: ScramState },
-    DigestMd5 { nonce: String, stage: DigestStage },
-    Ntlm { stage: NtlmStage },
+    Scram {
+        sha256: bool,
+        plus: bool,
+        state: ScramState,
+    },
+    DigestMd5 {
+        nonce: String,
+        stage: DigestStage,
+    },
+    Ntlm {
+        stage: NtlmStage,
+    },
 }
 
 enum DigestStage {
@@ -59,12 +78,45 @@ enum ScramState {
         client_first_bare: String,
         server_first: String,
         gs2_header: String,
+        /// The binding data the client must have put after the GS2
+        /// header in `c=` (empty without `p=`).
+        binding: Vec<u8>,
         nonce: String,
         salted: Vec<u8>,
     },
     Verified {
         user: String,
     },
+    /// A server-error (`e=`) went out: nothing more succeeds.
+    Failed,
+}
+
+/// What the server knows of its TLS channel, for SCRAM-*-PLUS
+/// (RFC 5802 §6) and the downgrade check.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Channel {
+    /// `tls-exporter` data (RFC 9266), on TLS 1.3.
+    pub(crate) exporter: Option<Vec<u8>>,
+    /// `tls-server-end-point` data (RFC 5929): the hash of the
+    /// certificate the server presented.
+    pub(crate) end_point: Option<Vec<u8>>,
+    /// The server offers a -PLUS mechanism, so a client that could bind
+    /// and says it thinks the server cannot (`y`) saw a stripped list.
+    pub(crate) offers_plus: bool,
+}
+
+impl Channel {
+    fn data(&self, name: &str) -> Option<&[u8]> {
+        match name {
+            "tls-exporter" => self.exporter.as_deref(),
+            "tls-server-end-point" => self.end_point.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn can_bind(&self) -> bool {
+        self.exporter.is_some() || self.end_point.is_some()
+    }
 }
 
 /// One AUTH exchange.
@@ -72,6 +124,7 @@ pub(crate) struct Exchange {
     mech: Mech,
     users: Vec<(String, String)>,
     counter: u64,
+    channel: Channel,
 }
 
 fn hmac_sha(sha256: bool, key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -109,6 +162,7 @@ impl Exchange {
         initial: Option<Vec<u8>>,
         users: &[(String, String)],
         counter: u64,
+        channel: &Channel,
     ) -> Option<(Exchange, Step)> {
         let mech = match mechanism {
             "PLAIN" => Mech::Plain,
@@ -127,14 +181,13 @@ impl Exchange {
             },
             "ANONYMOUS" => Mech::Anonymous,
             "EXTERNAL" => Mech::External,
-            "SCRAM-SHA-1" => Mech::Scram {
-                sha256: false,
-                state: ScramState::First,
-            },
-            "SCRAM-SHA-256" => Mech::Scram {
-                sha256: true,
-                state: ScramState::First,
-            },
+            "SCRAM-SHA-1" | "SCRAM-SHA-256" | "SCRAM-SHA-1-PLUS" | "SCRAM-SHA-256-PLUS" => {
+                Mech::Scram {
+                    sha256: mechanism.starts_with("SCRAM-SHA-256"),
+                    plus: mechanism.ends_with("-PLUS"),
+                    state: ScramState::First,
+                }
+            }
             "DIGEST-MD5" => Mech::DigestMd5 {
                 nonce: hex(&unique(counter)),
                 stage: DigestStage::Start,
@@ -148,6 +201,7 @@ impl Exchange {
             mech,
             users: users.to_vec(),
             counter,
+            channel: channel.clone(),
         };
         let step = match initial {
             Some(data) => exchange.step(&data),
@@ -318,13 +372,36 @@ impl Exchange {
                     Step::Failure
                 }
             }
-            Mech::Scram { sha256, state } => {
-                let sha256 = *sha256;
+            Mech::Scram {
+                sha256,
+                plus,
+                state,
+            } => {
+                let (sha256, plus) = (*sha256, *plus);
                 let counter = self.counter;
-                match std::mem::replace(state, ScramState::First) {
+                match std::mem::replace(state, ScramState::Failed) {
                     ScramState::First => {
                         let Some((gs2, bare)) = split_gs2(&text) else {
                             return Step::Failure;
+                        };
+                        // RFC 5802 §6: the GS2 flag against the mechanism
+                        // and what this end of the channel can bind to.
+                        let binding = match gs2.split(',').next().unwrap_or_default() {
+                            "n" if !plus => Vec::new(),
+                            "y" if !plus && self.channel.offers_plus && self.channel.can_bind() => {
+                                return server_error("server-does-support-channel-binding");
+                            }
+                            "y" if !plus => Vec::new(),
+                            flag => match flag.strip_prefix("p=") {
+                                Some(_) if !plus => return Step::Failure,
+                                Some(name) => match self.channel.data(name) {
+                                    Some(data) => data.to_vec(),
+                                    None => {
+                                        return server_error("unsupported-channel-binding-type");
+                                    }
+                                },
+                                None => return Step::Failure,
+                            },
                         };
                         let mut user = None;
                         let mut cnonce = None;
@@ -368,6 +445,7 @@ impl Exchange {
                             client_first_bare: bare.to_owned(),
                             server_first: server_first.clone(),
                             gs2_header: gs2.to_owned(),
+                            binding,
                             nonce,
                             salted,
                         };
@@ -378,16 +456,33 @@ impl Exchange {
                         client_first_bare,
                         server_first,
                         gs2_header,
+                        binding,
                         nonce,
                         salted,
                     } => {
                         let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
                             return Step::Failure;
                         };
-                        let channel = format!("c={}", BASE64.encode(gs2_header.as_bytes()));
-                        let expected_start = format!("{channel},r={nonce}");
-                        if without_proof != expected_start {
+                        let Some((channel, rest)) = without_proof
+                            .strip_prefix("c=")
+                            .and_then(|rest| rest.split_once(','))
+                        else {
                             return Step::Failure;
+                        };
+                        if rest != format!("r={nonce}") {
+                            return Step::Failure;
+                        }
+                        let Ok(channel) = BASE64.decode(channel) else {
+                            return Step::Failure;
+                        };
+                        match channel.strip_prefix(gs2_header.as_bytes()) {
+                            Some(data) if ct_eq(data, &binding) => {}
+                            // The client's end of the channel is not ours:
+                            // someone in the middle terminated its TLS.
+                            Some(_) if !binding.is_empty() => {
+                                return server_error("channel-bindings-dont-match");
+                            }
+                            _ => return Step::Failure,
                         }
                         let Ok(proof) = BASE64.decode(proof) else {
                             return Step::Failure;
@@ -421,6 +516,7 @@ impl Exchange {
                             Step::Failure
                         }
                     }
+                    ScramState::Failed => Step::Failure,
                 }
             }
             // Handled above.
@@ -429,15 +525,21 @@ impl Exchange {
     }
 }
 
-/// `n,,rest` or `n,a=authzid,rest`: the GS2 header (with its trailing
-/// comma) and the rest.
+/// `n,,rest`, `y,a=authzid,rest` or `p=NAME,,rest`: the GS2 header (with
+/// its trailing comma) and the rest.
 fn split_gs2(text: &str) -> Option<(&str, &str)> {
     let first = text.find(',')?;
     let second = first + 1 + text[first + 1..].find(',')?;
-    if !text.starts_with("n,") && !text.starts_with("y,") {
+    if !text.starts_with("n,") && !text.starts_with("y,") && !text.starts_with("p=") {
         return None;
     }
     Some((&text[..=second], &text[second + 1..]))
+}
+
+/// An RFC 5802 server-error, sent as the server-final message (a `334`
+/// the client answers with `*`); the exchange is over.
+fn server_error(value: &str) -> Step {
+    Step::Challenge(format!("e={value}").into_bytes())
 }
 
 /// Lower-case hex.
@@ -1285,16 +1387,25 @@ mod tests {
         // Through start: a fresh nonce each time, an initial response other
         // than empty refused.
         let u = users(&[("alice", "pw")]);
-        let (_, Step::Challenge(a)) = Exchange::start("DIGEST-MD5", None, &u, 1).unwrap() else {
+        let (_, Step::Challenge(a)) =
+            Exchange::start("DIGEST-MD5", None, &u, 1, &Channel::default()).unwrap()
+        else {
             panic!()
         };
-        let (_, Step::Challenge(b)) = Exchange::start("DIGEST-MD5", Some(vec![]), &u, 1).unwrap()
+        let (_, Step::Challenge(b)) =
+            Exchange::start("DIGEST-MD5", Some(vec![]), &u, 1, &Channel::default()).unwrap()
         else {
             panic!()
         };
         assert_ne!(a, b);
         assert!(matches!(
-            Exchange::start("DIGEST-MD5", Some(b"username=x".to_vec()), &u, 1),
+            Exchange::start(
+                "DIGEST-MD5",
+                Some(b"username=x".to_vec()),
+                &u,
+                1,
+                &Channel::default()
+            ),
             Some((_, Step::Failure))
         ));
     }
@@ -1694,7 +1805,8 @@ mod tests {
         use md5::Digest;
         let u = users(&[("alice", "pw")]);
         // No initial response: an empty challenge asks for the NEGOTIATE.
-        let (mut exchange, step) = Exchange::start("NTLM", None, &u, 1).unwrap();
+        let (mut exchange, step) =
+            Exchange::start("NTLM", None, &u, 1, &Channel::default()).unwrap();
         assert!(matches!(step, Step::Challenge(c) if c.is_empty()));
         let mut negotiate = b"NTLMSSP\0\x01\0\0\0".to_vec();
         negotiate.extend_from_slice(&(UNICODE_NTLM | ntlm::flags::VERSION).to_le_bytes());

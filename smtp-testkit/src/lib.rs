@@ -87,7 +87,7 @@ mod proxy;
 mod tls;
 
 pub use chaos::{Chaos, Fault};
-pub use proxy::{ProxyProtocol, TestProxy};
+pub use proxy::{ProxyProtocol, TestProxy, TlsInterceptor};
 
 /// The rustls the test server uses (for `Script::starttls` / `implicit_tls` configs).
 pub use rustls;
@@ -306,7 +306,10 @@ impl Script {
 
     /// Offers AUTH with these mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
     /// OAUTHBEARER, ANONYMOUS, EXTERNAL, SCRAM-SHA-1, SCRAM-SHA-256,
-    /// DIGEST-MD5, NTLM) for these users, and requires it before MAIL.
+    /// SCRAM-SHA-1-PLUS, SCRAM-SHA-256-PLUS, DIGEST-MD5, NTLM) for these
+    /// users, and requires it before MAIL. The -PLUS ones need TLS: the
+    /// server checks the client's channel binding against its own end
+    /// (`tls-exporter` on TLS 1.3, `tls-server-end-point` on either).
     pub fn auth<S: Into<String>>(
         mut self,
         mechanisms: impl IntoIterator<Item = S>,
@@ -1458,7 +1461,20 @@ impl Connection {
             },
         };
         self.queued += 1;
-        match auth::Exchange::start(mechanism, initial, &self.state.script.users, self.queued) {
+        let offers_plus = self
+            .state
+            .script
+            .auth_mechanisms
+            .iter()
+            .any(|m| m.ends_with("-PLUS"));
+        let channel = self.stream.channel(offers_plus);
+        match auth::Exchange::start(
+            mechanism,
+            initial,
+            &self.state.script.users,
+            self.queued,
+            &channel,
+        ) {
             Some((exchange, step)) => {
                 self.mode = Mode::Auth(Box::new(exchange), mechanism.to_owned());
                 self.auth_step(step);

@@ -211,3 +211,135 @@ fn pipe(client: TcpStream, upstream: TcpStream) -> io::Result<()> {
     let _ = forward.join();
     Ok(())
 }
+
+/// A man in the middle for implicit TLS (smtps): terminates the client's
+/// TLS with its own certificate, opens its own TLS connection to the real
+/// server, and relays the plaintext both ways. A client that trusts the
+/// interceptor's certificate sees nothing wrong; SCRAM-*-PLUS channel
+/// binding is what catches it (the two TLS connections differ). For the
+/// conformance suite's channel-binding scenarios.
+pub struct TlsInterceptor {
+    addr: SocketAddr,
+}
+
+impl TlsInterceptor {
+    /// Listens on loopback. Each client is served with `presented` (a
+    /// rustls server configuration, e.g. [`TestCa::server_config`] of a CA
+    /// the client also trusts) and relayed to `upstream`, whose
+    /// certificate must be valid for `upstream_name` under the CA
+    /// certificates in `upstream_ca_pem`.
+    ///
+    /// # Errors
+    /// When the listening socket cannot be made or the PEM does not parse.
+    ///
+    /// [`TestCa::server_config`]: crate::TestCa::server_config
+    pub fn start(
+        presented: Arc<rustls::ServerConfig>,
+        upstream: SocketAddr,
+        upstream_name: &str,
+        upstream_ca_pem: &str,
+    ) -> io::Result<TlsInterceptor> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(upstream_ca_pem.as_bytes()) {
+            roots
+                .add(cert.map_err(io::Error::other)?)
+                .map_err(io::Error::other)?;
+        }
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = Arc::new(client);
+        let name = rustls::pki_types::ServerName::try_from(upstream_name.to_owned())
+            .map_err(io::Error::other)?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        thread::Builder::new()
+            .name("smtp-testkit-tls-interceptor".into())
+            .spawn(move || {
+                for downstream in listener.incoming().flatten() {
+                    let (presented, client, name) =
+                        (Arc::clone(&presented), Arc::clone(&client), name.clone());
+                    let _ = thread::Builder::new().spawn(move || {
+                        let _ = intercept(downstream, presented, upstream, client, name);
+                    });
+                }
+            })?;
+        Ok(TlsInterceptor { addr })
+    }
+
+    /// Where the interceptor listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Relays one client: two TLS streams, polled in turn with a short read
+/// timeout (a blocking rustls stream cannot be shared by two threads).
+fn intercept(
+    downstream: TcpStream,
+    presented: Arc<rustls::ServerConfig>,
+    upstream: SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+) -> io::Result<()> {
+    let upstream = TcpStream::connect(upstream)?;
+    for socket in [&downstream, &upstream] {
+        socket.set_nodelay(true)?;
+        socket.set_read_timeout(Some(std::time::Duration::from_millis(5)))?;
+    }
+    let server_side = rustls::ServerConnection::new(presented).map_err(io::Error::other)?;
+    let client_side = rustls::ClientConnection::new(client, name).map_err(io::Error::other)?;
+    let mut down = rustls::StreamOwned::new(server_side, downstream);
+    let mut up = rustls::StreamOwned::new(client_side, upstream);
+    let mut buf = vec![0u8; 16 * 1024];
+    let idle_limit = std::time::Duration::from_secs(30);
+    let mut last = std::time::Instant::now();
+    loop {
+        // Both directions every round, so neither starves the other.
+        let (Some(sent), Some(received)) = (
+            relay(&mut down, &mut up, &mut buf)?,
+            relay(&mut up, &mut down, &mut buf)?,
+        ) else {
+            return Ok(());
+        };
+        if sent || received {
+            last = std::time::Instant::now();
+        } else if last.elapsed() > idle_limit {
+            return Ok(());
+        }
+    }
+}
+
+/// Moves what `from` has ready to `to`: `Some(true)` when something
+/// moved, `None` when `from` has closed.
+fn relay(
+    from: &mut dyn ReadWrite,
+    to: &mut dyn ReadWrite,
+    buf: &mut [u8],
+) -> io::Result<Option<bool>> {
+    match from.read(buf) {
+        Ok(0) => Ok(None),
+        Ok(n) => {
+            to.write_all(&buf[..n])?;
+            to.flush()?;
+            Ok(Some(true))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(Some(false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}

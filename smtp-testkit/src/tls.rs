@@ -3,11 +3,16 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use sha2::Digest as _;
+
+use crate::auth::Channel;
 
 /// A CA and a server certificate it signed, PEM.
 #[derive(Clone)]
@@ -141,14 +146,65 @@ impl TestCa {
 /// The connection's byte stream, plaintext or TLS.
 pub(crate) enum Stream {
     Plain(TcpStream),
-    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Tls(
+        Box<StreamOwned<ServerConnection, TcpStream>>,
+        Arc<Presented>,
+    ),
+}
+
+/// Wraps a configuration's certificate resolver to remember which
+/// certificate this connection presented: rustls does not say, and
+/// `tls-server-end-point` is its hash.
+#[derive(Debug)]
+pub(crate) struct Presented {
+    inner: Arc<dyn ResolvesServerCert>,
+    chosen: Mutex<Option<Arc<CertifiedKey>>>,
+}
+
+impl ResolvesServerCert for Presented {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let key = self.inner.resolve(hello);
+        *self.chosen.lock().unwrap_or_else(PoisonError::into_inner) = key.clone();
+        key
+    }
 }
 
 impl Stream {
     pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => &s.sock,
+            Stream::Tls(s, _) => &s.sock,
+        }
+    }
+
+    /// The channel-binding data of this end (none in plaintext):
+    /// `tls-exporter` on TLS 1.3 (RFC 9266), and `tls-server-end-point`
+    /// (RFC 5929), the SHA-256 of the certificate presented: the test
+    /// certificates are ECDSA with SHA-256, for which RFC 5929 §4.1 picks
+    /// SHA-256.
+    pub(crate) fn channel(&self, offers_plus: bool) -> Channel {
+        let Stream::Tls(s, presented) = self else {
+            return Channel::default();
+        };
+        let exporter = (s.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3))
+            .then(|| {
+                s.conn
+                    .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+                    .ok()
+                    .map(|data| data.to_vec())
+            })
+            .flatten();
+        let end_point = presented
+            .chosen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|key| key.cert.first())
+            .map(|leaf| sha2::Sha256::digest(leaf.as_ref()).to_vec());
+        Channel {
+            exporter,
+            end_point,
+            offers_plus,
         }
     }
 
@@ -156,15 +212,24 @@ impl Stream {
     pub(crate) fn upgrade(self, config: &Arc<ServerConfig>) -> io::Result<Stream> {
         match self {
             Stream::Plain(sock) => {
-                let conn = ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
-                Ok(Stream::Tls(Box::new(StreamOwned::new(conn, sock))))
+                let presented = Arc::new(Presented {
+                    inner: Arc::clone(&config.cert_resolver),
+                    chosen: Mutex::new(None),
+                });
+                let mut config = ServerConfig::clone(config);
+                config.cert_resolver = Arc::clone(&presented) as Arc<dyn ResolvesServerCert>;
+                let conn = ServerConnection::new(Arc::new(config)).map_err(io::Error::other)?;
+                Ok(Stream::Tls(
+                    Box::new(StreamOwned::new(conn, sock)),
+                    presented,
+                ))
             }
             tls => Ok(tls),
         }
     }
 
     pub(crate) fn shutdown(&mut self) {
-        if let Stream::Tls(s) = self {
+        if let Stream::Tls(s, _) = self {
             s.conn.send_close_notify();
             let _ = s.conn.complete_io(&mut s.sock);
         }
@@ -176,7 +241,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf),
-            Stream::Tls(s) => s.read(buf),
+            Stream::Tls(s, _) => s.read(buf),
         }
     }
 }
@@ -185,13 +250,13 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.write(buf),
-            Stream::Tls(s) => s.write(buf),
+            Stream::Tls(s, _) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
-            Stream::Tls(s) => s.flush(),
+            Stream::Tls(s, _) => s.flush(),
         }
     }
 }
