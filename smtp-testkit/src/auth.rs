@@ -1346,6 +1346,7 @@ mod tests {
             },
             users: alice.clone(),
             counter: 1,
+            channel: Channel::default(),
         };
         let Step::Challenge(c) = exchange.first_challenge() else {
             panic!("no challenge")
@@ -1369,6 +1370,7 @@ mod tests {
             },
             users: alice.clone(),
             counter: 1,
+            channel: Channel::default(),
         };
         assert!(matches!(exchange.step(&response), Step::Challenge(_)));
         assert!(matches!(exchange.step(b"x"), Step::Failure));
@@ -1381,6 +1383,7 @@ mod tests {
             },
             users: users(&[("alice", "other")]),
             counter: 1,
+            channel: Channel::default(),
         };
         assert!(matches!(exchange.step(&response), Step::Failure));
 
