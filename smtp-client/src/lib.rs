@@ -117,6 +117,6 @@ pub mod exports {
     pub use smtpkit_proto::{
         Address, DeliveryReport, EnhancedStatusCode, Envelope, FailureKind, Host, RecipientReport,
         RecipientStatus, Reply, ReplyCode, ReversePath, SendFailure, SessionError, SessionInfo,
-        Timeouts, UnsentReason,
+        StartTlsPolicy, Timeouts, UnsentReason,
     };
 }

@@ -33,7 +33,7 @@
 //! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`Credentials`] fields (`auth.credentials`) | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
 //! | `ssl.enable` | [`TlsOptions::implicit`]; port 465 unless set | false (smtp), true (smtps) |
-//! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled; offered then refused is an error, never a fallback | **enable: true** (false), required: false |
+//! | `starttls.enable`, `starttls.required` | [`TlsOptions::starttls_enable`], [`TlsOptions::starttls_required`]; required implies enabled; offered then refused is an error, never a fallback; **with authentication on, enabled means required**: credentials never cross a connection without TLS unless `enable` is false | **enable: true** (false), required: false (true with authentication) |
 //! | `ssl.checkserveridentity` | [`TlsSettings::check_server_identity`] | **true** (false in JavaMail 1.6) |
 //! | `ssl.trust` | [`TlsSettings::trust`]: `*` or hosts trusted without verification | — |
 //! | `ssl.protocols`, `ssl.ciphersuites` | [`TlsSettings::protocols`], [`TlsSettings::cipher_suites`] (rustls or IANA names) | TLSv1.2 and TLSv1.3 |
@@ -331,8 +331,11 @@ pub struct AuthSettings {
     /// `mail.smtp.auth.<mech>.disable=false`: opted in (XOAUTH2 and the
     /// other mechanisms that are off by default).
     pub enabled_explicitly: Vec<String>,
-    /// Allow PLAIN and LOGIN without TLS (a secure default JavaMail
-    /// lacks: it sends them in the clear).
+    /// Allow authentication without TLS: PLAIN, LOGIN and bearer tokens
+    /// in the clear, and, with the default opportunistic STARTTLS, AUTH on
+    /// a server that does not offer STARTTLS (a secure default JavaMail
+    /// lacks: it sends them in the clear). See
+    /// [`ClientSettings::starttls_policy`].
     pub allow_plaintext: bool,
     /// Who authenticates, and with what (`mail.smtp.user`,
     /// `mail.smtp.sasl.authorizationid`, `mail.smtp.sasl.realm`,
@@ -355,7 +358,11 @@ impl ClientSettings {
     /// STARTTLS whenever the server offers it, with the certificate and the
     /// host name verified, and a refused or failed upgrade is an error,
     /// never a silent fallback to plaintext; [`Protocol::Smtps`] is TLS
-    /// from the first byte. (JavaMail's default is plaintext.) For a
+    /// from the first byte. (JavaMail's default is plaintext.) Without
+    /// credentials a server that does not offer STARTTLS gets the message
+    /// in plaintext, as MX-to-MX mail does (opportunistic TLS, RFC 3207);
+    /// **with credentials** ([`AuthSettings::login`], `mail.smtp.auth`)
+    /// STARTTLS is required: no AUTH and no MAIL without TLS. For a
     /// connection without TLS use
     /// [`dangerous_plaintext`](Self::dangerous_plaintext) or set
     /// `mail.smtp.starttls.enable=false`.
@@ -391,10 +398,11 @@ impl ClientSettings {
         }
     }
 
-    /// Settings that never use TLS: STARTTLS off, passwords and tokens
-    /// still refused in the clear unless
-    /// [`AuthSettings::allow_plaintext`] is set too. For test servers and
-    /// trusted local relays.
+    /// Settings that never use TLS: STARTTLS off, so SCRAM and the other
+    /// mechanisms that do not reveal the password may authenticate in
+    /// plaintext; PLAIN, LOGIN and bearer tokens are still refused in the
+    /// clear unless [`AuthSettings::allow_plaintext`] is set too. For test
+    /// servers and trusted local relays.
     pub fn dangerous_plaintext(host: impl Into<String>) -> Self {
         let mut settings = ClientSettings::new(Protocol::Smtp, host);
         settings.tls.starttls_enable = false;
@@ -533,7 +541,7 @@ impl ClientSettings {
         );
         c.options = self.session.clone();
         c.lmtp = self.protocol == Protocol::Lmtp;
-        c.starttls = self.tls.policy();
+        c.starttls = self.starttls_policy();
         c.implicit_tls = self.tls.implicit;
         if let Some(chooser) = self.chooser() {
             c.authenticator = Some(Arc::new(chooser));
@@ -542,6 +550,26 @@ impl ClientSettings {
             c.tls = Some(self.tls.load()?.connector()?);
         }
         Ok(c)
+    }
+
+    /// The STARTTLS policy the session follows: [`TlsOptions::policy`],
+    /// except that credentials never cross a connection without TLS unless
+    /// the caller said so by name: with authentication on, opportunistic
+    /// STARTTLS becomes required, so a server (or a man in the middle) that
+    /// does not offer it ends the session before AUTH or MAIL. The names
+    /// that opt out: STARTTLS turned off ([`dangerous_plaintext`](Self::dangerous_plaintext),
+    /// `mail.smtp.starttls.enable=false`, `smtp-send --tls none`) and
+    /// [`AuthSettings::allow_plaintext`] (`--allow-plaintext-auth`).
+    pub fn starttls_policy(&self) -> StartTlsPolicy {
+        let policy = self.tls.policy();
+        if policy == StartTlsPolicy::Opportunistic
+            && self.authenticates()
+            && !self.auth.allow_plaintext
+        {
+            StartTlsPolicy::Required
+        } else {
+            policy
+        }
     }
 
     /// Whether the session authenticates: `mail.smtp.auth`, or a user and

@@ -1291,6 +1291,9 @@ impl Session {
             if required {
                 let why = if self.config.tls.is_none() {
                     "no TLS connector is configured"
+                } else if self.config.authenticator.is_some() {
+                    "the server does not offer it (credentials never cross a connection \
+                     without TLS unless TLS is turned off explicitly)"
                 } else {
                     "the server does not offer it"
                 };

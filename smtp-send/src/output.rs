@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use smtpkit_blocking::{ClientSettings, Error, Protocol, RootSource, Trust};
 use smtpkit_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError, StartTlsPolicy,
 };
 
 use crate::cli::Cli;
@@ -49,14 +49,19 @@ pub(crate) fn dry_run(cli: &Cli, resolved: &Resolved, envelope: &Envelope, heade
 fn settings_json(resolved: &Resolved) -> Value {
     let settings = &resolved.settings;
     let tls = &settings.tls;
+    // The policy the session will follow (credentials make STARTTLS
+    // required), not only what was configured.
     let tls_mode = if tls.implicit {
         "implicit"
-    } else if tls.starttls_required {
-        "starttls-required"
-    } else if tls.starttls_enable {
-        "starttls"
     } else {
-        "none"
+        match settings.starttls_policy() {
+            StartTlsPolicy::Required if !tls.starttls_required => {
+                "starttls-required (credentials are set)"
+            }
+            StartTlsPolicy::Required => "starttls-required",
+            StartTlsPolicy::Opportunistic => "starttls",
+            StartTlsPolicy::Never => "none",
+        }
     };
     let server = match &settings.unix_socket {
         Some(path) => format!("unix:{}", path.display()),

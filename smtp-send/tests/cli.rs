@@ -499,11 +499,52 @@ fn authentication_flags_and_exit_77() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("password");
     std::fs::write(&file, "pa55\n").unwrap();
-    // --password-file; the chooser picks SCRAM over plaintext PLAIN.
+    // Credentials and a server without STARTTLS: TLS is required, so the
+    // session ends before AUTH (exit 69), naming why.
     let out = smtp_send(
         &[
             "-s",
             &addr,
+            "-u",
+            "alice",
+            "--password-file",
+            file.to_str().unwrap(),
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stderr.contains("STARTTLS is required"), "{stderr}");
+    assert!(stderr.contains("credentials"), "{stderr}");
+    assert!(server.authentications().is_empty());
+    // --dry-run shows that decision.
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-u",
+            "alice",
+            "--password-file",
+            file.to_str().unwrap(),
+            "--dry-run",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("starttls-required (credentials are set)"),
+        "{stdout}"
+    );
+    // --tls none opts out by name; the chooser picks SCRAM over plaintext
+    // PLAIN (--password-file).
+    let out = smtp_send(
+        &[
+            "-s",
+            &addr,
+            "--tls",
+            "none",
             "--json",
             "-u",
             "alice",
@@ -525,6 +566,8 @@ fn authentication_flags_and_exit_77() {
         &[
             "-s",
             &addr,
+            "--tls",
+            "none",
             "-u",
             "alice",
             "--password-file",
@@ -579,6 +622,8 @@ fn authentication_flags_and_exit_77() {
         &[
             "-s",
             &addr,
+            "--tls",
+            "none",
             "-u",
             "alice",
             "--password-file",

@@ -1880,6 +1880,72 @@ pub fn plaintext_mechanisms_are_fine_over_tls<A: Adapter>() {
     );
 }
 
+/// Secure by default, dangerous by name: with credentials, the default
+/// settings (opportunistic STARTTLS) require TLS, so a server that does not
+/// offer STARTTLS (or a man in the middle who strips it) ends the session
+/// with a typed error before AUTH or MAIL. Without credentials the same
+/// settings send in plaintext (opportunistic TLS, as MX-to-MX mail does);
+/// turning STARTTLS off by name (`mail.smtp.starttls.enable=false`,
+/// `dangerous_plaintext`) lets SCRAM authenticate without TLS.
+pub fn credentials_need_tls_unless_turned_off_by_name<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().auth(["SCRAM-SHA-256"], &[("alice", "pw")]));
+    let plain = settings_for(&server);
+    let mut s = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    s.port = plain.port;
+    s.local_name = plain.local_name.clone();
+    s.session.timeouts = plain.session.timeouts;
+    s.auth.login("alice", "pw");
+    let error = connect_error::<A>(&s);
+    match &error {
+        Error::Session(SessionError::StartTlsUnavailable(why)) => {
+            assert!(why.contains("credentials"), "{name}: {why}");
+        }
+        other => panic!("{name}: expected StartTlsUnavailable, got {other:?}"),
+    }
+    assert!(
+        error.to_string().contains("STARTTLS is required"),
+        "{name}: {error}"
+    );
+    let commands = server.commands();
+    assert!(
+        commands
+            .iter()
+            .all(|c| !c.starts_with("AUTH") && !c.starts_with("MAIL")),
+        "{name}: {commands:?}"
+    );
+
+    // Without credentials: opportunistic, the message goes in plaintext.
+    let open = start(Script::new());
+    let mut anonymous = ClientSettings::new(Protocol::Smtp, "127.0.0.1");
+    anonymous.port = Some(open.addr().port());
+    anonymous.session.timeouts = plain.session.timeouts;
+    let mut connection = connect::<A>(&anonymous);
+    assert!(connection.info().tls.is_none(), "{name}");
+    connection
+        .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = connection.close();
+
+    // TLS turned off by name: SCRAM authenticates without TLS.
+    let mut by_property = s.clone();
+    set(&mut by_property, "mail.smtp.starttls.enable", "false");
+    let mut by_constructor = ClientSettings::dangerous_plaintext("127.0.0.1");
+    by_constructor.port = s.port;
+    by_constructor.session.timeouts = plain.session.timeouts;
+    by_constructor.auth.login("alice", "pw");
+    for settings in [by_property, by_constructor] {
+        let connection = connect::<A>(&settings);
+        assert_eq!(
+            connection.info().auth_mechanism.as_deref(),
+            Some("SCRAM-SHA-256"),
+            "{name}"
+        );
+        let _ = connection.close();
+    }
+    assert_eq!(server.authentications().len(), 2, "{name}");
+}
+
 // ----- Channel binding (SCRAM-*-PLUS) ---------------------------------------
 
 const PLUS_AND_PLAIN: [&str; 4] = [
@@ -2193,6 +2259,9 @@ pub fn properties_select_and_disable_mechanisms<A: Adapter>() {
             ("mail.smtp.port", port.as_str()),
             ("mail.smtp.auth", "true"),
             ("mail.smtp.user", "alice"),
+            // No TLS on the test server: turned off by name (with
+            // credentials, STARTTLS is otherwise required).
+            ("mail.smtp.starttls.enable", "false"),
             ("mail.smtp.auth.scram-sha-256.disable", "true"),
         ],
     )
@@ -2840,6 +2909,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_tls() {
             $crate::conformance::tls::<$adapter>();
+        }
+        #[test]
+        fn conformance_credentials_need_tls_unless_turned_off_by_name() {
+            $crate::conformance::credentials_need_tls_unless_turned_off_by_name::<$adapter>();
         }
         #[test]
         fn conformance_scram_plus_binds_to_the_tls_connection() {
