@@ -115,8 +115,8 @@ pub mod exports {
         Trust,
     };
     pub use smtpkit_proto::{
-        Address, DeliveryReport, EnhancedStatusCode, Envelope, FailureKind, Host, RecipientReport,
-        RecipientStatus, Reply, ReplyCode, ReversePath, SendFailure, SessionError, SessionInfo,
-        StartTlsPolicy, Timeouts, UnsentReason,
+        Address, DeliveryReport, EnhancedStatusCode, Envelope, ErrorClass, FailureKind, Host,
+        RecipientReport, RecipientStatus, Reply, ReplyCode, ReversePath, SendFailure, SessionError,
+        SessionInfo, StartTlsPolicy, Timeouts, UnsentReason,
     };
 }

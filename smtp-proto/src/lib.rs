@@ -207,7 +207,8 @@ pub use reply::{
 pub use sasl::{AuthError, Authenticator, SaslError, SaslMechanism, SelectError};
 pub use secret::Secret;
 pub use session::{
-    BodyRequest, Direction, Event, Session, SessionError, SessionInfo, TranscriptEntry, UsageError,
+    BodyRequest, Direction, ErrorClass, Event, Session, SessionError, SessionInfo, TranscriptEntry,
+    UsageError,
 };
 pub use tls::{
     ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer,

@@ -143,19 +143,78 @@ impl SessionError {
     }
 
     /// Whether a new connection may succeed later: timeouts, lost
-    /// connections, 4xx refusals.
+    /// connections, 4xx refusals, a malformed reply
+    /// ([`ErrorClass::Transient`]).
     pub fn is_transient(&self) -> bool {
+        self.class() == ErrorClass::Transient
+    }
+
+    /// What kind of failure this is: transient (timeouts, lost
+    /// connections, 4xx, a malformed reply, a TLS protocol error),
+    /// permanent (a 5xx refusal, content the server cannot take) or
+    /// configuration (certificates, the STARTTLS policy, credentials and
+    /// mechanisms, a response injection).
+    pub fn class(&self) -> ErrorClass {
         match self {
             SessionError::Rejected(r)
             | SessionError::HeloRejected(r)
-            | SessionError::StartTlsRefused(r) => r.is_transient(),
+            | SessionError::UnexpectedReply(r) => ErrorClass::of_reply(r),
             SessionError::ServiceClosing(_)
-            | SessionError::Io { .. }
+            | SessionError::Protocol(_)
             | SessionError::ConnectionClosed { .. }
-            | SessionError::Timeout { .. } => true,
-            SessionError::Auth(AuthError::Rejected { reply }) => reply.is_transient(),
-            _ => false,
+            | SessionError::Io { .. }
+            | SessionError::Timeout { .. }
+            | SessionError::BodyAborted => ErrorClass::Transient,
+            SessionError::StartTlsRefused(r)
+            | SessionError::Auth(AuthError::Rejected { reply: r })
+                if r.is_transient() =>
+            {
+                ErrorClass::Transient
+            }
+            SessionError::Tls(e) if e.kind == TlsErrorKind::Protocol => ErrorClass::Transient,
+            SessionError::ResponseInjection(_)
+            | SessionError::StartTlsUnavailable(_)
+            | SessionError::StartTlsRefused(_)
+            | SessionError::Tls(_)
+            | SessionError::Auth(_) => ErrorClass::Configuration,
+            SessionError::ContentNotAllowed(_) => ErrorClass::Permanent,
         }
+    }
+}
+
+/// What kind of failure an error is, for whoever decides what happens
+/// next (a retry queue, an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Trying again later, on a new connection, may succeed.
+    Transient,
+    /// This message fails the same way however often it is tried.
+    Permanent,
+    /// Nothing will go until the settings, a certificate or the server's
+    /// policy is fixed: the same for every message.
+    Configuration,
+}
+
+impl ErrorClass {
+    /// A refusal's class: a 4xx reply is transient, anything else
+    /// permanent.
+    pub fn of_reply(reply: &Reply) -> ErrorClass {
+        if reply.is_transient() {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Configuration => "configuration",
+        })
     }
 }
 

@@ -1946,6 +1946,41 @@ pub fn credentials_need_tls_unless_turned_off_by_name<A: Adapter>() {
     assert_eq!(server.authentications().len(), 2, "{name}");
 }
 
+/// `{e}` says why in one line, and the error's class says what to do:
+/// nothing listening (transient, the system's reason), an untrusted CA
+/// (configuration, "unknown issuer"), a wrong password (configuration,
+/// the server's 535 reply).
+pub fn errors_say_why<A: Adapter>() {
+    let name = A::NAME;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");
+    s.port = Some(closed.port());
+    let error = connect_error::<A>(&s);
+    let text = error.to_string();
+    assert!(
+        text.starts_with("the connection failed: ") && text.len() > "the connection failed: ".len(),
+        "{name}: {text}"
+    );
+    assert!(error.is_transient(), "{name}: {error:?}");
+
+    let ca = test_ca(&["localhost"]);
+    let other = test_ca(&["localhost"]);
+    let server = start(starttls_script(&ca));
+    let error = connect_error::<A>(&starttls_settings(&server, "localhost", &other));
+    let text = error.to_string();
+    assert!(text.to_lowercase().contains("issuer"), "{name}: {text}");
+    assert!(error.is_configuration(), "{name}: {error:?}");
+
+    let server = start(Script::new().auth(["SCRAM-SHA-256"], &[("alice", "pw")]));
+    let error = connect_error::<A>(&auth_settings(&server, "SCRAM-SHA-256", "wrong"));
+    let text = error.to_string();
+    assert!(text.contains("535"), "{name}: {text}");
+    assert!(!text.contains('\n'), "{name}: {text}");
+    assert!(error.is_configuration(), "{name}: {error:?}");
+}
+
 // ----- Channel binding (SCRAM-*-PLUS) ---------------------------------------
 
 const PLUS_AND_PLAIN: [&str; 4] = [
@@ -2909,6 +2944,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_tls() {
             $crate::conformance::tls::<$adapter>();
+        }
+        #[test]
+        fn conformance_errors_say_why() {
+            $crate::conformance::errors_say_why::<$adapter>();
         }
         #[test]
         fn conformance_credentials_need_tls_unless_turned_off_by_name() {
