@@ -246,13 +246,15 @@ impl TlsInterceptor {
                 .add(cert.map_err(io::Error::other)?)
                 .map_err(io::Error::other)?;
         }
-        let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(io::Error::other)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        // Deprecated in rustls 0.23.48 (no post-quantum key exchange),
+        // with no replacement for ring; a test proxy needs none.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let client = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let client = Arc::new(client);
         let name = rustls::pki_types::ServerName::try_from(upstream_name.to_owned())
             .map_err(io::Error::other)?;

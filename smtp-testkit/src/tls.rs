@@ -132,13 +132,16 @@ impl TestCa {
         } else {
             versions
         };
-        let config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(versions)
-                .map_err(io::Error::other)?
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .map_err(io::Error::other)?;
+        // ring's provider is deprecated in rustls 0.23.48 (no post-quantum
+        // key exchange) with no replacement; a test server needs none.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(io::Error::other)?;
         Ok(Arc::new(config))
     }
 }

@@ -217,11 +217,20 @@ impl Default for TlsSettings {
 /// `ClientConfig` of your own ([`RustlsConnector::new`]) to stay
 /// independent of the process-wide default.
 ///
+/// rustls 0.23.48 deprecates its `ring` provider because it has no
+/// post-quantum key exchange (X25519MLKEM768); there is no replacement for
+/// `ring` users, so the `ring` feature keeps it, with the deprecation
+/// allowed here. Build with `default-features = false, features =
+/// ["aws-lc-rs", ...]` for post-quantum key exchange.
+///
 /// # Errors
 /// [`TlsFailureKind::MissingFeature`] when neither feature is on.
 pub fn crypto_provider() -> Result<CryptoProvider, TlsError> {
     #[cfg(feature = "ring")]
     {
+        // Deprecated in rustls 0.23.48 for lacking post-quantum key
+        // exchange, with no replacement: see above.
+        #[allow(deprecated)]
         Ok(rustls::crypto::ring::default_provider())
     }
     #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
