@@ -211,5 +211,6 @@ pub use session::{
     UsageError,
 };
 pub use tls::{
-    ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer,
+    CertificateSummary, ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind,
+    TlsInfo, TlsLayer,
 };

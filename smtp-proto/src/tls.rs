@@ -124,7 +124,10 @@ impl fmt::Display for TlsErrorKind {
 
 /// What is known about an established TLS connection. A [`TlsLayer`]
 /// builds it from [`Default`], field by field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` shows each certificate's subject and SHA-256 fingerprint
+/// ([`peer_summaries`](Self::peer_summaries)), not its DER octets.
+#[derive(Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TlsInfo {
     /// For example `TLSv1.3`.
@@ -133,9 +136,87 @@ pub struct TlsInfo {
     pub cipher_suite: Option<String>,
     /// The server's certificate chain, DER, leaf first.
     pub peer_certificates: Vec<Vec<u8>>,
+    /// The same chain as a person reads it: subject and fingerprint, leaf
+    /// first (filled by `smtpkit-tls`, which can hash).
+    pub peer_summaries: Vec<CertificateSummary>,
     /// Whether the server certificate was verified against trusted roots
     /// and the server name (REQUIRETLS needs this).
     pub verified: bool,
+}
+
+impl fmt::Debug for TlsInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("TlsInfo");
+        s.field("version", &self.version)
+            .field("cipher_suite", &self.cipher_suite)
+            .field("verified", &self.verified);
+        if self.peer_summaries.is_empty() {
+            let octets: usize = self.peer_certificates.iter().map(Vec::len).sum();
+            s.field(
+                "peer_certificates",
+                &format_args!(
+                    "{} certificate(s), {octets} octets of DER",
+                    self.peer_certificates.len()
+                ),
+            );
+        } else {
+            s.field("peer_certificates", &self.peer_summaries);
+        }
+        s.finish()
+    }
+}
+
+/// A certificate as a person reads it: its subject and its SHA-256
+/// fingerprint, the value `openssl x509 -fingerprint -sha256` prints. The
+/// subject is the server's text: `Debug` and `Display` escape it
+/// ([`escape_text`](crate::escape_text)); escape it too before showing the
+/// field itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateSummary {
+    /// The subject's attributes, `CN=mx.example.org, O=Example`.
+    pub subject: String,
+    /// The SHA-256 of the DER.
+    pub sha256: [u8; 32],
+}
+
+impl CertificateSummary {
+    /// A summary of these values.
+    pub fn new(subject: impl Into<String>, sha256: [u8; 32]) -> CertificateSummary {
+        CertificateSummary {
+            subject: subject.into(),
+            sha256,
+        }
+    }
+
+    /// The fingerprint as `AB:CD:…`, as openssl prints it.
+    pub fn fingerprint(&self) -> String {
+        let mut out = String::with_capacity(95);
+        for (i, b) in self.sha256.iter().enumerate() {
+            if i > 0 {
+                out.push(':');
+            }
+            out.push_str(&format!("{b:02X}"));
+        }
+        out
+    }
+}
+
+impl fmt::Debug for CertificateSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (SHA-256 {})",
+            crate::escape_text(&self.subject),
+            self.fingerprint()
+        )
+    }
+}
+
+impl fmt::Display for CertificateSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
 }
 
 /// A channel-binding type (RFC 5056) this library can bind SASL to.

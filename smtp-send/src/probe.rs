@@ -53,7 +53,9 @@ fn tls_json(info: &SessionInfo) -> Option<Value> {
             "version": info.version,
             "cipher_suite": info.cipher_suite,
             "verified": info.verified,
-            "certificates": info.peer_certificates.iter().map(|der| json!({
+            "certificates": info.peer_certificates.iter().enumerate().map(|(i, der)| json!({
+                "subject": info.peer_summaries.get(i)
+                    .map(|s| smtpkit_proto::escape_text(&s.subject).into_owned()),
                 "sha256": hex(&sha256(der)),
                 "spki_sha256": smtpkit_tls::spki_sha256(der).map(|d| hex(&d)),
                 "length": der.len(),

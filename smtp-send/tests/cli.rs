@@ -823,6 +823,13 @@ fn tls_flags_and_probe() {
     );
     assert_eq!(probe["tls"]["verified"], true);
     assert_eq!(probe["tls"]["certificates"].as_array().unwrap().len(), 2);
+    assert!(
+        probe["tls"]["certificates"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("CN="),
+        "{probe}"
+    );
     let out = smtp_send(&["probe", "-s", &server_arg, "--trust-all"], b"");
     assert!(String::from_utf8_lossy(&out.stdout).contains("NOT verified"));
     let _ = std::fs::remove_file(ca_file);

@@ -69,7 +69,8 @@ use rustls::{
     SignatureScheme,
 };
 pub use smtpkit_proto::{
-    ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind, TlsInfo, TlsLayer,
+    CertificateSummary, ChannelBinding, ChannelBindingType, TlsConnector, TlsError, TlsErrorKind,
+    TlsInfo, TlsLayer,
 };
 
 mod failure;
@@ -77,7 +78,7 @@ mod spki;
 
 pub use failure::{TlsFailure, TlsFailureKind, map_error};
 use sha2::Digest as _;
-pub use spki::{spki_sha256, tls_server_end_point};
+pub use spki::{spki_sha256, summarize, tls_server_end_point};
 
 /// A [`TlsErrorKind::Config`] error with this message.
 pub fn config_error(message: impl Into<String>) -> TlsError {
@@ -678,6 +679,11 @@ impl TlsLayer for RustlsLayer {
             .peer_certificates()
             .map(|certs| certs.iter().map(|c| c.as_ref().to_vec()).collect())
             .unwrap_or_default();
+        info.peer_summaries = info
+            .peer_certificates
+            .iter()
+            .map(|der| summarize(der))
+            .collect();
         info.verified = self.verifies;
         info
     }

@@ -55,6 +55,67 @@ pub fn spki_sha256(certificate_der: &[u8]) -> Option<[u8; 32]> {
     Some(Sha256::digest(spki).into())
 }
 
+/// A certificate's subject and SHA-256 fingerprint, for people
+/// ([`TlsInfo`](crate::TlsInfo)'s `Debug`, `smtp-send probe`). A subject
+/// that does not parse reads `(unreadable subject)`.
+pub fn summarize(certificate_der: &[u8]) -> crate::CertificateSummary {
+    crate::CertificateSummary::new(
+        subject(certificate_der).unwrap_or_else(|| "(unreadable subject)".to_owned()),
+        Sha256::digest(certificate_der).into(),
+    )
+}
+
+/// The subject Name's attributes with a short name (CN, O, OU, L, ST, C,
+/// emailAddress) as `CN=…, O=…`, in the certificate's order.
+fn subject(certificate_der: &[u8]) -> Option<String> {
+    const SEQUENCE: u8 = 0x30;
+    let (tag, certificate, _) = tlv(certificate_der)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let (tag, mut tbs, _) = tlv(certificate)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    if tbs.first() == Some(&0xa0) {
+        tbs = tlv(tbs)?.2;
+    }
+    // serial, signature, issuer, validity; then the subject.
+    for _ in 0..4 {
+        tbs = tlv(tbs)?.2;
+    }
+    let (tag, mut name, _) = tlv(tbs)?;
+    if tag != SEQUENCE {
+        return None;
+    }
+    let mut parts = Vec::new();
+    while !name.is_empty() {
+        let (_, mut set, rest) = tlv(name)?;
+        name = rest;
+        while !set.is_empty() {
+            let (_, attribute, rest) = tlv(set)?;
+            set = rest;
+            let (_, oid, value) = tlv(attribute)?;
+            let (value_tag, value, _) = tlv(value)?;
+            let short = match oid {
+                [0x55, 0x04, 0x03] => "CN",
+                [0x55, 0x04, 0x0A] => "O",
+                [0x55, 0x04, 0x0B] => "OU",
+                [0x55, 0x04, 0x07] => "L",
+                [0x55, 0x04, 0x08] => "ST",
+                [0x55, 0x04, 0x06] => "C",
+                [0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x01] => "emailAddress",
+                _ => continue,
+            };
+            // UTF8String, PrintableString, IA5String, T61String: text.
+            if matches!(value_tag, 0x0C | 0x13 | 0x16 | 0x14) {
+                parts.push(format!("{short}={}", String::from_utf8_lossy(value)));
+            }
+        }
+    }
+    Some(parts.join(", "))
+}
+
 /// The hash RFC 5929 §4.1 picks for a certificate signed with `algorithm`
 /// (the DER contents of its AlgorithmIdentifier): the signature's own
 /// hash, but SHA-256 for MD5 and SHA-1. `None` when the algorithm has no

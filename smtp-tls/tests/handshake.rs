@@ -213,6 +213,33 @@ fn channel_binding_matches_the_servers_end() {
     );
 }
 
+/// `TlsInfo`'s `Debug` shows each certificate's subject and fingerprint,
+/// not hundreds of DER numbers.
+#[test]
+fn tls_info_debug_shows_subjects_and_fingerprints() {
+    use sha2::Digest as _;
+    let ca = ca();
+    let leaf = leaf(&ca, "mx.example", None);
+    let server = server_config(&leaf, BOTH, None);
+    let (client, _) = established(&trusting(&ca), server, "mx.example").unwrap();
+    let info = client.info();
+    let der = CertificateDer::from_pem_slice(leaf.0.as_bytes()).unwrap();
+    let summary = &info.peer_summaries[0];
+    assert_eq!(
+        summary.sha256.as_slice(),
+        sha2::Sha256::digest(der.as_ref()).as_slice()
+    );
+    assert_eq!(summary.subject, "CN=rcgen self signed cert");
+    assert_eq!(summary.fingerprint().len(), 95);
+    let debug = format!("{info:?}");
+    assert!(
+        debug.contains("CN=rcgen self signed cert (SHA-256 "),
+        "{debug}"
+    );
+    assert!(debug.contains(&summary.fingerprint()), "{debug}");
+    assert!(debug.len() < 400, "{debug}");
+}
+
 #[test]
 fn untrusted_ca_is_unknown_issuer() {
     let (ca, other) = (ca(), ca());
