@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Keeps the kernel from handing the interop instances' fixed loopback ports
-# (42525-42560: Postfix, smtp-sink, Dovecot, Exim; see interop.sh) to
+# (42525-42570: Postfix, smtp-sink, Dovecot, Exim, see interop.sh; the GNU
+# SASL harnesses, see gsasl-check.sh) to
 # outgoing connections as ephemeral source ports. They sit inside Linux's
 # default ephemeral range (32768-60999), and the soak's thousands of
 # connections leave sockets in TIME_WAIT on random ports for a minute: CI
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 FIRST=42525
-LAST=42560
+LAST=42570
 sysctl=/proc/sys/net/ipv4/ip_local_reserved_ports
 
 if [ -w "$sysctl" ]; then
