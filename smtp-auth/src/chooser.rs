@@ -49,6 +49,12 @@ enum Make {
 /// SCRAM says so (GS2 flag `y`), and a server that supports -PLUS fails
 /// the exchange: someone stripped its list. When the server offers -PLUS
 /// but the configured order picks a plain SCRAM, the flag is `n`.
+///
+/// On TLS 1.2 the binding is `tls-server-end-point` (rustls has no
+/// `tls-unique`); servers built on GNU SASL, Dovecot or Cyrus SASL expect
+/// `tls-unique` there and refuse it. Disable the -PLUS mechanisms for such
+/// a server (or use TLS 1.3, where every implementation binds to
+/// `tls-exporter`).
 #[derive(Clone)]
 pub struct Chooser {
     credentials: Arc<Credentials>,
