@@ -253,7 +253,7 @@ pub(crate) struct Cli {
     #[arg(long = "body", value_name = "TEXT|@FILE", conflicts_with = "message")]
     pub(crate) body: Option<String>,
 
-    /// Quick message: attach FILE (repeatable; type from the extension, base64)
+    /// Quick message: attach FILE (repeatable; type from the extension; base64, or quoted-printable for text)
     #[arg(long = "attach", value_name = "FILE", conflicts_with = "message")]
     pub(crate) attach: Vec<std::path::PathBuf>,
 

@@ -94,14 +94,14 @@ impl Entry<'_> {
         if let Some(size) = self.size {
             line.push_str(&format!(" mailsize={size}"));
         }
+        // As msmtp: the last reply's code and text, on success too
+        // (`smtpmsg='250 2.0.0 Ok: queued as …'`).
         if let Some(reply) = self.reply {
             line.push_str(&format!(" smtpstatus={}", reply.code()));
-            if self.code != exit::OK {
-                line.push_str(&format!(
-                    " smtpmsg={}",
-                    quoted(&format!("{} {}", reply.code(), reply.message()))
-                ));
-            }
+            line.push_str(&format!(
+                " smtpmsg={}",
+                quoted(&format!("{} {}", reply.code(), reply.message()))
+            ));
         }
         if let Some(error) = self.error {
             line.push_str(&format!(" errormsg={}", quoted(error)));

@@ -1,7 +1,8 @@
 //! Quick messages, swaks style: `--to`, `--subject`, `--header`, `--body`,
 //! `--attach` build a message with mail-builder (Date, Message-ID,
-//! MIME-Version, RFC 2047 for non-ASCII header text, multipart/mixed with
-//! base64 parts when files are attached). Attachments are read into
+//! MIME-Version, RFC 2047 for non-ASCII header text, multipart/mixed when
+//! files are attached: binary parts base64, `text/*` parts
+//! quoted-printable or 7bit, as mail-builder chooses). Attachments are read into
 //! memory: mail-builder serialises from memory.
 
 use std::path::{Path, PathBuf};
@@ -176,5 +177,39 @@ mod tests {
             assert!(text.contains(h), "{h}: {text}");
         }
         assert!(text.contains("X-Note: =?utf-8?"), "{text}");
+    }
+
+    /// What the docs say: binary attachments are base64, text ones are
+    /// not.
+    #[test]
+    fn attachment_encodings_are_as_documented() {
+        let dir = std::env::temp_dir().join(format!("smtp-send-attach-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("table.csv");
+        std::fs::write(&csv, "a,b\r\n1,2\r\n").unwrap();
+        let bin = dir.join("blob.bin");
+        std::fs::write(&bin, [0u8, 159, 146, 150, 255]).unwrap();
+        let from = Address::parse("me@example.org").unwrap();
+        let to = vec!["you@example.org".to_owned()];
+        let attach = vec![csv, bin];
+        let m = build(&Quick {
+            from: &from,
+            to: &to,
+            subject: None,
+            headers: &[],
+            body: Some("hello"),
+            attach: &attach,
+        })
+        .unwrap();
+        let text = String::from_utf8(m).unwrap();
+        let part = |name: &str| {
+            let at = text.find(name).unwrap_or_else(|| panic!("{name}: {text}"));
+            let start = text[..at].rfind("Content-Type").unwrap();
+            text[start..].split("\r\n\r\n").next().unwrap().to_owned()
+        };
+        assert!(part("table.csv").contains("text/csv"), "{text}");
+        assert!(!part("table.csv").contains("base64"), "{text}");
+        assert!(part("blob.bin").contains("base64"), "{text}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
