@@ -404,9 +404,19 @@ impl Config {
             .iter()
             .find(|a| a.name == name)
             .ok_or_else(|| {
+                let names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+                let known = if names.is_empty() {
+                    "it defines none".to_owned()
+                } else {
+                    format!("it defines: {}", names.join(", "))
+                };
                 fail(
                     exit::CONFIG,
-                    format!("{}: account {name} not found", self.path.display()),
+                    format!(
+                        "{}: account {} not found ({known})",
+                        self.path.display(),
+                        smtpkit_proto::escape_text(name)
+                    ),
                 )
             })
     }

@@ -379,7 +379,12 @@ fn configuration_errors() {
         MESSAGE,
     );
     assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("account b not found"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("account b not found (it defines: a)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(file.to_str().unwrap()), "{stderr}");
     let out = smtp_send(&["-C", file.to_str().unwrap(), "x@example.org"], MESSAGE);
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no default account"));
