@@ -175,6 +175,15 @@ impl fmt::Display for EnhancedStatusCode {
     }
 }
 
+impl std::str::FromStr for Reply {
+    type Err = ReplyError;
+
+    /// As [`Reply::parse`].
+    fn from_str(text: &str) -> Result<Reply, ReplyError> {
+        Reply::parse(text)
+    }
+}
+
 impl std::str::FromStr for EnhancedStatusCode {
     type Err = InvalidInput;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -256,6 +265,44 @@ impl Reply {
         text: &str,
     ) -> Result<Reply, InvalidInput> {
         Reply::new(code, enhanced, vec![text.to_owned()])
+    }
+
+    /// Parses a reply as a server writes it: one line (`550 5.1.1 no such
+    /// user`) or several (`250-first\r\n250 last`), CRLF or LF between
+    /// them, the last line's end optional. For tests and scripted
+    /// doubles (`StubMailer::refuse`), with the limits and checks the
+    /// client applies to replies from the wire.
+    ///
+    /// ```
+    /// use smtpkit_proto::Reply;
+    ///
+    /// let reply = Reply::parse("550 5.1.1 no such user")?;
+    /// assert_eq!(reply.code().get(), 550);
+    /// assert_eq!(reply.enhanced_code().map(|c| c.to_string()).as_deref(), Some("5.1.1"));
+    /// assert_eq!(reply.message(), "no such user");
+    /// assert_eq!(Reply::parse("250-mx.example\n250 SIZE 1000")?.lines().len(), 2);
+    /// assert!(Reply::parse("hello").is_err());
+    /// # Ok::<(), smtpkit_proto::ReplyError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A [`ReplyError`]: a malformed line, a code that changes, control
+    /// characters, a limit exceeded, or not exactly one reply
+    /// ([`ReplyError::MalformedLine`] naming what is left over).
+    pub fn parse(text: &str) -> Result<Reply, ReplyError> {
+        let mut wire = String::with_capacity(text.len() + 2);
+        for line in text.trim_end_matches(['\r', '\n']).split('\n') {
+            wire.push_str(line.strip_suffix('\r').unwrap_or(line));
+            wire.push_str("\r\n");
+        }
+        let leftover = |rest: &[u8]| ReplyError::MalformedLine {
+            line: String::from_utf8_lossy(&rest[..rest.len().min(64)]).into_owned(),
+        };
+        match ReplyDecoder::new(ReplyLimits::default()).decode(wire.as_bytes())? {
+            Decoded::Complete { item, consumed } if consumed == wire.len() => Ok(item),
+            Decoded::Complete { consumed, .. } => Err(leftover(&wire.as_bytes()[consumed..])),
+            Decoded::Incomplete { .. } => Err(leftover(wire.as_bytes())),
+        }
     }
 
     /// A reply with no text.
