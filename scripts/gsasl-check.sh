@@ -61,14 +61,8 @@ die() {
 }
 
 # --- 1. packages ------------------------------------------------------------
-missing_packages() {
-    local pkg
-    for pkg in "${PACKAGES[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
-            echo "$pkg"
-        fi
-    done
-}
+# shellcheck source=scripts/packages.sh
+. "$here/packages.sh"
 
 missing_commands() {
     local entry
@@ -78,22 +72,11 @@ missing_commands() {
 }
 
 install_packages() {
-    local missing to_install
-    missing=$(missing_packages)
-    if [ -z "$missing" ] && [ -z "$(missing_commands)" ] &&
-        pkg-config --exists libgsasl gnutls 2>/dev/null; then
-        return 0
-    fi
-    [ "$(id -u)" = 0 ] || die "missing packages ($(tr "\n" " " <<<"$missing")); installing them needs root"
-    # Only what is missing: naming an installed package would upgrade it.
-    mapfile -t to_install < <(missing_packages)
-    [ "${#to_install[@]}" -gt 0 ] || to_install=("${PACKAGES[@]}")
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${to_install[@]}"
+    install_missing gsasl-check "${PACKAGES[@]}"
+    local missing
     missing=$(missing_commands)
     [ -z "$missing" ] || die "missing after installing: $missing"
-    missing=$(missing_packages)
-    [ -z "$missing" ] || die "still not installed: $missing"
+    pkg-config --exists libgsasl gnutls || die "pkg-config finds no libgsasl or gnutls"
 }
 
 install_packages

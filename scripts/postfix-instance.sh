@@ -79,15 +79,8 @@ usage() {
     exit 2
 }
 
-# Prints the packages of PACKAGES that are not installed.
-missing_packages() {
-    local pkg
-    for pkg in "${PACKAGES[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
-            echo "$pkg"
-        fi
-    done
-}
+# shellcheck source=scripts/packages.sh
+. "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
 
 # Prints "COMMAND (PACKAGE)" for each command of COMMANDS not on PATH.
 missing_commands() {
@@ -99,7 +92,7 @@ missing_commands() {
 
 do_install() {
     local missing
-    missing=$(missing_packages)
+    missing=$(missing_packages "${PACKAGES[@]}")
     if [ -z "$missing" ] && [ -z "$(missing_commands)" ]; then
         return 0
     fi
@@ -114,7 +107,7 @@ do_install() {
     chmod 755 "$policy"
     # Only what is missing: naming an installed package would upgrade it.
     local to_install
-    mapfile -t to_install < <(missing_packages)
+    mapfile -t to_install < <(missing_packages "${PACKAGES[@]}")
     [ "${#to_install[@]}" -gt 0 ] || to_install=("${PACKAGES[@]}")
     local rc=0
     {
@@ -129,7 +122,7 @@ do_install() {
     [ "$rc" = 0 ] || die "apt-get failed ($rc)"
     missing=$(missing_commands)
     [ -z "$missing" ] || die "missing after installing: $missing"
-    missing=$(missing_packages)
+    missing=$(missing_packages "${PACKAGES[@]}")
     [ -z "$missing" ] || die "still not installed: $missing"
 }
 

@@ -56,23 +56,12 @@ die() {
 }
 
 # --- 1. packages ------------------------------------------------------------
-missing_packages() {
-    local pkg
-    for pkg in "${PACKAGES[@]}"; do
-        if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
-            echo "$pkg"
-        fi
-    done
-}
+# shellcheck source=scripts/packages.sh
+. "$(dirname "$0")/packages.sh"
 
 pg_bindir() { find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1; }
 
-mapfile -t to_install < <(missing_packages)
-if [ "${#to_install[@]}" -gt 0 ]; then
-    [ "$(id -u)" = 0 ] || die "missing packages (${to_install[*]}); installing them needs root"
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${to_install[@]}"
-fi
+install_missing postgres-endpoint-check "${PACKAGES[@]}"
 bindir=$(pg_bindir)
 if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
     die "no /usr/lib/postgresql/*/bin/initdb"

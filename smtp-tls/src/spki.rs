@@ -31,18 +31,8 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 /// sha256sum` prints.
 pub fn spki_sha256(certificate_der: &[u8]) -> Option<[u8; 32]> {
     const SEQUENCE: u8 = 0x30;
-    let (tag, certificate, _) = tlv(certificate_der)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = tlv(certificate)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    // [0] version (optional), serial, signature, issuer, validity, subject.
-    if tbs.first() == Some(&0xa0) {
-        tbs = tlv(tbs)?.2;
-    }
+    // serial, signature, issuer, validity, subject; then the key.
+    let mut tbs = tbs_fields(certificate_der)?;
     for _ in 0..5 {
         tbs = tlv(tbs)?.2;
     }
@@ -65,21 +55,29 @@ pub fn summarize(certificate_der: &[u8]) -> crate::CertificateSummary {
     )
 }
 
-/// The subject Name's attributes with a short name (CN, O, OU, L, ST, C,
-/// emailAddress) as `CN=…, O=…`, in the certificate's order.
-fn subject(certificate_der: &[u8]) -> Option<String> {
+/// The TBSCertificate's fields after the optional `[0]` version: serial,
+/// signature, issuer, validity, subject, subjectPublicKeyInfo, ….
+fn tbs_fields(certificate_der: &[u8]) -> Option<&[u8]> {
     const SEQUENCE: u8 = 0x30;
     let (tag, certificate, _) = tlv(certificate_der)?;
     if tag != SEQUENCE {
         return None;
     }
-    let (tag, mut tbs, _) = tlv(certificate)?;
+    let (tag, tbs, _) = tlv(certificate)?;
     if tag != SEQUENCE {
         return None;
     }
     if tbs.first() == Some(&0xa0) {
-        tbs = tlv(tbs)?.2;
+        return Some(tlv(tbs)?.2);
     }
+    Some(tbs)
+}
+
+/// The subject Name's attributes with a short name (CN, O, OU, L, ST, C,
+/// emailAddress) as `CN=…, O=…`, in the certificate's order.
+fn subject(certificate_der: &[u8]) -> Option<String> {
+    const SEQUENCE: u8 = 0x30;
+    let mut tbs = tbs_fields(certificate_der)?;
     // serial, signature, issuer, validity; then the subject.
     for _ in 0..4 {
         tbs = tlv(tbs)?.2;
