@@ -434,7 +434,12 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         }
         let mut sources = Vec::with_capacity(messages.len());
         for (envelope, body) in messages {
-            sources.push((envelope, open_body::<R>(body).await));
+            // The same buffer as the previous message shares its inspection.
+            let source = match body {
+                Body::Bytes(bytes) => Source::memory_after(bytes, sources.last().map(|(_, s)| s)),
+                body => open_body::<R>(body).await,
+            };
+            sources.push((envelope, source));
         }
         self.send_sources(sources).await
     }

@@ -390,11 +390,7 @@ impl<C: Clock> Client<C> {
         &mut self,
         messages: Vec<(Envelope, Body<'_>)>,
     ) -> Vec<Result<DeliveryReport, Error>> {
-        let sources = messages
-            .into_iter()
-            .map(|(envelope, body)| (envelope, body.into()))
-            .collect();
-        self.send_sources(sources)
+        self.send_sources(smtpkit_client::sources(messages))
     }
 
     pub(crate) fn send_source(

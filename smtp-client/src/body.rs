@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
+use smtpkit_proto::Envelope;
+
 use crate::source::Source;
 
 /// A message body as a caller hands it to a client: in memory, a file, or
@@ -69,12 +71,35 @@ impl<M: Clone, F: ReplayFile, R> Body<M, F, R> {
 /// A body whose file is already open becomes a [`Source`] without I/O.
 impl<M: AsRef<[u8]>, F, R> From<Body<M, F, R>> for Source<M, F, R> {
     fn from(body: Body<M, F, R>) -> Self {
-        match body {
-            Body::Bytes(bytes) => Source::memory(bytes),
+        body.into_source_after(None)
+    }
+}
+
+impl<M: AsRef<[u8]>, F, R> Body<M, F, R> {
+    /// The [`Source`] of this body (an open file needs no I/O), sharing
+    /// the inspection of `previous` when both are the very same octets in
+    /// memory ([`Source::memory_after`]): a batch that sends one buffer
+    /// many times inspects it once.
+    pub fn into_source_after(self, previous: Option<&Source<M, F, R>>) -> Source<M, F, R> {
+        match self {
+            Body::Bytes(bytes) => Source::memory_after(bytes, previous),
             Body::File(file) => Source::file(file),
             Body::Reader(reader) => Source::reader(reader),
         }
     }
+}
+
+/// A batch's bodies as sources ([`Body::into_source_after`]: the same
+/// buffer sent many times is inspected once).
+pub fn sources<M: AsRef<[u8]>, F, R>(
+    messages: Vec<(Envelope, Body<M, F, R>)>,
+) -> Vec<(Envelope, Source<M, F, R>)> {
+    let mut sources: Vec<(Envelope, Source<M, F, R>)> = Vec::with_capacity(messages.len());
+    for (envelope, body) in messages {
+        let source = body.into_source_after(sources.last().map(|(_, s)| s));
+        sources.push((envelope, source));
+    }
+    sources
 }
 
 impl<'a, F, R> From<&'a [u8]> for Body<&'a [u8], F, R> {

@@ -65,6 +65,17 @@ impl<B: AsRef<[u8]>> MemoryBody<B> {
         }
     }
 
+    /// `bytes` with this body's inspection when they are the very same
+    /// octets ([`InspectedBody::share`]), from the first one.
+    ///
+    /// # Errors
+    /// `bytes`, given back, when they are other octets.
+    pub fn share(&self, bytes: B) -> Result<MemoryBody<B>, B> {
+        self.body
+            .share(bytes)
+            .map(|body| MemoryBody { body, position: 0 })
+    }
+
     /// What MAIL FROM needs to know about it.
     pub fn info(&self) -> BodyInfo {
         BodyInfo::from_report(self.body.report())

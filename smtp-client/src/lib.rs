@@ -88,7 +88,7 @@ pub mod settings;
 mod socket_timeouts;
 pub mod source;
 
-pub use body::{Body, ReplayFile};
+pub use body::{Body, ReplayFile, sources};
 pub use connect::{ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody};
 pub use error::{Error, TranscriptHook, timed_out};

@@ -130,7 +130,22 @@ impl<B, F, R> std::fmt::Debug for Source<B, F, R> {
 impl<B: AsRef<[u8]>, F, R> Source<B, F, R> {
     /// A body in memory: inspected now, in one pass, and sent in place.
     pub fn memory(bytes: B) -> Self {
-        let body = MemoryBody::new(bytes);
+        Source::memory_after(bytes, None)
+    }
+
+    /// As [`memory`](Self::memory), but when `previous` is a raw body in
+    /// memory with the very same octets (one buffer sent as many messages
+    /// in a batch), its inspection is shared instead of repeated.
+    pub fn memory_after(bytes: B, previous: Option<&Self>) -> Self {
+        let shared = match previous {
+            Some(Source {
+                head,
+                rest: Rest::Memory(body),
+                ..
+            }) if head.is_empty() => body.share(bytes),
+            _ => Err(bytes),
+        };
+        let body = shared.unwrap_or_else(MemoryBody::new);
         let plan = BodyPlan::Known(body.info());
         Source::with_rest(Rest::Memory(body), plan)
     }
@@ -514,6 +529,59 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
             None => Err(Error::Body(io::Error::other(
                 "the message header was not read to its end",
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::{Body, sources};
+    use smtpkit_proto::Address;
+
+    type Memory<'a> = Source<&'a [u8], std::fs::File, std::io::Empty>;
+
+    fn envelope() -> Envelope {
+        let address = |s: &str| Address::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        Envelope::new(address("a@example.org"), [address("b@example.org")])
+    }
+
+    fn memory<'a, 'b>(source: &'a mut Memory<'b>) -> &'a mut MemoryBody<&'b [u8]> {
+        match &mut source.rest {
+            Rest::Memory(body) => body,
+            _ => panic!("not in memory"),
+        }
+    }
+
+    /// A batch that sends one buffer many times shares the first
+    /// inspection, and the shared proof is the one a fresh inspection
+    /// gives, for wire-ready text and for text that needs normalising; a
+    /// copy of the same octets elsewhere is inspected on its own.
+    #[test]
+    fn a_batch_shares_the_inspection_of_one_buffer() {
+        for text in [
+            &b"Subject: a\r\n\r\nready\r\n"[..],
+            &b"Subject: b\n\n.dot and bare LF\n"[..],
+        ] {
+            let copy = text.to_vec();
+            let messages = vec![
+                (envelope(), Body::Bytes(text)),
+                (envelope(), Body::Bytes(text)),
+                (envelope(), Body::Bytes(&copy[..])),
+            ];
+            let mut batch: Vec<(Envelope, Memory<'_>)> = sources(messages);
+            let mut fresh: Memory<'_> = Source::memory(text);
+            let expected = memory(&mut fresh).next_piece(usize::MAX).is_wire_ready();
+            assert_eq!(expected, text.ends_with(b"\r\n"), "{text:?}");
+            for (_, source) in &mut batch {
+                assert_eq!(
+                    format!("{:?}", source.plan()),
+                    format!("{:?}", fresh.plan())
+                );
+                let piece = memory(source).next_piece(usize::MAX);
+                assert_eq!(piece.bytes(), text);
+                assert_eq!(piece.is_wire_ready(), expected, "{text:?}");
+            }
         }
     }
 }

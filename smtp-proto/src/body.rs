@@ -759,6 +759,39 @@ impl<B: AsRef<[u8]>> InspectedBody<B> {
         self.bytes.as_ref()
     }
 
+    /// This body's inspection for `bytes`, when they are the very octets
+    /// it inspected: the same address and length, as two clones of one
+    /// `Bytes` or two borrows of one buffer are while both are alive (a
+    /// batch that sends one message many times). `Err(bytes)` otherwise:
+    /// inspect them with [`new`](Self::new). Saves a pass over the body
+    /// per message without trusting anything but the address.
+    ///
+    /// ```
+    /// use smtpkit_proto::InspectedBody;
+    ///
+    /// let message = bytes::Bytes::from_static(b"Subject: hi\r\n\r\nHello\r\n");
+    /// let first = InspectedBody::new(message.clone());
+    /// let again = first.share(message.clone()).expect("the same buffer");
+    /// assert!(again.is_wire_ready());
+    /// let copy = bytes::Bytes::copy_from_slice(&message);
+    /// assert!(first.share(copy).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// `bytes`, given back, when they are other octets.
+    pub fn share(&self, bytes: B) -> Result<InspectedBody<B>, B> {
+        let octets = bytes.as_ref();
+        if !(self.still_inspected(octets) && self.still_inspected(self.bytes.as_ref())) {
+            return Err(bytes);
+        }
+        Ok(InspectedBody {
+            bytes,
+            report: self.report,
+            wire_ready: self.wire_ready,
+            inspected: self.inspected,
+        })
+    }
+
     /// The body back.
     pub fn into_inner(self) -> B {
         self.bytes
