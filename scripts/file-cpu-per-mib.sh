@@ -7,11 +7,13 @@
 #
 #   scripts/file-cpu-per-mib.sh [COUNT] [REPEATS] [KIB]
 #
-# Defaults: 150 messages of 1024 KiB (a text message with CRLF lines of
+# COUNT 1 measures a single send (`-m FILE` without --count: the file is
+# streamed from disk). Defaults: 150 messages of 1024 KiB (a text message with CRLF lines of
 # 76 octets), 3 repeats, alternating the two senders. Prints user+system
 # CPU in ms per MiB for each run, the medians, and smtp-send's median over
 # smtp-source's. Needs smtp-sink and smtp-source (Debian postfix) and
-# /usr/bin/time; builds smtp-send in release mode.
+# /usr/bin/time; builds smtp-send in release mode, unless SMTP_SEND names
+# another binary (an older build, to compare two commits in one run).
 set -euo pipefail
 
 count=${1:-150}
@@ -22,8 +24,12 @@ cd "$root"
 for tool in smtp-sink smtp-source; do
     command -v "$tool" >/dev/null 2>&1 || { echo "file-cpu-per-mib: $tool not found (Debian postfix)" >&2; exit 2; }
 done
-cargo build -q --release -p smtpkit-send
-send="$root/target/release/smtp-send"
+if [ -n "${SMTP_SEND:-}" ]; then
+    send=$SMTP_SEND
+else
+    cargo build -q --release -p smtpkit-send
+    send="$root/target/release/smtp-send"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/file-cpu.XXXXXX")
 sink_pid=
@@ -46,10 +52,24 @@ open(path, "wb").write(bytes(body))
 PY
 mib=$(python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) * $count / 1048576)" "$work/msg.eml")
 
-port=$((43000 + RANDOM % 2000))
-smtp-sink -c "127.0.0.1:$port" 1000 >/dev/null 2>&1 &
-sink_pid=$!
-sleep 0.5
+user_opt=()
+[ "$(id -u)" = 0 ] && user_opt=(-u nobody) # smtp-sink refuses root
+up=
+for _ in 1 2 3 4 5; do
+    port=$((43000 + RANDOM % 2000))
+    smtp-sink -c "${user_opt[@]}" "127.0.0.1:$port" 1000 >"$work/sink.log" 2>&1 &
+    sink_pid=$!
+    for _ in $(seq 50); do
+        kill -0 "$sink_pid" 2>/dev/null || break
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            up=1
+            break
+        fi
+        sleep 0.1
+    done
+    [ -n "$up" ] && break
+done
+[ -n "$up" ] || { echo "file-cpu-per-mib: smtp-sink did not start:" >&2; cat "$work/sink.log" >&2; exit 1; }
 
 cpu() { # prints user+system seconds of the command
     /usr/bin/time -f "%U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || {
@@ -59,11 +79,15 @@ cpu() { # prints user+system seconds of the command
     awk '{ print $1 + $2 }' "$work/time"
 }
 
+# One message goes the way a single send goes: the file streamed from
+# disk (read twice: inspected, then sent), not the bulk mode's buffer.
+count_opt=(--count "$count")
+[ "$count" = 1 ] && count_opt=()
 ours=()
 theirs=()
 for r in $(seq "$repeats"); do
     a=$(cpu "$send" -s "127.0.0.1:$port" --tls none -f a@example.org -m "$work/msg.eml" \
-        --count "$count" --runtime blocking b@example.net)
+        "${count_opt[@]}" --runtime blocking b@example.net)
     b=$(cpu smtp-source -d -s 1 -m "$count" -f a@example.org -t b@example.net \
         -F "$work/msg.eml" "127.0.0.1:$port")
     a_ms=$(python3 -c "print(round($a * 1000 / $mib, 3))")

@@ -1170,6 +1170,68 @@ fn bodies_are_streamed_with_backpressure() {
     assert!(h.outcome(id).unwrap().all_delivered());
 }
 
+/// The next message's envelope rides in the flight of the previous end of
+/// data only when that body fit in one flight; after a larger body it
+/// waits for the end-of-data reply (a server that answers the end of data
+/// alone holds its next replies under Nagle until the client acknowledges,
+/// 40 ms a message), and so does QUIT.
+#[test]
+fn after_a_body_larger_than_a_flight_the_next_command_waits_for_its_reply() {
+    let mut c = config();
+    c.options.max_buffered = 4096;
+    let mut h = Harness::new(c, Split::Whole);
+    let small = h
+        .session
+        .send(envelope(&["a@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    let large = h
+        .session
+        .send(envelope(&["b@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    let after = h
+        .session
+        .send(envelope(&["c@mx.example"]), BodyInfo::streamed())
+        .unwrap();
+    h.session.quit();
+    h.connect(&["PIPELINING"]);
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<a@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    // 4,096 octets: one flight, so the next envelope rides with its end.
+    let line = [b'x'; 62];
+    let mut flight = Vec::new();
+    for _ in 0..64 {
+        flight.extend_from_slice(&line);
+        flight.extend_from_slice(b"\r\n");
+    }
+    h.body(small, &flight);
+    assert!(h.client().ends_with(
+        "\r\n.\r\nMAIL FROM:<from@client.example>\r\nRCPT TO:<b@mx.example>\r\nDATA\r\n"
+    ));
+    h.server("250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+    // One octet more than a flight: the end of data goes alone.
+    let request = h.session.body_request().unwrap();
+    h.session
+        .push_body(large, &flight[..request.max_len], false)
+        .unwrap();
+    let first = h.client();
+    assert_eq!(first.len(), 4096);
+    h.session.push_body(large, b"x\r\n", true).unwrap();
+    assert_eq!(h.client(), "x\r\n.\r\n");
+    h.server("250 queued\r\n");
+    h.expect("MAIL FROM:<from@client.example>\r\nRCPT TO:<c@mx.example>\r\nDATA\r\n");
+    h.server("250 ok\r\n250 ok\r\n354 go\r\n");
+    h.session.push_body(after, &flight, false).unwrap();
+    h.client();
+    h.session.push_body(after, b"x\r\n", true).unwrap();
+    assert_eq!(h.client(), "x\r\n.\r\n", "QUIT waits too");
+    h.server("250 queued\r\n");
+    h.expect("QUIT\r\n");
+    h.server("221 bye\r\n");
+    for id in [small, large, after] {
+        assert!(h.outcome(id).unwrap().all_delivered());
+    }
+}
+
 #[test]
 fn authentication_step() {
     both(|split| {
