@@ -214,8 +214,8 @@ fn connect(mut connector: Connector) -> Result<Socket, Error> {
         let left = |deadline: Option<Instant>| deadline.map(|d| d.saturating_duration_since(now));
         let attempt = match connector.next(now) {
             ConnectStep::Resolve { host, port } => {
-                let addrs = (host, port).to_socket_addrs().map(Iterator::collect);
-                connector.on_resolved(addrs);
+                let addrs = (host, port).to_socket_addrs();
+                connector.on_resolved(addrs.map(Iterator::collect));
                 continue;
             }
             ConnectStep::Tcp {
