@@ -298,18 +298,27 @@ fn session_code(e: &SessionError) -> u8 {
 /// [`report_error`] for a connection that could not be made or set up:
 /// the message names the server, which may be a default the user never
 /// typed (`localhost:25` without `-s` or an msmtp account).
+///
+/// With an `envelope` the report is the one the library's one-call send
+/// gives for a connection that could not be set up
+/// ([`Error::not_connected`]): failure `not_connected`, and every
+/// recipient unsent with that reason.
 pub(crate) fn report_connect_error(
     cli: &Cli,
     settings: &ClientSettings,
-    error: &Error,
-    recipients: &[&str],
-) -> u8 {
+    error: Error,
+    envelope: Option<&Envelope>,
+) -> (u8, String) {
     let server = match &settings.unix_socket {
         Some(path) => path.display().to_string(),
         None => format!("{}:{}", settings.host, settings.port()),
     };
     let message = format!("connecting to {server}: {}", error.chain());
-    report(cli, error, None, recipients, message)
+    let error = match envelope {
+        Some(envelope) => Error::not_connected(envelope, error),
+        None => error,
+    };
+    (report(cli, &error, None, &[], message.clone()), message)
 }
 
 pub(crate) fn report_error(

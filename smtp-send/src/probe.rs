@@ -14,7 +14,7 @@ pub(crate) fn run(cli: &Cli) -> Result<u8, Fail> {
     let runtime = runtime_kind(cli)?;
     let client = match conn::connect(runtime, &settings, send::transcript(cli)) {
         Ok(c) => c,
-        Err(e) => return Ok(report_connect_error(cli, &settings, &e, &[])),
+        Err(e) => return Ok(report_connect_error(cli, &settings, e, None).0),
     };
     let info = client.info();
     let (before, after) = match &info.extensions_before_tls {

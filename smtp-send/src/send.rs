@@ -32,8 +32,8 @@ pub(crate) fn one(
         Ok(c) => c,
         Err(e) => {
             // Nothing was sent: every recipient is unsent, and says so.
-            let code = output::report_connect_error(cli, settings, &e, &addresses(&envelope));
-            log.write(&envelope, false, None, None, Some(&e.chain()), code);
+            let (code, why) = output::report_connect_error(cli, settings, e, Some(&envelope));
+            log.write(&envelope, false, None, None, Some(&why), code);
             return Ok(code);
         }
     };

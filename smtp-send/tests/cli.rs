@@ -628,11 +628,24 @@ fn authentication_flags_and_exit_77() {
             "alice",
             "--password-file",
             file.to_str().unwrap(),
+            "--json",
             "x@example.org",
         ],
         MESSAGE,
     );
     assert_eq!(out.status.code(), Some(77));
+    // The report accounts for the recipient as the library's one-call
+    // send does: failure `not_connected`, the recipient unsent, the why.
+    let report = json(&out);
+    assert_eq!(report["failure"]["kind"], "not_connected");
+    assert_eq!(report["unsent"], serde_json::json!(["x@example.org"]));
+    assert_eq!(report["recipients"][0]["status"], "unsent");
+    assert_eq!(report["recipients"][0]["reason"], "not_connected");
+    let why = report["error"].as_str().unwrap();
+    assert!(
+        why.contains("authentication failed") && why.contains("535"),
+        "{why}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
