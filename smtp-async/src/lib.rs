@@ -108,8 +108,9 @@ use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 /// For [`runtime_api!`]'s re-exports.
 #[doc(hidden)]
 pub use smtpkit_client::exports;
-/// The settings, envelope, report and error types and the test doubles,
-/// so that a caller needs no other crate.
+// The settings, envelope, report and error types and the test doubles,
+// so that a caller needs no other crate. (A `///` here would be glued to
+// the docs of every item the glob brings in.)
 pub use smtpkit_client::exports::*;
 use smtpkit_client::{
     Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageReader, Source, timed_out,

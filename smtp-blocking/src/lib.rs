@@ -70,8 +70,9 @@ mod pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
-/// The settings, envelope, report and error types and the test doubles,
-/// so that a caller needs no other crate.
+// The settings, envelope, report and error types and the test doubles,
+// so that a caller needs no other crate. (A `///` here would be glued to
+// the docs of every item the glob brings in.)
 pub use smtpkit_client::exports::*;
 use smtpkit_proto::UsageError;
 

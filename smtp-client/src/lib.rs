@@ -97,7 +97,8 @@ pub use settings::{
     AuthSettings, ClientSettings, Credentials, KEYS, Key, PropertyError, Protocol, ProxyKind,
     ProxySettings, SessionOptions, TlsOptions,
 };
-/// The TLS settings' own types, so that a caller needs no other crate.
+// The TLS settings' own types, so that a caller needs no other crate. (A
+// `///` here would be glued to the docs of each item.)
 pub use smtpkit_tls::{RootSource, TlsSettings, Trust};
 pub use socket_timeouts::SocketTimeouts;
 pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
@@ -111,12 +112,12 @@ pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
 pub mod exports {
     pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
     pub use crate::{
-        ClientSettings, Error, PropertyError, Protocol, RootSource, TlsSettings, TranscriptHook,
-        Trust,
+        AuthSettings, ClientSettings, Credentials, Error, PropertyError, Protocol, RootSource,
+        TlsOptions, TlsSettings, TranscriptHook, Trust,
     };
     pub use smtpkit_proto::{
         Address, DeliveryReport, EnhancedStatusCode, Envelope, ErrorClass, FailureKind, Host,
-        RecipientReport, RecipientStatus, Reply, ReplyCode, ReversePath, SendFailure, SessionError,
-        SessionInfo, StartTlsPolicy, Timeouts, UnsentReason,
+        RecipientReport, RecipientStatus, Reply, ReplyCode, ReversePath, Secret, SendFailure,
+        SessionError, SessionInfo, StartTlsPolicy, Timeouts, UnsentReason,
     };
 }

@@ -414,11 +414,15 @@ impl ClientSettings {
     /// turns STARTTLS off. Keys outside the protocol's
     /// prefix are ignored, as JavaMail ignores other providers' keys.
     ///
+    /// A password is never a property (JavaMail takes it as an argument
+    /// to `connect`): set it on the result, as the last lines show.
+    ///
     /// # Errors
     /// A [`PropertyError`] for the first malformed or unsupported value.
     ///
     /// ```
     /// use smtpkit_client::{ClientSettings, Protocol};
+    /// use smtpkit_proto::Secret;
     ///
     /// let settings = ClientSettings::from_properties(Protocol::Smtp, [
     ///     ("mail.smtp.host", "mx.example.org"),
@@ -431,6 +435,13 @@ impl ClientSettings {
     /// assert!(settings.session.send_partial);
     /// assert_eq!(settings.unknown_keys, ["mail.smtp.colour"]);
     /// assert!(ClientSettings::from_properties(Protocol::Smtp, [("mail.smtp.port", "25x")]).is_err());
+    ///
+    /// let mut settings = ClientSettings::from_properties(Protocol::Smtp, [
+    ///     ("mail.smtp.auth", "true"),
+    ///     ("mail.smtp.user", "alice"),
+    /// ])?;
+    /// settings.auth.credentials.password = Secret::new("Wonderland-2026");
+    /// assert!(settings.auth.enabled);
     /// # Ok::<(), smtpkit_client::PropertyError>(())
     /// ```
     pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(

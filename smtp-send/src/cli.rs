@@ -19,7 +19,9 @@ Exit status (sysexits):
   64  usage error
   65  the message could not be read or is invalid
   67  a recipient was refused (75 when every refusal was a 4xx)
-  69  the server refused permanently (5xx, or lacks what the message needs)
+  69  the server refused permanently (5xx), lacks what is needed (STARTTLS
+      when credentials are set, 8BITMIME, SIZE), or TLS or the proxy
+      failed (an untrusted or mismatched certificate)
   75  temporary failure (4xx, connection lost, timeout)
   76  malformed server reply
   77  authentication failed
