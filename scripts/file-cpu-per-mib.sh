@@ -21,6 +21,8 @@ repeats=${2:-3}
 kib=${3:-1024}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/smtp-sink.sh
+. "$root/scripts/smtp-sink.sh"
 for tool in smtp-sink smtp-source; do
     command -v "$tool" >/dev/null 2>&1 || { echo "file-cpu-per-mib: $tool not found (Debian postfix)" >&2; exit 2; }
 done
@@ -52,24 +54,7 @@ open(path, "wb").write(bytes(body))
 PY
 mib=$(python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) * $count / 1048576)" "$work/msg.eml")
 
-user_opt=()
-[ "$(id -u)" = 0 ] && user_opt=(-u nobody) # smtp-sink refuses root
-up=
-for _ in 1 2 3 4 5; do
-    port=$((43000 + RANDOM % 2000))
-    smtp-sink -c "${user_opt[@]}" "127.0.0.1:$port" 1000 >"$work/sink.log" 2>&1 &
-    sink_pid=$!
-    for _ in $(seq 50); do
-        kill -0 "$sink_pid" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            up=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-done
-[ -n "$up" ] || { echo "file-cpu-per-mib: smtp-sink did not start:" >&2; cat "$work/sink.log" >&2; exit 1; }
+start_smtp_sink file-cpu-per-mib "$work/sink.log"
 
 cpu() { # prints user+system seconds of the command
     /usr/bin/time -f "%U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || {
@@ -101,5 +86,6 @@ import statistics, sys
 ours = [float(x) for x in sys.argv[1].split()]
 theirs = [float(x) for x in sys.argv[2].split()]
 a, b = statistics.median(ours), statistics.median(theirs)
-print(f"median: smtp-send {a:.3f} ms/MiB, smtp-source {b:.3f} ms/MiB, ratio {a / b:.2f}x")
+ratio = f"{a / b:.2f}x" if b > 0 else "n/a (too few messages to measure; raise COUNT)"
+print(f"median: smtp-send {a:.3f} ms/MiB, smtp-source {b:.3f} ms/MiB, ratio {ratio}")
 PY

@@ -23,6 +23,8 @@ sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(10000 20000 40000 50000 60000)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/smtp-sink.sh
+. "$root/scripts/smtp-sink.sh"
 command -v smtp-sink >/dev/null 2>&1 || { echo "recipients-cpu: smtp-sink not found (Debian postfix)" >&2; exit 2; }
 if [ -n "${SMTP_SEND:-}" ]; then
     send=$SMTP_SEND
@@ -40,24 +42,7 @@ cleanup() {
 trap cleanup EXIT
 printf 'Subject: fan-out\r\n\r\nOne message, many recipients.\r\n' >"$work/msg.eml"
 
-user_opt=()
-[ "$(id -u)" = 0 ] && user_opt=(-u nobody) # smtp-sink refuses root
-up=
-for _ in 1 2 3 4 5; do
-    port=$((43000 + RANDOM % 2000))
-    smtp-sink -c "${user_opt[@]}" "127.0.0.1:$port" 1000 >"$work/sink.log" 2>&1 &
-    sink_pid=$!
-    for _ in $(seq 50); do
-        kill -0 "$sink_pid" 2>/dev/null || break
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            up=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$up" ] && break
-done
-[ -n "$up" ] || { echo "recipients-cpu: smtp-sink did not start:" >&2; cat "$work/sink.log" >&2; exit 1; }
+start_smtp_sink recipients-cpu "$work/sink.log"
 
 # User CPU of one run with microsecond resolution (wait4's rusage;
 # /usr/bin/time prints hundredths). The argument list comes in a file:
