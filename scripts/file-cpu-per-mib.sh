@@ -21,25 +21,9 @@ repeats=${2:-3}
 kib=${3:-1024}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# shellcheck source=scripts/smtp-sink.sh
-. "$root/scripts/smtp-sink.sh"
-for tool in smtp-sink smtp-source; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "file-cpu-per-mib: $tool not found (Debian postfix)" >&2; exit 2; }
-done
-if [ -n "${SMTP_SEND:-}" ]; then
-    send=$SMTP_SEND
-else
-    cargo build -q --release -p smtpkit-send
-    send="$root/target/release/smtp-send"
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/file-cpu.XXXXXX")
-sink_pid=
-cleanup() {
-    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/measure.sh
+. "$root/scripts/measure.sh"
+measure_setup file-cpu-per-mib smtp-sink smtp-source
 
 # The message: headers, then lines of 74 letters and CRLF, to KIB KiB.
 python3 - "$work/msg.eml" "$kib" <<'PY'
@@ -54,7 +38,7 @@ open(path, "wb").write(bytes(body))
 PY
 mib=$(python3 -c "import os,sys; print(os.path.getsize(sys.argv[1]) * $count / 1048576)" "$work/msg.eml")
 
-start_smtp_sink file-cpu-per-mib "$work/sink.log"
+start_smtp_sink file-cpu-per-mib
 
 cpu() { # prints user+system seconds of the command
     /usr/bin/time -f "%U %S" -o "$work/time" "$@" >/dev/null 2>"$work/err" || {

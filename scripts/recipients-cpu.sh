@@ -23,26 +23,12 @@ sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(10000 20000 40000 50000 60000)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-# shellcheck source=scripts/smtp-sink.sh
-. "$root/scripts/smtp-sink.sh"
-command -v smtp-sink >/dev/null 2>&1 || { echo "recipients-cpu: smtp-sink not found (Debian postfix)" >&2; exit 2; }
-if [ -n "${SMTP_SEND:-}" ]; then
-    send=$SMTP_SEND
-else
-    cargo build -q --release -p smtpkit-send
-    send="$root/target/release/smtp-send"
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/rcpt-cpu.XXXXXX")
-sink_pid=
-cleanup() {
-    [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/measure.sh
+. "$root/scripts/measure.sh"
+measure_setup recipients-cpu smtp-sink
 printf 'Subject: fan-out\r\n\r\nOne message, many recipients.\r\n' >"$work/msg.eml"
 
-start_smtp_sink recipients-cpu "$work/sink.log"
+start_smtp_sink recipients-cpu
 
 # User CPU of one run with microsecond resolution (wait4's rusage;
 # /usr/bin/time prints hundredths). The argument list comes in a file:

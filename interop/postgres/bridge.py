@@ -421,31 +421,32 @@ class Session:
         self.reply("535 5.7.8 " + failure.message)
         return False
 
+    def refuse_unless(self, condition, reply):
+        """True when `condition` holds; else answers `reply`."""
+        if not condition:
+            self.reply(reply)
+        return condition
+
     def cmd_MAIL(self, _arg):
-        if not self.authenticated:
-            self.reply("530 5.7.0 Authentication required")
+        if not self.refuse_unless(self.authenticated, "530 5.7.0 Authentication required"):
             return False
         self.mail, self.rcpt = True, False
         self.reply("250 2.1.0 Ok")
         return True
 
     def cmd_RCPT(self, _arg):
-        if not self.authenticated:
-            self.reply("530 5.7.0 Authentication required")
+        if not self.refuse_unless(self.authenticated, "530 5.7.0 Authentication required"):
             return False
-        if not self.mail:
-            self.reply("503 5.5.1 Need MAIL first")
+        if not self.refuse_unless(self.mail, "503 5.5.1 Need MAIL first"):
             return False
         self.rcpt = True
         self.reply("250 2.1.5 Ok")
         return True
 
     def cmd_DATA(self, _arg):
-        if not self.authenticated:
-            self.reply("530 5.7.0 Authentication required")
+        if not self.refuse_unless(self.authenticated, "530 5.7.0 Authentication required"):
             return False
-        if not self.rcpt:
-            self.reply("503 5.5.1 Need RCPT first")
+        if not self.refuse_unless(self.rcpt, "503 5.5.1 Need RCPT first"):
             return False
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         while True:
