@@ -435,7 +435,10 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         }
         let mut sources = Vec::with_capacity(messages.len());
         for (envelope, body) in messages {
-            // The same buffer as the previous message shares its inspection.
+            // The same buffer as the previous message shares its inspection
+            // (Source::memory_after decides). Not through `open_body`: a
+            // borrow of the previous source held across its `.await` would
+            // make the future not `Send` (the runtime's file is not `Sync`).
             let source = match body {
                 Body::Bytes(bytes) => Source::memory_after(bytes, sources.last().map(|(_, s)| s)),
                 body => open_body::<R>(body).await,

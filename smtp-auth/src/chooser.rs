@@ -51,14 +51,20 @@ enum Make {
 /// but the configured order picks a plain SCRAM, the flag is `n`.
 ///
 /// On TLS 1.2 the binding is `tls-server-end-point` (rustls has no
-/// `tls-unique`); servers built on GNU SASL, Dovecot or Cyrus SASL expect
-/// `tls-unique` there and refuse it. Disable the -PLUS mechanisms for such
-/// a server (or use TLS 1.3, where every implementation binds to
-/// `tls-exporter`).
+/// `tls-unique`), and the SMTP servers that implement -PLUS (GNU SASL,
+/// Cyrus SASL, Dovecot) expect `tls-unique` there and refuse it, so that
+/// a default -PLUS would turn a working login into a 535. There a -PLUS
+/// mechanism is chosen only when the configured order names one
+/// ([`mechanisms`](Chooser::mechanisms)): by default the plain SCRAM goes,
+/// with the flag `n` when the server offers -PLUS. On TLS 1.3 every
+/// implementation binds to `tls-exporter`, and -PLUS comes first.
 #[derive(Clone)]
 pub struct Chooser {
     credentials: Arc<Credentials>,
     order: Vec<String>,
+    /// The configured order names a -PLUS mechanism: bind with
+    /// `tls-server-end-point` too (TLS 1.2).
+    server_end_point: bool,
     disabled: HashSet<String>,
     allow_plaintext: bool,
     registry: Arc<Vec<Entry>>,
@@ -138,6 +144,7 @@ impl Chooser {
         Chooser {
             credentials: Arc::new(credentials),
             order: DEFAULT_ORDER.iter().map(|s| (*s).to_owned()).collect(),
+            server_end_point: false,
             disabled: HashSet::new(),
             allow_plaintext: false,
             registry: Arc::new(builtin()),
@@ -153,14 +160,40 @@ impl Chooser {
     }
 
     /// The configured order (`mail.smtp.auth.mechanisms`, or
-    /// `mail.smtp.sasl.mechanisms`): space- or comma-separated names.
+    /// `mail.smtp.sasl.mechanisms`): space- or comma-separated names. An
+    /// order that names a -PLUS mechanism also binds on TLS 1.2
+    /// (`tls-server-end-point`; see the type's docs).
     pub fn mechanisms(mut self, list: &str) -> Chooser {
         self.order = list
             .split([' ', ','])
             .filter(|s| !s.is_empty())
             .map(str::to_ascii_uppercase)
             .collect();
+        self.server_end_point = self.order.iter().any(|m| m.ends_with("-PLUS"));
         self
+    }
+
+    /// Adds a mechanism to the end of the order unless it is there
+    /// already (`mail.smtp.auth.<mech>.disable=false` for one that is off
+    /// by default, such as XOAUTH2).
+    pub fn enable(mut self, name: &str) -> Chooser {
+        let name = name.to_ascii_uppercase();
+        self.disabled.remove(&name);
+        if !self.order.contains(&name) {
+            self.order.push(name);
+        }
+        self
+    }
+
+    /// Whether a mechanism this chooser may pick needs a password or
+    /// token: every one but EXTERNAL and ANONYMOUS does. False only when
+    /// the configured order, less the disabled mechanisms, names those
+    /// two alone (or nothing), so a caller can say that a password is
+    /// missing before connecting instead of earning a 535.
+    pub fn needs_password(&self) -> bool {
+        self.order.iter().any(|name| {
+            !self.disabled.contains(name) && !matches!(name.as_str(), "EXTERNAL" | "ANONYMOUS")
+        })
     }
 
     /// Disables a mechanism (`mail.smtp.auth.<mech>.disable=true`).
@@ -268,8 +301,15 @@ impl Chooser {
             let credentials = &self.credentials;
             let scram = match (&entry.make, binding) {
                 (Make::Factory(factory), _) => return Ok(factory(credentials, &self.inputs)),
-                // -PLUS needs binding data; without it, the next one.
+                // -PLUS needs binding data; without it, the next one. On
+                // TLS 1.2 only when named (see the type's docs).
                 (Make::Scram { plus: true, .. }, None) => continue,
+                (Make::Scram { plus: true, .. }, Some(b))
+                    if b.kind() == crate::ChannelBindingType::TlsServerEndPoint
+                        && !self.server_end_point =>
+                {
+                    continue;
+                }
                 (
                     Make::Scram {
                         sha256: true,
@@ -446,6 +486,51 @@ mod tests {
         }
         assert_eq!(missing_feature("PLAIN"), None);
         assert_eq!(missing_feature("GSSAPI"), None);
+    }
+
+    /// TLS 1.2's `tls-server-end-point`, which SMTP servers do not accept
+    /// there, is used only when the configured order names -PLUS.
+    #[test]
+    fn server_end_point_binding_only_when_plus_is_named() {
+        let binding =
+            ChannelBinding::new(crate::ChannelBindingType::TlsServerEndPoint, vec![5; 32]);
+        let all = offered("SCRAM-SHA-256 SCRAM-SHA-256-PLUS PLAIN");
+        let mut m = chooser()
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256");
+        assert!(m.initial_response().unwrap().unwrap().starts_with(b"n,,"));
+        let mut m = chooser()
+            .mechanisms("SCRAM-SHA-256-PLUS SCRAM-SHA-256")
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256-PLUS");
+        assert!(
+            m.initial_response()
+                .unwrap()
+                .unwrap()
+                .starts_with(b"p=tls-server-end-point,,")
+        );
+        // Enabling a mechanism appends it without naming -PLUS.
+        let m = chooser()
+            .enable("xoauth2")
+            .choose_with_binding(&all, true, Some(&binding))
+            .unwrap();
+        assert_eq!(m.name(), "SCRAM-SHA-256");
+    }
+
+    #[test]
+    fn needs_password_unless_only_passwordless_mechanisms_remain() {
+        assert!(chooser().needs_password());
+        assert!(!chooser().mechanisms("external, anonymous").needs_password());
+        assert!(chooser().mechanisms("EXTERNAL PLAIN").needs_password());
+        assert!(
+            !chooser()
+                .mechanisms("EXTERNAL PLAIN")
+                .disable("plain")
+                .needs_password()
+        );
+        assert!(!chooser().mechanisms(" , ").needs_password());
     }
 
     #[test]

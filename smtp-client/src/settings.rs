@@ -28,7 +28,7 @@
 //! | `chunking.pipelinefirst` | [`SessionOptions::pipeline_first_chunk`]: the first BDAT chunk rides with MAIL and RCPT, before their replies; only for servers known to discard a refused chunk (Dovecot 2.3's submission service does not) | false: BDAT data waits until the server accepted MAIL and a RCPT (no BDAT) |
 //! | `allow8bitmime` | accepted; BODY=8BITMIME is always declared when the content needs it and refused when the server lacks it | (false: converts encodings) |
 //! | `auth` | [`AuthSettings::enabled`] (a user plus a password set in code also enables it) | false |
-//! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN, the legacy three only with their features (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
+//! | `auth.mechanisms`, `sasl.enable`, `sasl.mechanisms` | [`AuthSettings::mechanisms`] / `sasl_mechanisms`: preference order | SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS (over TLS with channel binding) SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 DIGEST-MD5 NTLM PLAIN LOGIN, the legacy three only with their features (LOGIN PLAIN DIGEST-MD5 NTLM XOAUTH2) |
 //! | `auth.<mech>.disable` | [`AuthSettings::disabled`]; `false` opts XOAUTH2/OAUTHBEARER/ANONYMOUS/EXTERNAL in | XOAUTH2 off unless asked (same) |
 //! | `sasl.authorizationid`, `sasl.realm`, `auth.ntlm.domain`, `auth.ntlm.flags` | [`Credentials`] fields (`auth.credentials`) | — |
 //! | (none) | [`AuthSettings::allow_plaintext`]: PLAIN/LOGIN without TLS | refused (JavaMail sends them in the clear) |
@@ -608,16 +608,12 @@ impl ClientSettings {
         };
         match list {
             Some(list) => chooser = chooser.mechanisms(&list),
-            None if !a.enabled_explicitly.is_empty() => {
-                // `auth.xoauth2.disable=false` and the like opt a mechanism in.
-                let mut order: Vec<String> = smtpkit_auth::DEFAULT_ORDER
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect();
-                order.extend(a.enabled_explicitly.iter().cloned());
-                chooser = chooser.mechanisms(&order.join(" "));
+            // `auth.xoauth2.disable=false` and the like opt a mechanism in.
+            None => {
+                for m in &a.enabled_explicitly {
+                    chooser = chooser.enable(m);
+                }
             }
-            None => {}
         }
         for m in &a.disabled {
             chooser = chooser.disable(m);

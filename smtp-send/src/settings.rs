@@ -364,15 +364,13 @@ fn auth_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
 /// 535 that does not say what is missing. (EXTERNAL and ANONYMOUS, when
 /// they are the only mechanisms allowed, need none.)
 fn needs_password(settings: &ClientSettings) -> bool {
-    let passwordless =
-        |m: &str| m.eq_ignore_ascii_case("EXTERNAL") || m.eq_ignore_ascii_case("ANONYMOUS");
-    let only_passwordless = settings.auth.mechanisms.as_deref().is_some_and(|list| {
-        let mut names = list.split([' ', ',']).filter(|m| !m.is_empty()).peekable();
-        names.peek().is_some() && names.all(passwordless)
-    });
+    // The chooser the session will use decides which mechanisms remain
+    // (`auth.mechanisms`, `sasl.mechanisms`, the disabled ones).
     settings.auth.enabled
         && settings.auth.credentials.password.expose().is_empty()
-        && !only_passwordless
+        && settings
+            .chooser()
+            .is_some_and(|chooser| chooser.needs_password())
 }
 
 /// The account's `passwordeval`, run once every layer is in, only when
