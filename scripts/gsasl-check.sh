@@ -28,9 +28,11 @@
 #               (its SCRAM client never sends "y": it fails locally instead).
 #   ours-*      our smtp-send, when SMTP_SEND names a binary (skipped
 #               otherwise): -PLUS with tls-exporter on TLS 1.3 (each runtime),
-#               the downgrade ("y" refused, exit 77) on TLS 1.3 and 1.2, and
-#               -PLUS on TLS 1.2, where our client uses tls-server-end-point,
-#               which libgsasl 2.2 does not implement (info only).
+#               the downgrade ("y" refused, exit 77) on TLS 1.3 and 1.2, the
+#               default list (-PLUS on TLS 1.3, plain SCRAM on TLS 1.2, both
+#               logging in), and -PLUS named on TLS 1.2, where our client
+#               uses tls-server-end-point, which libgsasl 2.2 does not
+#               implement (info only).
 #   record-*    gsasl as the client against our test server (smtp-testkit's
 #               `record` example), when RECORD_SERVER names a built binary
 #               (skipped otherwise; this script builds nothing of ours).
@@ -381,8 +383,30 @@ ours_cases() {
             fi
         done
 
-        # TLS 1.2: our client binds with tls-server-end-point, which
-        # libgsasl 2.2 does not implement: recorded, not asserted.
+        # The default mechanism list (--auth ''): -PLUS with tls-exporter
+        # on TLS 1.3; on TLS 1.2, where libgsasl (as Cyrus and Dovecot)
+        # binds with tls-unique, plain SCRAM with "n", and the login works.
+        for tls in 13 12; do
+            case_name="ours-default-tls$tls-$rt"
+            local port_var=PORT_TLS$tls expected
+            if [ "$tls" = 13 ]; then
+                expected="^AUTH mech=SCRAM-SHA-256-PLUS tls=TLS1\.3 .*gs2=p=tls-exporter,, result=OK user=$USER_NAME\$"
+            else
+                expected="^AUTH mech=SCRAM-SHA-256 tls=TLS1\.2 .*gs2=n,, result=OK user=$USER_NAME\$"
+            fi
+            m=$(mark "tls$tls")
+            run_ours "${!port_var}" "" "$rt"
+            line=$(auth_line "tls$tls" "$m")
+            if [ "$rc" != 0 ]; then
+                fail "$case_name" "smtp-send exit $rc ($(tail -n 1 "$work/ours.out")); harness: ${line:-nothing logged}"
+            else
+                expect_line "$case_name" "$line" "$expected"
+            fi
+        done
+
+        # TLS 1.2 with -PLUS named: our client binds with
+        # tls-server-end-point, which libgsasl 2.2 does not implement:
+        # recorded, not asserted.
         case_name="ours-scram-sha-256-plus-tls12-$rt"
         m=$(mark tls12)
         run_ours "$PORT_TLS12" SCRAM-SHA-256-PLUS "$rt"
