@@ -351,10 +351,22 @@ impl<R: Runtime> Client<R> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<R>, Error> {
+        Ok(Client::connect_reporting(settings, transcript).await?)
+    }
+
+    /// [`connect_with`](Self::connect_with), keeping on failure what the
+    /// session learnt (greeting, extensions, TLS) for a report.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), with that [`SessionInfo`].
+    pub async fn connect_reporting(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<R>, ConnectFailure> {
         let stream = open::<R>(settings).await?;
         let local_ip = R::local_addr(&stream).map(|a| a.ip());
         let driver = Driver::for_settings(settings, local_ip, transcript, R::now())?;
-        Client::from_driver(stream, driver).await
+        Client::establish(stream, driver).await
     }
 }
 
@@ -381,6 +393,10 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// # Errors
     /// As [`connect`](Client::connect).
     pub async fn from_driver(stream: S, driver: Driver) -> Result<Client<R, S>, Error> {
+        Ok(Client::establish(stream, driver).await?)
+    }
+
+    async fn establish(stream: S, driver: Driver) -> Result<Client<R, S>, ConnectFailure> {
         let mut client = Client {
             stream,
             driver,
@@ -388,9 +404,11 @@ impl<R: Runtime, S: Stream> Client<R, S> {
             alarm: Alarm::new(),
             _runtime: PhantomData,
         };
-        client.run(&mut Bodies::none()).await?;
-        client.driver.establish_result()?;
-        Ok(client)
+        let run = client.run(&mut Bodies::none()).await;
+        match run.and_then(|()| client.driver.establish_result()) {
+            Ok(()) => Ok(client),
+            Err(e) => Err(ConnectFailure::new(e, client.driver.info().clone())),
+        }
     }
 
     /// What is known about the connection: greeting, extensions before and

@@ -315,11 +315,23 @@ impl<C: Clock> Client<C> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<C>, Error> {
+        Ok(Client::connect_reporting(settings, transcript)?)
+    }
+
+    /// [`Client::connect_with`], keeping on failure what the session
+    /// learnt (greeting, extensions, TLS) for a report.
+    ///
+    /// # Errors
+    /// As [`Client::connect`], with that [`SessionInfo`].
+    pub fn connect_reporting(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<C>, ConnectFailure> {
         let socket = connect(Connector::new(settings, Instant::now()))?;
         let local_ip = socket.local_addr().ok().and_then(|a| a.as_socket());
         let local_ip = local_ip.map(|a| a.ip());
         let driver = Driver::for_settings(settings, local_ip, transcript, C::now())?;
-        Client::from_driver_with_clock(Box::new(socket), driver)
+        Client::establish(Box::new(socket), driver)
     }
 
     /// [`Client::from_transport`] on clock `C`.
@@ -343,6 +355,13 @@ impl<C: Clock> Client<C> {
         transport: Box<dyn Transport>,
         driver: Driver,
     ) -> Result<Client<C>, Error> {
+        Ok(Client::establish(transport, driver)?)
+    }
+
+    fn establish(
+        transport: Box<dyn Transport>,
+        driver: Driver,
+    ) -> Result<Client<C>, ConnectFailure> {
         let mut client = Client {
             transport,
             driver,
@@ -350,8 +369,10 @@ impl<C: Clock> Client<C> {
             clock: std::marker::PhantomData,
         };
         client.run(&mut Bodies::none());
-        client.driver.establish_result()?;
-        Ok(client)
+        match client.driver.establish_result() {
+            Ok(()) => Ok(client),
+            Err(e) => Err(ConnectFailure::new(e, client.driver.info().clone())),
+        }
     }
 
     /// What is known about the connection: greeting, extensions before and

@@ -513,7 +513,8 @@ impl Driver {
         self.default_from.as_ref()
     }
 
-    /// What is known about the connection (complete once established).
+    /// What is known about the connection: complete once established;
+    /// after a failed start-up, as far as it got.
     pub fn info(&self) -> &SessionInfo {
         &self.info
     }
@@ -885,7 +886,12 @@ impl Driver {
                         hook(&entry);
                     }
                 }
-                Event::Closed(error) => self.closed = Some(error),
+                Event::Closed(error) => {
+                    // A session that never became ready still reports
+                    // how far it got (greeting, extensions, TLS).
+                    self.info = session.info();
+                    self.closed = Some(error);
+                }
                 _ => {}
             }
         }

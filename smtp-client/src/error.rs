@@ -5,7 +5,7 @@ use std::io;
 use smtpkit_proto::proxy::ProxyError;
 use smtpkit_proto::{
     DeliveryReport, Envelope, ErrorClass, FailureKind, RecipientReport, RecipientStatus,
-    SendFailure, SessionError, TranscriptEntry, UnsentReason, UsageError,
+    SendFailure, SessionError, SessionInfo, TranscriptEntry, UnsentReason, UsageError,
 };
 
 /// What can go wrong in a client call, on every runtime.
@@ -274,6 +274,42 @@ impl Error {
     /// handshake or the TLS configuration.
     pub fn tls_failure(&self) -> Option<&smtpkit_tls::TlsFailure> {
         smtpkit_tls::TlsFailure::find(self)
+    }
+}
+
+/// A connection that could not be set up, with what the session learnt
+/// before it failed: the greeting, the extensions before and after TLS,
+/// the TLS connection. A report of a refused login can then say what the
+/// server offered (`smtp-send --json` does). The clients'
+/// `connect_reporting` return it; `?` turns it into its [`Error`].
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct ConnectFailure {
+    /// Why the connection could not be set up.
+    #[source]
+    pub error: Error,
+    /// What was known when it failed (empty when no connection was made).
+    pub info: SessionInfo,
+}
+
+impl ConnectFailure {
+    /// `error`, after a session that learnt `info`.
+    pub fn new(error: Error, info: SessionInfo) -> ConnectFailure {
+        ConnectFailure { error, info }
+    }
+}
+
+/// A failure before the session began: nothing is known about it.
+impl From<Error> for ConnectFailure {
+    fn from(error: Error) -> ConnectFailure {
+        ConnectFailure::new(error, SessionInfo::default())
+    }
+}
+
+impl From<ConnectFailure> for Error {
+    fn from(failure: ConnectFailure) -> Error {
+        failure.error
     }
 }
 

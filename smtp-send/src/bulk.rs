@@ -102,7 +102,7 @@ fn connection(
         Ok(c) => c,
         Err(e) => {
             tally.failed = share;
-            tally.error = Some(e.chain());
+            tally.error = Some(e.error.chain());
             return tally;
         }
     };

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 use smtpkit_blocking::ClientSettings;
-use smtpkit_blocking::{Error, TranscriptHook};
+use smtpkit_blocking::{ConnectFailure, Error, TranscriptHook};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// `--runtime`.
@@ -71,9 +71,9 @@ pub(crate) fn connect(
     kind: RuntimeKind,
     settings: &ClientSettings,
     transcript: Option<TranscriptHook>,
-) -> Result<Box<dyn Conn>, Error> {
+) -> Result<Box<dyn Conn>, ConnectFailure> {
     Ok(match kind {
-        RuntimeKind::Blocking => Box::new(smtpkit_blocking::Client::connect_with(
+        RuntimeKind::Blocking => Box::new(smtpkit_blocking::Client::connect_reporting(
             settings, transcript,
         )?),
         RuntimeKind::Tokio => {
@@ -83,8 +83,9 @@ pub(crate) fn connect(
                     .build()
                     .map_err(Error::Io)?,
             );
-            let client =
-                exec.block_on(smtpkit_tokio::Client::connect_with(settings, transcript))?;
+            let client = exec.block_on(smtpkit_tokio::Client::connect_reporting(
+                settings, transcript,
+            ))?;
             Box::new(AsyncConn {
                 client: Some(client),
                 exec,
@@ -101,8 +102,10 @@ fn connect_smol(
     exec: Exec,
     settings: &ClientSettings,
     transcript: Option<TranscriptHook>,
-) -> Result<Box<dyn Conn>, Error> {
-    let client = exec.block_on(smtpkit_smol::Client::connect_with(settings, transcript))?;
+) -> Result<Box<dyn Conn>, ConnectFailure> {
+    let client = exec.block_on(smtpkit_smol::Client::connect_reporting(
+        settings, transcript,
+    ))?;
     Ok(Box::new(AsyncConn {
         client: Some(client),
         exec,

@@ -2,9 +2,10 @@
 //! the exit status of an outcome.
 
 use serde_json::{Value, json};
-use smtpkit_blocking::{ClientSettings, Error, Protocol, RootSource, Trust};
+use smtpkit_blocking::{ClientSettings, ConnectFailure, Error, Protocol, RootSource, Trust};
 use smtpkit_proto::{
-    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError, StartTlsPolicy,
+    Address, AuthError, DeliveryReport, Envelope, FailureKind, Reply, SessionError, SessionInfo,
+    StartTlsPolicy,
 };
 
 use crate::cli::Cli;
@@ -118,6 +119,22 @@ pub(crate) struct Info {
     pub(crate) extensions: Vec<String>,
     /// `mail.smtp.reportsuccess`: list each success with its reply.
     pub(crate) report_success: bool,
+}
+
+impl Info {
+    /// What `session` knew, for the report.
+    pub(crate) fn of(session: &SessionInfo, report_success: bool) -> Info {
+        Info {
+            tls: session.tls.as_ref().map(tls_json),
+            auth: session.auth_mechanism.clone(),
+            extensions: session
+                .extensions
+                .as_ref()
+                .map(|e| e.keywords().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            report_success,
+        }
+    }
 }
 
 /// A reply as smtpkit-proto serialises it: code, enhanced_code, message
@@ -302,23 +319,27 @@ fn session_code(e: &SessionError) -> u8 {
 /// With an `envelope` the report is the one the library's one-call send
 /// gives for a connection that could not be set up
 /// ([`Error::not_connected`]): failure `not_connected`, and every
-/// recipient unsent with that reason.
+/// recipient unsent with that reason. The session's greeting, extensions
+/// and TLS, as far as it got, are reported as after a send.
 pub(crate) fn report_connect_error(
     cli: &Cli,
     settings: &ClientSettings,
-    error: Error,
+    failure: ConnectFailure,
     envelope: Option<&Envelope>,
 ) -> (u8, String) {
     let server = match &settings.unix_socket {
         Some(path) => path.display().to_string(),
         None => format!("{}:{}", settings.host, settings.port()),
     };
+    let ConnectFailure { error, info, .. } = failure;
     let message = format!("connecting to {server}: {}", error.chain());
     let error = match envelope {
         Some(envelope) => Error::not_connected(envelope, error),
         None => error,
     };
-    (report(cli, &error, None, &[], message.clone()), message)
+    let info = Info::of(&info, settings.report_success);
+    let code = report(cli, &error, Some(&info), &[], message.clone());
+    (code, message)
 }
 
 pub(crate) fn report_error(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use smtpkit_blocking::{ClientSettings, Error};
-use smtpkit_proto::{DeliveryReport, Envelope, Reply, ReversePath, SessionInfo};
+use smtpkit_proto::{DeliveryReport, Envelope, Reply, ReversePath};
 
 use crate::cli::Cli;
 use crate::conn::{self, RuntimeKind, SendBody};
@@ -48,7 +48,7 @@ pub(crate) fn one(
     // The report goes out before QUIT: a server that never answers QUIT
     // must not keep a delivered message unreported (a wrapper's timeout
     // would record a failure and a retry would send a duplicate).
-    let info = info(&session, settings.report_success);
+    let info = Info::of(&session, settings.report_success);
     let code = match &result {
         Ok(report) => {
             let why = report.failure.as_ref().map(ToString::to_string);
@@ -103,20 +103,6 @@ fn body(cli: &Cli, message: Message) -> (SendBody, Arc<AtomicU64>) {
         })),
     };
     (body, counted)
-}
-
-/// What the report says about the session besides the message.
-fn info(session: &SessionInfo, report_success: bool) -> Info {
-    Info {
-        tls: session.tls.as_ref().map(output::tls_json),
-        auth: session.auth_mechanism.clone(),
-        extensions: session
-            .extensions
-            .as_ref()
-            .map(|e| e.keywords().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        report_success,
-    }
 }
 
 /// msmtp's log line (`-X`, the account's `logfile`), when there is a log.

@@ -646,6 +646,10 @@ fn authentication_flags_and_exit_77() {
         why.contains("authentication failed") && why.contains("535"),
         "{why}"
     );
+    // What the session learnt before the refusal is reported as after a
+    // send: the server's extensions (AUTH among them).
+    let extensions = report["extensions"].as_array().unwrap();
+    assert!(extensions.iter().any(|e| e == "AUTH"), "{extensions:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
 

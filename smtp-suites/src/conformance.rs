@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
-use smtpkit_client::{Error, TranscriptHook};
+use smtpkit_client::{ConnectFailure, Error, TranscriptHook};
 use smtpkit_proto::proxy::ProxyError;
 use smtpkit_proto::{
     Address, AuthError, DeliveryReport, Envelope, FailureKind, Host, SaslError, SelectError,
@@ -73,11 +73,12 @@ pub trait Adapter {
     /// Connects and establishes the session as `settings` describe.
     ///
     /// # Errors
-    /// As the client's `connect`.
+    /// As the client's `connect_reporting`: the error, and what the
+    /// session learnt before it.
     fn connect(
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
-    ) -> Result<Box<dyn Connection>, Error>;
+    ) -> Result<Box<dyn Connection>, ConnectFailure>;
 
     /// Establishes the session over `stream`, a TCP connection the test
     /// made (`from_transport` / `from_stream`).
@@ -211,7 +212,7 @@ fn connect<A: Adapter>(settings: &ClientSettings) -> Box<dyn Connection> {
 fn connect_error<A: Adapter>(settings: &ClientSettings) -> Error {
     match A::connect(settings, None) {
         Ok(_) => panic!("{}: connected, expected an error", A::NAME),
-        Err(e) => e,
+        Err(e) => e.error,
     }
 }
 
@@ -909,7 +910,8 @@ pub fn faults<A: Adapter>() {
 /// Connects, reads what the client knows, closes.
 fn established<A: Adapter>(settings: &ClientSettings) -> (Result<SessionInfo, Error>, Vec<String>) {
     let (hook, lines) = recorder();
-    let result = A::connect(settings, Some(hook)).map(|c| {
+    let result = A::connect(settings, Some(hook)).map_err(Error::from);
+    let result = result.map(|c| {
         let info = c.info();
         let _ = c.close();
         info
@@ -1324,7 +1326,7 @@ pub fn write_timeout_when_the_server_stops_reading<A: Adapter>() {
             let stream = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
             A::connect_stream(stream, &s, None)
         } else {
-            A::connect(&s, None)
+            A::connect(&s, None).map_err(Error::from)
         };
         let mut connection = connection.unwrap_or_else(|e| panic!("{}: {e}", A::NAME));
         let started = Instant::now();
@@ -1621,6 +1623,50 @@ pub fn greeting_refused_and_connection_refused<A: Adapter>() {
     s.port = Some(port);
     let err = connect_error::<A>(&s);
     assert!(matches!(err, Error::Io(_)), "{name}: {err:?}");
+}
+
+/// A connection that fails after the greeting keeps what the session
+/// learnt (`connect_reporting`): after a refused login, the greeting and
+/// the extensions, AUTH among them; a refused connection knows nothing.
+pub fn a_failed_set_up_keeps_what_the_session_learnt<A: Adapter>() {
+    let name = A::NAME;
+    let server = start(Script::new().auth(["SCRAM-SHA-256"], &[("alice", "right")]));
+    let mut s = settings_for(&server);
+    s.auth.enabled = true;
+    s.auth.credentials.user = "alice".into();
+    s.auth.credentials.password = "wrong".into();
+    let Err(failure) = A::connect(&s, None) else {
+        panic!("{name}: logged in with a wrong password");
+    };
+    assert!(
+        matches!(failure.error, Error::Session(SessionError::Auth(_))),
+        "{name}: {:?}",
+        failure.error
+    );
+    assert!(failure.info.greeting.is_some(), "{name}");
+    let extensions = failure.info.extensions.as_ref();
+    assert!(
+        extensions.is_some_and(|e| e.keywords().any(|k| k == "AUTH")),
+        "{name}: {extensions:?}"
+    );
+    assert_eq!(failure.info.auth_mechanism, None, "{name}");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    drop(listener);
+    s.port = Some(port);
+    let Err(failure) = A::connect(&s, None) else {
+        panic!("{name}: connected to a closed port");
+    };
+    assert!(
+        matches!(failure.error, Error::Io(_)),
+        "{name}: {:?}",
+        failure.error
+    );
+    assert_eq!(failure.info, SessionInfo::default(), "{name}");
 }
 
 /// `mail.smtp.*` properties alone configure the connection: host, port,
@@ -2900,7 +2946,7 @@ pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
     let (done, outcome) = std::sync::mpsc::channel();
     let started = Instant::now();
     std::thread::spawn(move || {
-        let _ = done.send(A::connect(&s, None).err().map(|e| e.chain()));
+        let _ = done.send(A::connect(&s, None).err().map(|e| e.error.chain()));
     });
     let outcome = outcome
         .recv_timeout(Duration::from_secs(10))
@@ -2947,6 +2993,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_chunks_only_into_an_accepted_transaction() {
             $crate::conformance::chunks_only_into_an_accepted_transaction::<$adapter>();
+        }
+        #[test]
+        fn conformance_a_failed_set_up_keeps_what_the_session_learnt() {
+            $crate::conformance::a_failed_set_up_keeps_what_the_session_learnt::<$adapter>();
         }
         #[test]
         fn conformance_stub_agrees_with_the_client() {

@@ -405,7 +405,8 @@ pub fn run<A: Adapter>(
     });
     let started = Instant::now();
     let mut info = None;
-    let result = A::connect(settings, Some(hook)).map(|mut connection| {
+    let result = A::connect(settings, Some(hook)).map_err(Error::from);
+    let result = result.map(|mut connection| {
         info = Some(connection.info());
         let messages = messages
             .into_iter()

@@ -2,7 +2,9 @@
 //! and interop suites).
 
 use smtp_suites::conformance::{Adapter, Connection, TestBody};
-use smtpkit_blocking::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
+use smtpkit_blocking::{
+    Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
+};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 
 /// The blocking client.
@@ -78,8 +80,8 @@ impl Adapter for Blocking {
     fn connect(
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
-    ) -> Result<Box<dyn Connection>, Error> {
-        Ok(Box::new(BlockingConnection(Client::connect_with(
+    ) -> Result<Box<dyn Connection>, ConnectFailure> {
+        Ok(Box::new(BlockingConnection(Client::connect_reporting(
             settings, transcript,
         )?)))
     }

@@ -6,7 +6,9 @@ use std::future::Future;
 use async_io::Async;
 use smtp_suites::conformance::{Adapter, Connection, TestBody};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtpkit_smol::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
+use smtpkit_smol::{
+    Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
+};
 
 /// How futures are run.
 trait Executor: 'static {
@@ -104,8 +106,9 @@ macro_rules! adapter {
             fn connect(
                 settings: &ClientSettings,
                 transcript: Option<TranscriptHook>,
-            ) -> Result<Box<dyn Connection>, Error> {
-                let client = <$executor>::block_on(Client::connect_with(settings, transcript))?;
+            ) -> Result<Box<dyn Connection>, ConnectFailure> {
+                let client =
+                    <$executor>::block_on(Client::connect_reporting(settings, transcript))?;
                 Ok(connection::<$executor>(client))
             }
 

@@ -3,7 +3,9 @@
 
 use smtp_suites::conformance::{Adapter, Connection, RunResult, TestBody};
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
-use smtpkit_tokio::{Body, Client, ClientSettings, Error, Pool, PoolConfig, TranscriptHook};
+use smtpkit_tokio::{
+    Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
+};
 use tokio_util::compat::TokioAsyncReadCompatExt;
 
 /// The client on tokio.
@@ -82,9 +84,9 @@ impl Adapter for Tokio {
     fn connect(
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
-    ) -> Result<Box<dyn Connection>, Error> {
-        let runtime = runtime()?;
-        let client = runtime.block_on(Client::connect_with(settings, transcript))?;
+    ) -> Result<Box<dyn Connection>, ConnectFailure> {
+        let runtime = runtime().map_err(Error::from)?;
+        let client = runtime.block_on(Client::connect_reporting(settings, transcript))?;
         Ok(Box::new(TokioConnection { client, runtime }))
     }
 
