@@ -290,13 +290,16 @@ pub struct ConnectFailure {
     #[source]
     pub error: Error,
     /// What was known when it failed (empty when no connection was made).
-    pub info: SessionInfo,
+    pub info: Box<SessionInfo>,
 }
 
 impl ConnectFailure {
     /// `error`, after a session that learnt `info`.
     pub fn new(error: Error, info: SessionInfo) -> ConnectFailure {
-        ConnectFailure { error, info }
+        ConnectFailure {
+            error,
+            info: Box::new(info),
+        }
     }
 }
 

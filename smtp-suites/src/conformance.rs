@@ -1666,7 +1666,7 @@ pub fn a_failed_set_up_keeps_what_the_session_learnt<A: Adapter>() {
         "{name}: {:?}",
         failure.error
     );
-    assert_eq!(failure.info, SessionInfo::default(), "{name}");
+    assert_eq!(*failure.info, SessionInfo::default(), "{name}");
 }
 
 /// `mail.smtp.*` properties alone configure the connection: host, port,

@@ -85,7 +85,7 @@ impl Adapter for Tokio {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Box<dyn Connection>, ConnectFailure> {
-        let runtime = runtime().map_err(Error::from)?;
+        let runtime = runtime()?;
         let client = runtime.block_on(Client::connect_reporting(settings, transcript))?;
         Ok(Box::new(TokioConnection { client, runtime }))
     }
