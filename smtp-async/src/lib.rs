@@ -113,7 +113,8 @@ pub use smtpkit_client::exports;
 // the docs of every item the glob brings in.)
 pub use smtpkit_client::exports::*;
 use smtpkit_client::{
-    Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageReader, Source, timed_out,
+    Bodies, BodyIo, ConnectStep, Connector, Driver, Io, MessageOptions, MessageReader, Source,
+    timed_out,
 };
 use smtpkit_proto::UsageError;
 
@@ -253,9 +254,9 @@ pub(crate) async fn open_body<R: Runtime>(body: Body) -> BodySource<R> {
 /// without `Bcc:`, then the rest.
 pub(crate) async fn read_message<R: Runtime>(
     message: Body,
-    from: Option<&ReversePath>,
+    options: &MessageOptions,
 ) -> Result<(Envelope, BodySource<R>), Error> {
-    let mut reader = MessageReader::new(open_body::<R>(message).await, from);
+    let mut reader = MessageReader::new(open_body::<R>(message).await, options);
     while let Some(io) = reader.next_io() {
         let outcome = perform(io).await;
         reader.on_io(outcome);
@@ -505,8 +506,8 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         if self.busy {
             return Err(Error::Poisoned);
         }
-        let from = self.driver.default_from().cloned();
-        let (envelope, body) = read_message::<R>(message.into(), from.as_ref()).await?;
+        let options = self.driver.message_options().clone();
+        let (envelope, body) = read_message::<R>(message.into(), &options).await?;
         self.send_source(envelope, body).await
     }
 
@@ -615,7 +616,7 @@ pub async fn send_message<R: Runtime>(
 ) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, body) = read_message::<R>(message.into(), settings.from.as_ref()).await?;
+    let (envelope, body) = read_message::<R>(message.into(), &MessageOptions::of(settings)).await?;
     send_once::<R>(settings, envelope, body).await
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use async_lock::{Semaphore, SemaphoreGuardArc};
 pub use smtpkit_client::PoolConfig;
-use smtpkit_client::Reuse;
+use smtpkit_client::{MessageOptions, Reuse};
 use smtpkit_proto::UsageError;
 
 use crate::{Body, BodySource, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
@@ -240,8 +240,9 @@ impl<R: Runtime> Pool<R> {
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
     pub async fn send_message(&self, message: impl Into<Body>) -> Result<DeliveryReport, Error> {
-        let from = self.inner.settings.from.as_ref();
-        let prepare = |body: Body| crate::read_message::<R>(body, from);
+        // One Date: and Message-ID: for every try of this message.
+        let options = MessageOptions::of(&self.inner.settings).for_one_message();
+        let prepare = |body: Body| crate::read_message::<R>(body, &options);
         self.send_with_retries(message.into(), prepare).await
     }
 

@@ -60,8 +60,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use smtpkit_client::{
-    Bodies, BodyIo, ConnectPlan, ConnectStep, Connector, Driver, Io, MessageReader, SocketTimeouts,
-    Source,
+    Bodies, BodyIo, ConnectPlan, ConnectStep, Connector, Driver, Io, MessageOptions, MessageReader,
+    SocketTimeouts, Source,
 };
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -130,9 +130,9 @@ pub(crate) type BodySource<'a> = Source<&'a [u8], std::fs::File, Reader<'a>>;
 /// without `Bcc:`, then the rest.
 pub(crate) fn read_message<'a>(
     message: Body<'a>,
-    from: Option<&ReversePath>,
+    options: &MessageOptions,
 ) -> Result<(Envelope, BodySource<'a>), Error> {
-    let mut reader = MessageReader::new(message.into(), from);
+    let mut reader = MessageReader::new(message.into(), options);
     while let Some(io) = reader.next_io() {
         let outcome = perform(io);
         reader.on_io(outcome);
@@ -447,7 +447,7 @@ impl<C: Clock> Client<C> {
         &mut self,
         message: impl Into<Body<'a>>,
     ) -> Result<DeliveryReport, Error> {
-        let (envelope, body) = read_message(message.into(), self.driver.default_from())?;
+        let (envelope, body) = read_message(message.into(), self.driver.message_options())?;
         self.send_source(envelope, body)
     }
 
@@ -559,7 +559,7 @@ pub fn send_message<'a>(
 ) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, source) = read_message(message.into(), settings.from.as_ref())?;
+    let (envelope, source) = read_message(message.into(), &MessageOptions::of(settings))?;
     send_once(settings, envelope, source)
 }
 

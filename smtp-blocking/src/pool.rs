@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 pub use smtpkit_client::PoolConfig;
-use smtpkit_client::Reuse;
+use smtpkit_client::{MessageOptions, Reuse};
 use smtpkit_proto::{DeliveryReport, Envelope, UsageError};
 
 use crate::{Body, BodySource, Client, ClientSettings, Clock, Error, SystemClock};
@@ -223,8 +223,9 @@ impl<C: Clock> Pool<C> {
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
     pub fn send_message<'a>(&self, message: impl Into<Body<'a>>) -> Result<DeliveryReport, Error> {
-        let from = self.inner.settings.from.as_ref();
-        self.send_with_retries(message.into(), |body| crate::read_message(body, from))
+        // One Date: and Message-ID: for every try of this message.
+        let options = MessageOptions::of(&self.inner.settings).for_one_message();
+        self.send_with_retries(message.into(), |body| crate::read_message(body, &options))
     }
 
     fn send_with_retries<'a>(

@@ -315,7 +315,7 @@ impl Driver {
             &[],
             now,
         );
-        driver.set_default_from(settings.from.clone());
+        driver.set_message_options(crate::message::MessageOptions::of(settings));
         Ok(driver)
     }
 }

@@ -22,7 +22,7 @@ use smtpkit_proto::{
     Reply, ReplyCode, ReversePath, SessionError, SessionOptions, UnsentReason,
 };
 
-use crate::message::Prepared;
+use crate::message::{MessageOptions, Prepared};
 use crate::{ClientSettings, Error};
 
 /// One message a double received: the envelope and the octets a server
@@ -88,7 +88,7 @@ struct StubState {
 pub struct StubMailer {
     state: Arc<Mutex<StubState>>,
     send_partial: bool,
-    from: Option<ReversePath>,
+    message: MessageOptions,
 }
 
 impl Default for StubMailer {
@@ -105,17 +105,17 @@ impl StubMailer {
         StubMailer {
             state: Arc::default(),
             send_partial: SessionOptions::default().send_partial,
-            from: None,
+            message: MessageOptions::default(),
         }
     }
 
     /// A stub that answers as a client with `settings` would: their
-    /// `mail.smtp.sendpartial` and `mail.smtp.from`.
+    /// `mail.smtp.sendpartial`, `mail.smtp.from` and header completion.
     pub fn for_settings(settings: &ClientSettings) -> StubMailer {
         StubMailer {
             state: Arc::default(),
             send_partial: settings.session.send_partial,
-            from: settings.from.clone(),
+            message: MessageOptions::of(settings),
         }
     }
 
@@ -128,7 +128,7 @@ impl StubMailer {
 
     /// `mail.smtp.from` for message-level sends.
     pub fn from(mut self, from: ReversePath) -> StubMailer {
-        self.from = Some(from);
+        self.message.from = Some(from);
         self
     }
 
@@ -179,7 +179,7 @@ impl StubMailer {
     /// [`Error::Message`] when the header names no sender or recipient,
     /// else as [`deliver`](Self::deliver).
     pub fn deliver_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, self.from.as_ref())?;
+        let prepared = Prepared::in_memory(message, &self.message)?;
         let data = prepared.transmitted(message);
         self.deliver(prepared.envelope, data)
     }
@@ -300,7 +300,7 @@ fn report_recipients(envelope: &Envelope, statuses: Vec<RecipientStatus>) -> Vec
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     dir: PathBuf,
-    from: Option<ReversePath>,
+    message: MessageOptions,
 }
 
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -310,22 +310,22 @@ impl FileMailer {
     pub fn new(dir: impl Into<PathBuf>) -> FileMailer {
         FileMailer {
             dir: dir.into(),
-            from: None,
+            message: MessageOptions::default(),
         }
     }
 
     /// Writes into `dir` as a client with `settings` would send: their
-    /// `mail.smtp.from` for message-level sends.
+    /// `mail.smtp.from` and header completion for message-level sends.
     pub fn for_settings(dir: impl Into<PathBuf>, settings: &ClientSettings) -> FileMailer {
         FileMailer {
             dir: dir.into(),
-            from: settings.from.clone(),
+            message: MessageOptions::of(settings),
         }
     }
 
     /// `mail.smtp.from` for message-level sends.
     pub fn from(mut self, from: ReversePath) -> FileMailer {
-        self.from = Some(from);
+        self.message.from = Some(from);
         self
     }
 
@@ -379,7 +379,7 @@ impl FileMailer {
     /// [`Error::Message`] for a header without sender or recipients,
     /// [`Error::Io`] when a file cannot be written.
     pub fn deliver_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, self.from.as_ref())?;
+        let prepared = Prepared::in_memory(message, &self.message)?;
         let data = prepared.transmitted(message);
         self.deliver(prepared.envelope, &data)
     }

@@ -29,8 +29,7 @@ use std::time::{Duration, Instant};
 use smtpkit_proto::proxy::{ProxyHandshake, ProxyStatus};
 use smtpkit_proto::{
     BodyInfo, BodyInspector, BodyPiece, DeliveryReport, Envelope, Event, FailureKind,
-    InspectedBody, MessageId, ReversePath, Session, SessionConfig, SessionError, SessionInfo,
-    UsageError,
+    InspectedBody, MessageId, Session, SessionConfig, SessionError, SessionInfo, UsageError,
 };
 
 use crate::error::{Error, TranscriptHook, timed_out};
@@ -244,7 +243,7 @@ pub struct Driver {
     info: SessionInfo,
     transcript: Option<TranscriptHook>,
     /// `mail.smtp.from`: the sender of message-level sends.
-    default_from: Option<ReversePath>,
+    message: crate::message::MessageOptions,
     /// Messages handed to this connection.
     messages: u64,
     /// The buffers [`Driver::next_io`] lends the I/O loop (allocated on
@@ -317,7 +316,7 @@ impl Driver {
             link_error: None,
             info: SessionInfo::default(),
             transcript,
-            default_from: None,
+            message: crate::message::MessageOptions::default(),
             messages: 0,
             read_buf: Vec::new(),
             body_buf: Vec::new(),
@@ -502,15 +501,15 @@ impl Driver {
 
     // ----- state --------------------------------------------------------
 
-    /// The sender of message-level sends that overrides the message's own
-    /// (`mail.smtp.from`).
-    pub fn set_default_from(&mut self, from: Option<ReversePath>) {
-        self.default_from = from;
+    /// What message-level sends on this connection use besides the
+    /// message: `mail.smtp.from`, the header completion, the inputs.
+    pub fn set_message_options(&mut self, options: crate::message::MessageOptions) {
+        self.message = options;
     }
 
-    /// See [`set_default_from`](Self::set_default_from).
-    pub fn default_from(&self) -> Option<&ReversePath> {
-        self.default_from.as_ref()
+    /// See [`set_message_options`](Self::set_message_options).
+    pub fn message_options(&self) -> &crate::message::MessageOptions {
+        &self.message
     }
 
     /// What is known about the connection: complete once established;

@@ -92,6 +92,7 @@ pub use body::{Body, ReplayFile, sources};
 pub use connect::{ConnectPlan, ConnectStep, Connector, ehlo_name, finite, io_timeouts};
 pub use driver::{Action, BODY_READ_MAX, BodyPlan, Driver, IoTimeouts, MemoryBody};
 pub use error::{ConnectFailure, Error, TranscriptHook, timed_out};
+pub use message::{MessageOptions, MessageSettings};
 pub use pool::{PoolConfig, Reuse};
 pub use settings::{
     AuthSettings, ClientSettings, Credentials, KEYS, Key, PropertyError, Protocol, ProxyKind,
@@ -112,8 +113,8 @@ pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
 pub mod exports {
     pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
     pub use crate::{
-        AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, PropertyError, Protocol,
-        RootSource, TlsOptions, TlsSettings, TranscriptHook, Trust,
+        AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, MessageSettings,
+        PropertyError, Protocol, RootSource, TlsOptions, TlsSettings, TranscriptHook, Trust,
     };
     pub use smtpkit_proto::{
         Address, DeliveryReport, EnhancedStatusCode, Envelope, ErrorClass, FailureKind, Host,

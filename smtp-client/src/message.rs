@@ -11,12 +11,21 @@
 //!   transmitted; only the header block (at most [`MAX_HEADER`] octets) is
 //!   held in memory, the rest of the message streams.
 //!
+//! - `Date:` and `Message-ID:` are added when the header has none, as
+//!   msmtp does by default (`set_date_header`, `set_msgid_header`);
+//!   [`MessageSettings`] turns either off. A field the message has is never
+//!   changed. Message-ID's domain is the sender's, else the EHLO name.
+//!
 //! The clients' `send_message` read the header block, call
-//! [`MessageHeader::parse`] and send the rewritten header followed by the
-//! rest of the message.
+//! [`MessageHeader::parse`], complete the header ([`complete_header`]) and
+//! send the rewritten header followed by the rest of the message.
 //!
 //! [`ClientSettings::from`]: crate::ClientSettings::from
 
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use smtpkit_auth::{Inputs, SystemInputs};
 use smtpkit_proto::{Address, Envelope, ReversePath};
 
 /// The largest header block a message may have.
@@ -35,6 +44,9 @@ pub enum MessageError {
     /// The header block is larger than [`MAX_HEADER`], or has no end.
     #[error("the header block is larger than {MAX_HEADER} octets")]
     HeaderTooLarge,
+    /// No random octets for a Message-ID (the operating system gave none).
+    #[error("no random octets for a Message-ID: {0}")]
+    Random(String),
     /// An address in a header field is not a valid SMTP address.
     #[error("{field}: {address:?} is not a valid address: {reason}")]
     BadAddress {
@@ -45,6 +57,261 @@ pub enum MessageError {
         /// Why.
         reason: String,
     },
+}
+
+/// What message-level sends add to a header that lacks it
+/// ([`ClientSettings::message`](crate::ClientSettings::message)). Both on
+/// by default, as msmtp's `set_date_header` and `set_msgid_header` (and
+/// JavaMail's `saveChanges` for Message-ID); a field the message has is
+/// never changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageSettings {
+    /// Add `Date:` (the time of sending, UTC) when missing
+    /// (`mail.smtp.setdate`).
+    pub add_date: bool,
+    /// Add `Message-ID:` (`<time.random@domain>`, the domain the
+    /// sender's, else the EHLO name) when missing
+    /// (`mail.smtp.setmessageid`).
+    pub add_message_id: bool,
+}
+
+impl Default for MessageSettings {
+    fn default() -> MessageSettings {
+        MessageSettings {
+            add_date: true,
+            add_message_id: true,
+        }
+    }
+}
+
+impl MessageSettings {
+    /// With or without `Date:` completion.
+    #[must_use]
+    pub fn with_add_date(mut self, on: bool) -> MessageSettings {
+        self.add_date = on;
+        self
+    }
+
+    /// With or without `Message-ID:` completion.
+    #[must_use]
+    pub fn with_add_message_id(mut self, on: bool) -> MessageSettings {
+        self.add_message_id = on;
+        self
+    }
+}
+
+/// Everything a message-level send needs besides the message: the
+/// sender that overrides the header's, what to add to the header, and
+/// where the time and randomness come from (inputs: the driver is
+/// sans-IO).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageOptions {
+    /// `mail.smtp.from`: the envelope sender instead of the header's.
+    pub from: Option<ReversePath>,
+    /// What to add to the header.
+    pub settings: MessageSettings,
+    /// Message-ID's domain when the sender has none (the null sender):
+    /// the EHLO name (`mail.smtp.localhost`; `None`: the host name).
+    pub local_name: Option<String>,
+    /// The clock and the random octets (the operating system's by
+    /// default).
+    pub inputs: Arc<dyn Inputs>,
+}
+
+impl Default for MessageOptions {
+    fn default() -> MessageOptions {
+        MessageOptions {
+            from: None,
+            settings: MessageSettings::default(),
+            local_name: None,
+            inputs: Arc::new(SystemInputs),
+        }
+    }
+}
+
+impl MessageOptions {
+    /// The options `settings` describe (`mail.smtp.from`, the message
+    /// settings, the EHLO name).
+    pub fn of(settings: &crate::ClientSettings) -> MessageOptions {
+        MessageOptions {
+            from: settings.from.clone(),
+            settings: settings.message,
+            local_name: settings.local_name.as_ref().map(ToString::to_string),
+            inputs: Arc::new(SystemInputs),
+        }
+    }
+
+    /// With these inputs (a fixed clock and randomness, in tests).
+    #[must_use]
+    pub fn with_inputs(mut self, inputs: Arc<dyn Inputs>) -> MessageOptions {
+        self.inputs = inputs;
+        self
+    }
+
+    /// These options with the time and the random octets drawn now, once:
+    /// every read of a message with them completes its header the same
+    /// way. A pool that reads a message again for a retry keeps its
+    /// `Date:` and `Message-ID:`, so a receiving system can recognise a
+    /// message it already has.
+    #[must_use]
+    pub fn for_one_message(&self) -> MessageOptions {
+        let mut random = [0u8; 12];
+        let random = match self.inputs.fill_random(&mut random) {
+            Ok(()) => Ok(random),
+            Err(e) => Err(e.to_string()),
+        };
+        let drawn = Drawn {
+            now: self.inputs.now(),
+            random,
+        };
+        self.clone().with_inputs(Arc::new(drawn))
+    }
+}
+
+/// Inputs drawn once ([`MessageOptions::for_one_message`]), given again
+/// on every call.
+#[derive(Debug)]
+struct Drawn {
+    now: SystemTime,
+    random: Result<[u8; 12], String>,
+}
+
+impl Inputs for Drawn {
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), smtpkit_auth::SaslError> {
+        let random = self
+            .random
+            .as_ref()
+            .map_err(|e| smtpkit_auth::SaslError::Random(e.clone()))?;
+        for (b, r) in buf.iter_mut().zip(random.iter().cycle()) {
+            *b = *r;
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> SystemTime {
+        self.now
+    }
+}
+
+/// Adds `Date:` and `Message-ID:` to `header` (a header block, see
+/// [`header_end`]) when it has none and `options` say so, before the
+/// empty line that ends it, with the header's own line ending. Returns
+/// whether anything was added; a field present (in any case, folded or
+/// not) is left as it is.
+///
+/// # Errors
+/// [`MessageError::Random`] when no random octets are available.
+///
+/// ```
+/// use smtpkit_client::message::{MessageOptions, complete_header};
+/// use smtpkit_proto::ReversePath;
+///
+/// let mut header = b"From: a@example.org\r\nTo: b@example.net\r\n\r\n".to_vec();
+/// let sender = ReversePath::Mailbox("a@example.org".parse()?);
+/// assert!(complete_header(&mut header, &sender, &MessageOptions::default())?);
+/// let text = String::from_utf8(header.clone())?;
+/// assert!(text.contains("\r\nDate: ") && text.contains("@example.org>\r\n\r\n"));
+/// // Complete now: a second pass changes nothing.
+/// assert!(!complete_header(&mut header, &sender, &MessageOptions::default())?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn complete_header(
+    header: &mut Vec<u8>,
+    sender: &ReversePath,
+    options: &MessageOptions,
+) -> Result<bool, MessageError> {
+    let add_date = options.settings.add_date && !has_field(header, b"date");
+    let add_id = options.settings.add_message_id && !has_field(header, b"message-id");
+    if !add_date && !add_id {
+        return Ok(false);
+    }
+    let eol: &[u8] = match memchr_newline(header) {
+        Some(p) if p > 0 && header[p - 1] == b'\r' => b"\r\n",
+        Some(_) => b"\n",
+        None => b"\r\n",
+    };
+    // Before the empty line, or at the end of a header without one.
+    let at = if header.ends_with(b"\r\n\r\n") || header == b"\r\n" {
+        header.len() - 2
+    } else if header.ends_with(b"\n\n") || header == b"\n" {
+        header.len() - 1
+    } else {
+        if !header.is_empty() && !header.ends_with(b"\n") {
+            header.extend_from_slice(eol);
+        }
+        header.len()
+    };
+    let now = options.inputs.now();
+    let mut fields = Vec::new();
+    if add_date {
+        fields.extend_from_slice(b"Date: ");
+        fields.extend_from_slice(rfc5322_date(now).as_bytes());
+        fields.extend_from_slice(eol);
+    }
+    if add_id {
+        let mut random = [0u8; 12];
+        options
+            .inputs
+            .fill_random(&mut random)
+            .map_err(|e| MessageError::Random(e.to_string()))?;
+        let domain = match (sender, &options.local_name) {
+            (ReversePath::Mailbox(address), _) => address.domain().to_owned(),
+            (_, Some(name)) => name.clone(),
+            (_, None) => {
+                smtpkit_proto::default_ehlo_name(gethostname::gethostname().to_str(), None)
+                    .to_string()
+            }
+        };
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        fields.extend_from_slice(format!("Message-ID: <{secs:x}.{random}@{domain}>").as_bytes());
+        fields.extend_from_slice(eol);
+    }
+    header.splice(at..at, fields);
+    Ok(true)
+}
+
+/// Whether `header` has a field named `name` (lower case).
+fn has_field(header: &[u8], name: &[u8]) -> bool {
+    header_fields(header).any(|f| {
+        f.len() > name.len()
+            && f[..name.len()].eq_ignore_ascii_case(name)
+            && f[name.len()..]
+                .iter()
+                .find(|&&b| b != b' ' && b != b'\t')
+                .is_some_and(|&b| b == b':')
+    })
+}
+
+/// `time` as an RFC 5322 date in UTC: `Mon, 07 Dec 2026 12:47:32 +0000`.
+fn rfc5322_date(time: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01 (>= 0).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+    )
 }
 
 /// What a message's header block says about its envelope, and the header
@@ -260,12 +527,13 @@ impl Prepared {
     ///
     /// # Errors
     /// A [`MessageError`].
-    pub fn in_memory(message: &[u8], from: Option<&ReversePath>) -> Result<Prepared, MessageError> {
+    pub fn in_memory(message: &[u8], options: &MessageOptions) -> Result<Prepared, MessageError> {
         let end = header_end(message, true).unwrap_or(message.len());
         if end > MAX_HEADER {
             return Err(MessageError::HeaderTooLarge);
         }
-        let parsed = MessageHeader::parse(&message[..end], from)?;
+        let mut parsed = MessageHeader::parse(&message[..end], options.from.as_ref())?;
+        complete_header(&mut parsed.header, &parsed.envelope.from, options)?;
         let mut inspector = smtpkit_proto::BodyInspector::new();
         inspector.update(&parsed.header);
         inspector.update(&message[end..]);
@@ -287,10 +555,11 @@ impl Prepared {
     pub fn after_read(
         (header, excess): (Vec<u8>, Vec<u8>),
         seekable: bool,
-        from: Option<&ReversePath>,
+        options: &MessageOptions,
     ) -> Result<Prepared, MessageError> {
-        let parsed = MessageHeader::parse(&header, from)?;
+        let parsed = MessageHeader::parse(&header, options.from.as_ref())?;
         let mut head = parsed.header;
+        complete_header(&mut head, &parsed.envelope.from, options)?;
         let (plan, rest_at) = if seekable {
             (crate::BodyPlan::Inspect, header.len() as u64)
         } else {
@@ -462,6 +731,133 @@ mod tests {
             }
         }
         assert_eq!(result, Err(MessageError::HeaderTooLarge));
+    }
+
+    /// A fixed clock (2026-12-07 12:47:32 UTC) and counting "randomness".
+    #[derive(Debug)]
+    struct Fixed;
+
+    impl Inputs for Fixed {
+        fn fill_random(&self, buf: &mut [u8]) -> Result<(), smtpkit_auth::SaslError> {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = i as u8;
+            }
+            Ok(())
+        }
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + std::time::Duration::from_secs(1_796_647_652)
+        }
+    }
+
+    fn fixed() -> MessageOptions {
+        MessageOptions::default().with_inputs(Arc::new(Fixed))
+    }
+
+    fn completed(header: &str, sender: &ReversePath, options: &MessageOptions) -> String {
+        let mut h = header.as_bytes().to_vec();
+        complete_header(&mut h, sender, options).unwrap();
+        String::from_utf8(h).unwrap()
+    }
+
+    #[test]
+    fn missing_date_and_message_id_are_added_before_the_empty_line() {
+        let alice = ReversePath::Mailbox(Address::parse("alice@example.org").unwrap());
+        assert_eq!(
+            completed(
+                "From: alice@example.org\r\nTo: b@example.net\r\n\r\n",
+                &alice,
+                &fixed()
+            ),
+            "From: alice@example.org\r\nTo: b@example.net\r\n\
+             Date: Mon, 07 Dec 2026 12:47:32 +0000\r\n\
+             Message-ID: <6b16aae4.000102030405060708090a0b@example.org>\r\n\r\n"
+        );
+        // LF-only lines get LF; a header without the empty line (no body),
+        // or without a final newline, gets the fields at its end.
+        let lf = completed(
+            "From: alice@example.org\nTo: b@example.net\n\n",
+            &alice,
+            &fixed(),
+        );
+        assert!(
+            lf.ends_with("+0000\nMessage-ID: <6b16aae4.000102030405060708090a0b@example.org>\n\n"),
+            "{lf}"
+        );
+        let no_body = completed("To: b@example.net\r\n", &alice, &fixed());
+        assert!(
+            no_body.starts_with("To: b@example.net\r\nDate: ") && no_body.ends_with(">\r\n"),
+            "{no_body}"
+        );
+        let no_newline = completed("To: b@example.net", &alice, &fixed());
+        assert!(
+            no_newline.starts_with("To: b@example.net\r\nDate: "),
+            "{no_newline}"
+        );
+        // The null sender: the EHLO name.
+        let mut options = fixed();
+        options.local_name = Some("client.example".into());
+        let bounce = completed("To: b@example.net\r\n\r\n", &ReversePath::Null, &options);
+        assert!(bounce.contains("@client.example>\r\n\r\n"), "{bounce}");
+    }
+
+    #[test]
+    fn present_fields_are_never_changed_and_completion_can_be_turned_off() {
+        let alice = ReversePath::Mailbox(Address::parse("alice@example.org").unwrap());
+        for header in [
+            "DATE: Tue, 1 Dec 2026 00:00:00 -0500\r\nmessage-id : <x@y>\r\nTo: b@example.net\r\n\r\n",
+            "Message-Id:\r\n <folded@y>\r\nDate:\r\n Tue, 1 Dec 2026 00:00:00 -0500\r\n\r\n",
+        ] {
+            let mut h = header.as_bytes().to_vec();
+            assert!(
+                !complete_header(&mut h, &alice, &fixed()).unwrap(),
+                "{header}"
+            );
+            assert_eq!(h, header.as_bytes());
+        }
+        // One present, one missing: only the missing one is added.
+        let only_id = completed(
+            "Date: Tue, 1 Dec 2026 00:00:00 -0500\r\n\r\n",
+            &alice,
+            &fixed(),
+        );
+        assert_eq!(only_id.matches("Date:").count(), 1);
+        assert!(only_id.contains("\r\nMessage-ID: <"), "{only_id}");
+        // Off: nothing added; a field merely named like one is not it.
+        let mut off = fixed();
+        off.settings = MessageSettings::default()
+            .with_add_date(false)
+            .with_add_message_id(false);
+        let header = "X-Date: x\r\nMessage-IDs: y\r\n\r\n";
+        assert_eq!(completed(header, &alice, &off), header);
+        off.settings = off.settings.with_add_date(true);
+        assert!(completed(header, &alice, &off).contains("\r\nDate: Mon, 07 Dec 2026"));
+    }
+
+    /// A pool reads a message again for a retry: with the options drawn
+    /// for it, the header comes out the same; with fresh system inputs,
+    /// the Message-ID differs.
+    #[test]
+    fn options_drawn_for_one_message_complete_it_the_same_way_every_time() {
+        let alice = ReversePath::Mailbox(Address::parse("alice@example.org").unwrap());
+        let header = "To: b@example.net\r\n\r\n";
+        let once = MessageOptions::default().for_one_message();
+        assert_eq!(
+            completed(header, &alice, &once),
+            completed(header, &alice, &once)
+        );
+        let system = MessageOptions::default();
+        assert_ne!(
+            completed(header, &alice, &system),
+            completed(header, &alice, &system)
+        );
+    }
+
+    #[test]
+    fn dates_are_rfc5322_in_utc() {
+        let at = |secs| rfc5322_date(UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        assert_eq!(at(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(at(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(at(4_133_980_799), "Fri, 31 Dec 2100 23:59:59 +0000");
     }
 
     #[test]

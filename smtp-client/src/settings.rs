@@ -9,6 +9,7 @@
 //! | `host`, `port` | [`ClientSettings::host`], [`ClientSettings::port`] (see [`ClientSettings::port()`]) | `localhost`; 25, or 465 with implicit TLS |
 //! | `user` | [`Credentials::user`] (`auth.credentials.user`) | — |
 //! | `from` | [`ClientSettings::from`] | the message's From: |
+//! | `setdate`, `setmessageid` | [`ClientSettings::message`]: add `Date:`, `Message-ID:` to a message-level send that lacks them (msmtp's `set_date_header`, `set_msgid_header`) | **true** (JavaMail's `saveChanges` sets Message-ID) |
 //! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
 //! | `localaddress`, `localport` | [`ClientSettings::local_address`], [`ClientSettings::local_port`] | — |
 //! | `connectiontimeout` (ms) | [`ClientSettings::connect_timeout`] | 5 minutes (infinite) |
@@ -116,6 +117,10 @@ pub struct ClientSettings {
     pub port: Option<u16>,
     /// The envelope sender (`mail.smtp.from`).
     pub from: Option<ReversePath>,
+    /// What message-level sends add to the header: `Date:` and
+    /// `Message-ID:` when missing (`mail.smtp.setdate`,
+    /// `mail.smtp.setmessageid`; both on).
+    pub message: crate::message::MessageSettings,
     /// The EHLO name (`mail.smtp.localhost`); see
     /// [`default_ehlo_name`](smtpkit_proto::default_ehlo_name) when `None`.
     pub local_name: Option<Host>,
@@ -377,6 +382,7 @@ impl ClientSettings {
             port: None,
             host,
             from: None,
+            message: crate::message::MessageSettings::default(),
             local_name: None,
             local_address: None,
             local_port: None,
@@ -751,6 +757,22 @@ pub const KEYS: &[Key] = &[
                         .map_err(|e| e.to_string())?,
                 )
             });
+            Ok(())
+        },
+    },
+    Key {
+        name: "setdate",
+        example: "false",
+        apply: |s, v| {
+            s.message.add_date = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "setmessageid",
+        example: "false",
+        apply: |s, v| {
+            s.message.add_message_id = v.boolean()?;
             Ok(())
         },
     },

@@ -27,11 +27,11 @@
 use std::io;
 use std::time::Instant;
 
-use smtpkit_proto::{BodyPiece, Envelope, ReversePath};
+use smtpkit_proto::{BodyPiece, Envelope};
 
 use crate::driver::{BODY_READ_MAX, BodyPlan, Driver, MemoryBody, Step};
 use crate::error::Error;
-use crate::message::{HeaderCollector, Prepared};
+use crate::message::{HeaderCollector, MessageOptions, Prepared};
 
 /// What the loop does to a caller's file or reader; report the outcome
 /// with [`Driver::on_body_io`] (or [`MessageReader::on_io`]).
@@ -414,7 +414,7 @@ fn no_such_body() -> io::Error {
 /// the rest of the original.
 pub struct MessageReader<B, F, R> {
     source: Source<B, F, R>,
-    from: Option<ReversePath>,
+    options: MessageOptions,
     collector: Option<HeaderCollector>,
     buf: Vec<u8>,
     outcome: Option<Result<Envelope, Error>>,
@@ -429,14 +429,15 @@ impl<B, F, R> std::fmt::Debug for MessageReader<B, F, R> {
 }
 
 impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
-    /// Starts reading `source`'s header; `from` (`mail.smtp.from`)
-    /// overrides the sender the header gives. A message in memory is
+    /// Starts reading `source`'s header; `options` say which sender
+    /// overrides the header's (`mail.smtp.from`) and what the header gets
+    /// when it lacks it (`Date:`, `Message-ID:`). A message in memory is
     /// read at once.
-    pub fn new(mut source: Source<B, F, R>, from: Option<&ReversePath>) -> Self {
+    pub fn new(mut source: Source<B, F, R>, options: &MessageOptions) -> Self {
         let mut outcome = None;
         let mut collector = None;
         match &mut source.rest {
-            Rest::Memory(body) => match Prepared::in_memory(body.bytes(), from) {
+            Rest::Memory(body) => match Prepared::in_memory(body.bytes(), options) {
                 Ok(prepared) => {
                     outcome = Some(Ok(prepared.envelope));
                     source.plan = prepared.plan;
@@ -454,7 +455,7 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
         }
         MessageReader {
             source,
-            from: from.cloned(),
+            options: options.clone(),
             collector,
             buf: Vec::new(),
             outcome,
@@ -496,7 +497,7 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
                 };
                 let seekable = matches!(self.source.rest, Rest::File(_));
                 self.outcome = Some(
-                    Prepared::after_read(collector.finish(), seekable, self.from.as_ref())
+                    Prepared::after_read(collector.finish(), seekable, &self.options)
                         .map(|prepared| {
                             self.source.plan = prepared.plan;
                             self.source.rest_at = prepared.rest_at;

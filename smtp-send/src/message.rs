@@ -53,6 +53,15 @@ pub(crate) fn prepare(cli: &Cli, settings: &ClientSettings) -> Result<(Envelope,
     }
     let from = envelope_sender(cli, settings, &message)?;
     add_from_header(cli, &mut message, &from)?;
+    // Date: and Message-ID: when missing, as msmtp adds them (and the
+    // library's message-level send): `set_date_header`/`set_msgid_header`
+    // off, or mail.smtp.setdate/setmessageid=false, turn it off.
+    let options = smtpkit_client::MessageOptions::of(settings);
+    if smtpkit_client::message::complete_header(&mut message.header, &from, &options)
+        .map_err(|e| fail(exit::TEMPFAIL, e.to_string()))?
+    {
+        message.rewritten = true;
+    }
     Ok((Envelope::new(from, recipients), message))
 }
 

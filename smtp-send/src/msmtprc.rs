@@ -114,18 +114,11 @@ pub(crate) const MSMTP: &[(&str, Map)] = &[
         "add_missing_from_header",
         Map::Unsupported("the message is sent with the headers it has"),
     ),
-    (
-        "set_date_header",
-        Map::Unsupported("the message is sent with the headers it has"),
-    ),
-    (
-        "add_missing_date_header",
-        Map::Unsupported("the message is sent with the headers it has"),
-    ),
-    (
-        "set_msgid_header",
-        Map::Unsupported("the message is sent with the headers it has"),
-    ),
+    // auto (msmtp's default: add when missing) or off: mail.smtp.setdate,
+    // mail.smtp.setmessageid; add_missing_date_header is msmtp's older on/off.
+    ("set_date_header", Map::Typed),
+    ("add_missing_date_header", Map::Typed),
+    ("set_msgid_header", Map::Typed),
     (
         "remove_bcc_headers",
         Map::Unsupported("Bcc: is stripped with -t"),
@@ -567,6 +560,24 @@ impl Properties {
                     )));
                 }
             },
+            ("set_date_header" | "set_msgid_header" | "add_missing_date_header", _) => {
+                let on = match value {
+                    "auto" if command != "add_missing_date_header" => true,
+                    _ => on_off(value).ok_or_else(|| {
+                        err(match command {
+                            "add_missing_date_header" => {
+                                format!("{command} {value}: expected on or off")
+                            }
+                            _ => format!("{command} {value}: expected auto or off"),
+                        })
+                    })?,
+                };
+                let key = match command {
+                    "set_msgid_header" => "mail.smtp.setmessageid",
+                    _ => "mail.smtp.setdate",
+                };
+                self.push(key, if on { "true" } else { "false" }, line);
+            }
             ("protocol", _) if value != "smtp" && value != "lmtp" => {
                 return Err(err(format!("protocol {value}: expected smtp or lmtp")));
             }

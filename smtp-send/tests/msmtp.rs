@@ -346,6 +346,77 @@ fn full_name_and_dsn_flags() {
     assert_eq!(out.status.code(), Some(64));
 }
 
+/// Date: and Message-ID: are added when missing, as msmtp does; a message
+/// that has them goes out byte for byte; `set_date_header off` and
+/// `set_msgid_header off` in an account, or the properties, turn it off.
+#[test]
+fn date_and_message_id_are_added_when_missing() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let out = smtp_send(&["-s", &addr, "x@example.org"], MESSAGE);
+    ok(&out);
+    let data = String::from_utf8_lossy(&server.transactions()[0].data).into_owned();
+    let header = &data[..data.find("\r\n\r\n").unwrap()];
+    assert!(header.contains("\r\nDate: "), "{data}");
+    // The sender's domain names the Message-ID.
+    assert!(
+        header.contains("\r\nMessage-ID: <") && header.ends_with("@example.org>"),
+        "{data}"
+    );
+    // Present: untouched (the file's octets, CRLF as sent).
+    let complete = b"From: s@example.org\r\nTo: x@example.org\r\nDate: Tue, 1 Dec 2026 10:00:00 -0500\r\nmessage-id: <mine@example.org>\r\n\r\nbody\r\n";
+    ok(&smtp_send(&["-s", &addr, "x@example.org"], complete));
+    assert_eq!(server.transactions()[1].data, complete);
+    // Off in an account.
+    let d = dir("stamp");
+    let port = server.addr().port().to_string();
+    let off = rc(
+        &d,
+        &format!(
+            "account plain\nhost 127.0.0.1\nport {port}\ntls off\nset_date_header off\nset_msgid_header off\n"
+        ),
+    );
+    ok(&smtp_send(
+        &["-C", off.to_str().unwrap(), "-a", "plain", "x@example.org"],
+        MESSAGE,
+    ));
+    let data = String::from_utf8_lossy(&server.transactions()[2].data).into_owned();
+    assert!(
+        !data.contains("Date:") && !data.contains("Message-ID:"),
+        "{data}"
+    );
+    // One off by property: only the other is added.
+    ok(&smtp_send(
+        &[
+            "-s",
+            &addr,
+            "-o",
+            "mail.smtp.setmessageid=false",
+            "x@example.org",
+        ],
+        MESSAGE,
+    ));
+    let data = String::from_utf8_lossy(&server.transactions()[3].data).into_owned();
+    assert!(
+        data.contains("\r\nDate: ") && !data.contains("Message-ID:"),
+        "{data}"
+    );
+    // msmtp's words only.
+    let bad = rc(&d, "account bad\nhost 127.0.0.1\nset_date_header maybe\n");
+    let out = smtp_send(
+        &["-C", bad.to_str().unwrap(), "-a", "bad", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("set_date_header maybe: expected auto or off"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Configuration errors: exit 78, the file and the line named, secrets kept.
 #[test]
 fn configuration_errors() {

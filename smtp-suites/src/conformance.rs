@@ -2880,8 +2880,25 @@ pub fn message_level_send<A: Adapter>() {
                     t.mail_from, "sender@client.example",
                     "{name}, {kind}, {way}"
                 );
+                // The header gained Date: and Message-ID: (the sender's
+                // domain), the same in every transaction of the message.
+                assert_eq!(t.data, transactions[0].data, "{name}, {kind}, {way}");
+                let data = String::from_utf8_lossy(&t.data);
+                let added: Vec<&str> = data
+                    .lines()
+                    .filter(|l| l.starts_with("Date: ") || l.starts_with("Message-ID: "))
+                    .collect();
+                assert_eq!(added.len(), 2, "{name}, {kind}, {way}: {data}");
+                assert!(
+                    added[1].ends_with("@client.example>"),
+                    "{name}, {kind}, {way}: {data}"
+                );
+                let mut without = data.to_string();
+                for line in added {
+                    without = without.replacen(&format!("{line}\r\n"), "", 1);
+                }
                 assert_eq!(
-                    String::from_utf8_lossy(&t.data),
+                    without,
                     String::from_utf8_lossy(MESSAGE_WIRE),
                     "{name}, {kind}, {way}"
                 );
