@@ -79,6 +79,8 @@ pub struct ReadmeDoctests;
 
 pub mod body;
 mod connect;
+#[cfg(feature = "dkim")]
+pub mod dkim;
 pub mod doubles;
 mod driver;
 mod error;
@@ -111,6 +113,8 @@ pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
 /// through their client crate (or here, at the crate root).
 #[doc(hidden)]
 pub mod exports {
+    #[cfg(feature = "dkim")]
+    pub use crate::dkim;
     pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
     pub use crate::{
         AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, MessageSettings,

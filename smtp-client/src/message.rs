@@ -44,6 +44,17 @@ pub enum MessageError {
     /// The header block is larger than [`MAX_HEADER`], or has no end.
     #[error("the header block is larger than {MAX_HEADER} octets")]
     HeaderTooLarge,
+    /// DKIM signing is on and the body is a one-shot reader: it cannot be
+    /// read once to be hashed and again to be sent. Send a file or bytes,
+    /// or allow buffering ([`DkimSettings::allow_buffering`](crate::dkim::DkimSettings::allow_buffering)).
+    #[error(
+        "a DKIM-signed message must be read twice (hashed, then sent): send it from a file or from memory, or allow buffering"
+    )]
+    CannotSignStream,
+    /// The message could not be signed.
+    #[cfg(feature = "dkim")]
+    #[error(transparent)]
+    Dkim(#[from] crate::dkim::DkimError),
     /// No random octets for a Message-ID (the operating system gave none).
     #[error("no random octets for a Message-ID: {0}")]
     Random(String),
@@ -118,6 +129,14 @@ pub struct MessageOptions {
     /// The clock and the random octets (the operating system's by
     /// default).
     pub inputs: Arc<dyn Inputs>,
+    /// Signs what is transmitted (`ClientSettings::dkim`).
+    #[cfg(feature = "dkim")]
+    pub dkim: Option<crate::dkim::DkimSigner>,
+    /// The signature of the one message these options are for
+    /// ([`for_one_message`](Self::for_one_message)), once made: a retry
+    /// sends it again instead of signing anew.
+    #[cfg(feature = "dkim")]
+    signed: Option<Arc<std::sync::OnceLock<Vec<u8>>>>,
 }
 
 impl Default for MessageOptions {
@@ -127,6 +146,10 @@ impl Default for MessageOptions {
             settings: MessageSettings::default(),
             local_name: None,
             inputs: Arc::new(SystemInputs),
+            #[cfg(feature = "dkim")]
+            dkim: None,
+            #[cfg(feature = "dkim")]
+            signed: None,
         }
     }
 }
@@ -140,6 +163,10 @@ impl MessageOptions {
             settings: settings.message,
             local_name: settings.local_name.as_ref().map(ToString::to_string),
             inputs: Arc::new(SystemInputs),
+            #[cfg(feature = "dkim")]
+            dkim: settings.dkim.clone(),
+            #[cfg(feature = "dkim")]
+            signed: None,
         }
     }
 
@@ -166,7 +193,50 @@ impl MessageOptions {
             now: self.inputs.now(),
             random,
         };
-        self.clone().with_inputs(Arc::new(drawn))
+        #[allow(unused_mut)] // without `dkim`
+        let mut options = self.clone().with_inputs(Arc::new(drawn));
+        #[cfg(feature = "dkim")]
+        {
+            options.signed = Some(Arc::default());
+        }
+        options
+    }
+
+    /// The `DKIM-Signature:` field for a message whose transmitted header
+    /// is `head` and body `body` (in memory), or `None` without signing.
+    ///
+    /// # Errors
+    /// [`MessageError::Dkim`].
+    #[cfg(feature = "dkim")]
+    pub(crate) fn signature(
+        &self,
+        sign: impl FnOnce(&crate::dkim::DkimSigner) -> Result<Vec<u8>, crate::dkim::DkimError>,
+    ) -> Result<Option<Vec<u8>>, MessageError> {
+        let Some(signer) = &self.dkim else {
+            return Ok(None);
+        };
+        if let Some(made) = self.signed.as_ref().and_then(|s| s.get()) {
+            return Ok(Some(made.clone()));
+        }
+        let made = sign(signer)?;
+        if let Some(cache) = &self.signed {
+            let _ = cache.set(made.clone());
+        }
+        Ok(Some(made))
+    }
+
+    /// The signature already made for this message (a retry's).
+    #[cfg(feature = "dkim")]
+    pub(crate) fn signed(&self) -> Option<&Vec<u8>> {
+        self.signed.as_ref().and_then(|s| s.get())
+    }
+
+    /// Keeps the signature made for this message.
+    #[cfg(feature = "dkim")]
+    pub(crate) fn keep_signature(&self, signature: &[u8]) {
+        if let Some(cache) = &self.signed {
+            let _ = cache.set(signature.to_vec());
+        }
     }
 }
 
@@ -534,6 +604,16 @@ impl Prepared {
         }
         let mut parsed = MessageHeader::parse(&message[..end], options.from.as_ref())?;
         complete_header(&mut parsed.header, &parsed.envelope.from, options)?;
+        #[cfg(feature = "dkim")]
+        if let Some(mut signature) = options.signature(|signer| {
+            let mut stream = signer.stream();
+            stream.update(&parsed.header);
+            stream.update(&message[end..]);
+            stream.finish()
+        })? {
+            signature.extend_from_slice(&parsed.header);
+            parsed.header = signature;
+        }
         let mut inspector = smtpkit_proto::BodyInspector::new();
         inspector.update(&parsed.header);
         inspector.update(&message[end..]);

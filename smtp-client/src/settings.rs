@@ -121,6 +121,10 @@ pub struct ClientSettings {
     /// `Message-ID:` when missing (`mail.smtp.setdate`,
     /// `mail.smtp.setmessageid`; both on).
     pub message: crate::message::MessageSettings,
+    /// Signs message-level sends with DKIM (feature `dkim`): see
+    /// [`dkim`](crate::dkim).
+    #[cfg(feature = "dkim")]
+    pub dkim: Option<crate::dkim::DkimSigner>,
     /// The EHLO name (`mail.smtp.localhost`); see
     /// [`default_ehlo_name`](smtpkit_proto::default_ehlo_name) when `None`.
     pub local_name: Option<Host>,
@@ -383,6 +387,8 @@ impl ClientSettings {
             host,
             from: None,
             message: crate::message::MessageSettings::default(),
+            #[cfg(feature = "dkim")]
+            dkim: None,
             local_name: None,
             local_address: None,
             local_port: None,

@@ -31,6 +31,8 @@ use smtpkit_proto::{BodyPiece, Envelope};
 
 use crate::driver::{BODY_READ_MAX, BodyPlan, Driver, MemoryBody, Step};
 use crate::error::Error;
+#[cfg(feature = "dkim")]
+use crate::message::MessageError;
 use crate::message::{HeaderCollector, MessageOptions, Prepared};
 
 /// What the loop does to a caller's file or reader; report the outcome
@@ -412,15 +414,34 @@ fn no_such_body() -> io::Error {
 /// takes [`finish`](Self::finish). Only the header block is held in
 /// memory; the source then sends the header without `Bcc:`, followed by
 /// the rest of the original.
-pub struct MessageReader<B, F, R> {
+pub struct MessageReader<'o, B, F, R> {
     source: Source<B, F, R>,
-    options: MessageOptions,
+    options: &'o MessageOptions,
     collector: Option<HeaderCollector>,
+    /// After the header: the rest still to read before the message can
+    /// go (a DKIM signature's first pass).
+    pass: Option<Pass<'o>>,
+    /// The envelope, once the header is in, while `pass` runs.
+    envelope: Option<Envelope>,
     buf: Vec<u8>,
     outcome: Option<Result<Envelope, Error>>,
 }
 
-impl<B, F, R> std::fmt::Debug for MessageReader<B, F, R> {
+/// A pass over the rest of the message before it is sent.
+enum Pass<'o> {
+    /// A file, hashed from where its header ends, then read again to send.
+    #[cfg(feature = "dkim")]
+    Hash(Box<crate::dkim::DkimStream<'o>>),
+    /// A one-shot reader, held whole (the header block with it) to be
+    /// signed: the caller allowed buffering.
+    #[cfg(feature = "dkim")]
+    Buffer,
+    #[cfg(not(feature = "dkim"))]
+    #[allow(dead_code)] // no pass without a feature that needs one
+    None(std::marker::PhantomData<&'o ()>),
+}
+
+impl<B, F, R> std::fmt::Debug for MessageReader<'_, B, F, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MessageReader")
             .field("source", &self.source)
@@ -428,12 +449,12 @@ impl<B, F, R> std::fmt::Debug for MessageReader<B, F, R> {
     }
 }
 
-impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
+impl<'o, B: AsRef<[u8]>, F, R> MessageReader<'o, B, F, R> {
     /// Starts reading `source`'s header; `options` say which sender
-    /// overrides the header's (`mail.smtp.from`) and what the header gets
-    /// when it lacks it (`Date:`, `Message-ID:`). A message in memory is
-    /// read at once.
-    pub fn new(mut source: Source<B, F, R>, options: &MessageOptions) -> Self {
+    /// overrides the header's (`mail.smtp.from`), what the header gets
+    /// when it lacks it (`Date:`, `Message-ID:`) and whether to sign. A
+    /// message in memory is read at once.
+    pub fn new(mut source: Source<B, F, R>, options: &'o MessageOptions) -> Self {
         let mut outcome = None;
         let mut collector = None;
         match &mut source.rest {
@@ -455,16 +476,21 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
         }
         MessageReader {
             source,
-            options: options.clone(),
+            options,
             collector,
+            pass: None,
+            envelope: None,
             buf: Vec::new(),
             outcome,
         }
     }
 
-    /// The read (or seek) to perform next; `None` once the header is in.
+    /// The read (or seek) to perform next; `None` once the message is
+    /// ready to send.
     pub fn next_io(&mut self) -> Option<BodyIo<'_, F, R>> {
-        self.collector.as_ref()?;
+        if self.collector.is_none() && self.pass.is_none() {
+            return None;
+        }
         if self.buf.is_empty() {
             self.buf = vec![0; 8192];
         }
@@ -473,13 +499,11 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
 
     /// The outcome of the I/O [`next_io`](Self::next_io) gave.
     pub fn on_io(&mut self, result: io::Result<usize>) {
-        let Some(collector) = self.collector.as_mut() else {
-            return;
-        };
         let n = match result {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
             Err(e) => {
                 self.collector = None;
+                self.pass = None;
                 self.outcome = Some(Err(Error::Body(e)));
                 return;
             }
@@ -489,29 +513,110 @@ impl<B: AsRef<[u8]>, F, R> MessageReader<B, F, R> {
             self.source.positioned = true;
             return;
         }
-        match collector.feed(&self.buf[..n.min(self.buf.len())]) {
+        let n = n.min(self.buf.len());
+        if self.pass.is_some() {
+            self.on_pass(n);
+            return;
+        }
+        let Some(collector) = self.collector.as_mut() else {
+            return;
+        };
+        match collector.feed(&self.buf[..n]) {
             Ok(false) => {}
             Ok(true) => {
                 let Some(collector) = self.collector.take() else {
                     return;
                 };
                 let seekable = matches!(self.source.rest, Rest::File(_));
-                self.outcome = Some(
-                    Prepared::after_read(collector.finish(), seekable, &self.options)
-                        .map(|prepared| {
-                            self.source.plan = prepared.plan;
-                            self.source.rest_at = prepared.rest_at;
-                            self.source.head = prepared.head;
-                            // A file is read again from `rest_at`.
-                            self.source.positioned = !seekable;
-                            prepared.envelope
-                        })
-                        .map_err(Error::from),
-                );
+                match Prepared::after_read(collector.finish(), seekable, self.options) {
+                    Ok(prepared) => {
+                        self.source.plan = prepared.plan;
+                        self.source.rest_at = prepared.rest_at;
+                        self.source.head = prepared.head;
+                        // A file is read again from `rest_at`.
+                        self.source.positioned = !seekable;
+                        self.envelope = Some(prepared.envelope);
+                        self.start_pass(seekable);
+                    }
+                    Err(e) => self.outcome = Some(Err(e.into())),
+                }
             }
             Err(e) => {
                 self.collector = None;
                 self.outcome = Some(Err(e.into()));
+            }
+        }
+    }
+
+    /// After the header: the message is ready, or a pass over the rest
+    /// comes first (signing).
+    fn start_pass(&mut self, seekable: bool) {
+        #[cfg(feature = "dkim")]
+        if let Some(signer) = &self.options.dkim {
+            if let Some(signature) = self.options.signed() {
+                // A retry: the signature this message already has.
+                let head = std::mem::take(&mut self.source.head);
+                self.source.head = [signature.as_slice(), &head].concat();
+            } else if seekable {
+                let mut stream = signer.stream();
+                stream.update(&self.source.head);
+                self.pass = Some(Pass::Hash(Box::new(stream)));
+                return;
+            } else if signer.settings().allow_buffering {
+                self.pass = Some(Pass::Buffer);
+                return;
+            } else {
+                self.envelope = None;
+                self.outcome = Some(Err(MessageError::CannotSignStream.into()));
+                return;
+            }
+        }
+        let _ = seekable;
+        self.outcome = self.envelope.take().map(Ok);
+    }
+
+    /// `n` more octets of the rest (0: its end).
+    #[allow(clippy::needless_pass_by_ref_mut, unused_variables)] // without `dkim`
+    fn on_pass(&mut self, n: usize) {
+        #[cfg(feature = "dkim")]
+        {
+            let signed = match (self.pass.as_mut(), n) {
+                (Some(Pass::Hash(stream)), 0) => {
+                    let Some(Pass::Hash(stream)) = self.pass.take() else {
+                        return;
+                    };
+                    // Sent from `rest_at` again.
+                    self.source.positioned = false;
+                    stream.finish()
+                }
+                (Some(Pass::Hash(stream)), n) => {
+                    stream.update(&self.buf[..n]);
+                    return;
+                }
+                (Some(Pass::Buffer), 0) => {
+                    self.pass = None;
+                    self.options
+                        .dkim
+                        .as_ref()
+                        .map_or(Ok(Vec::new()), |s| s.sign(&self.source.head))
+                }
+                (Some(Pass::Buffer), n) => {
+                    self.source.head.extend_from_slice(&self.buf[..n]);
+                    return;
+                }
+                (None, _) => return,
+            };
+            match signed {
+                Ok(signature) => {
+                    self.options.keep_signature(&signature);
+                    let head = std::mem::take(&mut self.source.head);
+                    self.source.head = [signature, head].concat();
+                    self.outcome = self.envelope.take().map(Ok);
+                }
+                Err(e) => {
+                    self.envelope = None;
+                    self.outcome = Some(Err(MessageError::from(e).into()));
+                }
             }
         }
     }

@@ -222,6 +222,54 @@ impl Normalizer {
     }
 }
 
+/// CRLF normalisation alone, exactly as the DATA encoder and the BDAT
+/// chunker apply it (without dot-stuffing): the octets the server stores.
+/// A DKIM signer hashes these, so that what it signs is what arrives.
+///
+/// ```
+/// use smtpkit_proto::CrlfNormalizer;
+///
+/// let mut out = Vec::new();
+/// let mut n = CrlfNormalizer::new();
+/// n.push(b"Subject: hi\n\n.dot\r", &mut out);
+/// n.push(b"\nlast", &mut out);
+/// n.finish(&mut out);
+/// assert_eq!(out, b"Subject: hi\r\n\r\n.dot\r\nlast\r\n");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CrlfNormalizer(Normalizer);
+
+impl Default for CrlfNormalizer {
+    fn default() -> Self {
+        CrlfNormalizer::new()
+    }
+}
+
+impl CrlfNormalizer {
+    /// At the start of a message.
+    pub const fn new() -> Self {
+        CrlfNormalizer(Normalizer::new(false))
+    }
+
+    /// Writes `input` normalised (bare CR and bare LF become CRLF, also
+    /// across calls); returns the octets written.
+    pub fn push<B: BufMut>(&mut self, input: &[u8], out: &mut B) -> usize {
+        self.0.push(input, out)
+    }
+
+    /// Ends the message: the CRLF a text message must end with, when it
+    /// lacks one (as both transfers add it). Returns the octets written.
+    pub fn finish<B: BufMut>(&mut self, out: &mut B) -> usize {
+        if self.0.at_line_start {
+            0
+        } else {
+            self.0.at_line_start = true;
+            out.put_slice(b"\r\n");
+            2
+        }
+    }
+}
+
 /// The streaming DATA encoder: CRLF-normalises and dot-stuffs the message
 /// and ends it with `CRLF.CRLF`.
 ///

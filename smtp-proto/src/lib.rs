@@ -184,7 +184,9 @@ pub use address::{
     Address, AddressLiteral, Domain, ForwardPath, Host, MAX_DOMAIN_LEN, MAX_LOCAL_PART_LEN,
     MAX_PATH_LEN, ReversePath,
 };
-pub use body::{BdatChunker, BodyInspector, BodyPiece, BodyReport, DataEncoder, InspectedBody};
+pub use body::{
+    BdatChunker, BodyInspector, BodyPiece, BodyReport, CrlfNormalizer, DataEncoder, InspectedBody,
+};
 #[cfg(feature = "server")]
 pub use body::{DataDecoder, DataProgress};
 #[cfg(feature = "server")]

@@ -1625,6 +1625,207 @@ pub fn greeting_refused_and_connection_refused<A: Adapter>() {
     assert!(matches!(err, Error::Io(_)), "{name}: {err:?}");
 }
 
+/// The test keys' directory (smtp-client/tests/data).
+const DKIM_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../smtp-client/tests/data");
+
+/// Runs dkimpy (interop/dkim/verify.py, Debian's python3-dkim) over
+/// `files`, serving the test selectors' TXT records; every file's verdict.
+pub fn dkimpy_verdicts(files: &[std::path::PathBuf]) -> Vec<(bool, String)> {
+    let record = |kind: &str, file: &str| {
+        let p = std::fs::read_to_string(format!("{DKIM_KEYS}/{file}"))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        format!("v=DKIM1; k={kind}; p={}", p.trim())
+    };
+    let out = std::process::Command::new("/usr/bin/python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../interop/dkim/verify.py"
+        ))
+        .arg("--txt")
+        .arg(format!(
+            "rsa2026._domainkey.example.org={}",
+            record("rsa", "dkim-rsa2048.pub.b64")
+        ))
+        .arg("--txt")
+        .arg(format!(
+            "ed2026._domainkey.example.org={}",
+            record("ed25519", "dkim-ed25519.pub.b64")
+        ))
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("running dkimpy (apt-get install python3-dkim): {e}"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "dkimpy failed to run (apt-get install python3-dkim): {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .map(|l| (l.starts_with("pass "), l.to_owned()))
+        .collect()
+}
+
+/// A signer with a test key: `rsa` (2048, PKCS#8 or PKCS#1) or `ed25519`.
+pub fn test_signer(
+    key: &str,
+    canonicalization: smtpkit_client::dkim::DkimCanonicalization,
+) -> smtpkit_client::dkim::DkimSigner {
+    use smtpkit_client::dkim::{DkimKey, DkimSettings, DkimSigner};
+    let (file, selector) = match key {
+        "rsa" => ("dkim-rsa2048.pem", "rsa2026"),
+        "rsa-pkcs1" => ("dkim-rsa2048-pkcs1.pem", "rsa2026"),
+        _ => ("dkim-ed25519.pem", "ed2026"),
+    };
+    let key = DkimKey::from_file(format!("{DKIM_KEYS}/{file}")).unwrap_or_else(|e| panic!("{e}"));
+    let settings = DkimSettings::new("example.org", selector)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_canonicalization(canonicalization, canonicalization);
+    DkimSigner::new(settings, key)
+}
+
+/// DKIM: what arrives verifies with dkimpy, for RSA (PKCS#8 and PKCS#1
+/// keys) and Ed25519, simple and relaxed, LF-only lines, a long folded
+/// header and an 8-bit body, from memory and from a file, through the
+/// client, the one-call function and the pool. A LIMITS RCPTMAX split
+/// sends the same signed octets in both transactions (one signature per
+/// message). A one-shot reader is a typed error before anything is sent,
+/// unless buffering is allowed; an altered message fails (the verifier
+/// is not a rubber stamp).
+pub fn dkim_signatures_verify_with_dkimpy<A: Adapter>() {
+    use smtpkit_client::dkim::DkimCanonicalization::{Relaxed, Simple};
+    let name = A::NAME;
+    let dir = std::env::temp_dir().join(format!(
+        "smtp-dkim-{}-{}",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let long_subject = format!(
+        "Subject: {}\n",
+        "a folded subject "
+            .repeat(12)
+            .trim_end()
+            .replace("subject a", "subject\n a")
+    );
+    let lf_message = format!(
+        "From: Sender <sender@example.org>\nTo: a@example.org\nCc: b@example.org\nBcc: hidden@example.org\n{long_subject}MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGr\u{fc}\u{df}e  with  spaces \t\n.a dot line\n\n\n"
+    );
+    let crlf_message = b"From: sender@example.org\r\nTo: a@example.org, b@example.org\r\nSubject: crlf\r\n\r\nbody\r\n".to_vec();
+    let mut files = Vec::new();
+    let mut n = 0;
+    for (key, canon) in [
+        ("rsa", Relaxed),
+        ("rsa-pkcs1", Simple),
+        ("ed25519", Simple),
+        ("ed25519", Relaxed),
+    ] {
+        for (kind, message) in [
+            ("lf", lf_message.as_bytes().to_vec()),
+            ("crlf", crlf_message.clone()),
+        ] {
+            for way in ["client", "one-call", "pool"] {
+                n += 1;
+                let path = dir.join(format!("m{n}.eml"));
+                std::fs::write(&path, &message).unwrap_or_else(|e| panic!("{e}"));
+                let body = if n % 2 == 0 {
+                    TestBody::File(path.clone())
+                } else {
+                    TestBody::Bytes(message.clone())
+                };
+                let server =
+                    start(Script::new().extensions(["PIPELINING", "8BITMIME", "LIMITS RCPTMAX=1"]));
+                let mut settings = settings_for(&server);
+                settings.dkim = Some(test_signer(key, canon));
+                let report = match way {
+                    "client" => {
+                        let mut connection = connect::<A>(&settings);
+                        let report = connection.send_message(body);
+                        let _ = connection.close();
+                        report
+                    }
+                    "one-call" => A::send_message_once(&settings, body),
+                    _ => {
+                        A::pool_send_message(&settings, smtpkit_client::PoolConfig::default(), body)
+                    }
+                }
+                .unwrap_or_else(|e| panic!("{name} {key} {kind} {way}: {e}"));
+                assert!(
+                    report.all_delivered(),
+                    "{name} {key} {kind} {way}: {report:?}"
+                );
+                let transactions = server.transactions();
+                let expected = if kind == "lf" { 3 } else { 2 };
+                assert_eq!(
+                    transactions.len(),
+                    expected,
+                    "{name} {key} {kind} {way}: RCPTMAX=1"
+                );
+                for t in &transactions {
+                    // One signature per message: every transaction the same octets.
+                    assert_eq!(t.data, transactions[0].data, "{name} {key} {kind} {way}");
+                }
+                let data = &transactions[0].data;
+                assert!(
+                    data.starts_with(b"DKIM-Signature: v=1; a="),
+                    "{name} {key} {kind} {way}"
+                );
+                let out = dir.join(format!("d{n}-{key}-{kind}-{way}.eml"));
+                std::fs::write(&out, data).unwrap_or_else(|e| panic!("{e}"));
+                files.push(out);
+            }
+        }
+    }
+    // A one-shot reader: refused before anything is sent, unless buffering
+    // is allowed.
+    let server = start(Script::new().extensions(["PIPELINING", "8BITMIME"]));
+    let mut settings = settings_for(&server);
+    settings.dkim = Some(test_signer("ed25519", Relaxed));
+    let mut connection = connect::<A>(&settings);
+    match connection.send_message(TestBody::Reader(crlf_message.clone())) {
+        Err(Error::Message(smtpkit_client::message::MessageError::CannotSignStream)) => {}
+        other => panic!("{name}: a one-shot reader was signed: {other:?}"),
+    }
+    let _ = connection.close();
+    assert!(server.transactions().is_empty(), "{name}");
+    let signer = settings.dkim.take().map(|s| {
+        let buffered = s.settings().clone().with_buffering(true);
+        let key = smtpkit_client::dkim::DkimKey::from_file(format!("{DKIM_KEYS}/dkim-ed25519.pem"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        smtpkit_client::dkim::DkimSigner::new(buffered, key)
+    });
+    settings.dkim = signer;
+    let mut connection = connect::<A>(&settings);
+    connection
+        .send_message(TestBody::Reader(lf_message.as_bytes().to_vec()))
+        .unwrap_or_else(|e| panic!("{name}: buffered reader: {e}"));
+    let _ = connection.close();
+    let buffered = dir.join("buffered.eml");
+    std::fs::write(&buffered, &server.transactions()[0].data).unwrap_or_else(|e| panic!("{e}"));
+    files.push(buffered);
+    // A control that must fail: one body octet changed.
+    let mut altered = std::fs::read(&files[0]).unwrap_or_else(|e| panic!("{e}"));
+    if let Some(at) = altered.windows(5).position(|w| w == b"spaces") {
+        altered[at] = b'S';
+    } else if let Some(last) = altered.iter().rposition(|&b| b.is_ascii_alphabetic()) {
+        altered[last] ^= 0x20;
+    }
+    let tampered = dir.join("tampered.eml");
+    std::fs::write(&tampered, &altered).unwrap_or_else(|e| panic!("{e}"));
+    files.push(tampered);
+    let verdicts = dkimpy_verdicts(&files);
+    assert_eq!(verdicts.len(), files.len(), "{name}: {verdicts:?}");
+    let (signed, control) = verdicts.split_at(verdicts.len() - 1);
+    for (pass, line) in signed {
+        assert!(pass, "{name}: dkimpy: {line}");
+    }
+    assert!(
+        !control[0].0,
+        "{name}: dkimpy passed an altered message: {}",
+        control[0].1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A connection that fails after the greeting keeps what the session
 /// learnt (`connect_reporting`): after a refused login, the greeting and
 /// the extensions, AUTH among them; a refused connection knows nothing.
@@ -3010,6 +3211,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_chunks_only_into_an_accepted_transaction() {
             $crate::conformance::chunks_only_into_an_accepted_transaction::<$adapter>();
+        }
+        #[test]
+        fn conformance_dkim_signatures_verify_with_dkimpy() {
+            $crate::conformance::dkim_signatures_verify_with_dkimpy::<$adapter>();
         }
         #[test]
         fn conformance_a_failed_set_up_keeps_what_the_session_learnt() {
