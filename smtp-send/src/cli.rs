@@ -109,6 +109,18 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "password-file", value_name = "FILE")]
     pub(crate) password_file: Option<std::path::PathBuf>,
 
+    /// Sign with DKIM for DOMAIN (d=); needs --dkim-selector and --dkim-key
+    #[arg(global = true, long = "dkim-domain", value_name = "DOMAIN")]
+    pub(crate) dkim_domain: Option<String>,
+
+    /// The DKIM selector (s=): the key is published at SELECTOR._domainkey.DOMAIN
+    #[arg(global = true, long = "dkim-selector", value_name = "SELECTOR")]
+    pub(crate) dkim_selector: Option<String>,
+
+    /// The DKIM private key: RSA or Ed25519, PEM or DER; readable by its owner only
+    #[arg(global = true, long = "dkim-key", value_name = "FILE")]
+    pub(crate) dkim_key: Option<std::path::PathBuf>,
+
     /// SASL mechanisms to consider, in order (mail.smtp.auth.mechanisms)
     #[arg(global = true, long = "auth", value_name = "MECH[,MECH...]")]
     pub(crate) auth: Option<String>,

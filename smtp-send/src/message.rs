@@ -17,6 +17,9 @@ pub(crate) struct Message {
     pub(crate) header: Vec<u8>,
     pub(crate) rest: Box<dyn Read + Send>,
     pub(crate) rewritten: bool,
+    /// The header's length as read (before any rewriting): where the rest
+    /// starts in `-m FILE`.
+    pub(crate) header_read: u64,
     pub(crate) from: Option<Address>,
     pub(crate) recipients: Vec<Address>,
 }
@@ -43,6 +46,7 @@ pub(crate) fn prepare(cli: &Cli, settings: &ClientSettings) -> Result<(Envelope,
             .push(Address::parse(r).map_err(|e| fail(exit::USAGE, format!("recipient {r}: {e}")))?);
     }
     let built = quick_message(cli, settings, &mut recipients)?;
+    let built_in_memory = built.is_some();
     let mut message = read_message(cli, built)?;
     recipients.extend(message.recipients.iter().cloned());
     if recipients.is_empty() {
@@ -61,6 +65,9 @@ pub(crate) fn prepare(cli: &Cli, settings: &ClientSettings) -> Result<(Envelope,
         .map_err(|e| fail(exit::TEMPFAIL, e.to_string()))?
     {
         message.rewritten = true;
+    }
+    if let Some(signer) = &settings.dkim {
+        sign(cli, signer, &mut message, built_in_memory)?;
     }
     Ok((Envelope::new(from, recipients), message))
 }
@@ -149,6 +156,52 @@ fn add_from_header(cli: &Cli, message: &mut Message, from: &ReversePath) -> Resu
     Ok(())
 }
 
+/// DKIM: the signature over what will be transmitted (the header as it
+/// now is, the rest CRLF-normalised) goes first. `-m FILE` is read once to
+/// hash it and again to send it, at constant memory; standard input and a
+/// quick message are held in memory (they cannot be read twice).
+fn sign(
+    cli: &Cli,
+    signer: &smtpkit_client::dkim::DkimSigner,
+    message: &mut Message,
+    built_in_memory: bool,
+) -> Result<(), Fail> {
+    let data_error = |e: &dyn std::fmt::Display| fail(exit::DATAERR, format!("DKIM: {e}"));
+    let mut stream = signer.stream();
+    stream.update(&message.header);
+    match (&cli.message, built_in_memory) {
+        (Some(path), false) => {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::open(path)
+                .map_err(|e| data_error(&format!("{}: {e}", path.display())))?;
+            file.seek(SeekFrom::Start(message.header_read))
+                .map_err(|e| data_error(&e))?;
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => stream.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(data_error(&e)),
+                }
+            }
+        }
+        _ => {
+            let mut rest = Vec::new();
+            message
+                .rest
+                .read_to_end(&mut rest)
+                .map_err(|e| data_error(&e))?;
+            stream.update(&rest);
+            message.rest = Box::new(io::Cursor::new(rest));
+        }
+    }
+    let signature = stream.finish().map_err(|e| data_error(&e))?;
+    message.header = [signature, std::mem::take(&mut message.header)].concat();
+    message.rewritten = true;
+    Ok(())
+}
+
 const MAX_HEADER: usize = smtpkit_client::message::MAX_HEADER;
 
 /// The message (`built`, else `-m FILE`, else standard input), its header
@@ -164,6 +217,7 @@ fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
     };
     let mut reader = BufReader::with_capacity(64 * 1024, source);
     let mut header = read_header(&mut reader)?;
+    let header_read = header.len() as u64;
     // The envelope from the header, as the library's message-level send
     // reads it (smtpkit_client::message): From:/Sender:, and with -t every
     // To:, Cc: and Bcc: address once, Bcc: stripped.
@@ -188,6 +242,7 @@ fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
         header,
         rest: Box::new(reader),
         rewritten,
+        header_read,
         from: sender,
         recipients,
     })

@@ -92,6 +92,10 @@ pub(crate) const MSMTP: &[(&str, Map)] = &[
     ("protocol", Map::Typed),
     ("socket", Map::Typed),
     ("logfile", Map::Typed),
+    // DKIM signing (not msmtp's: smtp-send's own, as --dkim-*).
+    ("dkim_domain", Map::Typed),
+    ("dkim_selector", Map::Typed),
+    ("dkim_key", Map::Typed),
     (
         "eval",
         Map::Unsupported(
@@ -340,7 +344,7 @@ pub(crate) fn load(path: &Path) -> Result<Config, Fail> {
 }
 
 #[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), Fail> {
+pub(crate) fn check_permissions(path: &Path) -> Result<(), Fail> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path)
         .map_err(|e| fail(exit::CONFIG, format!("{}: {e}", path.display())))?;
@@ -358,7 +362,7 @@ fn check_permissions(path: &Path) -> Result<(), Fail> {
 }
 
 #[cfg(not(unix))]
-fn check_permissions(_: &Path) -> Result<(), Fail> {
+pub(crate) fn check_permissions(_: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
@@ -423,6 +427,8 @@ pub(crate) struct Extras {
     /// `passwordeval`, run once every layer of settings is in and only when
     /// no later layer gave the password (and never by `--dry-run`).
     pub password_eval: Option<PasswordEval>,
+    /// `dkim_domain`, `dkim_selector`, `dkim_key` (smtp-send's own).
+    pub dkim: crate::settings::DkimArgs,
 }
 
 /// A `passwordeval` command and where it was written.
@@ -656,6 +662,11 @@ pub(crate) fn apply(
     if let Some(file) = account.get("logfile").filter(|s| !s.is_empty()) {
         extras.logfile = Some(tilde(file));
     }
+    extras.dkim = crate::settings::DkimArgs {
+        domain: account.get("dkim_domain").map(str::to_owned),
+        selector: account.get("dkim_selector").map(str::to_owned),
+        key: account.get("dkim_key").map(tilde),
+    };
     if let Some(password) = account.get("password") {
         settings.auth.credentials.password = password.to_owned().into();
     } else if let Some(setting) = account.commands.get("passwordeval") {

@@ -91,6 +91,8 @@ fn settings_json(resolved: &Resolved) -> Value {
         "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
         "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
         "logfile": resolved.logfile.as_ref().map(|p| p.display().to_string()),
+        // The key itself is never shown.
+        "dkim": settings.dkim.as_ref().map(|d| format!("d={} s={}", d.settings().domain, d.settings().selector)),
     })
 }
 

@@ -50,13 +50,15 @@ pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
     properties_file(cli, &mut settings)?;
     options(cli, &mut settings)?;
     flags(cli, &mut settings)?;
-    let (logfile, eval) = match account {
+    let (logfile, eval, dkim) = match account {
         Some(Extras {
             logfile,
             password_eval,
-        }) => (logfile, password_eval),
-        None => (None, None),
+            dkim,
+        }) => (logfile, password_eval, dkim),
+        None => (None, None, DkimArgs::default()),
     };
+    settings.dkim = dkim_signer(cli, dkim)?;
     let unrun_password_eval = password_eval(cli, eval.as_ref(), &mut settings)?;
     if needs_password(&settings) && !unrun_password_eval {
         return Err(fail(
@@ -74,6 +76,54 @@ pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
         logfile: cli.logfile.clone().or(logfile),
         unrun_password_eval,
     })
+}
+
+/// DKIM's domain, selector and key file, from the flags or an account.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DkimArgs {
+    pub(crate) domain: Option<String>,
+    pub(crate) selector: Option<String>,
+    pub(crate) key: Option<PathBuf>,
+}
+
+/// The signer `--dkim-*` (each over the account's `dkim_*`) describe:
+/// all three or none. The key file must be private, as msmtp wants a file
+/// with a password to be.
+fn dkim_signer(
+    cli: &Cli,
+    account: DkimArgs,
+) -> Result<Option<smtpkit_client::dkim::DkimSigner>, Fail> {
+    use smtpkit_client::dkim::{DkimKey, DkimSettings, DkimSigner};
+    let domain = cli.dkim_domain.clone().or(account.domain);
+    let selector = cli.dkim_selector.clone().or(account.selector);
+    let key = cli.dkim_key.clone().or(account.key);
+    let (domain, selector, key) = match (domain, selector, key) {
+        (None, None, None) => return Ok(None),
+        (Some(d), Some(s), Some(k)) => (d, s, k),
+        (d, s, k) => {
+            let missing: Vec<&str> = [
+                (d.is_none(), "--dkim-domain"),
+                (s.is_none(), "--dkim-selector"),
+                (k.is_none(), "--dkim-key"),
+            ]
+            .iter()
+            .filter(|(m, _)| *m)
+            .map(|(_, f)| *f)
+            .collect();
+            return Err(fail(
+                exit::CONFIG,
+                format!(
+                    "DKIM signing needs a domain, a selector and a key: {} missing                      (or the account's dkim_domain, dkim_selector, dkim_key)",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    };
+    let settings =
+        DkimSettings::new(domain, selector).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+    crate::msmtprc::check_permissions(&key)?;
+    let key = DkimKey::from_file(&key).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+    Ok(Some(DkimSigner::new(settings, key)))
 }
 
 fn config(e: smtpkit_blocking::PropertyError) -> Fail {

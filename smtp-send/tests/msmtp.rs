@@ -417,6 +417,94 @@ fn date_and_message_id_are_added_when_missing() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// DKIM from the flags and from an account: `-m FILE` (hashed, then sent,
+/// from the file), standard input and `-t`; dkimpy verifies what arrived.
+/// A key file others can read, or a missing part, is exit 78; the dry run
+/// names the domain and selector and never the key.
+#[test]
+fn dkim_from_flags_and_accounts_verifies_with_dkimpy() {
+    let server = TestServer::start(Script::new().extensions(["PIPELINING", "8BITMIME"])).unwrap();
+    let addr = server.addr().to_string();
+    let d = dir("dkim");
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/../smtp-client/tests/data");
+    let key = d.join("ed.pem");
+    std::fs::copy(format!("{keys}/dkim-ed25519.pem"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let rsa = d.join("rsa.pem");
+    std::fs::copy(format!("{keys}/dkim-rsa2048-pkcs1.pem"), &rsa).unwrap();
+    std::fs::set_permissions(&rsa, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = d.join("message.eml");
+    std::fs::write(&file, MESSAGE).unwrap();
+    let flags = [
+        "--dkim-domain",
+        "example.org",
+        "--dkim-selector",
+        "ed2026",
+        "--dkim-key",
+        key.to_str().unwrap(),
+    ];
+    let mut args = vec!["-s", &addr, "-m", file.to_str().unwrap(), "x@example.org"];
+    args.extend(flags);
+    ok(&smtp_send(&args, b""));
+    let mut args = vec!["-s", &addr, "-t"];
+    args.extend(flags);
+    ok(&smtp_send(&args, MESSAGE));
+    let port = server.addr().port().to_string();
+    let account = rc(
+        &d,
+        &format!(
+            "account signed\nhost 127.0.0.1\nport {port}\ntls off\ndkim_domain example.org\n\
+             dkim_selector rsa2026\ndkim_key {}\n",
+            rsa.display()
+        ),
+    );
+    ok(&smtp_send(
+        &[
+            "-C",
+            account.to_str().unwrap(),
+            "-a",
+            "signed",
+            "x@example.org",
+        ],
+        MESSAGE,
+    ));
+    let mut files = Vec::new();
+    for (i, t) in server.transactions().iter().enumerate() {
+        assert!(t.data.starts_with(b"DKIM-Signature: v=1; a="), "{i}");
+        let path = d.join(format!("got{i}.eml"));
+        std::fs::write(&path, &t.data).unwrap();
+        files.push(path);
+    }
+    assert_eq!(files.len(), 3);
+    for (pass, line) in smtp_suites::conformance::dkimpy_verdicts(&files) {
+        assert!(pass, "dkimpy: {line}");
+    }
+    // The dry run: domain and selector, no key.
+    let mut args = vec!["-s", &addr, "--dry-run", "--json", "x@example.org"];
+    args.extend(flags);
+    let out = smtp_send(&args, MESSAGE);
+    ok(&out);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("d=example.org s=ed2026"), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    // A key others can read; a selector without the rest.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut args = vec!["-s", &addr, "x@example.org"];
+    args.extend(flags);
+    let out = smtp_send(&args, MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    let out = smtp_send(
+        &["-s", &addr, "--dkim-selector", "s", "x@example.org"],
+        MESSAGE,
+    );
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--dkim-domain, --dkim-key missing"), "{err}");
+    assert_eq!(server.transactions().len(), 3, "nothing more was sent");
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Configuration errors: exit 78, the file and the line named, secrets kept.
 #[test]
 fn configuration_errors() {
