@@ -121,6 +121,10 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "dkim-key", value_name = "FILE")]
     pub(crate) dkim_key: Option<std::path::PathBuf>,
 
+    /// DKIM canonicalisation, HEADER/BODY or one for both: relaxed (default) or simple
+    #[arg(global = true, long = "dkim-canonicalization", value_name = "C[/C]")]
+    pub(crate) dkim_canonicalization: Option<String>,
+
     /// SASL mechanisms to consider, in order (mail.smtp.auth.mechanisms)
     #[arg(global = true, long = "auth", value_name = "MECH[,MECH...]")]
     pub(crate) auth: Option<String>,

@@ -96,6 +96,7 @@ pub(crate) const MSMTP: &[(&str, Map)] = &[
     ("dkim_domain", Map::Typed),
     ("dkim_selector", Map::Typed),
     ("dkim_key", Map::Typed),
+    ("dkim_canonicalization", Map::Typed),
     (
         "eval",
         Map::Unsupported(
@@ -666,6 +667,7 @@ pub(crate) fn apply(
         domain: account.get("dkim_domain").map(str::to_owned),
         selector: account.get("dkim_selector").map(str::to_owned),
         key: account.get("dkim_key").map(tilde),
+        canonicalization: account.get("dkim_canonicalization").map(str::to_owned),
     };
     if let Some(password) = account.get("password") {
         settings.auth.credentials.password = password.to_owned().into();

@@ -84,6 +84,7 @@ pub(crate) struct DkimArgs {
     pub(crate) domain: Option<String>,
     pub(crate) selector: Option<String>,
     pub(crate) key: Option<PathBuf>,
+    pub(crate) canonicalization: Option<String>,
 }
 
 /// The signer `--dkim-*` (each over the account's `dkim_*`) describe:
@@ -93,7 +94,7 @@ fn dkim_signer(
     cli: &Cli,
     account: DkimArgs,
 ) -> Result<Option<smtpkit_client::dkim::DkimSigner>, Fail> {
-    use smtpkit_client::dkim::{DkimKey, DkimSettings, DkimSigner};
+    use smtpkit_client::dkim::{DkimCanonicalization, DkimKey, DkimSettings, DkimSigner};
     let domain = cli.dkim_domain.clone().or(account.domain);
     let selector = cli.dkim_selector.clone().or(account.selector);
     let key = cli.dkim_key.clone().or(account.key);
@@ -119,8 +120,27 @@ fn dkim_signer(
             ));
         }
     };
-    let settings =
+    let mut settings =
         DkimSettings::new(domain, selector).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
+    if let Some(c) = cli
+        .dkim_canonicalization
+        .clone()
+        .or(account.canonicalization)
+    {
+        let one = |name: &str| match name {
+            "relaxed" => Some(DkimCanonicalization::Relaxed),
+            "simple" => Some(DkimCanonicalization::Simple),
+            _ => None,
+        };
+        let (header, body) = c.split_once('/').unwrap_or((&c, &c));
+        let (Some(header), Some(body)) = (one(header), one(body)) else {
+            return Err(fail(
+                exit::CONFIG,
+                format!("DKIM canonicalization {c:?}: expected relaxed or simple, or HEADER/BODY"),
+            ));
+        };
+        settings = settings.with_canonicalization(header, body);
+    }
     crate::msmtprc::check_permissions(&key)?;
     let key = DkimKey::from_file(&key).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
     Ok(Some(DkimSigner::new(settings, key)))
