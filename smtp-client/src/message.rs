@@ -44,6 +44,20 @@ pub enum MessageError {
     /// The header block is larger than [`MAX_HEADER`], or has no end.
     #[error("the header block is larger than {MAX_HEADER} octets")]
     HeaderTooLarge,
+    /// A line is longer than SMTP allows (998 octets before its line
+    /// ending, RFC 5321 §4.5.3.1.6): a relay may wrap it (Haraka inserts
+    /// CRLF SP at 990), which changes the message and breaks a signature.
+    /// Nothing was sent.
+    #[error(
+        "line {line} of the message is {length} octets long; SMTP allows 998: encode the part \
+         (quoted-printable or base64) or allow long lines (mail.smtp.allowlonglines)"
+    )]
+    LineTooLong {
+        /// The line's number in the message as given, from 1.
+        line: u64,
+        /// Its length in octets, without the line ending.
+        length: usize,
+    },
     /// DKIM signing is on and the body is a one-shot reader: it cannot be
     /// read once to be hashed and again to be sent. Send a file or bytes,
     /// or allow buffering ([`DkimSettings::allow_buffering`](crate::dkim::DkimSettings::allow_buffering)).
@@ -85,6 +99,13 @@ pub struct MessageSettings {
     /// sender's, else the EHLO name) when missing
     /// (`mail.smtp.setmessageid`).
     pub add_message_id: bool,
+    /// Send lines longer than 998 octets as they are
+    /// (`mail.smtp.allowlonglines`). Off: a message-level send refuses
+    /// them before MAIL ([`MessageError::LineTooLong`]), unless the
+    /// message is binary (a NUL: it needs BINARYMIME, which has no line
+    /// limit). A one-shot reader is checked as far as it is read before
+    /// sending: its header block (all of it when DKIM holds it whole).
+    pub allow_long_lines: bool,
 }
 
 impl Default for MessageSettings {
@@ -92,6 +113,7 @@ impl Default for MessageSettings {
         MessageSettings {
             add_date: true,
             add_message_id: true,
+            allow_long_lines: false,
         }
     }
 }
@@ -109,6 +131,105 @@ impl MessageSettings {
     pub fn with_add_message_id(mut self, on: bool) -> MessageSettings {
         self.add_message_id = on;
         self
+    }
+
+    /// Whether lines longer than 998 octets may be sent.
+    #[must_use]
+    pub fn with_allow_long_lines(mut self, on: bool) -> MessageSettings {
+        self.allow_long_lines = on;
+        self
+    }
+}
+
+/// Looks for the first line longer than SMTP allows (998 octets), in
+/// pieces of any size, counting lines as the message is given (an LF ends
+/// one; a CR before it is not counted). Message-level sends use it (see
+/// [`MessageSettings::allow_long_lines`]); so does smtp-send.
+///
+/// ```
+/// use smtpkit_client::message::{LineCheck, MessageError};
+///
+/// let mut check = LineCheck::new();
+/// check.feed(b"Subject: x\r\n\r\n");
+/// check.feed(&[b'a'; 1000]);
+/// check.feed(b"\r\n");
+/// assert_eq!(check.long_line(), Some((3, 1000)));
+/// assert_eq!(check.finish(), Err(MessageError::LineTooLong { line: 3, length: 1000 }));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LineCheck {
+    line: u64,
+    length: usize,
+    last_cr: bool,
+    nul: bool,
+    long: Option<(u64, usize)>,
+}
+
+impl LineCheck {
+    /// The longest line SMTP allows, without its line ending.
+    const MAX: usize = 998;
+
+    /// At the start of a message.
+    pub fn new() -> LineCheck {
+        LineCheck::default()
+    }
+
+    /// The next octets of the message.
+    pub fn feed(&mut self, data: &[u8]) {
+        self.nul |= data.contains(&0);
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            // A CR just before the LF (here, or ending the previous
+            // piece) is the line ending, not part of the line.
+            let cr = if nl > 0 {
+                rest[nl - 1] == b'\r'
+            } else {
+                self.last_cr
+            };
+            self.end_line(self.length + nl - usize::from(cr));
+            rest = &rest[nl + 1..];
+            self.length = 0;
+            self.last_cr = false;
+        }
+        self.length += rest.len();
+        if let Some(&last) = rest.last() {
+            self.last_cr = last == b'\r';
+        }
+    }
+
+    fn end_line(&mut self, length: usize) {
+        self.line += 1;
+        if length > Self::MAX && self.long.is_none() {
+            self.long = Some((self.line, length));
+        }
+    }
+
+    /// The first line over the limit ended so far: its number (from 1)
+    /// and length.
+    pub fn long_line(&self) -> Option<(u64, usize)> {
+        self.long
+    }
+
+    /// Whether a NUL was seen (the message is binary: BINARYMIME carries
+    /// it, with no line limit).
+    pub fn is_binary(&self) -> bool {
+        self.nul
+    }
+
+    /// The verdict, once everything was fed: the first long line, unless
+    /// the message is binary.
+    ///
+    /// # Errors
+    /// [`MessageError::LineTooLong`].
+    pub fn finish(mut self) -> Result<(), MessageError> {
+        if self.length > 0 {
+            let length = self.length - usize::from(self.last_cr);
+            self.end_line(length);
+        }
+        match self.long {
+            Some((line, length)) if !self.nul => Err(MessageError::LineTooLong { line, length }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -603,6 +724,11 @@ impl Prepared {
             return Err(MessageError::HeaderTooLarge);
         }
         let mut parsed = MessageHeader::parse(&message[..end], options.from.as_ref())?;
+        if !options.settings.allow_long_lines {
+            let mut lines = LineCheck::default();
+            lines.feed(message);
+            lines.finish()?;
+        }
         complete_header(&mut parsed.header, &parsed.envelope.from, options)?;
         #[cfg(feature = "dkim")]
         if let Some(mut signature) = options.signature(|signer| {
@@ -930,6 +1056,53 @@ mod tests {
             completed(header, &alice, &system),
             completed(header, &alice, &system)
         );
+    }
+
+    fn long_line(pieces: &[&[u8]]) -> Result<(), MessageError> {
+        let mut check = LineCheck::default();
+        for piece in pieces {
+            check.feed(piece);
+        }
+        check.finish()
+    }
+
+    #[test]
+    fn the_first_line_over_998_octets_is_named_in_any_pieces() {
+        let ok = [b'a'; 998];
+        let long = [b'a'; 999];
+        let message = [
+            &b"A: b\r\n\r\n"[..],
+            &ok,
+            b"\r\n",
+            &long,
+            b"\n",
+            &long,
+            b"\r\n",
+        ]
+        .concat();
+        for size in [1, 2, 3, 7, 500, 999, 1000, message.len()] {
+            let pieces: Vec<&[u8]> = message.chunks(size).collect();
+            assert_eq!(
+                long_line(&pieces),
+                Err(MessageError::LineTooLong {
+                    line: 4,
+                    length: 999
+                }),
+                "pieces of {size}"
+            );
+        }
+        // 998 with CRLF, with LF, last without a line ending: allowed.
+        assert_eq!(long_line(&[&ok, b"\r", b"\n", &ok, b"\n", &ok]), Ok(()));
+        // The last line, without a line ending, counts too.
+        assert_eq!(
+            long_line(&[b"x\n", &long]),
+            Err(MessageError::LineTooLong {
+                line: 2,
+                length: 999
+            })
+        );
+        // A binary message (NUL) goes BINARYMIME, which has no line limit.
+        assert_eq!(long_line(&[&long, b"\n\0\n"]), Ok(()));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `user` | [`Credentials::user`] (`auth.credentials.user`) | — |
 //! | `from` | [`ClientSettings::from`] | the message's From: |
 //! | `setdate`, `setmessageid` | [`ClientSettings::message`]: add `Date:`, `Message-ID:` to a message-level send that lacks them (msmtp's `set_date_header`, `set_msgid_header`) | **true** (JavaMail's `saveChanges` sets Message-ID) |
+//! | `allowlonglines` | [`MessageSettings::allow_long_lines`](crate::MessageSettings::allow_long_lines): send lines over 998 octets as they are | **false**: a message-level send refuses them before MAIL (JavaMail sends them) |
 //! | `localhost` | [`ClientSettings::local_name`] | host name, else address literal of the local address |
 //! | `localaddress`, `localport` | [`ClientSettings::local_address`], [`ClientSettings::local_port`] | — |
 //! | `connectiontimeout` (ms) | [`ClientSettings::connect_timeout`] | 5 minutes (infinite) |
@@ -779,6 +780,14 @@ pub const KEYS: &[Key] = &[
         example: "false",
         apply: |s, v| {
             s.message.add_message_id = v.boolean()?;
+            Ok(())
+        },
+    },
+    Key {
+        name: "allowlonglines",
+        example: "true",
+        apply: |s, v| {
+            s.message.allow_long_lines = v.boolean()?;
             Ok(())
         },
     },

@@ -33,7 +33,7 @@ use crate::driver::{BODY_READ_MAX, BodyPlan, Driver, MemoryBody, Step};
 use crate::error::Error;
 #[cfg(feature = "dkim")]
 use crate::message::MessageError;
-use crate::message::{HeaderCollector, MessageOptions, Prepared};
+use crate::message::{HeaderCollector, LineCheck, MessageOptions, Prepared};
 
 /// What the loop does to a caller's file or reader; report the outcome
 /// with [`Driver::on_body_io`] (or [`MessageReader::on_io`]).
@@ -427,18 +427,18 @@ pub struct MessageReader<'o, B, F, R> {
     outcome: Option<Result<Envelope, Error>>,
 }
 
-/// A pass over the rest of the message before it is sent.
-enum Pass<'o> {
-    /// A file, hashed from where its header ends, then read again to send.
+/// A pass over the rest of the message before it is sent: a file (read
+/// again afterwards to send it), or a one-shot reader held whole.
+struct Pass<'o> {
+    /// Looking for lines longer than SMTP allows.
+    lines: Option<LineCheck>,
+    /// The DKIM hash of what will be transmitted.
     #[cfg(feature = "dkim")]
-    Hash(Box<crate::dkim::DkimStream<'o>>),
-    /// A one-shot reader, held whole (the header block with it) to be
-    /// signed: the caller allowed buffering.
-    #[cfg(feature = "dkim")]
-    Buffer,
-    #[cfg(not(feature = "dkim"))]
-    #[allow(dead_code)] // no pass without a feature that needs one
-    None(std::marker::PhantomData<&'o ()>),
+    hash: Option<Box<crate::dkim::DkimStream<'o>>>,
+    /// A one-shot reader, kept whole in the head to be signed (the
+    /// caller allowed buffering).
+    hold: bool,
+    _options: std::marker::PhantomData<&'o ()>,
 }
 
 impl<B, F, R> std::fmt::Debug for MessageReader<'_, B, F, R> {
@@ -528,7 +528,15 @@ impl<'o, B: AsRef<[u8]>, F, R> MessageReader<'o, B, F, R> {
                     return;
                 };
                 let seekable = matches!(self.source.rest, Rest::File(_));
-                match Prepared::after_read(collector.finish(), seekable, self.options) {
+                let (header, excess) = collector.finish();
+                // What the line check reads first: the message as given,
+                // up to where a file's pass starts reading.
+                let original = if seekable {
+                    header.clone()
+                } else {
+                    [header.as_slice(), &excess].concat()
+                };
+                match Prepared::after_read((header, excess), seekable, self.options) {
                     Ok(prepared) => {
                         self.source.plan = prepared.plan;
                         self.source.rest_at = prepared.rest_at;
@@ -536,7 +544,7 @@ impl<'o, B: AsRef<[u8]>, F, R> MessageReader<'o, B, F, R> {
                         // A file is read again from `rest_at`.
                         self.source.positioned = !seekable;
                         self.envelope = Some(prepared.envelope);
-                        self.start_pass(seekable);
+                        self.start_pass(seekable, &original);
                     }
                     Err(e) => self.outcome = Some(Err(e.into())),
                 }
@@ -548,9 +556,21 @@ impl<'o, B: AsRef<[u8]>, F, R> MessageReader<'o, B, F, R> {
         }
     }
 
-    /// After the header: the message is ready, or a pass over the rest
-    /// comes first (signing).
-    fn start_pass(&mut self, seekable: bool) {
+    /// After the header (`original`, as read): the message is ready, or a
+    /// pass over the rest comes first (long lines, signing).
+    fn start_pass(&mut self, seekable: bool, original: &[u8]) {
+        let mut pass = Pass {
+            lines: None,
+            #[cfg(feature = "dkim")]
+            hash: None,
+            hold: false,
+            _options: std::marker::PhantomData,
+        };
+        if !self.options.settings.allow_long_lines {
+            let mut lines = LineCheck::default();
+            lines.feed(original);
+            pass.lines = Some(lines);
+        }
         #[cfg(feature = "dkim")]
         if let Some(signer) = &self.options.dkim {
             if let Some(signature) = self.options.signed() {
@@ -560,65 +580,88 @@ impl<'o, B: AsRef<[u8]>, F, R> MessageReader<'o, B, F, R> {
             } else if seekable {
                 let mut stream = signer.stream();
                 stream.update(&self.source.head);
-                self.pass = Some(Pass::Hash(Box::new(stream)));
-                return;
+                pass.hash = Some(Box::new(stream));
             } else if signer.settings().allow_buffering {
-                self.pass = Some(Pass::Buffer);
-                return;
+                pass.hold = true;
             } else {
-                self.envelope = None;
-                self.outcome = Some(Err(MessageError::CannotSignStream.into()));
+                self.fail(MessageError::CannotSignStream.into());
                 return;
             }
         }
-        let _ = seekable;
+        #[cfg(feature = "dkim")]
+        let hashing = pass.hash.is_some();
+        #[cfg(not(feature = "dkim"))]
+        let hashing = false;
+        if pass.hold || (seekable && (hashing || pass.lines.is_some())) {
+            self.pass = Some(pass);
+            return;
+        }
+        // A one-shot reader: checked as far as it was read.
+        if let Some(Err(e)) = pass.lines.map(LineCheck::finish) {
+            self.fail(e.into());
+            return;
+        }
         self.outcome = self.envelope.take().map(Ok);
     }
 
     /// `n` more octets of the rest (0: its end).
-    #[allow(clippy::needless_pass_by_ref_mut, unused_variables)] // without `dkim`
     fn on_pass(&mut self, n: usize) {
+        let Some(pass) = self.pass.as_mut() else {
+            return;
+        };
+        let data = &self.buf[..n];
+        if n > 0 {
+            if let Some(lines) = &mut pass.lines {
+                lines.feed(data);
+            }
+            #[cfg(feature = "dkim")]
+            if let Some(hash) = &mut pass.hash {
+                hash.update(data);
+            }
+            if pass.hold {
+                self.source.head.extend_from_slice(data);
+            }
+            return;
+        }
+        let Some(pass) = self.pass.take() else {
+            return;
+        };
+        if !pass.hold {
+            // A file: sent from `rest_at` again.
+            self.source.positioned = false;
+        }
+        if let Some(Err(e)) = pass.lines.map(LineCheck::finish) {
+            self.fail(e.into());
+            return;
+        }
         #[cfg(feature = "dkim")]
         {
-            let signed = match (self.pass.as_mut(), n) {
-                (Some(Pass::Hash(stream)), 0) => {
-                    let Some(Pass::Hash(stream)) = self.pass.take() else {
-                        return;
-                    };
-                    // Sent from `rest_at` again.
-                    self.source.positioned = false;
-                    stream.finish()
-                }
-                (Some(Pass::Hash(stream)), n) => {
-                    stream.update(&self.buf[..n]);
-                    return;
-                }
-                (Some(Pass::Buffer), 0) => {
-                    self.pass = None;
-                    self.options
-                        .dkim
-                        .as_ref()
-                        .map_or(Ok(Vec::new()), |s| s.sign(&self.source.head))
-                }
-                (Some(Pass::Buffer), n) => {
-                    self.source.head.extend_from_slice(&self.buf[..n]);
-                    return;
-                }
-                (None, _) => return,
+            let signed = match (pass.hash, pass.hold, &self.options.dkim) {
+                (Some(hash), _, _) => Some(hash.finish()),
+                (None, true, Some(signer)) => Some(signer.sign(&self.source.head)),
+                _ => None,
             };
             match signed {
-                Ok(signature) => {
+                Some(Ok(signature)) => {
                     self.options.keep_signature(&signature);
                     let head = std::mem::take(&mut self.source.head);
                     self.source.head = [signature, head].concat();
-                    self.outcome = self.envelope.take().map(Ok);
                 }
-                Err(e) => {
-                    self.envelope = None;
-                    self.outcome = Some(Err(MessageError::from(e).into()));
+                Some(Err(e)) => {
+                    self.fail(MessageError::from(e).into());
+                    return;
                 }
+                None => {}
             }
         }
+        self.outcome = self.envelope.take().map(Ok);
+    }
+
+    /// The message cannot go: `error`, and nothing more to read.
+    fn fail(&mut self, error: Error) {
+        self.envelope = None;
+        self.pass = None;
+        self.outcome = Some(Err(error));
     }
 
     /// The envelope and the body to transmit: the header without `Bcc:`,

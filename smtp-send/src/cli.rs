@@ -109,6 +109,10 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "password-file", value_name = "FILE")]
     pub(crate) password_file: Option<std::path::PathBuf>,
 
+    /// Send lines longer than 998 octets as they are (mail.smtp.allowlonglines); refused by default
+    #[arg(global = true, long = "allow-long-lines")]
+    pub(crate) allow_long_lines: bool,
+
     /// Sign with DKIM for DOMAIN (d=); needs --dkim-selector and --dkim-key
     #[arg(global = true, long = "dkim-domain", value_name = "DOMAIN")]
     pub(crate) dkim_domain: Option<String>,

@@ -6,6 +6,7 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use smtpkit_blocking::ClientSettings;
+use smtpkit_client::message::LineCheck;
 use smtpkit_proto::{Address, Envelope, ReversePath};
 
 use crate::cli::Cli;
@@ -47,7 +48,7 @@ pub(crate) fn prepare(cli: &Cli, settings: &ClientSettings) -> Result<(Envelope,
     }
     let built = quick_message(cli, settings, &mut recipients)?;
     let built_in_memory = built.is_some();
-    let mut message = read_message(cli, built)?;
+    let mut message = read_message(cli, built, settings.message.allow_long_lines)?;
     recipients.extend(message.recipients.iter().cloned());
     if recipients.is_empty() {
         return Err(fail(
@@ -206,7 +207,16 @@ const MAX_HEADER: usize = smtpkit_client::message::MAX_HEADER;
 
 /// The message (`built`, else `-m FILE`, else standard input), its header
 /// block read and, with `-t`, Bcc: stripped.
-fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
+fn read_message(
+    cli: &Cli,
+    built: Option<Vec<u8>>,
+    allow_long_lines: bool,
+) -> Result<Message, Fail> {
+    let file = if built.is_none() {
+        cli.message.as_deref()
+    } else {
+        None
+    };
     let source: Box<dyn Read + Send> = match (built, &cli.message) {
         (Some(built), _) => Box::new(io::Cursor::new(built)),
         (None, Some(path)) => Box::new(
@@ -218,6 +228,28 @@ fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
     let mut reader = BufReader::with_capacity(64 * 1024, source);
     let mut header = read_header(&mut reader)?;
     let header_read = header.len() as u64;
+    // Lines longer than SMTP allows: a file is read through first, so the
+    // refusal comes before anything is sent; a stream is checked as it
+    // goes (a long line ends the transfer before its end of data).
+    let mut lines = None;
+    if !allow_long_lines {
+        let mut check = LineCheck::new();
+        check.feed(&header);
+        match file {
+            Some(path) => {
+                scan_lines(path, header_read, &mut check)?;
+                check.finish().map_err(|e| long_line(Some(path), &e))?;
+            }
+            None => lines = Some(check),
+        }
+    }
+    let rest: Box<dyn Read + Send> = match lines {
+        Some(check) => Box::new(CheckedLines {
+            inner: reader,
+            check,
+        }),
+        None => Box::new(reader),
+    };
     // The envelope from the header, as the library's message-level send
     // reads it (smtpkit_client::message): From:/Sender:, and with -t every
     // To:, Cc: and Bcc: address once, Bcc: stripped.
@@ -240,12 +272,66 @@ fn read_message(cli: &Cli, built: Option<Vec<u8>>) -> Result<Message, Fail> {
     };
     Ok(Message {
         header,
-        rest: Box::new(reader),
+        rest,
         rewritten,
         header_read,
         from: sender,
         recipients,
     })
+}
+
+/// The refusal of a long line, naming it (exit 65).
+fn long_line(path: Option<&std::path::Path>, e: &dyn std::fmt::Display) -> Fail {
+    match path {
+        Some(path) => fail(exit::DATAERR, format!("{}: {e}", path.display())),
+        None => fail(exit::DATAERR, e.to_string()),
+    }
+}
+
+/// Feeds `path` from `from` to its end into `check`.
+fn scan_lines(path: &std::path::Path, from: u64, check: &mut LineCheck) -> Result<(), Fail> {
+    use std::io::{Seek, SeekFrom};
+    let read_error = |e: io::Error| fail(exit::DATAERR, format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    file.seek(SeekFrom::Start(from)).map_err(read_error)?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => check.feed(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_error(e)),
+        }
+    }
+}
+
+/// A stream checked for long lines as it is read: the read that completes
+/// one fails (`InvalidData`, the line named), so the transfer ends before
+/// its end of data and nothing is delivered.
+struct CheckedLines<R> {
+    inner: R,
+    check: LineCheck,
+}
+
+impl<R: Read> Read for CheckedLines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.check.feed(&buf[..n]);
+        let verdict = if n == 0 {
+            self.check.clone().finish()
+        } else if self.check.is_binary() {
+            Ok(())
+        } else {
+            match self.check.long_line() {
+                Some((line, length)) => {
+                    Err(smtpkit_client::message::MessageError::LineTooLong { line, length })
+                }
+                None => Ok(()),
+            }
+        };
+        verdict.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        Ok(n)
+    }
 }
 
 /// The header block, through the empty line that ends it (or the end of

@@ -226,6 +226,7 @@ fn options(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
 
 /// The flags, over every other layer.
 fn flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
+    settings.message.allow_long_lines |= cli.allow_long_lines;
     dsn_flags(cli, settings)?;
     server_flags(cli, settings)?;
     sender_flags(cli, settings)?;

@@ -505,6 +505,51 @@ fn dkim_from_flags_and_accounts_verifies_with_dkimpy() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// A line over 998 octets: exit 65 naming the line, before MAIL for a
+/// file, before the end of data for standard input (nothing delivered);
+/// `--allow-long-lines` sends it as it is.
+#[test]
+fn long_lines_are_refused_naming_the_line() {
+    let server = TestServer::start(Script::new()).unwrap();
+    let addr = server.addr().to_string();
+    let d = dir("long");
+    let message = format!(
+        "From: s@example.org\nTo: x@example.org\nSubject: long\n\nfine\n{}\nend\n",
+        "y".repeat(1500)
+    );
+    let file = d.join("long.eml");
+    std::fs::write(&file, &message).unwrap();
+    let out = smtp_send(
+        &["-s", &addr, "-m", file.to_str().unwrap(), "x@example.org"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 6 of the message is 1500 octets long"),
+        "{err}"
+    );
+    assert!(server.commands().is_empty(), "{:?}", server.commands());
+    let out = smtp_send(&["-s", &addr, "x@example.org"], message.as_bytes());
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 6 of the message is 1500 octets long"),
+        "{err}"
+    );
+    assert!(server.transactions().is_empty(), "nothing delivered");
+    ok(&smtp_send(
+        &["-s", &addr, "--allow-long-lines", "x@example.org"],
+        message.as_bytes(),
+    ));
+    let data = &server.transactions()[0].data;
+    assert!(
+        String::from_utf8_lossy(data).contains(&format!("\r\n{}\r\nend\r\n", "y".repeat(1500))),
+        "sent as it is"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Configuration errors: exit 78, the file and the line named, secrets kept.
 #[test]
 fn configuration_errors() {

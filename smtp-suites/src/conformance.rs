@@ -1625,6 +1625,84 @@ pub fn greeting_refused_and_connection_refused<A: Adapter>() {
     assert!(matches!(err, Error::Io(_)), "{name}: {err:?}");
 }
 
+/// A line longer than 998 octets: a message-level send refuses it before
+/// MAIL, naming the line, from memory and from a file, through the client,
+/// the one-call function and the pool; allowed by setting and by property,
+/// it goes unaltered. A one-shot reader is checked in its header block.
+pub fn long_lines_are_refused_before_mail<A: Adapter>() {
+    use smtpkit_client::message::MessageError;
+    let name = A::NAME;
+    let long = "x".repeat(1200);
+    let message = format!(
+        "From: sender@example.org\r\nTo: a@example.org\r\nSubject: long\r\n\r\nshort\r\n{long}\r\nend\r\n"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "smtp-long-{}-{}.eml",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::write(&path, &message).unwrap_or_else(|e| panic!("{e}"));
+    for body in [
+        TestBody::Bytes(message.clone().into_bytes()),
+        TestBody::File(path.clone()),
+    ] {
+        for way in ["client", "one-call", "pool"] {
+            let server = start(Script::new());
+            let settings = settings_for(&server);
+            let result = match way {
+                "client" => {
+                    let mut connection = connect::<A>(&settings);
+                    let result = connection.send_message(body.clone());
+                    let _ = connection.close();
+                    result
+                }
+                "one-call" => A::send_message_once(&settings, body.clone()),
+                _ => A::pool_send_message(
+                    &settings,
+                    smtpkit_client::PoolConfig::default(),
+                    body.clone(),
+                ),
+            };
+            match result {
+                Err(Error::Message(MessageError::LineTooLong {
+                    line: 6,
+                    length: 1200,
+                })) => {}
+                other => panic!("{name} {way}: {other:?}"),
+            }
+            assert!(
+                !server.commands().iter().any(|c| c.starts_with("MAIL")),
+                "{name} {way}: {:?}",
+                server.commands()
+            );
+        }
+        // Allowed: sent as it is.
+        let server = start(Script::new());
+        let mut settings = settings_for(&server);
+        set(&mut settings, "mail.smtp.allowlonglines", "true");
+        let mut connection = connect::<A>(&settings);
+        connection
+            .send_message(body.clone())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let _ = connection.close();
+        let data = String::from_utf8_lossy(&server.transactions()[0].data).into_owned();
+        assert!(data.contains(&format!("\r\n{long}\r\nend\r\n")), "{name}");
+    }
+    // A reader: its header block is checked (a long Subject:).
+    let server = start(Script::new());
+    let settings = settings_for(&server);
+    let mut connection = connect::<A>(&settings);
+    let header_long =
+        format!("From: s@example.org\r\nTo: a@example.org\r\nSubject: {long}\r\n\r\nbody\r\n");
+    match connection.send_message(TestBody::Reader(header_long.into_bytes())) {
+        Err(Error::Message(MessageError::LineTooLong { line: 3, .. })) => {}
+        other => panic!("{name}: reader: {other:?}"),
+    }
+    let _ = connection.close();
+    assert!(server.transactions().is_empty(), "{name}");
+    let _ = std::fs::remove_file(&path);
+}
+
 /// The test keys' directory (smtp-client/tests/data).
 const DKIM_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../smtp-client/tests/data");
 
@@ -3211,6 +3289,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_chunks_only_into_an_accepted_transaction() {
             $crate::conformance::chunks_only_into_an_accepted_transaction::<$adapter>();
+        }
+        #[test]
+        fn conformance_long_lines_are_refused_before_mail() {
+            $crate::conformance::long_lines_are_refused_before_mail::<$adapter>();
         }
         #[test]
         fn conformance_dkim_signatures_verify_with_dkimpy() {
