@@ -19,7 +19,7 @@
 //!
 //! # let pem = include_bytes!("../tests/data/dkim-ed25519.pem");
 //! let key = DkimKey::from_pem(pem)?; // PKCS#1 or PKCS#8, RSA or Ed25519
-//! let signer = DkimSigner::new(DkimSettings::new("example.org", "mail2026")?, key);
+//! let signer = DkimSigner::new(DkimSettings::new("example.org", "mail2026")?, key)?;
 //! let mut stream = signer.stream();
 //! stream.update(b"From: a@example.org\nTo: b@example.net\nSubject: hi\n\nHello\n");
 //! let header = String::from_utf8(stream.finish()?)?;
@@ -164,31 +164,51 @@ impl DkimSettings {
         domain: impl Into<String>,
         selector: impl Into<String>,
     ) -> Result<DkimSettings, DkimError> {
-        let domain = domain.into();
-        let selector = selector.into();
-        if smtpkit_proto::Host::parse(&domain).is_err()
+        let settings = DkimSettings {
+            domain: domain.into(),
+            selector: selector.into(),
+            headers: DEFAULT_HEADERS.iter().map(|&h| h.to_owned()).collect(),
+            header_canonicalization: DkimCanonicalization::Relaxed,
+            body_canonicalization: DkimCanonicalization::Relaxed,
+            expire_after: None,
+            allow_buffering: false,
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Whether every value can go into a `DKIM-Signature:` field as it
+    /// is: the fields are public, so [`DkimSigner::new`] checks again
+    /// (nothing a caller set reaches the header with a CR, LF or `;`).
+    ///
+    /// # Errors
+    /// [`DkimError::Domain`], [`DkimError::Selector`] or
+    /// [`DkimError::HeaderName`].
+    pub fn check(&self) -> Result<(), DkimError> {
+        let domain = &self.domain;
+        if smtpkit_proto::Host::parse(domain).is_err()
             || domain.starts_with('[')
             || !domain.contains(|c: char| c.is_ascii_alphabetic())
         {
-            return Err(DkimError::Domain(domain));
+            return Err(DkimError::Domain(domain.clone()));
         }
         let label = |l: &str| {
             !l.is_empty()
                 && l.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        if !selector.split('.').all(label) {
-            return Err(DkimError::Selector(selector));
+        if !self.selector.split('.').all(label) {
+            return Err(DkimError::Selector(self.selector.clone()));
         }
-        Ok(DkimSettings {
-            domain,
-            selector,
-            headers: DEFAULT_HEADERS.iter().map(|&h| h.to_owned()).collect(),
-            header_canonicalization: DkimCanonicalization::Relaxed,
-            body_canonicalization: DkimCanonicalization::Relaxed,
-            expire_after: None,
-            allow_buffering: false,
-        })
+        // RFC 5322 field names: printable ASCII but the colon.
+        if let Some(bad) = self
+            .headers
+            .iter()
+            .find(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
+        {
+            return Err(DkimError::HeaderName(bad.clone()));
+        }
+        Ok(())
     }
 
     /// Signs these header fields instead of the default ones.
@@ -200,14 +220,8 @@ impl DkimSettings {
         mut self,
         headers: impl IntoIterator<Item = impl Into<String>>,
     ) -> Result<DkimSettings, DkimError> {
-        let headers: Vec<String> = headers.into_iter().map(Into::into).collect();
-        if let Some(bad) = headers
-            .iter()
-            .find(|h| h.is_empty() || !h.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
-        {
-            return Err(DkimError::HeaderName(bad.clone()));
-        }
-        self.headers = headers;
+        self.headers = headers.into_iter().map(Into::into).collect();
+        self.check()?;
         Ok(self)
     }
 
@@ -343,7 +357,12 @@ impl PartialEq for DkimSigner {
 
 impl DkimSigner {
     /// Signs as `settings` say with `key`.
-    pub fn new(settings: DkimSettings, key: DkimKey) -> DkimSigner {
+    ///
+    /// # Errors
+    /// As [`DkimSettings::check`]: a value that cannot go into the
+    /// header.
+    pub fn new(settings: DkimSettings, key: DkimKey) -> Result<DkimSigner, DkimError> {
+        settings.check()?;
         fn configure<T: mail_auth::common::crypto::SigningKey>(
             key: T,
             s: &DkimSettings,
@@ -363,7 +382,7 @@ impl DkimSigner {
             Key::Rsa(key) => Signers::Rsa(configure(key, &settings)),
             Key::Ed25519(key) => Signers::Ed25519(configure(key, &settings)),
         };
-        DkimSigner(Arc::new(Inner { settings, signer }))
+        Ok(DkimSigner(Arc::new(Inner { settings, signer })))
     }
 
     /// The settings.
@@ -460,5 +479,81 @@ impl DkimStream<'_> {
             header.extend_from_slice(b"\r\n");
         }
         Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing a caller sets reaches the header with a line break or a
+    /// tag separator: not through the constructors, nor through the public
+    /// fields set afterwards.
+    #[test]
+    fn values_that_cannot_go_into_the_header_are_refused() {
+        assert!(matches!(
+            DkimSettings::new("example.org\r\nBcc: x", "s"),
+            Err(DkimError::Domain(_))
+        ));
+        assert!(matches!(
+            DkimSettings::new("[127.0.0.1]", "s"),
+            Err(DkimError::Domain(_))
+        ));
+        assert!(matches!(
+            DkimSettings::new("example.org", "s; x=1"),
+            Err(DkimError::Selector(_))
+        ));
+        assert!(matches!(
+            DkimSettings::new("example.org", ""),
+            Err(DkimError::Selector(_))
+        ));
+        let ok = DkimSettings::new("mail.example.org", "2026-12._sel").unwrap();
+        assert!(matches!(
+            ok.clone().with_headers(["From", "X:Y"]),
+            Err(DkimError::HeaderName(_))
+        ));
+        let key = DkimKey::from_pem(include_bytes!("../tests/data/dkim-ed25519.pem")).unwrap();
+        let mut bad = ok.clone();
+        bad.headers.push("Subject\r\nX-Injected".into());
+        assert!(matches!(
+            DkimSigner::new(bad, key),
+            Err(DkimError::HeaderName(_))
+        ));
+        let key = DkimKey::from_pem(include_bytes!("../tests/data/dkim-ed25519.pem")).unwrap();
+        let mut bad = ok;
+        bad.domain = "example.org\n".into();
+        assert!(matches!(
+            DkimSigner::new(bad, key),
+            Err(DkimError::Domain(_))
+        ));
+    }
+
+    #[test]
+    fn keys_in_every_form_load_and_never_show() {
+        let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+        for file in [
+            "dkim-rsa2048.pem",
+            "dkim-rsa2048-pkcs1.pem",
+            "dkim-ed25519.pem",
+        ] {
+            let key = DkimKey::from_file(format!("{data}/{file}")).unwrap();
+            let shown = format!("{key:?}");
+            assert!(
+                shown.contains("[redacted]") && !shown.contains("MII"),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            DkimKey::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            Err(DkimError::Key(_))
+        ));
+        assert!(matches!(
+            DkimKey::from_file("/nonexistent/key.pem"),
+            Err(DkimError::KeyFile { .. })
+        ));
+        // DER: the PEM's content.
+        let pem = std::fs::read(format!("{data}/dkim-rsa2048.pem")).unwrap();
+        let der = PrivateKeyDer::from_pem_slice(&pem).unwrap();
+        assert!(DkimKey::from_der(der.secret_der()).is_ok());
     }
 }

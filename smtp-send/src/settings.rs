@@ -143,7 +143,9 @@ fn dkim_signer(
     }
     crate::msmtprc::check_permissions(&key)?;
     let key = DkimKey::from_file(&key).map_err(|e| fail(exit::CONFIG, e.to_string()))?;
-    Ok(Some(DkimSigner::new(settings, key)))
+    DkimSigner::new(settings, key)
+        .map(Some)
+        .map_err(|e| fail(exit::CONFIG, e.to_string()))
 }
 
 fn config(e: smtpkit_blocking::PropertyError) -> Fail {

@@ -1758,7 +1758,7 @@ pub fn test_signer(
     let settings = DkimSettings::new("example.org", selector)
         .unwrap_or_else(|e| panic!("{e}"))
         .with_canonicalization(canonicalization, canonicalization);
-    DkimSigner::new(settings, key)
+    DkimSigner::new(settings, key).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// DKIM: what arrives verifies with dkimpy, for RSA (PKCS#8 and PKCS#1
@@ -1869,7 +1869,7 @@ pub fn dkim_signatures_verify_with_dkimpy<A: Adapter>() {
         let buffered = s.settings().clone().with_buffering(true);
         let key = smtpkit_client::dkim::DkimKey::from_file(format!("{DKIM_KEYS}/dkim-ed25519.pem"))
             .unwrap_or_else(|e| panic!("{e}"));
-        smtpkit_client::dkim::DkimSigner::new(buffered, key)
+        smtpkit_client::dkim::DkimSigner::new(buffered, key).unwrap_or_else(|e| panic!("{e}"))
     });
     settings.dkim = signer;
     let mut connection = connect::<A>(&settings);
