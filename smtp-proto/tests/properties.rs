@@ -6,10 +6,11 @@
 use proptest::prelude::*;
 use smtp_fuzz_harness::{decode_stream, reference_normalize};
 use smtpkit_proto::{
-    Address, Argument, BdatChunker, BodyInspector, BodyType, ByMode, Command, DataDecoder,
-    DataEncoder, DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam, ForwardPath, Host,
-    InitialResponse, InspectedBody, MailAuth, MailParameters, Mechanism, MtPriority, Notify,
-    OriginalRecipient, RcptParameters, Reply, ReplyCode, ReplyLimits, ReversePath,
+    Address, Argument, BdatChunker, BodyInspector, BodyType, ByMode, Command, CrlfNormalizer,
+    DataDecoder, DataEncoder, DeliverBy, DsnReturn, EnhancedStatusCode, Envid, EsmtpParam,
+    ForwardPath, Host, InitialResponse, InspectedBody, MailAuth, MailParameters, Mechanism,
+    MtPriority, Notify, OriginalRecipient, RcptParameters, Reply, ReplyCode, ReplyLimits,
+    ReversePath,
 };
 
 fn reply_code() -> impl Strategy<Value = ReplyCode> {
@@ -471,6 +472,22 @@ proptest! {
         let mut expected = reference_normalize(&sent);
         if !expected.is_empty() && !expected.ends_with(b"\r\n") { expected.extend_from_slice(b"\r\n"); }
         prop_assert_eq!(payload, expected);
+    }
+
+    /// What a DKIM signer hashes (`CrlfNormalizer`) is what the transfers
+    /// deliver: the BDAT payload, octet for octet, in any split.
+    #[test]
+    fn the_crlf_normalizer_gives_what_bdat_delivers(body in line_body(), size in 1usize..5000, cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let mut normalized = Vec::new();
+        let mut normalizer = CrlfNormalizer::new();
+        for piece in split_at(&body, &cuts) { normalizer.push(piece, &mut normalized); }
+        normalizer.finish(&mut normalized);
+        let mut wire = Vec::new();
+        let mut chunker = BdatChunker::new(size, false);
+        chunker.push(&body, &mut wire);
+        chunker.finish(&mut wire);
+        let (payload, _) = parse_bdat(&wire);
+        prop_assert_eq!(normalized, payload);
     }
 
     #[test]
