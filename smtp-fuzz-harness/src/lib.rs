@@ -11,8 +11,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod driver;
+mod message;
 
 pub use driver::driver;
+pub use message::message;
 
 use smtpkit_proto::{
     Address, BdatChunker, BodyInspector, Command, DataDecoder, DataEncoder, Decoded, EhloResponse,

@@ -88,3 +88,8 @@ fn session_script_corpus() {
 fn driver_corpus() {
     replay("driver", fuzz_harness::driver);
 }
+
+#[test]
+fn message_corpus() {
+    replay("message", fuzz_harness::message);
+}
