@@ -17,20 +17,6 @@ fn notify(mailer: &mut impl Mailer) -> Result<DeliveryReport, Error> {
     mailer.send_message(Body::Bytes(MESSAGE))
 }
 
-/// `data` without the `Date:` and `Message-ID:` lines a send added (each
-/// send draws its own), which must be there.
-fn unstamped(data: &[u8]) -> String {
-    let text = String::from_utf8_lossy(data);
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let kept: String = lines
-        .iter()
-        .filter(|l| !l.starts_with("Date: ") && !l.starts_with("Message-ID: "))
-        .copied()
-        .collect();
-    assert_eq!(lines.len() - kept.lines().count(), 2, "{text}");
-    kept
-}
-
 fn shape(report: &DeliveryReport) -> (Vec<&str>, Vec<&str>) {
     (
         report.delivered().map(|a| a.as_str()).collect(),
@@ -80,8 +66,14 @@ fn clients_pools_and_doubles_answer_alike() {
     let stored = server.transactions();
     assert_eq!(stored.len(), 2);
     // Each send added its own Date: and Message-ID:; the rest is the same.
-    assert_eq!(unstamped(&stub.sent()[0].data), unstamped(&stored[0].data));
-    assert_eq!(unstamped(&stored[0].data), unstamped(&stored[1].data));
+    assert_eq!(
+        smtp_suites::conformance::unstamped(&stub.sent()[0].data),
+        smtp_suites::conformance::unstamped(&stored[0].data)
+    );
+    assert_eq!(
+        smtp_suites::conformance::unstamped(&stored[0].data),
+        smtp_suites::conformance::unstamped(&stored[1].data)
+    );
     assert_ne!(stored[0].data, stored[1].data, "one Message-ID per message");
 
     let dir = std::env::temp_dir().join(format!("smtpkit-mailer-test-{}", std::process::id()));
@@ -99,8 +91,8 @@ fn clients_pools_and_doubles_answer_alike() {
         .find(|p| p.extension().is_some_and(|x| x == "eml"))
         .unwrap();
     assert_eq!(
-        unstamped(&std::fs::read(eml).unwrap()),
-        unstamped(&stored[0].data)
+        smtp_suites::conformance::unstamped(&std::fs::read(eml).unwrap()),
+        smtp_suites::conformance::unstamped(&stored[0].data)
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

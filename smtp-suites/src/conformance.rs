@@ -223,6 +223,44 @@ fn send_one<A: Adapter>(settings: &ClientSettings) -> Result<(), Error> {
     connection.close()
 }
 
+/// `data` without the `Date:` and `Message-ID:` lines a message-level
+/// send added (each send draws its own), which must both be there.
+pub fn unstamped(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let kept: String = lines
+        .iter()
+        .filter(|l| !l.starts_with("Date: ") && !l.starts_with("Message-ID: "))
+        .copied()
+        .collect();
+    assert_eq!(lines.len() - kept.lines().count(), 2, "{text}");
+    kept
+}
+
+/// A message-level send `way`: on a connection (`client`), through the
+/// one-call function (`one-call`), or through a pool (`pool`, a short
+/// retry backoff).
+fn send_message_by<A: Adapter>(
+    way: &str,
+    settings: &ClientSettings,
+    body: TestBody,
+) -> Result<DeliveryReport, Error> {
+    match way {
+        "client" => {
+            let mut connection = connect::<A>(settings);
+            let report = connection.send_message(body);
+            let _ = connection.close();
+            report
+        }
+        "one-call" => A::send_message_once(settings, body),
+        _ => {
+            let mut config = smtpkit_client::PoolConfig::default();
+            config.retry_backoff = Duration::from_millis(10);
+            A::pool_send_message(settings, config, body)
+        }
+    }
+}
+
 /// The server's commands once it has seen `n` of them: it records each on
 /// its own thread, possibly after the client has moved on.
 fn commands_seen(server: &TestServer, n: usize) -> Vec<String> {
@@ -1649,20 +1687,7 @@ pub fn long_lines_are_refused_before_mail<A: Adapter>() {
         for way in ["client", "one-call", "pool"] {
             let server = start(Script::new());
             let settings = settings_for(&server);
-            let result = match way {
-                "client" => {
-                    let mut connection = connect::<A>(&settings);
-                    let result = connection.send_message(body.clone());
-                    let _ = connection.close();
-                    result
-                }
-                "one-call" => A::send_message_once(&settings, body.clone()),
-                _ => A::pool_send_message(
-                    &settings,
-                    smtpkit_client::PoolConfig::default(),
-                    body.clone(),
-                ),
-            };
+            let result = send_message_by::<A>(way, &settings, body.clone());
             match result {
                 Err(Error::Message(MessageError::LineTooLong {
                     line: 6,
@@ -1814,19 +1839,8 @@ pub fn dkim_signatures_verify_with_dkimpy<A: Adapter>() {
                     start(Script::new().extensions(["PIPELINING", "8BITMIME", "LIMITS RCPTMAX=1"]));
                 let mut settings = settings_for(&server);
                 settings.dkim = Some(test_signer(key, canon));
-                let report = match way {
-                    "client" => {
-                        let mut connection = connect::<A>(&settings);
-                        let report = connection.send_message(body);
-                        let _ = connection.close();
-                        report
-                    }
-                    "one-call" => A::send_message_once(&settings, body),
-                    _ => {
-                        A::pool_send_message(&settings, smtpkit_client::PoolConfig::default(), body)
-                    }
-                }
-                .unwrap_or_else(|e| panic!("{name} {key} {kind} {way}: {e}"));
+                let report = send_message_by::<A>(way, &settings, body)
+                    .unwrap_or_else(|e| panic!("{name} {key} {kind} {way}: {e}"));
                 assert!(
                     report.all_delivered(),
                     "{name} {key} {kind} {way}: {report:?}"
@@ -3131,21 +3145,8 @@ pub fn message_level_send<A: Adapter>() {
             };
             let server = start(script);
             let settings = settings_for(&server);
-            let report = match way {
-                "client" => {
-                    let mut connection = connect::<A>(&settings);
-                    let report = connection.send_message(body.clone());
-                    let _ = connection.close();
-                    report
-                }
-                "one-call" => A::send_message_once(&settings, body.clone()),
-                _ => {
-                    let mut config = smtpkit_client::PoolConfig::default();
-                    config.retry_backoff = Duration::from_millis(10);
-                    A::pool_send_message(&settings, config, body.clone())
-                }
-            }
-            .unwrap_or_else(|e| panic!("{name}, {kind}, {way}: {e}"));
+            let report = send_message_by::<A>(way, &settings, body.clone())
+                .unwrap_or_else(|e| panic!("{name}, {kind}, {way}: {e}"));
             assert!(report.all_delivered(), "{name}, {kind}, {way}: {report:?}");
             let transactions = server.transactions();
             assert_eq!(
