@@ -237,6 +237,16 @@ pub fn unstamped(data: &[u8]) -> String {
     kept
 }
 
+/// A path in the temporary directory for this process and adapter:
+/// `what` with the process id and the adapter's name before its
+/// extension (`smtp-long.eml` → `smtp-long-PID-blocking.eml`).
+fn scratch<A: Adapter>(what: &str) -> std::path::PathBuf {
+    let (stem, ext) = what.split_once('.').map_or((what, ""), |(s, e)| (s, e));
+    let adapter = A::NAME.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+    let dot = if ext.is_empty() { "" } else { "." };
+    std::env::temp_dir().join(format!("{stem}-{}-{adapter}{dot}{ext}", std::process::id()))
+}
+
 /// A message-level send `way`: on a connection (`client`), through the
 /// one-call function (`one-call`), or through a pool (`pool`, a short
 /// retry backoff).
@@ -1674,11 +1684,7 @@ pub fn long_lines_are_refused_before_mail<A: Adapter>() {
     let message = format!(
         "From: sender@example.org\r\nTo: a@example.org\r\nSubject: long\r\n\r\nshort\r\n{long}\r\nend\r\n"
     );
-    let path = std::env::temp_dir().join(format!(
-        "smtp-long-{}-{}.eml",
-        std::process::id(),
-        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-    ));
+    let path = scratch::<A>("smtp-long.eml");
     std::fs::write(&path, &message).unwrap_or_else(|e| panic!("{e}"));
     for body in [
         TestBody::Bytes(message.clone().into_bytes()),
@@ -1797,11 +1803,7 @@ pub fn test_signer(
 pub fn dkim_signatures_verify_with_dkimpy<A: Adapter>() {
     use smtpkit_client::dkim::DkimCanonicalization::{Relaxed, Simple};
     let name = A::NAME;
-    let dir = std::env::temp_dir().join(format!(
-        "smtp-dkim-{}-{}",
-        std::process::id(),
-        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-    ));
+    let dir = scratch::<A>("smtp-dkim");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let long_subject = format!(
         "Subject: {}\n",
@@ -2858,11 +2860,7 @@ pub fn per_recipient_data_replies<A: Adapter>() {
 
     #[cfg(unix)]
     {
-        let path = std::env::temp_dir().join(format!(
-            "smtpkit-lmtp-{}-{}.sock",
-            std::process::id(),
-            name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-        ));
+        let path = scratch::<A>("smtpkit-lmtp.sock");
         let _ = std::fs::remove_file(&path);
         lmtp.listen_unix(&path)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -3114,11 +3112,7 @@ const MESSAGE_WIRE: &[u8] = b"From: Sender <sender@client.example>\r\nTo: a@exam
 /// a refused connection.
 pub fn message_level_send<A: Adapter>() {
     let name = A::NAME;
-    let path = std::env::temp_dir().join(format!(
-        "smtp-message-{}-{}.eml",
-        std::process::id(),
-        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-    ));
+    let path = scratch::<A>("smtp-message.eml");
     std::fs::write(&path, MESSAGE).unwrap_or_else(|e| panic!("{e}"));
     let bodies = [
         ("memory", TestBody::Bytes(MESSAGE.to_vec())),
@@ -3224,11 +3218,7 @@ pub fn ehlo_default_on_a_callers_stream<A: Adapter>() {
 pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
     use socket2::{Domain, SockAddr, Socket, Type};
     let name = A::NAME;
-    let path = std::env::temp_dir().join(format!(
-        "smtpkit-backlog-{}-{}.sock",
-        std::process::id(),
-        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
-    ));
+    let path = scratch::<A>("smtpkit-backlog.sock");
     let _ = std::fs::remove_file(&path);
     let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap_or_else(|e| panic!("{e}"));
     let addr = SockAddr::unix(&path).unwrap_or_else(|e| panic!("{e}"));
