@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds every Rust example of each published library's README in a
 # scratch crate that depends on that library alone (plus the async
-# runtime a tokio or smol example runs on), so that an example naming a
-# type its crate does not re-export fails here, as it would for a user
-# (E0432). The doctests cannot show it: they see the crate's
-# dev-dependencies too.
+# runtime a tokio or smol example runs on, and the message builders a
+# migration example keeps, with the features that take their messages),
+# so that an example naming a type its crate does not re-export fails
+# here, as it would for a user (E0432). The doctests cannot show it: they
+# see the crate's dev-dependencies too.
 #
 #   scripts/readme-standalone.sh
 #
@@ -19,22 +20,27 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/readme-standalone.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/readme-standalone"
 
-# folder  package  extra dependency lines
+# folder  package  features of the package  extra dependency lines (split
+# on ';'): what a user of the example would write in their Cargo.toml
+# (the migration examples' message builders and the features that take
+# their messages).
+lettre='lettre = { version = "0.11", default-features = false, features = ["builder"] }'
 crates=(
-    "smtp-proto|smtpkit-proto|"
-    "smtp-auth|smtpkit-auth|"
-    "smtp-tls|smtpkit-tls|"
-    "smtp-client|smtpkit-client|"
-    "smtp-blocking|smtpkit-blocking|"
-    "smtp-async|smtpkit-async|"
-    "smtp-tokio|smtpkit-tokio|tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }"
-    "smtp-smol|smtpkit-smol|smol = \"2\""
-    "smtp-testkit|smtpkit-testserver|"
+    "smtp-proto|smtpkit-proto||"
+    "smtp-auth|smtpkit-auth||"
+    "smtp-tls|smtpkit-tls||"
+    "smtp-client|smtpkit-client||"
+    "smtp-blocking|smtpkit-blocking|\"lettre\"|$lettre"
+    "smtp-async|smtpkit-async||"
+    "smtp-tokio|smtpkit-tokio|\"lettre\", \"mail-builder\"|tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] };$lettre;mail-builder = \"2\""
+    "smtp-smol|smtpkit-smol||smol = \"2\""
+    "smtp-testkit|smtpkit-testserver||"
 )
 
 failed=0
 for entry in "${crates[@]}"; do
-    IFS='|' read -r folder package extra <<<"$entry"
+    IFS='|' read -r folder package features extra <<<"$entry"
+    extra=${extra//;/$'\n'}
     dir="$scratch/$folder"
     mkdir -p "$dir/src" "$dir/examples"
     : >"$dir/src/lib.rs"
@@ -46,7 +52,7 @@ edition = "2024"
 publish = false
 
 [dependencies]
-${package} = { path = "$root/${folder}" }
+${package} = { path = "$root/${folder}", features = [${features}] }
 ${extra}
 
 [workspace]

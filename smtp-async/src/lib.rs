@@ -79,6 +79,8 @@
 //! | `bundled-roots` | off | Mozilla's roots compiled in (`RootSource::Bundled`), for systems without a trust store |
 //! | `tracing` | on | `tracing` debug events: the transcript (secrets redacted) and why a session failed; off, the log calls compile to nothing |
 //! | `legacy-auth` | off | the legacy SASL mechanisms CRAM-MD5, DIGEST-MD5 and NTLM (MD4, MD5, DES); one at a time: `cram-md5`, `digest-md5`, `ntlm` |
+//! | `lettre` | off | `send_message` takes a `lettre::Message` (lettre with only its `builder` feature) as it is, sent to the envelope lettre gives it (Bcc recipients included, `Bcc:` never transmitted) |
+//! | `mail-builder` | off | `send_message` takes a `mail_builder::MessageBuilder` (mail-builder 2) as it is, the envelope from its header (`Bcc:` not transmitted) |
 //!
 //! A setting that needs a feature that is off is a typed error naming the
 //! feature, never a panic: `mail.smtp.auth.mechanisms=NTLM` without `ntlm`
@@ -123,6 +125,7 @@ mod pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use smtpkit_client::body::{IntoMessage, WholeMessage};
 
 /// What a runtime provides: TCP connections, the clock and timers, name
 /// resolution and files. The client reads the time only through
@@ -262,6 +265,16 @@ pub(crate) async fn read_message<R: Runtime>(
         reader.on_io(outcome);
     }
     reader.finish()
+}
+
+/// [`read_message`], sent to `envelope` when the message carries one.
+pub(crate) async fn read_whole<R: Runtime>(
+    message: Body,
+    envelope: Option<Envelope>,
+    options: &MessageOptions,
+) -> Result<(Envelope, BodySource<R>), Error> {
+    let (from_header, source) = read_message::<R>(message, options).await?;
+    Ok((envelope.unwrap_or(from_header), source))
 }
 
 /// Performs a read or seek the driver asked for on a caller's body.
@@ -494,20 +507,24 @@ impl<R: Runtime, S: Stream> Client<R, S> {
     /// the envelope comes from the message (`mail.smtp.from`, else From:
     /// — Sender: when From: has several; every To:, Cc: and Bcc:
     /// address) and `Bcc:` is not transmitted. Only the header block is
-    /// held in memory.
+    /// held in memory. The message is a [`Body`] (or converts into one),
+    /// or one a builder made ([`IntoMessage`]): a `lettre::Message` (the
+    /// `lettre` feature; sent to the envelope lettre gave it, Bcc
+    /// included) or a `mail_builder::MessageBuilder` (`mail-builder`).
     ///
     /// # Errors
     /// [`Error::Message`] when the message has no recipient or sender or
     /// a malformed address (nothing is sent), else as [`send`](Self::send).
     pub async fn send_message(
         &mut self,
-        message: impl Into<Body>,
+        message: impl IntoMessage<Body>,
     ) -> Result<DeliveryReport, Error> {
         if self.busy {
             return Err(Error::Poisoned);
         }
+        let (envelope, body) = message.into_message()?.into_parts();
         let options = self.driver.message_options().clone();
-        let (envelope, body) = read_message::<R>(message.into(), &options).await?;
+        let (envelope, body) = read_whole::<R>(body, envelope, &options).await?;
         self.send_source(envelope, body).await
     }
 
@@ -612,11 +629,13 @@ pub async fn send<R: Runtime>(
 /// [`Error::Send`] listing every recipient as unsent.
 pub async fn send_message<R: Runtime>(
     settings: &ClientSettings,
-    message: impl Into<Body>,
+    message: impl IntoMessage<Body>,
 ) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, body) = read_message::<R>(message.into(), &MessageOptions::of(settings)).await?;
+    let (envelope, body) = message.into_message()?.into_parts();
+    let options = MessageOptions::of(settings);
+    let (envelope, body) = read_whole::<R>(body, envelope, &options).await?;
     send_once::<R>(settings, envelope, body).await
 }
 
@@ -644,7 +663,7 @@ async fn send_once<R: Runtime>(
 macro_rules! runtime_api {
     ($runtime:ty, $name:literal) => {
         pub use $crate::exports::*;
-        pub use $crate::{Body, Mailer, PoolConfig, Reader, Runtime};
+        pub use $crate::{Body, IntoMessage, Mailer, PoolConfig, Reader, Runtime, WholeMessage};
 
         #[doc = concat!("A connection on ", $name, ".")]
         pub type Client = $crate::Client<$runtime>;
@@ -663,13 +682,13 @@ macro_rules! runtime_api {
             $crate::send::<$runtime>(settings, envelope, body).await
         }
 
-        #[doc = concat!("Connects, sends one RFC 5322 message with the envelope its header names, and closes ([`smtpkit_async::send_message`] on ", $name, ").")]
+        #[doc = concat!("Connects, sends one RFC 5322 message with the envelope its header names (or a message a builder made, [`IntoMessage`]), and closes ([`smtpkit_async::send_message`] on ", $name, ").")]
         ///
         /// # Errors
         /// As [`smtpkit_async::send_message`].
         pub async fn send_message(
             settings: &$crate::ClientSettings,
-            message: impl Into<$crate::Body>,
+            message: impl $crate::IntoMessage<$crate::Body>,
         ) -> Result<$crate::DeliveryReport, $crate::Error> {
             $crate::send_message::<$runtime>(settings, message).await
         }

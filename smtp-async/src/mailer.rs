@@ -5,10 +5,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
+use smtpkit_client::body::without_bcc;
 use smtpkit_client::doubles::{FileMailer, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
-use crate::{Body, Client, Error, Pool, Pooled, Runtime, Stream};
+use crate::{Body, Client, Error, IntoMessage, Pool, Pooled, Runtime, Stream, WholeMessage};
 
 /// What sends mail, on every runtime: a [`Client`], a [`Pool`] (or a
 /// [`Pooled`] connection), and the test doubles [`StubMailer`] (in memory,
@@ -21,7 +22,7 @@ use crate::{Body, Client, Error, Pool, Pooled, Runtime, Stream};
 ///
 /// async fn welcome(mailer: &mut impl Mailer, to: &str) -> Result<bool, smtpkit_async::Error> {
 ///     let message = format!("From: hello@example.org\r\nTo: {to}\r\nSubject: Welcome\r\n\r\nHi!\r\n");
-///     Ok(mailer.send_message(message.into_bytes().into()).await?.all_delivered())
+///     Ok(mailer.send_message(message.into_bytes()).await?.all_delivered())
 /// }
 ///
 /// let mut stub = StubMailer::new();
@@ -38,10 +39,13 @@ pub trait Mailer {
     ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send;
 
     /// Sends a whole RFC 5322 message, the envelope taken from its header
-    /// and `Bcc:` not transmitted, as [`Client::send_message`].
+    /// and `Bcc:` not transmitted, or a message a builder made
+    /// ([`IntoMessage`]), as [`Client::send_message`]. The message is
+    /// converted before the future is made: the future holds only a
+    /// [`WholeMessage`].
     fn send_message(
         &mut self,
-        message: Body,
+        message: impl IntoMessage<Body>,
     ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send;
 }
 
@@ -49,8 +53,12 @@ impl<R: Runtime, S: Stream> Mailer for Client<R, S> {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body).await
     }
-    async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        Client::send_message(self, message).await
+    fn send_message(
+        &mut self,
+        message: impl IntoMessage<Body>,
+    ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
+        let message = message.into_message();
+        async move { Client::send_message(self, message?).await }
     }
 }
 
@@ -58,8 +66,12 @@ impl<R: Runtime> Mailer for Pooled<R> {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body).await
     }
-    async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        Client::send_message(self, message).await
+    fn send_message(
+        &mut self,
+        message: impl IntoMessage<Body>,
+    ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
+        let message = message.into_message();
+        async move { Client::send_message(self, message?).await }
     }
 }
 
@@ -69,27 +81,67 @@ impl<R: Runtime> Mailer for Pool<R> {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         Pool::send(self, envelope, body).await
     }
-    async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        Pool::send_message(self, message).await
+    fn send_message(
+        &mut self,
+        message: impl IntoMessage<Body>,
+    ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
+        let message = message.into_message();
+        async move { Pool::send_message(self, message?).await }
     }
 }
 
+/// A message that carries its own envelope (lettre's) is recorded to
+/// that envelope as it was built, `Bcc:` stripped (the double's header
+/// settings, `Date:` and `Message-ID:`, are not applied to it).
 impl Mailer for StubMailer {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         let body = in_memory(body).await?;
         self.deliver(envelope, body.to_vec())
     }
-    async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        self.deliver_message(&in_memory(message).await?)
+    fn send_message(
+        &mut self,
+        message: impl IntoMessage<Body>,
+    ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
+        let message = message.into_message();
+        async move {
+            match message? {
+                WholeMessage::Body(body) => self.deliver_message(&in_memory(body).await?),
+                WholeMessage::Built {
+                    envelope: None,
+                    bytes,
+                } => self.deliver_message(&bytes),
+                WholeMessage::Built {
+                    envelope: Some(envelope),
+                    bytes,
+                } => self.deliver(envelope, without_bcc(&bytes)),
+            }
+        }
     }
 }
 
+/// As the [`StubMailer`]'s, for a message that carries its own envelope.
 impl Mailer for FileMailer {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         self.deliver(envelope, &in_memory(body).await?)
     }
-    async fn send_message(&mut self, message: Body) -> Result<DeliveryReport, Error> {
-        self.deliver_message(&in_memory(message).await?)
+    fn send_message(
+        &mut self,
+        message: impl IntoMessage<Body>,
+    ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
+        let message = message.into_message();
+        async move {
+            match message? {
+                WholeMessage::Body(body) => self.deliver_message(&in_memory(body).await?),
+                WholeMessage::Built {
+                    envelope: None,
+                    bytes,
+                } => self.deliver_message(&bytes),
+                WholeMessage::Built {
+                    envelope: Some(envelope),
+                    bytes,
+                } => self.deliver(envelope, &without_bcc(&bytes)),
+            }
+        }
     }
 }
 

@@ -12,7 +12,9 @@ pub use smtpkit_client::PoolConfig;
 use smtpkit_client::{MessageOptions, Reuse};
 use smtpkit_proto::UsageError;
 
-use crate::{Body, BodySource, Client, ClientSettings, DeliveryReport, Envelope, Error, Runtime};
+use crate::{
+    Body, BodySource, Client, ClientSettings, DeliveryReport, Envelope, Error, IntoMessage, Runtime,
+};
 
 struct Idle<R: Runtime> {
     client: Client<R>,
@@ -233,17 +235,22 @@ impl<R: Runtime> Pool<R> {
 
     /// Sends a whole RFC 5322 message, as [`Client::send_message`]
     /// (envelope from the header, `Bcc:` not transmitted, only the header
-    /// held in memory: a file is streamed), with [`send`](Self::send)'s
-    /// retries.
+    /// held in memory: a file is streamed; or a message a builder made,
+    /// [`IntoMessage`]), with [`send`](Self::send)'s retries.
     ///
     /// # Errors
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
-    pub async fn send_message(&self, message: impl Into<Body>) -> Result<DeliveryReport, Error> {
+    pub async fn send_message(
+        &self,
+        message: impl IntoMessage<Body>,
+    ) -> Result<DeliveryReport, Error> {
+        let (envelope, body) = message.into_message()?.into_parts();
         // One Date: and Message-ID: for every try of this message.
         let options = MessageOptions::of(&self.inner.settings).for_one_message();
-        let prepare = |body: Body| crate::read_message::<R>(body, &options);
-        self.send_with_retries(message.into(), prepare).await
+        let options = &options;
+        let prepare = |body: Body| crate::read_whole::<R>(body, envelope.clone(), options);
+        self.send_with_retries(body, prepare).await
     }
 
     async fn send_with_retries<F>(

@@ -39,6 +39,8 @@
 //! | `bundled-roots` | off | Mozilla's roots compiled in (`RootSource::Bundled`), for systems without a trust store |
 //! | `tracing` | on | `tracing` debug events: the transcript (secrets redacted) and why a session failed; off, the log calls compile to nothing |
 //! | `legacy-auth` | off | the legacy SASL mechanisms CRAM-MD5, DIGEST-MD5 and NTLM (MD4, MD5, DES); one at a time: `cram-md5`, `digest-md5`, `ntlm` |
+//! | `lettre` | off | `send_message` takes a `lettre::Message` (lettre with only its `builder` feature) as it is, sent to the envelope lettre gives it (Bcc recipients included, `Bcc:` never transmitted) |
+//! | `mail-builder` | off | `send_message` takes a `mail_builder::MessageBuilder` (mail-builder 2) as it is, the envelope from its header (`Bcc:` not transmitted) |
 //!
 //! A setting that needs a feature that is off is a typed error naming the
 //! feature, never a panic: `mail.smtp.auth.mechanisms=NTLM` without `ntlm`
@@ -70,6 +72,7 @@ mod pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use smtpkit_client::body::{IntoMessage, WholeMessage};
 // The settings, envelope, report and error types and the test doubles,
 // so that a caller needs no other crate. (A `///` here would be glued to
 // the docs of every item the glob brings in.)
@@ -138,6 +141,29 @@ pub(crate) fn read_message<'a>(
         reader.on_io(outcome);
     }
     reader.finish()
+}
+
+/// [`read_message`], sent to `envelope` when the message carries one.
+pub(crate) fn read_whole<'a>(
+    message: Body<'a>,
+    envelope: Option<Envelope>,
+    options: &MessageOptions,
+) -> Result<(Envelope, BodySource<'a>), Error> {
+    let (from_header, source) = read_message(message, options)?;
+    Ok((envelope.unwrap_or(from_header), source))
+}
+
+/// Calls `send` with the body of a message-level send (a message a
+/// builder made is borrowed from here) and the envelope the message
+/// carries (`None`: its header gives it).
+pub(crate) fn with_whole<'a, T>(
+    message: impl IntoMessage<Body<'a>>,
+    send: impl FnOnce(Body<'_>, Option<Envelope>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    match message.into_message()? {
+        WholeMessage::Body(body) => send(body, None),
+        WholeMessage::Built { envelope, bytes } => send(Body::Bytes(&bytes), envelope),
+    }
 }
 
 /// Performs a read or seek the driver asked for on a caller's body.
@@ -438,17 +464,22 @@ impl<C: Clock> Client<C> {
     /// the envelope comes from the message (`mail.smtp.from`, else From:
     /// — Sender: when From: has several; every To:, Cc: and Bcc:
     /// address) and `Bcc:` is not transmitted. Only the header block is
-    /// held in memory.
+    /// held in memory. The message is a [`Body`] (or converts into one),
+    /// or one a builder made ([`IntoMessage`]): a `lettre::Message` (the
+    /// `lettre` feature; sent to the envelope lettre gave it, Bcc
+    /// included) or a `mail_builder::MessageBuilder` (`mail-builder`).
     ///
     /// # Errors
     /// [`Error::Message`] when the message has no recipient or sender or
     /// a malformed address (nothing is sent), else as [`send`](Self::send).
     pub fn send_message<'a>(
         &mut self,
-        message: impl Into<Body<'a>>,
+        message: impl IntoMessage<Body<'a>>,
     ) -> Result<DeliveryReport, Error> {
-        let (envelope, body) = read_message(message.into(), self.driver.message_options())?;
-        self.send_source(envelope, body)
+        with_whole(message, |body, envelope| {
+            let (envelope, body) = read_whole(body, envelope, self.driver.message_options())?;
+            self.send_source(envelope, body)
+        })
     }
 
     /// Whether the connection still works: NOOP (or RSET with
@@ -555,12 +586,15 @@ fn read_by<C: Clock>(
 /// [`Error::Send`] listing every recipient as unsent.
 pub fn send_message<'a>(
     settings: &ClientSettings,
-    message: impl Into<Body<'a>>,
+    message: impl IntoMessage<Body<'a>>,
 ) -> Result<DeliveryReport, Error> {
     // The envelope first, so that a connection that cannot be made still
     // accounts for every recipient.
-    let (envelope, source) = read_message(message.into(), &MessageOptions::of(settings))?;
-    send_once(settings, envelope, source)
+    let options = MessageOptions::of(settings);
+    with_whole(message, |body, envelope| {
+        let (envelope, source) = read_whole(body, envelope, &options)?;
+        send_once(settings, envelope, source)
+    })
 }
 
 /// Connects, sends one message to `envelope`, and closes: JavaMail's

@@ -4,10 +4,11 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use smtpkit_client::body::without_bcc;
 use smtpkit_client::doubles::{FileMailer, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
-use crate::{Body, Client, Clock, Error, Pool, Pooled};
+use crate::{Body, Client, Clock, Error, IntoMessage, Pool, Pooled, WholeMessage};
 
 /// What sends mail: a [`Client`], a [`Pool`] (or a [`Pooled`] connection),
 /// and the test doubles [`StubMailer`] (in memory, scripted outcomes) and
@@ -36,18 +37,25 @@ pub trait Mailer {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error>;
 
     /// Sends a whole RFC 5322 message, the envelope taken from its header
-    /// and `Bcc:` not transmitted, as [`Client::send_message`].
+    /// and `Bcc:` not transmitted, or a message a builder made
+    /// ([`IntoMessage`]), as [`Client::send_message`].
     ///
     /// # Errors
     /// As [`Client::send_message`].
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error>;
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error>;
 }
 
 impl<C: Clock> Mailer for Client<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body)
     }
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
         Client::send_message(self, message)
     }
 }
@@ -56,7 +64,10 @@ impl<C: Clock> Mailer for Pooled<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Client::send(self, envelope, body)
     }
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
         Client::send_message(self, message)
     }
 }
@@ -67,27 +78,60 @@ impl<C: Clock> Mailer for Pool<C> {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         Pool::send(self, envelope, body)
     }
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
         Pool::send_message(self, message)
     }
 }
 
+/// A message that carries its own envelope (lettre's) is recorded to
+/// that envelope as it was built, `Bcc:` stripped (the double's header
+/// settings, `Date:` and `Message-ID:`, are not applied to it).
 impl Mailer for StubMailer {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         let body = in_memory(body)?;
         self.deliver(envelope, body.into_owned())
     }
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        self.deliver_message(&in_memory(message)?)
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
+        match message.into_message()? {
+            WholeMessage::Body(body) => self.deliver_message(&in_memory(body)?),
+            WholeMessage::Built {
+                envelope: None,
+                bytes,
+            } => self.deliver_message(&bytes),
+            WholeMessage::Built {
+                envelope: Some(envelope),
+                bytes,
+            } => self.deliver(envelope, without_bcc(&bytes)),
+        }
     }
 }
 
+/// As the [`StubMailer`]'s, for a message that carries its own envelope.
 impl Mailer for FileMailer {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         self.deliver(envelope, &in_memory(body)?)
     }
-    fn send_message(&mut self, message: Body<'_>) -> Result<DeliveryReport, Error> {
-        self.deliver_message(&in_memory(message)?)
+    fn send_message<'a>(
+        &mut self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
+        match message.into_message()? {
+            WholeMessage::Body(body) => self.deliver_message(&in_memory(body)?),
+            WholeMessage::Built {
+                envelope: None,
+                bytes,
+            } => self.deliver_message(&bytes),
+            WholeMessage::Built {
+                envelope: Some(envelope),
+                bytes,
+            } => self.deliver(envelope, &without_bcc(&bytes)),
+        }
     }
 }
 

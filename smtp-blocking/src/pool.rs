@@ -10,7 +10,7 @@ pub use smtpkit_client::PoolConfig;
 use smtpkit_client::{MessageOptions, Reuse};
 use smtpkit_proto::{DeliveryReport, Envelope, UsageError};
 
-use crate::{Body, BodySource, Client, ClientSettings, Clock, Error, SystemClock};
+use crate::{Body, BodySource, Client, ClientSettings, Clock, Error, IntoMessage, SystemClock};
 
 struct Idle<C: Clock> {
     client: Client<C>,
@@ -217,15 +217,23 @@ impl<C: Clock> Pool<C> {
 
     /// Sends a whole RFC 5322 message, as [`Client::send_message`]
     /// (envelope from the header, `Bcc:` not transmitted, only the header
-    /// held in memory), with [`send`](Self::send)'s retries.
+    /// held in memory; or a message a builder made, [`IntoMessage`]),
+    /// with [`send`](Self::send)'s retries.
     ///
     /// # Errors
     /// [`Error::Message`] when the header names no sender or recipient
     /// (nothing is sent), else as [`send`](Self::send).
-    pub fn send_message<'a>(&self, message: impl Into<Body<'a>>) -> Result<DeliveryReport, Error> {
+    pub fn send_message<'a>(
+        &self,
+        message: impl IntoMessage<Body<'a>>,
+    ) -> Result<DeliveryReport, Error> {
         // One Date: and Message-ID: for every try of this message.
         let options = MessageOptions::of(&self.inner.settings).for_one_message();
-        self.send_with_retries(message.into(), |body| crate::read_message(body, &options))
+        crate::with_whole(message, |body, envelope| {
+            self.send_with_retries(body, |body| {
+                crate::read_whole(body, envelope.clone(), &options)
+            })
+        })
     }
 
     fn send_with_retries<'a>(

@@ -61,6 +61,8 @@
 //! | `bundled-roots` | off | Mozilla's roots compiled in (`RootSource::Bundled`), for systems without a trust store |
 //! | `tracing` | on | `tracing` debug events: the transcript (secrets redacted) and why a session failed; off, the log calls compile to nothing |
 //! | `legacy-auth` | off | the legacy SASL mechanisms CRAM-MD5, DIGEST-MD5 and NTLM (MD4, MD5, DES); one at a time: `cram-md5`, `digest-md5`, `ntlm` |
+//! | `lettre` | off | `body::IntoMessage` for `lettre::Message` (lettre with only its `builder` feature): every client's `send_message` takes one as it is, sent to the envelope lettre gives it (Bcc recipients included, `Bcc:` never transmitted) |
+//! | `mail-builder` | off | `body::IntoMessage` for `mail_builder::MessageBuilder` (mail-builder 2): every client's `send_message` takes one as it is, the envelope from its header (`Bcc:` not transmitted) |
 //!
 //! A setting that needs a feature that is off is a typed error naming the
 //! feature, never a panic: `mail.smtp.auth.mechanisms=NTLM` without `ntlm`

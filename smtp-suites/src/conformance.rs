@@ -35,6 +35,34 @@ pub enum TestBody {
     Reader(Vec<u8>),
 }
 
+/// A message a builder made, handed to the client's `send_message` as it
+/// is (smtpkit-client's `lettre` and `mail-builder` features): see
+/// [`built_messages`].
+#[derive(Debug, Clone)]
+pub enum BuiltMessage {
+    /// A `lettre::Message`, by value.
+    Lettre(lettre::Message),
+    /// A `lettre::Message`, by reference (as lettre's transports take it).
+    LettreRef(lettre::Message),
+    /// A `mail_builder::MessageBuilder`.
+    MailBuilder(mail_builder::MessageBuilder<'static>),
+}
+
+/// `match $message { … }` on a [`BuiltMessage`], evaluating `$send` with
+/// `$m` bound to the message as `send_message` takes it (by value, or a
+/// reference for [`BuiltMessage::LettreRef`]): the adapters' one line for
+/// each way they send one.
+#[macro_export]
+macro_rules! with_built {
+    ($message:expr, $m:ident => $send:expr) => {
+        match $message {
+            $crate::conformance::BuiltMessage::Lettre($m) => $send,
+            $crate::conformance::BuiltMessage::LettreRef(ref $m) => $send,
+            $crate::conformance::BuiltMessage::MailBuilder($m) => $send,
+        }
+    };
+}
+
 /// One established connection of an adapter, driven synchronously.
 pub trait Connection {
     /// Sends one message (the client's `send`).
@@ -53,6 +81,12 @@ pub trait Connection {
     /// # Errors
     /// As the client's `send_message`.
     fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error>;
+    /// Sends a message a builder made, as it is (the client's
+    /// `send_message`).
+    ///
+    /// # Errors
+    /// As the client's `send_message`.
+    fn send_built(&mut self, message: BuiltMessage) -> Result<DeliveryReport, Error>;
     /// The liveness check (NOOP, or RSET with `mail.smtp.userset`).
     fn is_connected(&mut self) -> bool;
     /// What the client knows about the connection.
@@ -109,6 +143,27 @@ pub trait Adapter {
         settings: &ClientSettings,
         config: smtpkit_client::PoolConfig,
         message: TestBody,
+    ) -> Result<DeliveryReport, Error>;
+
+    /// The client's one-call `send_message` with a message a builder
+    /// made.
+    ///
+    /// # Errors
+    /// As the client's `send_message` function.
+    fn send_built_once(
+        settings: &ClientSettings,
+        message: BuiltMessage,
+    ) -> Result<DeliveryReport, Error>;
+
+    /// A pool's `send_message` with a message a builder made, as
+    /// [`pool_send_message`](Self::pool_send_message).
+    ///
+    /// # Errors
+    /// As the pool's `send_message`.
+    fn pool_send_built(
+        settings: &ClientSettings,
+        config: smtpkit_client::PoolConfig,
+        message: BuiltMessage,
     ) -> Result<DeliveryReport, Error>;
 
     /// Connects, sends `messages` in one pipelined batch, then closes
@@ -3191,6 +3246,242 @@ pub fn message_level_send<A: Adapter>() {
     let _ = std::fs::remove_file(&path);
 }
 
+/// The attachment of [`built_messages`]'s messages.
+const ATTACHMENT: &[u8] = b"\x00\xff\r\n.\r\nbinary, a lone dot line and no final newline";
+
+/// The messages of [`built_messages`], with the envelope each must be
+/// sent to (sender, sorted recipients): From: Alice, To: bob, Cc: carol,
+/// Bcc: hidden (or Bcc: alone, or an envelope of lettre's own), a text
+/// part and an attachment.
+type BuiltCase = (
+    &'static str,
+    BuiltMessage,
+    &'static str,
+    &'static [&'static str],
+);
+
+fn built_messages_to_send() -> Vec<BuiltCase> {
+    const ALL: &[&str] = &["bob@example.net", "carol@example.net", "hidden@example.com"];
+    const ALICE: &str = "alice@example.org";
+    let mailbox =
+        |s: &str| -> lettre::message::Mailbox { s.parse().unwrap_or_else(|e| panic!("{s}: {e}")) };
+    let lettre = |keep_bcc: bool, bcc_only: bool, envelope: Option<lettre::address::Envelope>| {
+        let mut builder = lettre::Message::builder()
+            .from(mailbox("Alice <alice@example.org>"))
+            .bcc(mailbox("Hidden <hidden@example.com>"))
+            .subject("Quarterly report");
+        if !bcc_only {
+            builder = builder
+                .to(mailbox("Bob <bob@example.net>"))
+                .cc(mailbox("carol@example.net"));
+        }
+        if keep_bcc {
+            builder = builder.keep_bcc();
+        }
+        if let Some(envelope) = envelope {
+            builder = builder.envelope(envelope);
+        }
+        let attachment = lettre::message::Attachment::new("report.bin".into()).body(
+            ATTACHMENT.to_vec(),
+            "application/octet-stream"
+                .parse()
+                .unwrap_or_else(|e| panic!("content type: {e}")),
+        );
+        builder
+            .multipart(
+                lettre::message::MultiPart::mixed()
+                    .singlepart(lettre::message::SinglePart::plain(String::from(
+                        "The report is attached.",
+                    )))
+                    .singlepart(attachment),
+            )
+            .unwrap_or_else(|e| panic!("lettre: {e}"))
+    };
+    let mail_builder = mail_builder::MessageBuilder::new()
+        .from(("Alice", "alice@example.org"))
+        .to(("Bob", "bob@example.net"))
+        .cc("carol@example.net")
+        .bcc(("Hidden", "hidden@example.com"))
+        .subject("Quarterly report")
+        .text_body("The report is attached.")
+        .attachment("application/octet-stream", "report.bin", ATTACHMENT);
+    let address = |s: &str| -> lettre::Address { s.parse().unwrap_or_else(|e| panic!("{s}: {e}")) };
+    // A bounce address and a list of lettre's own: sent to, not the header.
+    let own = lettre::address::Envelope::new(
+        Some(address("bounces@example.org")),
+        vec![address("hidden@example.com"), address("bob@example.net")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    vec![
+        (
+            "lettre",
+            BuiltMessage::Lettre(lettre(false, false, None)),
+            ALICE,
+            ALL,
+        ),
+        (
+            "lettre by reference",
+            BuiltMessage::LettreRef(lettre(false, false, None)),
+            ALICE,
+            ALL,
+        ),
+        (
+            "lettre with keep_bcc",
+            BuiltMessage::Lettre(lettre(true, false, None)),
+            ALICE,
+            ALL,
+        ),
+        // No To: or Cc: left once lettre drops Bcc:.
+        (
+            "lettre, Bcc only",
+            BuiltMessage::Lettre(lettre(false, true, None)),
+            ALICE,
+            &["hidden@example.com"],
+        ),
+        (
+            "lettre with an envelope of its own",
+            BuiltMessage::Lettre(lettre(false, false, Some(own))),
+            "bounces@example.org",
+            &["bob@example.net", "hidden@example.com"],
+        ),
+        (
+            "mail-builder",
+            BuiltMessage::MailBuilder(mail_builder),
+            ALICE,
+            ALL,
+        ),
+    ]
+}
+
+/// A message built with lettre or mail-builder, handed to `send_message`
+/// as it is, through the client, the one-call function and a pool (which
+/// retries it on a second connection), and DKIM-signed through the
+/// client: every recipient is in the envelope, the Bcc one included
+/// (lettre drops `Bcc:` from the message it builds; its envelope keeps
+/// the address), `Bcc:` is not transmitted (mail-builder writes it;
+/// lettre's `keep_bcc()` keeps it), the header is completed as for every
+/// message-level send (one `Message-ID:`, which lettre does not write),
+/// the signature verifies with dkimpy, and the message arrives whole:
+/// subject, text and attachment.
+pub fn built_messages<A: Adapter>() {
+    use smtpkit_client::dkim::DkimCanonicalization::Relaxed;
+    let name = A::NAME;
+    let dir = std::env::temp_dir().join(format!(
+        "smtp-built-{}-{}",
+        std::process::id(),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut signed = Vec::new();
+    for way in ["client", "one-call", "pool", "signed"] {
+        for (kind, message, from, expected) in built_messages_to_send() {
+            let script = if way == "pool" {
+                // The first connection is refused: the pool tries again
+                // with the same message.
+                Script::new().rule_times(When::Connect, Action::reply("421 4.3.2 busy\r\n"), 1)
+            } else {
+                Script::new()
+            };
+            let server = start(script);
+            let mut settings = settings_for(&server);
+            if way == "signed" {
+                settings.dkim = Some(test_signer("ed25519", Relaxed));
+            }
+            let report = match way {
+                "client" | "signed" => {
+                    let mut connection = connect::<A>(&settings);
+                    let report = connection.send_built(message);
+                    let _ = connection.close();
+                    report
+                }
+                "one-call" => A::send_built_once(&settings, message),
+                _ => {
+                    let mut config = smtpkit_client::PoolConfig::default();
+                    config.retry_backoff = Duration::from_millis(10);
+                    A::pool_send_built(&settings, config, message)
+                }
+            }
+            .unwrap_or_else(|e| panic!("{name}, {kind}, {way}: {e}"));
+            assert!(report.all_delivered(), "{name}, {kind}, {way}: {report:?}");
+            let transactions = server.transactions();
+            assert_eq!(transactions.len(), 1, "{name}, {kind}, {way}");
+            let t = &transactions[0];
+            assert_eq!(t.mail_from, from, "{name}, {kind}, {way}");
+            let mut rcpts = t.rcpt_to.clone();
+            rcpts.sort();
+            assert_eq!(
+                rcpts, expected,
+                "{name}, {kind}, {way}: every recipient, the Bcc one included"
+            );
+            let text = String::from_utf8_lossy(&t.data);
+            let parsed = mail_parser::MessageParser::new()
+                .parse(&t.data)
+                .unwrap_or_else(|| panic!("{name}, {kind}, {way}: not a message: {text}"));
+            assert!(
+                parsed.header_raw("Bcc").is_none() && !text.contains("hidden@example.com"),
+                "{name}, {kind}, {way}: Bcc: transmitted: {text}"
+            );
+            assert_eq!(
+                text.matches("\nMessage-ID: ").count(),
+                1,
+                "{name}, {kind}, {way}: {text}"
+            );
+            assert_eq!(
+                parsed.subject(),
+                Some("Quarterly report"),
+                "{name}, {kind}, {way}"
+            );
+            if kind != "lettre, Bcc only" {
+                assert!(
+                    parsed
+                        .header_raw("To")
+                        .is_some_and(|to| to.contains("bob@example.net"))
+                        && parsed
+                            .header_raw("Cc")
+                            .is_some_and(|cc| cc.contains("carol@example.net")),
+                    "{name}, {kind}, {way}: {text}"
+                );
+            }
+            assert_eq!(
+                parsed.body_text(0).as_deref().map(str::trim_end),
+                Some("The report is attached."),
+                "{name}, {kind}, {way}"
+            );
+            use mail_parser::MimeHeaders as _;
+            let attachments: Vec<_> = parsed.attachments().collect();
+            assert_eq!(attachments.len(), 1, "{name}, {kind}, {way}: {text}");
+            assert_eq!(
+                attachments[0].attachment_name(),
+                Some("report.bin"),
+                "{name}, {kind}, {way}"
+            );
+            assert_eq!(
+                attachments[0].contents(),
+                ATTACHMENT,
+                "{name}, {kind}, {way}"
+            );
+            if way == "pool" {
+                assert_eq!(server.connections(), 2, "{name}, {kind}: one retry");
+            }
+            if way == "signed" {
+                assert!(
+                    t.data.starts_with(b"DKIM-Signature: v=1; a="),
+                    "{name}, {kind}: not signed: {text}"
+                );
+                let out = dir.join(format!("{}.eml", signed.len()));
+                std::fs::write(&out, &t.data).unwrap_or_else(|e| panic!("{e}"));
+                signed.push(out);
+            }
+        }
+    }
+    let verdicts = dkimpy_verdicts(&signed);
+    assert_eq!(verdicts.len(), signed.len(), "{name}: {verdicts:?}");
+    for (pass, line) in verdicts {
+        assert!(pass, "{name}: dkimpy: {line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The default EHLO name is decided once for every way of connecting: on
 /// a stream the caller connected it is `ehlo_name(settings, None)`
 /// (`mail.smtp.localhost`, else the host name), never the stream's local
@@ -3255,6 +3546,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_message_level_send() {
             $crate::conformance::message_level_send::<$adapter>();
+        }
+        #[test]
+        fn conformance_built_messages() {
+            $crate::conformance::built_messages::<$adapter>();
         }
         #[test]
         fn conformance_ehlo_default_on_a_callers_stream() {

@@ -11,7 +11,7 @@ use smtpkit_tokio::{Client, ClientSettings, Error, Mailer, Pool, PoolConfig, Stu
 const MESSAGE: &[u8] = b"From: a@example.org\r\nTo: ok@example.org, bad@example.org\r\nBcc: hidden@example.org\r\nSubject: hi\r\n\r\nHello.\r\n";
 
 async fn notify(mailer: &mut impl Mailer) -> Result<DeliveryReport, Error> {
-    mailer.send_message(MESSAGE.to_vec().into()).await
+    mailer.send_message(MESSAGE.to_vec()).await
 }
 
 fn shape(report: &DeliveryReport) -> (Vec<&str>, Vec<&str>) {

@@ -1,7 +1,8 @@
 //! The blocking adapter of the shared suites (smtp-testkit's conformance
 //! and interop suites).
 
-use smtp_suites::conformance::{Adapter, Connection, TestBody};
+use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, TestBody};
+use smtp_suites::with_built;
 use smtpkit_blocking::{
     Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
 };
@@ -45,6 +46,9 @@ impl Connection for BlockingConnection {
     fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error> {
         self.0.send_message(body(&message)?)
     }
+    fn send_built(&mut self, message: BuiltMessage) -> Result<DeliveryReport, Error> {
+        with_built!(message, m => self.0.send_message(m))
+    }
     fn is_connected(&mut self) -> bool {
         self.0.is_connected()
     }
@@ -73,6 +77,24 @@ impl Adapter for Blocking {
     ) -> Result<DeliveryReport, Error> {
         let pool = Pool::new(settings.clone(), config);
         let report = pool.send_message(body(&message)?);
+        pool.close();
+        report
+    }
+
+    fn send_built_once(
+        settings: &ClientSettings,
+        message: BuiltMessage,
+    ) -> Result<DeliveryReport, Error> {
+        with_built!(message, m => smtpkit_blocking::send_message(settings, m))
+    }
+
+    fn pool_send_built(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        message: BuiltMessage,
+    ) -> Result<DeliveryReport, Error> {
+        let pool = Pool::new(settings.clone(), config);
+        let report = with_built!(message, m => pool.send_message(m));
         pool.close();
         report
     }

@@ -4,7 +4,8 @@
 use std::future::Future;
 
 use async_io::Async;
-use smtp_suites::conformance::{Adapter, Connection, TestBody};
+use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, TestBody};
+use smtp_suites::with_built;
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_smol::{
     Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
@@ -60,6 +61,9 @@ impl<E: Executor> Connection for SmolConnection<E> {
     fn send_message(&mut self, message: TestBody) -> Result<DeliveryReport, Error> {
         E::block_on(self.client.send_message(body(message)))
     }
+    fn send_built(&mut self, message: BuiltMessage) -> Result<DeliveryReport, Error> {
+        with_built!(message, m => E::block_on(self.client.send_message(m)))
+    }
     fn is_connected(&mut self) -> bool {
         E::block_on(self.client.is_connected())
     }
@@ -98,6 +102,26 @@ macro_rules! adapter {
                 <$executor>::block_on(async {
                     let pool = Pool::new(settings.clone(), config);
                     let report = pool.send_message(body(message)).await;
+                    pool.close().await;
+                    report
+                })
+            }
+
+            fn send_built_once(
+                settings: &ClientSettings,
+                message: BuiltMessage,
+            ) -> Result<DeliveryReport, Error> {
+                with_built!(message, m => <$executor>::block_on(smtpkit_smol::send_message(settings, m)))
+            }
+
+            fn pool_send_built(
+                settings: &ClientSettings,
+                config: PoolConfig,
+                message: BuiltMessage,
+            ) -> Result<DeliveryReport, Error> {
+                <$executor>::block_on(async {
+                    let pool = Pool::new(settings.clone(), config);
+                    let report = with_built!(message, m => pool.send_message(m).await);
                     pool.close().await;
                     report
                 })

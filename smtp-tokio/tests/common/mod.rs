@@ -1,7 +1,8 @@
 //! The tokio adapter of the shared suites (smtp-testkit's conformance and
 //! interop suites), on a fresh multi-threaded runtime per connection.
 
-use smtp_suites::conformance::{Adapter, Connection, RunResult, TestBody};
+use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, RunResult, TestBody};
+use smtp_suites::with_built;
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_tokio::{
     Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
@@ -46,6 +47,9 @@ impl Connection for TokioConnection {
         self.runtime
             .block_on(self.client.send_message(body(message)))
     }
+    fn send_built(&mut self, message: BuiltMessage) -> Result<DeliveryReport, Error> {
+        with_built!(message, m => self.runtime.block_on(self.client.send_message(m)))
+    }
     fn is_connected(&mut self) -> bool {
         self.runtime.block_on(self.client.is_connected())
     }
@@ -76,6 +80,38 @@ impl Adapter for Tokio {
         runtime()?.block_on(async {
             let pool = Pool::new(settings.clone(), config);
             let report = pool.send_message(body(message)).await;
+            pool.close().await;
+            report
+        })
+    }
+
+    fn send_built_once(
+        settings: &ClientSettings,
+        message: BuiltMessage,
+    ) -> Result<DeliveryReport, Error> {
+        let settings = settings.clone();
+        // Spawned, to prove the futures are Send + 'static.
+        runtime()?.block_on(async move {
+            tokio::spawn(async move {
+                match message {
+                    BuiltMessage::Lettre(m) => smtpkit_tokio::send_message(&settings, m).await,
+                    BuiltMessage::LettreRef(m) => smtpkit_tokio::send_message(&settings, &m).await,
+                    BuiltMessage::MailBuilder(m) => smtpkit_tokio::send_message(&settings, m).await,
+                }
+            })
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+        })
+    }
+
+    fn pool_send_built(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        message: BuiltMessage,
+    ) -> Result<DeliveryReport, Error> {
+        runtime()?.block_on(async {
+            let pool = Pool::new(settings.clone(), config);
+            let report = with_built!(message, m => pool.send_message(m).await);
             pool.close().await;
             report
         })
