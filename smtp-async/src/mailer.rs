@@ -5,7 +5,6 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
-use smtpkit_client::body::without_bcc;
 use smtpkit_client::doubles::{FileMailer, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
@@ -91,8 +90,8 @@ impl<R: Runtime> Mailer for Pool<R> {
 }
 
 /// A message that carries its own envelope (lettre's) is recorded to
-/// that envelope as it was built, `Bcc:` stripped (the double's header
-/// settings, `Date:` and `Message-ID:`, are not applied to it).
+/// that envelope, its header rewritten as the clients rewrite it
+/// (`Bcc:` stripped, `Date:`/`Message-ID:` completed, signed).
 impl Mailer for StubMailer {
     async fn send(&mut self, envelope: Envelope, body: Body) -> Result<DeliveryReport, Error> {
         let body = in_memory(body).await?;
@@ -113,7 +112,7 @@ impl Mailer for StubMailer {
                 WholeMessage::Built {
                     envelope: Some(envelope),
                     bytes,
-                } => self.deliver(envelope, without_bcc(&bytes)),
+                } => self.deliver_message_to(envelope, &bytes),
             }
         }
     }
@@ -139,7 +138,7 @@ impl Mailer for FileMailer {
                 WholeMessage::Built {
                     envelope: Some(envelope),
                     bytes,
-                } => self.deliver(envelope, &without_bcc(&bytes)),
+                } => self.deliver_message_to(envelope, &bytes),
             }
         }
     }

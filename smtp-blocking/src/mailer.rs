@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use smtpkit_client::body::without_bcc;
 use smtpkit_client::doubles::{FileMailer, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
@@ -87,8 +86,8 @@ impl<C: Clock> Mailer for Pool<C> {
 }
 
 /// A message that carries its own envelope (lettre's) is recorded to
-/// that envelope as it was built, `Bcc:` stripped (the double's header
-/// settings, `Date:` and `Message-ID:`, are not applied to it).
+/// that envelope, its header rewritten as the clients rewrite it
+/// (`Bcc:` stripped, `Date:`/`Message-ID:` completed, signed).
 impl Mailer for StubMailer {
     fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<DeliveryReport, Error> {
         let body = in_memory(body)?;
@@ -107,7 +106,7 @@ impl Mailer for StubMailer {
             WholeMessage::Built {
                 envelope: Some(envelope),
                 bytes,
-            } => self.deliver(envelope, without_bcc(&bytes)),
+            } => self.deliver_message_to(envelope, &bytes),
         }
     }
 }
@@ -130,7 +129,7 @@ impl Mailer for FileMailer {
             WholeMessage::Built {
                 envelope: Some(envelope),
                 bytes,
-            } => self.deliver(envelope, &without_bcc(&bytes)),
+            } => self.deliver_message_to(envelope, &bytes),
         }
     }
 }

@@ -96,3 +96,29 @@ fn clients_pools_and_doubles_answer_alike() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A lettre message through the stub: recorded to lettre's envelope (Bcc
+/// included) with its header rewritten as the clients rewrite it: no
+/// `Bcc:`, `Date:` added (lettre writes one) and a `Message-ID:`.
+#[test]
+fn the_stub_rewrites_a_lettre_message_as_the_client_does() {
+    let message = lettre::Message::builder()
+        .from("a@example.org".parse().unwrap())
+        .to("b@example.org".parse().unwrap())
+        .bcc("hidden@example.org".parse().unwrap())
+        .subject("s")
+        .body(String::from("hi"))
+        .unwrap();
+    let mut stub = StubMailer::new();
+    stub.send_message(message).unwrap();
+    let sent = &stub.sent()[0];
+    assert_eq!(sent.recipients(), ["b@example.org", "hidden@example.org"]);
+    let data = String::from_utf8_lossy(&sent.data);
+    assert!(!data.contains("hidden@example.org"), "{data}");
+    assert_eq!(
+        data.matches("\r\nDate: ").count() + usize::from(data.starts_with("Date: ")),
+        1,
+        "{data}"
+    );
+    assert_eq!(data.matches("Message-ID: ").count(), 1, "{data}");
+}

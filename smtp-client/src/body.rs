@@ -212,17 +212,6 @@ impl<F, R> WholeMessage<Body<Bytes, F, R>> {
     }
 }
 
-/// `message` without its header's `Bcc:` field: what a test double
-/// records of a message that carries its own envelope (the clients
-/// rewrite the header as every message-level send does).
-pub fn without_bcc(message: &[u8]) -> Vec<u8> {
-    let end = crate::message::header_end(message, true).unwrap_or(message.len());
-    let (header, rest) = message.split_at(end);
-    let mut data = crate::message::strip_bcc(header);
-    data.extend_from_slice(rest);
-    data
-}
-
 /// What a message-level send takes, `B` being the client's [`Body`]
 /// type: anything that converts into that body (a whole RFC 5322 message
 /// whose header gives the envelope), and, with the crate features of the
@@ -374,17 +363,6 @@ mod tests {
             Ok((None, Body::Bytes(bytes))) => assert_eq!(&bytes[..], b"To: a@example.org\r\n\r\n"),
             other => panic!("{other:?}"),
         }
-    }
-
-    /// What a double records of a message with its own envelope: the
-    /// header without `Bcc:` (folded lines too), the rest untouched.
-    #[test]
-    fn without_bcc_strips_the_field_from_the_header_only() {
-        let message = b"From: a@example.org\r\nBcc: b@example.org,\r\n c@example.org\r\nSubject: s\r\n\r\nBcc: not a header\r\n";
-        assert_eq!(
-            without_bcc(message),
-            b"From: a@example.org\r\nSubject: s\r\n\r\nBcc: not a header\r\n"
-        );
     }
 
     #[cfg(feature = "lettre")]

@@ -184,6 +184,23 @@ impl StubMailer {
         self.deliver(prepared.envelope, data)
     }
 
+    /// [`deliver_message`](Self::deliver_message) for a message that
+    /// carries its own envelope (a lettre message): the header is
+    /// rewritten as the clients rewrite it, the message goes to
+    /// `envelope`.
+    ///
+    /// # Errors
+    /// As [`deliver_message`](Self::deliver_message).
+    pub fn deliver_message_to(
+        &self,
+        envelope: Envelope,
+        message: &[u8],
+    ) -> Result<DeliveryReport, Error> {
+        let prepared = Prepared::in_memory(message, &self.message)?;
+        let data = prepared.transmitted(message);
+        self.deliver(envelope, data)
+    }
+
     fn lock(&self) -> MutexGuard<'_, StubState> {
         // A test that panicked while holding the lock has failed anyway;
         // the record is still the record.
@@ -382,6 +399,21 @@ impl FileMailer {
         let prepared = Prepared::in_memory(message, &self.message)?;
         let data = prepared.transmitted(message);
         self.deliver(prepared.envelope, &data)
+    }
+
+    /// [`deliver_message`](Self::deliver_message) for a message that
+    /// carries its own envelope (a lettre message).
+    ///
+    /// # Errors
+    /// As [`deliver_message`](Self::deliver_message).
+    pub fn deliver_message_to(
+        &self,
+        envelope: Envelope,
+        message: &[u8],
+    ) -> Result<DeliveryReport, Error> {
+        let prepared = Prepared::in_memory(message, &self.message)?;
+        let data = prepared.transmitted(message);
+        self.deliver(envelope, &data)
     }
 }
 
