@@ -10,7 +10,10 @@
 //! `smtp-async` (and through it tokio and smol) are such loops: with the
 //! body sources of [`source`] (memory, files, readers, whole messages
 //! whose envelope comes from their header), [`Driver::next_io`] leaves
-//! them only writes, reads and a body's read or seek to perform.
+//! them only writes, reads and a body's read or seek to perform. What a
+//! message-level send does to a message lives in [`message`] (envelope,
+//! Bcc, `Date:`/`Message-ID:`, long lines) and, with the `dkim` feature,
+//! `dkim` (signing what is transmitted, files at constant memory).
 //!
 //! ```
 //! use smtpkit_client::{ClientSettings, Protocol};
