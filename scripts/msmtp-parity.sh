@@ -37,7 +37,9 @@
 # interop/msmtp/postfix.diff: smtp-send's `auth on` picks SCRAM-SHA-256
 # (the password never crosses the connection) where msmtp built without
 # GNU SASL picks PLAIN, and it sends the body with BDAT when the server
-# offers CHUNKING (no dot-stuffing) where msmtp always uses DATA.
+# offers CHUNKING (no dot-stuffing) where msmtp always uses DATA. The
+# BDAT size counts the `Date:` both add to the message (it has none; the
+# field's length is fixed: `Date: Ddd, DD Mmm YYYY HH:MM:SS +0000`).
 #
 # Usage: scripts/msmtp-parity.sh [CASE...] (default: every case, `postfix`
 # only when running as root); artifacts in $PARITY_OUT (default
