@@ -5,7 +5,8 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures_lite::AsyncReadExt;
-use smtpkit_client::doubles::{FileMailer, StubMailer};
+use smtpkit_client::doubles::{FileMailer, RecordsMessages, StubMailer};
+use smtpkit_client::message::MessageError;
 use smtpkit_proto::{DeliveryReport, Envelope};
 
 use crate::{Body, Client, Error, IntoMessage, Pool, Pooled, Runtime, Stream, WholeMessage};
@@ -101,20 +102,7 @@ impl Mailer for StubMailer {
         &mut self,
         message: impl IntoMessage<Body>,
     ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
-        let message = message.into_message();
-        async move {
-            match message? {
-                WholeMessage::Body(body) => self.deliver_message(&in_memory(body).await?),
-                WholeMessage::Built {
-                    envelope: None,
-                    bytes,
-                } => self.deliver_message(&bytes),
-                WholeMessage::Built {
-                    envelope: Some(envelope),
-                    bytes,
-                } => self.deliver_message_to(envelope, &bytes),
-            }
-        }
+        record(self, message.into_message())
     }
 }
 
@@ -127,20 +115,19 @@ impl Mailer for FileMailer {
         &mut self,
         message: impl IntoMessage<Body>,
     ) -> impl Future<Output = Result<DeliveryReport, Error>> + Send {
-        let message = message.into_message();
-        async move {
-            match message? {
-                WholeMessage::Body(body) => self.deliver_message(&in_memory(body).await?),
-                WholeMessage::Built {
-                    envelope: None,
-                    bytes,
-                } => self.deliver_message(&bytes),
-                WholeMessage::Built {
-                    envelope: Some(envelope),
-                    bytes,
-                } => self.deliver_message_to(envelope, &bytes),
-            }
-        }
+        record(self, message.into_message())
+    }
+}
+
+/// A message-level send to a double: the message in memory, recorded as
+/// the clients send it ([`RecordsMessages`]).
+async fn record(
+    double: &impl RecordsMessages,
+    message: Result<WholeMessage<Body>, MessageError>,
+) -> Result<DeliveryReport, Error> {
+    match message? {
+        WholeMessage::Body(body) => double.deliver_whole(None, &in_memory(body).await?),
+        WholeMessage::Built { envelope, bytes } => double.deliver_whole(envelope, &bytes),
     }
 }
 

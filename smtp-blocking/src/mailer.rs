@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use smtpkit_client::doubles::{FileMailer, StubMailer};
+use smtpkit_client::doubles::{FileMailer, RecordsMessages, StubMailer};
 use smtpkit_proto::{DeliveryReport, Envelope};
 
 use crate::{Body, Client, Clock, Error, IntoMessage, Pool, Pooled, WholeMessage};
@@ -97,17 +97,7 @@ impl Mailer for StubMailer {
         &mut self,
         message: impl IntoMessage<Body<'a>>,
     ) -> Result<DeliveryReport, Error> {
-        match message.into_message()? {
-            WholeMessage::Body(body) => self.deliver_message(&in_memory(body)?),
-            WholeMessage::Built {
-                envelope: None,
-                bytes,
-            } => self.deliver_message(&bytes),
-            WholeMessage::Built {
-                envelope: Some(envelope),
-                bytes,
-            } => self.deliver_message_to(envelope, &bytes),
-        }
+        record(self, message)
     }
 }
 
@@ -120,17 +110,19 @@ impl Mailer for FileMailer {
         &mut self,
         message: impl IntoMessage<Body<'a>>,
     ) -> Result<DeliveryReport, Error> {
-        match message.into_message()? {
-            WholeMessage::Body(body) => self.deliver_message(&in_memory(body)?),
-            WholeMessage::Built {
-                envelope: None,
-                bytes,
-            } => self.deliver_message(&bytes),
-            WholeMessage::Built {
-                envelope: Some(envelope),
-                bytes,
-            } => self.deliver_message_to(envelope, &bytes),
-        }
+        record(self, message)
+    }
+}
+
+/// A message-level send to a double: the message in memory, recorded as
+/// the clients send it ([`RecordsMessages`]).
+fn record<'a>(
+    double: &impl RecordsMessages,
+    message: impl IntoMessage<Body<'a>>,
+) -> Result<DeliveryReport, Error> {
+    match message.into_message()? {
+        WholeMessage::Body(body) => double.deliver_whole(None, &in_memory(body)?),
+        WholeMessage::Built { envelope, bytes } => double.deliver_whole(envelope, &bytes),
     }
 }
 

@@ -179,26 +179,7 @@ impl StubMailer {
     /// [`Error::Message`] when the header names no sender or recipient,
     /// else as [`deliver`](Self::deliver).
     pub fn deliver_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, &self.message)?;
-        let data = prepared.transmitted(message);
-        self.deliver(prepared.envelope, data)
-    }
-
-    /// [`deliver_message`](Self::deliver_message) for a message that
-    /// carries its own envelope (a lettre message): the header is
-    /// rewritten as the clients rewrite it, the message goes to
-    /// `envelope`.
-    ///
-    /// # Errors
-    /// As [`deliver_message`](Self::deliver_message).
-    pub fn deliver_message_to(
-        &self,
-        envelope: Envelope,
-        message: &[u8],
-    ) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, &self.message)?;
-        let data = prepared.transmitted(message);
-        self.deliver(envelope, data)
+        self.deliver_whole(None, message)
     }
 
     fn lock(&self) -> MutexGuard<'_, StubState> {
@@ -396,23 +377,60 @@ impl FileMailer {
     /// [`Error::Message`] for a header without sender or recipients,
     /// [`Error::Io`] when a file cannot be written.
     pub fn deliver_message(&self, message: &[u8]) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, &self.message)?;
-        let data = prepared.transmitted(message);
-        self.deliver(prepared.envelope, &data)
+        self.deliver_whole(None, message)
     }
+}
 
-    /// [`deliver_message`](Self::deliver_message) for a message that
-    /// carries its own envelope (a lettre message).
+/// A double that records whole messages as the clients' `send_message`
+/// sends them: the client crates' `Mailer` impls of the doubles go
+/// through it, so the two doubles and the clients rewrite a message one
+/// way.
+pub trait RecordsMessages {
+    /// Records a whole message: its header rewritten as a message-level
+    /// send rewrites it (`Bcc:` stripped, `Date:`/`Message-ID:` completed,
+    /// long lines refused, signed as configured), sent to `envelope`
+    /// when the message carries one (a lettre message), else to the one
+    /// its header gives.
     ///
     /// # Errors
-    /// As [`deliver_message`](Self::deliver_message).
-    pub fn deliver_message_to(
+    /// [`Error::Message`] when the message cannot be sent as it is, else
+    /// as the double's `deliver`.
+    fn deliver_whole(
         &self,
-        envelope: Envelope,
+        envelope: Option<Envelope>,
+        message: &[u8],
+    ) -> Result<DeliveryReport, Error>;
+}
+
+/// The envelope and the octets a client would transmit for `message`.
+fn transmitted(
+    message: &[u8],
+    options: &MessageOptions,
+    envelope: Option<Envelope>,
+) -> Result<(Envelope, Vec<u8>), Error> {
+    let prepared = Prepared::in_memory(message, options)?;
+    let data = prepared.transmitted(message);
+    Ok((envelope.unwrap_or(prepared.envelope), data))
+}
+
+impl RecordsMessages for StubMailer {
+    fn deliver_whole(
+        &self,
+        envelope: Option<Envelope>,
         message: &[u8],
     ) -> Result<DeliveryReport, Error> {
-        let prepared = Prepared::in_memory(message, &self.message)?;
-        let data = prepared.transmitted(message);
+        let (envelope, data) = transmitted(message, &self.message, envelope)?;
+        self.deliver(envelope, data)
+    }
+}
+
+impl RecordsMessages for FileMailer {
+    fn deliver_whole(
+        &self,
+        envelope: Option<Envelope>,
+        message: &[u8],
+    ) -> Result<DeliveryReport, Error> {
+        let (envelope, data) = transmitted(message, &self.message, envelope)?;
         self.deliver(envelope, &data)
     }
 }

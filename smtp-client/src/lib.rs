@@ -120,7 +120,7 @@ pub use source::{Bodies, BodyIo, Io, MessageReader, Source};
 pub mod exports {
     #[cfg(feature = "dkim")]
     pub use crate::dkim;
-    pub use crate::doubles::{FileMailer, SentMessage, StubFault, StubMailer};
+    pub use crate::doubles::{FileMailer, RecordsMessages, SentMessage, StubFault, StubMailer};
     pub use crate::{
         AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, MessageSettings,
         PropertyError, Protocol, RootSource, TlsOptions, TlsSettings, TranscriptHook, Trust,

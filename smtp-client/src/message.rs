@@ -246,7 +246,7 @@ pub struct MessageOptions {
     pub settings: MessageSettings,
     /// Message-ID's domain when the sender has none (the null sender):
     /// the EHLO name (`mail.smtp.localhost`; `None`: the host name).
-    pub local_name: Option<String>,
+    pub local_name: Option<smtpkit_proto::Host>,
     /// The clock and the random octets (the operating system's by
     /// default).
     pub inputs: Arc<dyn Inputs>,
@@ -282,7 +282,7 @@ impl MessageOptions {
         MessageOptions {
             from: settings.from.clone(),
             settings: settings.message,
-            local_name: settings.local_name.as_ref().map(ToString::to_string),
+            local_name: settings.local_name.clone(),
             inputs: Arc::new(SystemInputs),
             #[cfg(feature = "dkim")]
             dkim: settings.dkim.clone(),
@@ -449,7 +449,7 @@ pub fn complete_header(
             .map_err(|e| MessageError::Random(e.to_string()))?;
         let domain = match (sender, &options.local_name) {
             (ReversePath::Mailbox(address), _) => address.domain().to_owned(),
-            (_, Some(name)) => name.clone(),
+            (_, Some(name)) => name.to_string(),
             (_, None) => {
                 smtpkit_proto::default_ehlo_name(gethostname::gethostname().to_str(), None)
                     .to_string()
@@ -1001,7 +1001,7 @@ mod tests {
         );
         // The null sender: the EHLO name.
         let mut options = fixed();
-        options.local_name = Some("client.example".into());
+        options.local_name = Some(smtpkit_proto::Host::parse("client.example").unwrap());
         let bounce = completed("To: b@example.net\r\n\r\n", &ReversePath::Null, &options);
         assert!(bounce.contains("@client.example>\r\n\r\n"), "{bounce}");
     }
