@@ -89,8 +89,8 @@ pub use simple::{Anonymous, External, Login, OAuthBearer, Plain, XOAuth2};
 // The traits and the secret type are the core's (smtp-proto drives any
 // mechanism); this crate implements them.
 pub use smtpkit_proto::{
-    Authenticator, ChannelBinding, ChannelBindingType, SaslError, SaslMechanism as Mechanism,
-    Secret, SelectError,
+    Authenticator, BearerError, ChannelBinding, ChannelBindingType, SaslError,
+    SaslMechanism as Mechanism, Secret, SelectError,
 };
 
 /// Who authenticates, and with what.

@@ -2,7 +2,7 @@
 //! XOAUTH2, OAUTHBEARER (RFC 7628), ANONYMOUS (RFC 4505), EXTERNAL
 //! (RFC 4422 appendix A).
 
-use crate::{Credentials, Mechanism, SaslError, Secret};
+use crate::{BearerError, Credentials, Mechanism, SaslError, Secret};
 
 /// PLAIN (RFC 4616): `authzid NUL authcid NUL password` in one step.
 /// Sends the password in the clear: needs TLS (or an explicit opt-in).
@@ -104,7 +104,7 @@ impl Mechanism for Login {
 pub struct XOAuth2 {
     user: String,
     token: Secret,
-    error: bool,
+    error: Option<Vec<u8>>,
 }
 
 impl XOAuth2 {
@@ -113,7 +113,7 @@ impl XOAuth2 {
         XOAuth2 {
             user: c.user.clone(),
             token: c.password.clone(),
-            error: false,
+            error: None,
         }
     }
 }
@@ -132,15 +132,21 @@ impl Mechanism for XOAuth2 {
             .into_bytes(),
         ))
     }
-    fn respond(&mut self, _challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, SaslError> {
         // The challenge is a JSON error; an empty response lets the server
         // finish with its 5xx.
-        if std::mem::replace(&mut self.error, true) {
+        if self.error.replace(challenge.to_vec()).is_some() {
             return Err(SaslError::UnexpectedStep(
                 "XOAUTH2 error already acknowledged",
             ));
         }
         Ok(Vec::new())
+    }
+    fn carries_bearer_token(&self) -> bool {
+        true
+    }
+    fn bearer_error(&self) -> Option<BearerError> {
+        BearerError::parse(self.error.as_deref()?)
     }
 }
 
@@ -152,7 +158,7 @@ pub struct OAuthBearer {
     host: String,
     port: Option<u16>,
     token: Secret,
-    error: Option<String>,
+    error: Option<Vec<u8>>,
 }
 
 impl OAuthBearer {
@@ -199,14 +205,22 @@ impl Mechanism for OAuthBearer {
                 "OAUTHBEARER error already acknowledged",
             ));
         }
-        self.error = Some(String::from_utf8_lossy(challenge).into_owned());
+        self.error = Some(challenge.to_vec());
         Ok(vec![0x01])
     }
     fn finish(&mut self) -> Result<(), SaslError> {
         match self.error.take() {
-            Some(e) => Err(SaslError::ServerError(e)),
+            Some(e) => Err(SaslError::ServerError(
+                String::from_utf8_lossy(&e).into_owned(),
+            )),
             None => Ok(()),
         }
+    }
+    fn carries_bearer_token(&self) -> bool {
+        true
+    }
+    fn bearer_error(&self) -> Option<BearerError> {
+        BearerError::parse(self.error.as_deref()?)
     }
 }
 
@@ -333,9 +347,33 @@ mod tests {
         // server's error.
         let error = br#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#;
         assert_eq!(m.respond(error).unwrap(), [0x01]);
+        assert!(m.carries_bearer_token());
+        let parsed = m.bearer_error().unwrap();
+        assert!(parsed.is_invalid_token());
+        assert_eq!(parsed.scope.as_deref(), Some("example_scope"));
+        assert_eq!(
+            parsed.openid_configuration.as_deref(),
+            Some("https://example.com/.well-known/openid-configuration")
+        );
         assert!(
             matches!(m.finish(), Err(SaslError::ServerError(e)) if e.contains("invalid_token"))
         );
+    }
+
+    #[test]
+    fn xoauth2_keeps_the_error_challenge_for_the_refusal() {
+        let mut m = XOAuth2::new(&creds("u", "t"));
+        assert!(m.carries_bearer_token());
+        assert_eq!(m.bearer_error(), None, "no challenge, nothing parsed");
+        m.respond(br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#)
+            .unwrap();
+        let e = m.bearer_error().unwrap();
+        assert_eq!(
+            (e.status.as_str(), e.schemes.as_deref()),
+            ("401", Some("bearer"))
+        );
+        assert!(e.is_invalid_token());
+        assert!(!Plain::new(&creds("u", "p")).carries_bearer_token());
     }
 
     #[test]

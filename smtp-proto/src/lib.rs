@@ -206,7 +206,7 @@ pub use input::{Field, InvalidInput, Reason};
 pub use reply::{
     Decoded, EnhancedStatusCode, Reply, ReplyCode, ReplyDecoder, ReplyError, ReplyLimits,
 };
-pub use sasl::{AuthError, Authenticator, SaslError, SaslMechanism, SelectError};
+pub use sasl::{AuthError, Authenticator, BearerError, SaslError, SaslMechanism, SelectError};
 pub use secret::Secret;
 pub use session::{
     BodyRequest, Direction, ErrorClass, Event, Session, SessionError, SessionInfo, TranscriptEntry,

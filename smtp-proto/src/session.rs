@@ -137,7 +137,8 @@ impl SessionError {
             | SessionError::HeloRejected(r)
             | SessionError::StartTlsRefused(r)
             | SessionError::UnexpectedReply(r)
-            | SessionError::Auth(AuthError::Rejected { reply: r }) => Some(r),
+            | SessionError::Auth(AuthError::Rejected { reply: r })
+            | SessionError::Auth(AuthError::TokenRefused { reply: r, .. }) => Some(r),
             _ => None,
         }
     }
@@ -1503,6 +1504,14 @@ impl Session {
                 }
                 Err(e) => self.fail_with_quit(SessionError::Auth(e)),
             },
+            _ if mech.carries_bearer_token() && !reply.is_transient() => {
+                let error = mech.bearer_error();
+                self.fail_with_quit(SessionError::Auth(AuthError::TokenRefused {
+                    mechanism: name,
+                    reply,
+                    error,
+                }))
+            }
             _ => self.fail_with_quit(SessionError::Auth(AuthError::Rejected { reply })),
         }
     }

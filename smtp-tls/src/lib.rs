@@ -411,9 +411,18 @@ fn platform_roots() -> &'static RootCertStore {
     static ROOTS: std::sync::OnceLock<RootCertStore> = std::sync::OnceLock::new();
     ROOTS.get_or_init(|| {
         let mut roots = RootCertStore::empty();
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots.add_parsable_certificates(platform_root_certificates().iter().cloned());
         roots
     })
+}
+
+/// The operating system's root certificates as DER, read once per process
+/// (the store [`RootSource::Platform`] trusts), for another TLS client of
+/// the same program (smtpkit-oauth2's token endpoint) to trust the same.
+#[cfg(feature = "platform-roots")]
+pub fn platform_root_certificates() -> &'static [CertificateDer<'static>] {
+    static CERTS: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    CERTS.get_or_init(|| rustls_native_certs::load_native_certs().certs)
 }
 
 fn suite_matches(suite: &rustls::SupportedCipherSuite, name: &str) -> bool {
