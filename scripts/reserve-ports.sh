@@ -2,7 +2,8 @@
 # Keeps the kernel from handing the interop instances' fixed loopback ports
 # (42525-42570: Postfix, smtp-sink, Dovecot, Exim, see interop.sh; the GNU
 # SASL harnesses, see gsasl-check.sh; PostgreSQL and its SMTP bridge, see
-# postgres-endpoint-check.sh) to
+# postgres-endpoint-check.sh; the OAuth2 provider, Dovecot submission and
+# smtp-sink on 42544-42547, see oauth2-instance.sh) to
 # outgoing connections as ephemeral source ports. They sit inside Linux's
 # default ephemeral range (32768-60999), and the soak's thousands of
 # connections leave sockets in TIME_WAIT on random ports for a minute: CI

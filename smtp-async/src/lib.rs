@@ -377,6 +377,23 @@ impl<R: Runtime> Client<R> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<R>, ConnectFailure> {
+        let transcript = match smtpkit_client::oauth2::TokenAttempt::new(settings, transcript) {
+            Ok(mut attempt) => loop {
+                let settings = attempt.settings().await?;
+                match Client::connect_once(&settings, attempt.transcript()).await {
+                    Err(failure) if attempt.retry_after(&failure.error) => continue,
+                    outcome => return outcome,
+                }
+            },
+            Err(transcript) => transcript,
+        };
+        Client::connect_once(settings, transcript).await
+    }
+
+    async fn connect_once(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<R>, ConnectFailure> {
         let stream = open::<R>(settings).await?;
         let local_ip = R::local_addr(&stream).map(|a| a.ip());
         let driver = Driver::for_settings(settings, local_ip, transcript, R::now())?;
@@ -397,6 +414,12 @@ impl<R: Runtime, S: Stream> Client<R, S> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<R, S>, Error> {
+        // A token source gives this one connection a token; a refusal is
+        // final (the caller's stream cannot be made again).
+        if let Ok(mut attempt) = smtpkit_client::oauth2::TokenAttempt::new(settings, None) {
+            let driver = Driver::for_stream(&attempt.settings().await?, transcript, R::now())?;
+            return Client::from_driver(stream, driver).await;
+        }
         let driver = Driver::for_stream(settings, transcript, R::now())?;
         Client::from_driver(stream, driver).await
     }

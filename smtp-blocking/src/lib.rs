@@ -353,6 +353,23 @@ impl<C: Clock> Client<C> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<C>, ConnectFailure> {
+        let transcript = match smtpkit_client::oauth2::TokenAttempt::new(settings, transcript) {
+            Ok(mut attempt) => loop {
+                let settings = attempt.settings_blocking()?;
+                match Client::connect_once(&settings, attempt.transcript()) {
+                    Err(failure) if attempt.retry_after(&failure.error) => continue,
+                    outcome => return outcome,
+                }
+            },
+            Err(transcript) => transcript,
+        };
+        Client::connect_once(settings, transcript)
+    }
+
+    fn connect_once(
+        settings: &ClientSettings,
+        transcript: Option<TranscriptHook>,
+    ) -> Result<Client<C>, ConnectFailure> {
         let socket = connect(Connector::new(settings, Instant::now()))?;
         let local_ip = socket.local_addr().ok().and_then(|a| a.as_socket());
         let local_ip = local_ip.map(|a| a.ip());
@@ -369,6 +386,12 @@ impl<C: Clock> Client<C> {
         settings: &ClientSettings,
         transcript: Option<TranscriptHook>,
     ) -> Result<Client<C>, Error> {
+        // A token source gives this one connection a token; a refusal is
+        // final (the caller's transport cannot be made again).
+        if let Ok(mut attempt) = smtpkit_client::oauth2::TokenAttempt::new(settings, None) {
+            let driver = Driver::for_stream(&attempt.settings_blocking()?, transcript, C::now())?;
+            return Client::from_driver_with_clock(transport, driver);
+        }
         let driver = Driver::for_stream(settings, transcript, C::now())?;
         Client::from_driver_with_clock(transport, driver)
     }

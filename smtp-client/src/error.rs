@@ -91,6 +91,11 @@ pub enum Error {
         "an earlier operation on this connection was cancelled midway; the connection cannot be reused"
     )]
     Poisoned,
+    /// No access token could be had for XOAUTH2 / OAUTHBEARER (the token
+    /// endpoint is unreachable or refused the grant): nothing was sent.
+    #[cfg(feature = "oauth2")]
+    #[error("{}", with_cause("no access token", .0))]
+    Token(#[source] smtpkit_oauth2::TokenError),
 }
 
 impl Error {
@@ -119,6 +124,10 @@ impl Error {
             Error::Body(_) | Error::Message(_) => ErrorClass::Permanent,
             Error::TlsConfig(_) | Error::AuthConfig(_) => ErrorClass::Configuration,
             Error::Session(e) => e.class(),
+            #[cfg(feature = "oauth2")]
+            Error::Token(e) if e.is_transient() => ErrorClass::Transient,
+            #[cfg(feature = "oauth2")]
+            Error::Token(_) => ErrorClass::Configuration,
             Error::Usage(UsageError::Closed | UsageError::Quitting) => ErrorClass::Transient,
             Error::Usage(UsageError::NoRecipients) => ErrorClass::Permanent,
             Error::Usage(_) => ErrorClass::Configuration,

@@ -90,6 +90,7 @@ pub mod doubles;
 mod driver;
 mod error;
 pub mod message;
+pub mod oauth2;
 pub mod pool;
 pub mod settings;
 mod socket_timeouts;
@@ -125,6 +126,8 @@ pub mod exports {
         AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, MessageSettings,
         PropertyError, Protocol, RootSource, TlsOptions, TlsSettings, TranscriptHook, Trust,
     };
+    #[cfg(feature = "oauth2")]
+    pub use smtpkit_oauth2 as oauth2;
     pub use smtpkit_proto::{
         Address, DeliveryReport, EnhancedStatusCode, Envelope, ErrorClass, FailureKind, Host,
         RecipientReport, RecipientStatus, Reply, ReplyCode, ReversePath, Secret, SendFailure,

@@ -351,6 +351,15 @@ pub struct AuthSettings {
     /// `mail.smtp.sasl.authorizationid`, `mail.smtp.sasl.realm`,
     /// `mail.smtp.auth.ntlm.domain`, `mail.smtp.auth.ntlm.flags`).
     pub credentials: Credentials,
+    /// Where OAuth 2.0 access tokens come from (feature `oauth2`): each
+    /// connection authenticates with the cache's current token as the
+    /// credentials' password, by XOAUTH2 or OAUTHBEARER
+    /// ([`TOKEN_MECHANISMS`](crate::oauth2::TOKEN_MECHANISMS) unless the
+    /// mechanisms are configured), and a refused token is replaced once
+    /// on a new connection. Set it with
+    /// [`login_with_tokens`](Self::login_with_tokens).
+    #[cfg(feature = "oauth2")]
+    pub tokens: Option<smtpkit_oauth2::TokenCache>,
 }
 
 impl AuthSettings {
@@ -360,6 +369,19 @@ impl AuthSettings {
         self.enabled = true;
         self.credentials.user = user.into();
         self.credentials.password = password.into();
+    }
+
+    /// Authenticate as `user` with the access tokens of `tokens` (feature
+    /// `oauth2`), renewed as they expire.
+    #[cfg(feature = "oauth2")]
+    pub fn login_with_tokens(
+        &mut self,
+        user: impl Into<String>,
+        tokens: smtpkit_oauth2::TokenCache,
+    ) {
+        self.enabled = true;
+        self.credentials.user = user.into();
+        self.tokens = Some(tokens);
     }
 }
 
@@ -600,6 +622,10 @@ impl ClientSettings {
     /// password given (JavaMail authenticates when `connect` gets them).
     pub fn authenticates(&self) -> bool {
         let c = &self.auth.credentials;
+        #[cfg(feature = "oauth2")]
+        if self.auth.tokens.is_some() {
+            return true;
+        }
         self.auth.enabled || !(c.user.is_empty() || c.password.expose().is_empty())
     }
 
@@ -617,6 +643,8 @@ impl ClientSettings {
         let list = match (&a.sasl_mechanisms, &a.mechanisms) {
             (Some(sasl), _) if a.sasl_enable => Some(sasl.clone()),
             (_, Some(list)) => Some(list.clone()),
+            #[cfg(feature = "oauth2")]
+            _ if a.tokens.is_some() => Some(crate::oauth2::TOKEN_MECHANISMS.to_owned()),
             _ => None,
         };
         match list {

@@ -129,6 +129,92 @@ pub(crate) struct Cli {
     #[arg(global = true, long = "dkim-canonicalization", value_name = "C[/C]")]
     pub(crate) dkim_canonicalization: Option<String>,
 
+    /// OAuth 2.0: the token endpoint (https://); the tokens go by XOAUTH2 or
+    /// OAUTHBEARER and are renewed as they expire. With
+    /// --oauth2-refresh-token-file, the refresh-token grant; else client credentials
+    #[arg(global = true, long = "oauth2-token-url", value_name = "URL")]
+    pub(crate) oauth2_token_url: Option<String>,
+
+    /// OAuth 2.0: the client id
+    #[arg(global = true, long = "oauth2-client-id", value_name = "ID")]
+    pub(crate) oauth2_client_id: Option<String>,
+
+    /// OAuth 2.0: the client secret, first line of FILE (readable by its owner only)
+    #[arg(global = true, long = "oauth2-client-secret-file", value_name = "FILE")]
+    pub(crate) oauth2_client_secret_file: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: the client secret, from this environment variable
+    #[arg(
+        long = "oauth2-client-secret-env",
+        value_name = "VAR",
+        conflicts_with = "oauth2_client_secret_file"
+    )]
+    pub(crate) oauth2_client_secret_env: Option<String>,
+
+    /// OAuth 2.0: send the client secret in the form (client_secret_post), not HTTP Basic
+    #[arg(global = true, long = "oauth2-secret-in-form")]
+    pub(crate) oauth2_secret_in_form: bool,
+
+    /// OAuth 2.0: authenticate the client with this private key (private_key_jwt, RS256/ES256, PEM; owner-only)
+    #[arg(global = true, long = "oauth2-client-key", value_name = "FILE")]
+    pub(crate) oauth2_client_key: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: the client key's id (the assertion's kid)
+    #[arg(
+        global = true,
+        long = "oauth2-client-key-id",
+        value_name = "KID",
+        requires = "oauth2_client_key"
+    )]
+    pub(crate) oauth2_client_key_id: Option<String>,
+
+    /// OAuth 2.0: the client key's certificate (PEM): its thumbprints go in x5t (Microsoft Entra)
+    #[arg(
+        global = true,
+        long = "oauth2-client-certificate",
+        value_name = "FILE",
+        requires = "oauth2_client_key"
+    )]
+    pub(crate) oauth2_client_certificate: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: the refresh token, first line of FILE (owner-only): the refresh-token grant
+    #[arg(global = true, long = "oauth2-refresh-token-file", value_name = "FILE")]
+    pub(crate) oauth2_refresh_token_file: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: the refresh token, from this environment variable
+    #[arg(
+        long = "oauth2-refresh-token-env",
+        value_name = "VAR",
+        conflicts_with = "oauth2_refresh_token_file"
+    )]
+    pub(crate) oauth2_refresh_token_env: Option<String>,
+
+    /// OAuth 2.0: a Google service account's JSON key file (owner-only): the JWT-bearer grant at its token_uri
+    #[arg(global = true, long = "oauth2-service-account", value_name = "FILE")]
+    pub(crate) oauth2_service_account: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: the user a service account acts for (sub; domain-wide delegation)
+    #[arg(
+        global = true,
+        long = "oauth2-subject",
+        value_name = "ADDRESS",
+        requires = "oauth2_service_account"
+    )]
+    pub(crate) oauth2_subject: Option<String>,
+
+    /// OAuth 2.0: the scope to ask for
+    #[arg(global = true, long = "oauth2-scope", value_name = "SCOPE")]
+    pub(crate) oauth2_scope: Option<String>,
+
+    /// OAuth 2.0: also trust this CA (PEM) for the token endpoint
+    #[arg(global = true, long = "oauth2-ca", value_name = "FILE")]
+    pub(crate) oauth2_ca: Option<std::path::PathBuf>,
+
+    /// OAuth 2.0: a command whose first line of output is an access token, run
+    /// again when the server refuses the token (sh -c CMD)
+    #[arg(global = true, long = "oauth2-token-command", value_name = "CMD")]
+    pub(crate) oauth2_token_command: Option<String>,
+
     /// SASL mechanisms to consider, in order (mail.smtp.auth.mechanisms)
     #[arg(global = true, long = "auth", value_name = "MECH[,MECH...]")]
     pub(crate) auth: Option<String>,

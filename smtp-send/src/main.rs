@@ -14,6 +14,7 @@ mod keys;
 mod log;
 mod message;
 mod msmtprc;
+mod oauth;
 mod output;
 mod probe;
 mod quick;

@@ -87,6 +87,8 @@ fn settings_json(resolved: &Resolved) -> Value {
             redacted(Some(&settings.auth.credentials.password).filter(|p| !p.expose().is_empty()))
         },
         "mechanisms": settings.auth.mechanisms,
+        // Which grant, endpoint and client: never a secret.
+        "oauth2": settings.auth.tokens.as_ref().map(|t| t.describe()),
         "proxy": settings.effective_proxy().map(|p| proxy_json(&p)),
         "dsn_notify": settings.session.dsn_notify.as_ref().map(ToString::to_string),
         "dsn_return": settings.session.dsn_ret.as_ref().map(|r| format!("{r:?}")),
@@ -294,6 +296,8 @@ fn error_code(error: &Error) -> u8 {
         Error::Undelivered(failure) => outcome_code(&failure.report, None),
         Error::Session(e) => session_code(e),
         Error::TlsConfig(_) | Error::AuthConfig(_) => exit::CONFIG,
+        Error::Token(e) if e.is_transient() => exit::TEMPFAIL,
+        Error::Token(_) => exit::CONFIG,
         Error::Proxy(_) => exit::UNAVAILABLE,
         Error::Body(_) => exit::DATAERR,
         Error::Io(_) => exit::TEMPFAIL,

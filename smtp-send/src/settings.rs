@@ -18,6 +18,7 @@
 //! | `--socks5` (`--socks5-user`, `--socks5-password-env`) | `proxy` | a SOCKS proxy's credentials have no key (JavaMail asks its Authenticator), and `socks.host` would lose to an HTTP proxy's `proxy.host` from an earlier layer |
 //! | `--allow-plaintext-auth` | `auth.allow_plaintext` | our own safeguard: JavaMail sends PLAIN and LOGIN in the clear |
 //! | `--password-env`, `--password-file` | `auth.credentials.password` | JavaMail passes the password to `connect`, not as a property |
+//! | `--oauth2-*` (and an account's `passwordeval` with `auth oauthbearer` or `xoauth2`) | `auth.tokens` | JavaMail has no token source: its caller passes a token as the password |
 //!
 //! A key the user gives (`--properties`, `-o`) under `mail.smtp.` (or
 //! `mail.smtps.`, `mail.lmtp.`) that names no setting is an error, exit 78,
@@ -59,6 +60,7 @@ pub(crate) fn resolve(cli: &Cli) -> Result<Resolved, Fail> {
         None => (None, None, DkimArgs::default()),
     };
     settings.dkim = dkim_signer(cli, dkim)?;
+    let eval = oauth2_tokens(cli, eval, &mut settings)?;
     let unrun_password_eval = password_eval(cli, eval.as_ref(), &mut settings)?;
     if needs_password(&settings) && !unrun_password_eval {
         return Err(fail(
@@ -432,6 +434,50 @@ fn auth_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     Ok(())
 }
 
+/// OAuth 2.0 tokens (`auth.tokens`): from the `--oauth2-*` flags, else an
+/// account's `passwordeval` when its mechanisms are bearer ones only
+/// (`auth oauthbearer`, `auth xoauth2`): msmtp runs that command once for
+/// the token; here it runs again when the server refuses the token. The
+/// `passwordeval` left to run as a password, if any.
+fn oauth2_tokens(
+    cli: &Cli,
+    eval: Option<PasswordEval>,
+    settings: &mut ClientSettings,
+) -> Result<Option<PasswordEval>, Fail> {
+    let tokens = match crate::oauth::from_flags(cli)? {
+        Some(tokens) => tokens,
+        None => match eval {
+            Some(eval) if bearer_only(settings) => crate::oauth::from_password_eval(eval),
+            eval => return Ok(eval),
+        },
+    };
+    let user = std::mem::take(&mut settings.auth.credentials.user);
+    if user.is_empty() {
+        return Err(fail(
+            exit::CONFIG,
+            "OAuth 2.0 needs the user the token is for (-u or mail.smtp.user)",
+        ));
+    }
+    settings.auth.login_with_tokens(user, tokens);
+    Ok(None)
+}
+
+/// Whether the configured mechanisms are XOAUTH2 and OAUTHBEARER only.
+fn bearer_only(settings: &ClientSettings) -> bool {
+    let a = &settings.auth;
+    let list = match (&a.sasl_mechanisms, &a.mechanisms) {
+        (Some(sasl), _) if a.sasl_enable => sasl,
+        (_, Some(list)) => list,
+        _ => return false,
+    };
+    let mut names = list
+        .split([' ', ',', '\t'])
+        .filter(|m| !m.is_empty())
+        .peekable();
+    names.peek().is_some()
+        && names.all(|m| m.eq_ignore_ascii_case("XOAUTH2") || m.eq_ignore_ascii_case("OAUTHBEARER"))
+}
+
 /// Authentication is on, no layer gave a password, and a mechanism that
 /// needs one may be chosen: sending an empty password would only earn a
 /// 535 that does not say what is missing. (EXTERNAL and ANONYMOUS, when
@@ -440,6 +486,7 @@ fn needs_password(settings: &ClientSettings) -> bool {
     // The chooser the session will use decides which mechanisms remain
     // (`auth.mechanisms`, `sasl.mechanisms`, the disabled ones).
     settings.auth.enabled
+        && settings.auth.tokens.is_none()
         && settings.auth.credentials.password.expose().is_empty()
         && settings
             .chooser()

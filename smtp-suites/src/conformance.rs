@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use smtpkit_client::exports::oauth2;
 use smtpkit_client::{ClientSettings, Protocol, ProxyKind, ProxySettings};
 use smtpkit_client::{ConnectFailure, Error, TranscriptHook};
 use smtpkit_proto::proxy::ProxyError;
@@ -165,6 +166,18 @@ pub trait Adapter {
         config: smtpkit_client::PoolConfig,
         message: BuiltMessage,
     ) -> Result<DeliveryReport, Error>;
+
+    /// `tasks` concurrent senders share one pool made for `settings`
+    /// with `config`; each sends message `message(i)` after message (`i`
+    /// counts every message of the run) until `until`. Then the pool is
+    /// closed. Each message's result, in no particular order.
+    fn pool_send_until(
+        settings: &ClientSettings,
+        config: smtpkit_client::PoolConfig,
+        tasks: usize,
+        until: Instant,
+        message: &(dyn Fn(usize) -> TestBody + Sync),
+    ) -> Vec<Result<DeliveryReport, Error>>;
 
     /// Connects, sends `messages` in one pipelined batch, then closes
     /// (QUIT). Returns the connection error, or each message's result.
@@ -848,14 +861,15 @@ pub fn auth_mechanisms<A: Adapter>() {
             Error::Session(SessionError::Auth(AuthError::Rejected { reply })) => {
                 assert_eq!(reply.code().get(), 535, "{name} {mechanism}");
             }
-            Error::Session(SessionError::Auth(AuthError::Mechanism { error, .. }))
-                if mechanism.starts_with("OAUTH") =>
-            {
-                // OAUTHBEARER reports the server's JSON error on the way.
-                assert!(
-                    error.to_string().contains("invalid_token"),
-                    "{name}: {error}"
-                );
+            // A refused bearer token is typed, with the server's JSON
+            // error challenge parsed.
+            Error::Session(SessionError::Auth(AuthError::TokenRefused {
+                reply,
+                error: Some(error),
+                ..
+            })) if mechanism.contains("OAUTH") => {
+                assert_eq!(reply.code().get(), 535, "{name} {mechanism}");
+                assert!(error.is_invalid_token(), "{name}: {error}");
             }
             other => panic!("{name} {mechanism}: {other:?}"),
         }
@@ -3540,12 +3554,191 @@ pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
     );
 }
 
+/// A token source for the OAuth 2.0 scenario: hands out the scripted
+/// tokens in turn (long-lived), or fails when they run out, and counts
+/// the requests.
+#[derive(Debug, Clone)]
+struct ScriptedTokens {
+    tokens: Arc<Mutex<std::collections::VecDeque<&'static str>>>,
+    fetched: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ScriptedTokens {
+    fn new(tokens: &[&'static str]) -> ScriptedTokens {
+        ScriptedTokens {
+            tokens: Arc::new(Mutex::new(tokens.iter().copied().collect())),
+            fetched: Arc::default(),
+        }
+    }
+
+    fn fetched(&self) -> usize {
+        self.fetched.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl oauth2::TokenSource for ScriptedTokens {
+    fn fetch(&self) -> Result<oauth2::AccessToken, oauth2::TokenError> {
+        self.fetched
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let next = self
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front();
+        match next {
+            Some(token) => Ok(oauth2::AccessToken::new(
+                token,
+                Some(Duration::from_secs(3600)),
+            )),
+            None => Err(oauth2::TokenError::Refused {
+                status: 400,
+                error: "invalid_grant".into(),
+                description: Some("the refresh token was revoked".into()),
+            }),
+        }
+    }
+}
+
+/// OAuth 2.0 access tokens from a token source (`AuthSettings::tokens`):
+/// each connection asks the cache; a token the server refuses is dropped
+/// and a new one tried once, on a new connection; a second refusal is a
+/// typed, final error; a token endpoint failure is [`Error::Token`]
+/// before any connection; no token reaches the transcript.
+pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
+    let name = A::NAME;
+    let users = [("alice", "good-2")];
+    for mechanism in ["XOAUTH2", "OAUTHBEARER"] {
+        let server = start(Script::new().auth(["XOAUTH2", "OAUTHBEARER"], &users));
+        let mut s = settings_for(&server);
+        s.auth.allow_plaintext = true;
+        let source = ScriptedTokens::new(&["expired-1", "good-2"]);
+        let tokens = oauth2::TokenCache::new(source.clone());
+        s.auth.login_with_tokens("alice", tokens.clone());
+        if mechanism == "OAUTHBEARER" {
+            s.auth.mechanisms = Some(mechanism.into());
+        }
+        let (hook, seen) = recorder();
+        let mut connection =
+            A::connect(&s, Some(hook)).unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        connection
+            .send(envelope(&["a@example.org"]), TestBody::Bytes(BODY.to_vec()))
+            .unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        connection
+            .close()
+            .unwrap_or_else(|e| panic!("{name} {mechanism}: {e}"));
+        // The first token refused, the second taken: two connections, two
+        // requests, one authentication.
+        assert_eq!(server.connections(), 2, "{name} {mechanism}");
+        assert_eq!(
+            (source.fetched(), tokens.requests()),
+            (2, 2),
+            "{name} {mechanism}"
+        );
+        assert_eq!(
+            server.authentications(),
+            [(mechanism.to_owned(), "alice".to_owned())],
+            "{name}"
+        );
+        let transcript = client_lines(&seen);
+        let auths = transcript
+            .iter()
+            .filter(|l| l.starts_with(&format!("C: AUTH {mechanism}")))
+            .count();
+        assert_eq!(
+            auths, 2,
+            "{name} {mechanism}: the hook sees both: {transcript:?}"
+        );
+        assert!(
+            !transcript
+                .iter()
+                .any(|l| l.contains("good-2") || l.contains("expired-1")),
+            "{name}: {transcript:?}"
+        );
+        // The token is fresh: the one-call function and a pool use it
+        // without asking again.
+        A::send_message_once(&s, TestBody::Bytes(MESSAGE.to_vec()))
+            .unwrap_or_else(|e| panic!("{name} {mechanism} one call: {e}"));
+        A::pool_send_message(
+            &s,
+            smtpkit_client::PoolConfig::default(),
+            TestBody::Bytes(MESSAGE.to_vec()),
+        )
+        .unwrap_or_else(|e| panic!("{name} {mechanism} pool: {e}"));
+        assert_eq!(source.fetched(), 2, "{name} {mechanism}");
+        assert_eq!(server.transactions().len(), 3, "{name} {mechanism}");
+
+        // Both tokens refused: exactly one retry, then the typed refusal.
+        let server = start(Script::new().auth(["XOAUTH2", "OAUTHBEARER"], &users));
+        s.port = Some(server.addr().port());
+        let source = ScriptedTokens::new(&["revoked-1", "revoked-2", "good-2"]);
+        s.auth.tokens = Some(oauth2::TokenCache::new(source.clone()));
+        let error = connect_error::<A>(&s);
+        match &error {
+            Error::Session(SessionError::Auth(AuthError::TokenRefused {
+                mechanism: m,
+                reply,
+                error: Some(bearer),
+            })) => {
+                assert_eq!(
+                    (m.as_str(), reply.code().get(), bearer.status.as_str()),
+                    (mechanism, 535, "invalid_token"),
+                    "{name}"
+                );
+            }
+            other => panic!("{name} {mechanism}: {other:?}"),
+        }
+        assert!(error.is_token_refusal(), "{name}");
+        assert_eq!(error.class(), smtpkit_proto::ErrorClass::Configuration);
+        assert!(error.to_string().contains("refused the"), "{name}: {error}");
+        assert_eq!(
+            (server.connections(), source.fetched()),
+            (2, 2),
+            "{name} {mechanism}"
+        );
+        assert!(server.authentications().is_empty(), "{name}");
+    }
+
+    // The token endpoint refuses the grant: a typed error, no connection.
+    let server = start(Script::new().auth(["XOAUTH2"], &users));
+    let mut s = settings_for(&server);
+    s.auth.allow_plaintext = true;
+    s.auth
+        .login_with_tokens("alice", oauth2::TokenCache::new(ScriptedTokens::new(&[])));
+    match connect_error::<A>(&s) {
+        Error::Token(oauth2::TokenError::Refused { error, .. }) => {
+            assert_eq!(error, "invalid_grant", "{name}");
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+    assert_eq!(server.connections(), 0, "{name}");
+
+    // Without TLS a token is a password in the clear: refused unless
+    // allowed by name.
+    let server = start(Script::new().auth(["XOAUTH2"], &users));
+    let mut s = settings_for(&server);
+    s.auth.login_with_tokens(
+        "alice",
+        oauth2::TokenCache::new(oauth2::StaticToken("good-2".into())),
+    );
+    assert!(
+        matches!(
+            connect_error::<A>(&s),
+            Error::Session(SessionError::Auth(AuthError::PlaintextRefused { .. }))
+        ),
+        "{name}"
+    );
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
         #[test]
         fn conformance_message_level_send() {
             $crate::conformance::message_level_send::<$adapter>();
+        }
+        #[test]
+        fn conformance_oauth2_tokens_renew_and_retry_once() {
+            $crate::conformance::oauth2_tokens_renew_and_retry_once::<$adapter>();
         }
         #[test]
         fn conformance_built_messages() {

@@ -81,6 +81,38 @@ impl Adapter for Blocking {
         report
     }
 
+    fn pool_send_until(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        tasks: usize,
+        until: std::time::Instant,
+        message: &(dyn Fn(usize) -> TestBody + Sync),
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let pool = Pool::new(settings.clone(), config);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = std::thread::scope(|scope| {
+            let senders: Vec<_> = (0..tasks)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut results = Vec::new();
+                        while std::time::Instant::now() < until {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            let m = message(i);
+                            results.push(body(&m).and_then(|b| pool.send_message(b)));
+                        }
+                        results
+                    })
+                })
+                .collect();
+            senders
+                .into_iter()
+                .flat_map(|s| s.join().unwrap_or_default())
+                .collect()
+        });
+        pool.close();
+        results
+    }
+
     fn send_built_once(
         settings: &ClientSettings,
         message: BuiltMessage,

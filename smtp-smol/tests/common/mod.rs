@@ -107,6 +107,41 @@ macro_rules! adapter {
                 })
             }
 
+            fn pool_send_until(
+                settings: &ClientSettings,
+                config: PoolConfig,
+                tasks: usize,
+                until: std::time::Instant,
+                message: &(dyn Fn(usize) -> TestBody + Sync),
+            ) -> Vec<Result<DeliveryReport, Error>> {
+                // One pool, `tasks` senders on threads of their own, each
+                // driving its sends on the executor.
+                let pool = Pool::new(settings.clone(), config);
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let results = std::thread::scope(|scope| {
+                    let senders: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let pool = pool.clone();
+                            let next = &next;
+                            scope.spawn(move || {
+                                let mut results = Vec::new();
+                                while std::time::Instant::now() < until {
+                                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    results.push(<$executor>::block_on(pool.send_message(body(message(i)))));
+                                }
+                                results
+                            })
+                        })
+                        .collect();
+                    senders
+                        .into_iter()
+                        .flat_map(|s| s.join().unwrap_or_default())
+                        .collect()
+                });
+                <$executor>::block_on(pool.close());
+                results
+            }
+
             fn send_built_once(
                 settings: &ClientSettings,
                 message: BuiltMessage,

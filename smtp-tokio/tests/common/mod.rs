@@ -85,6 +85,43 @@ impl Adapter for Tokio {
         })
     }
 
+    fn pool_send_until(
+        settings: &ClientSettings,
+        config: PoolConfig,
+        tasks: usize,
+        until: std::time::Instant,
+        message: &(dyn Fn(usize) -> TestBody + Sync),
+    ) -> Vec<Result<DeliveryReport, Error>> {
+        let runtime = match runtime() {
+            Ok(r) => r,
+            Err(e) => return vec![Err(e)],
+        };
+        // The bodies are made here (the closure is not 'static); the tasks
+        // take them from a shared queue, spawned onto the runtime.
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let pool = Pool::new(settings.clone(), config);
+        runtime.block_on(async {
+            let mut results = Vec::new();
+            while std::time::Instant::now() < until {
+                let batch: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let (pool, m) = (pool.clone(), body(message(i)));
+                        tokio::spawn(async move { pool.send_message(m).await })
+                    })
+                    .collect();
+                for task in batch {
+                    results.push(
+                        task.await
+                            .unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e)))),
+                    );
+                }
+            }
+            pool.close().await;
+            results
+        })
+    }
+
     fn send_built_once(
         settings: &ClientSettings,
         message: BuiltMessage,
