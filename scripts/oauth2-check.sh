@@ -50,7 +50,9 @@ export SMTP_INTEROP_REQUIRED=1
 cd "$root"
 status=0
 # One at a time: the tests switch the provider's refuse-all on and off.
-cargo test --no-fail-fast -p smtpkit-blocking -p smtpkit-tokio -p smtpkit-smol --test oauth2 ${OAUTH2_TESTS:-} \
+# The features interop.sh builds the clients with: CI reuses that build.
+cargo test --no-fail-fast -p smtpkit-blocking -p smtpkit-tokio -p smtpkit-smol --features legacy-auth \
+    --test oauth2 ${OAUTH2_TESTS:-} \
     -- --test-threads=1 --nocapture 2>&1 | tee "$dir/suite.log" || status=1
 grep -E '^[a-z-]+: pool for' "$dir/suite.log" || true
 

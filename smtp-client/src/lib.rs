@@ -13,7 +13,10 @@
 //! them only writes, reads and a body's read or seek to perform. What a
 //! message-level send does to a message lives in [`message`] (envelope,
 //! Bcc, `Date:`/`Message-ID:`, long lines) and, with the `dkim` feature,
-//! `dkim` (signing what is transmitted, files at constant memory).
+//! `dkim` (signing what is transmitted, files at constant memory). How a
+//! connection gets its OAuth 2.0 token, and the one retry a refused token
+//! earns, is [`oauth2`] (the tokens themselves are smtpkit-oauth2's, with
+//! the `oauth2` feature).
 //!
 //! ```
 //! use smtpkit_client::{ClientSettings, Protocol};

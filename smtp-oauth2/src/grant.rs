@@ -21,6 +21,9 @@ const MAX_RESPONSE: u64 = 64 * 1024;
 const CLIENT_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 const GRANT_ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// A request's form: names and values (values may be secrets).
+type Form = Vec<(&'static str, Secret)>;
+
 /// The grant type of RFC 7523 §2.1 (Google service accounts).
 pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The client assertion type of RFC 7523 §2.2 (`private_key_jwt`).
@@ -91,7 +94,7 @@ impl TokenEndpoint {
             .url
             .get(..7)
             .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
-        if !https && !(http && self.allow_http) {
+        if !(https || http && self.allow_http) {
             return Err(TokenError::Config(if http {
                 format!(
                     "the token endpoint {} is not HTTPS: secrets would cross the network in \
@@ -409,7 +412,7 @@ impl OAuth2Client {
     fn request(
         &self,
         now: SystemTime,
-    ) -> Result<(Vec<(&'static str, Secret)>, Option<Secret>), TokenError> {
+    ) -> Result<(Form, Option<Secret>), TokenError> {
         let mut form: Vec<(&'static str, Secret)> = vec![("grant_type", self.grant.name().into())];
         let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         match &self.grant {
@@ -507,13 +510,13 @@ impl TokenSource for OAuth2Client {
                 e => unreachable(e),
             })?;
         let (token, rotated) = parse_response(status, &body)?;
-        if let Some(rotated) = rotated {
-            if matches!(self.grant, Grant::RefreshToken(_)) {
-                *self
-                    .refresh_token
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(rotated);
-            }
+        if let Some(rotated) = rotated
+            && matches!(self.grant, Grant::RefreshToken(_))
+        {
+            *self
+                .refresh_token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(rotated);
         }
         Ok(token)
     }
@@ -857,6 +860,166 @@ mod tests {
                 Grant::ClientCredentials,
             )
             .is_ok()
+        );
+    }
+
+    /// A token endpoint on loopback for one request at a time: answers
+    /// each with the next (status, body) and hands back what it read.
+    fn endpoint_answering(
+        answers: Vec<(u16, String)>,
+    ) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let (seen, requests) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut request = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    request.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut form = vec![0; length];
+                reader.read_exact(&mut form).unwrap();
+                request.push_str(&String::from_utf8(form).unwrap());
+                seen.send(request).unwrap();
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                reader.get_mut().write_all(response.as_bytes()).unwrap();
+            }
+        });
+        (url, requests)
+    }
+
+    #[test]
+    fn a_refresh_token_grant_over_http_rotates_and_redacts() {
+        let (url, requests) = endpoint_answering(vec![
+            (
+                200,
+                r#"{"access_token":"at-1","token_type":"Bearer","expires_in":60,"refresh_token":"rt-ROTATED"}"#.into(),
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"revoked"}"#.into(),
+            ),
+        ]);
+        let client = OAuth2Client::new(
+            TokenEndpoint::new(url).dangerous_allow_http(),
+            Some("cid".into()),
+            ClientAuth::Secret(Secret::new("client-SECRET")),
+            Grant::RefreshToken(Secret::new("rt-FIRST")),
+        )
+        .unwrap()
+        .with_scope("mail");
+        let token = client.fetch().unwrap();
+        assert_eq!(token.secret().expose(), "at-1");
+        assert_eq!(token.expires_in(), Some(Duration::from_secs(60)));
+        let first = requests.recv().unwrap();
+        assert!(first.starts_with("POST /token HTTP/1.1"), "{first}");
+        assert!(
+            first.contains(&format!(
+                "authorization: Basic {}",
+                STANDARD.encode("cid:client-SECRET")
+            )) || first.contains(&format!(
+                "Authorization: Basic {}",
+                STANDARD.encode("cid:client-SECRET")
+            )),
+            "{first}"
+        );
+        assert!(
+            first.ends_with("grant_type=refresh_token&refresh_token=rt-FIRST&scope=mail"),
+            "{first}"
+        );
+        assert_eq!(client.refresh_token().unwrap().expose(), "rt-ROTATED");
+        // The rotated one goes next; the refusal names no secret.
+        let error = client.fetch().unwrap_err();
+        assert!(
+            requests
+                .recv()
+                .unwrap()
+                .contains("refresh_token=rt-ROTATED")
+        );
+        assert!(
+            matches!(&error, TokenError::Refused { status: 400, error, .. } if error == "invalid_grant")
+        );
+        for text in [
+            error.to_string(),
+            format!("{error:?}"),
+            format!("{client:?}"),
+        ] {
+            assert!(!text.contains("SECRET") && !text.contains("rt-"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_signed_assertion_never_shows_in_an_error() {
+        let (url, requests) = endpoint_answering(vec![(
+            401,
+            r#"{"error":"invalid_client","error_description":"client authentication failed"}"#
+                .into(),
+        )]);
+        let key = Arc::new(SigningKey::from_pem(RSA_PKCS8).unwrap());
+        let client = OAuth2Client::new(
+            TokenEndpoint::new(url).dangerous_allow_http(),
+            Some("app".into()),
+            ClientAuth::PrivateKeyJwt(key),
+            Grant::ClientCredentials,
+        )
+        .unwrap();
+        let error = client.fetch().unwrap_err();
+        let request = requests.recv().unwrap();
+        let assertion = request
+            .split('&')
+            .find_map(|p| p.strip_prefix("client_assertion="))
+            .unwrap();
+        assert_eq!(assertion.split('.').count(), 3, "{request}");
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(text.contains("invalid_client"), "{text}");
+            assert!(!text.contains(assertion), "{text}");
+        }
+    }
+
+    #[test]
+    fn transport_failures_and_huge_responses_are_typed() {
+        // A port nothing listens on.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", closed.local_addr().unwrap());
+        drop(closed);
+        let client = OAuth2Client::new(
+            TokenEndpoint::new(url).dangerous_allow_http(),
+            None,
+            ClientAuth::None,
+            Grant::ClientCredentials,
+        )
+        .unwrap();
+        let error = client.fetch().unwrap_err();
+        assert!(matches!(error, TokenError::Unreachable { .. }), "{error}");
+        assert!(error.is_transient());
+
+        let (url, _requests) = endpoint_answering(vec![(200, "x".repeat(100_000))]);
+        let client = OAuth2Client::new(
+            TokenEndpoint::new(url).dangerous_allow_http(),
+            None,
+            ClientAuth::None,
+            Grant::ClientCredentials,
+        )
+        .unwrap();
+        let error = client.fetch().unwrap_err();
+        assert!(
+            matches!(&error, TokenError::Malformed { reason, .. } if reason.contains("longer than")),
+            "{error}"
         );
     }
 

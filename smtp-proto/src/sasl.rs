@@ -334,8 +334,9 @@ pub enum AuthError {
         mechanism: String,
         /// The server's final reply.
         reply: crate::Reply,
-        /// The error challenge before it, parsed, when there was one.
-        error: Option<BearerError>,
+        /// The error challenge before it, parsed, when there was one
+        /// (boxed: it is rare, and the error stays small).
+        error: Option<Box<BearerError>>,
     },
     /// A mechanism that sends the password in the clear was refused on a
     /// connection without TLS.

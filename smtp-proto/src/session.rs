@@ -1505,7 +1505,7 @@ impl Session {
                 Err(e) => self.fail_with_quit(SessionError::Auth(e)),
             },
             _ if mech.carries_bearer_token() && !reply.is_transient() => {
-                let error = mech.bearer_error();
+                let error = mech.bearer_error().map(Box::new);
                 self.fail_with_quit(SessionError::Auth(AuthError::TokenRefused {
                     mechanism: name,
                     reply,

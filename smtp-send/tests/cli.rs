@@ -1003,3 +1003,168 @@ fn lmtp_over_a_unix_socket() {
     assert_eq!(out.status.code(), Some(75));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/lmtp.sock"));
 }
+
+/// OAuth 2.0 from the command line: a token command (run again when the
+/// server refuses its token), an msmtp account whose `passwordeval` gives
+/// a bearer token, the built-in grants' flags in a dry run (the grant
+/// named, no secret shown), secret files that others can read refused,
+/// and flags that cannot work together named.
+#[test]
+fn oauth2_tokens_from_flags_and_accounts() {
+    use std::os::unix::fs::PermissionsExt;
+    let server =
+        TestServer::start(Script::new().auth(["XOAUTH2", "OAUTHBEARER"], &[("alice", "tok-2")]))
+            .unwrap();
+    let addr = server.addr().to_string();
+    let dir = std::env::temp_dir().join(format!("smtp-send-oauth2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The command prints tok-1 the first time, tok-2 after: the server
+    // refuses tok-1, smtp-send runs the command again and succeeds.
+    let counter = dir.join("count");
+    let command = format!(
+        "if [ -e {c} ]; then echo tok-2; else touch {c}; echo tok-1; fi",
+        c = counter.display()
+    );
+    let base = [
+        "-s",
+        &addr,
+        "--tls",
+        "none",
+        "--allow-plaintext-auth",
+        "-u",
+        "alice",
+    ];
+    let mut args = base.to_vec();
+    args.extend([
+        "--transcript",
+        "--oauth2-token-command",
+        &command,
+        "x@example.org",
+    ]);
+    let out = smtp_send(&args, MESSAGE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("C: AUTH XOAUTH2").count(), 2, "{stderr}");
+    assert!(!stderr.contains("tok-"), "{stderr}");
+    assert_eq!(
+        server.authentications(),
+        [("XOAUTH2".to_owned(), "alice".to_owned())]
+    );
+
+    // Refused twice: exit 77, the refusal named.
+    let mut args = base.to_vec();
+    args.extend(["--oauth2-token-command", "echo stale", "x@example.org"]);
+    let out = smtp_send(&args, MESSAGE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert!(stderr.contains("refused the XOAUTH2 token"), "{stderr}");
+    assert!(stderr.contains("invalid_token"), "{stderr}");
+
+    // An msmtp account: `auth oauthbearer` with passwordeval.
+    let rc = dir.join("msmtprc");
+    std::fs::write(
+        &rc,
+        format!(
+            "account a\nhost 127.0.0.1\nport {}\ntls off\nauth oauthbearer\nuser alice\n\
+             passwordeval \"echo tok-2\"\naccount default : a\n",
+            server.addr().port()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = smtp_send(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "--allow-plaintext-auth",
+            "x@example.org",
+        ],
+        MESSAGE,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        server.authentications().last().unwrap(),
+        &("OAUTHBEARER".to_owned(), "alice".to_owned())
+    );
+
+    // The built-in grants: a dry run names the grant and never a secret;
+    // the token endpoint is not asked.
+    let secret = dir.join("client-secret");
+    let refresh = dir.join("refresh-token");
+    std::fs::write(&secret, "client-SECRET-value\n").unwrap();
+    std::fs::write(&refresh, "refresh-SECRET-value\n").unwrap();
+    for f in [&secret, &refresh] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let grant = [
+        "--oauth2-token-url",
+        "https://idp.invalid/token",
+        "--oauth2-client-id",
+        "app",
+        "--oauth2-client-secret-file",
+        secret.to_str().unwrap(),
+        "--oauth2-refresh-token-file",
+        refresh.to_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend(grant);
+    args.extend(["--dry-run", "--json", "x@example.org"]);
+    let out = smtp_send(&args, MESSAGE);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("OAuth 2.0 refresh_token grant at https://idp.invalid/token, client app"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("SECRET"), "{stdout}");
+    // Unreachable endpoint: exit 75, nothing sent, no secret in the words.
+    let mut args = base.to_vec();
+    args.extend(grant);
+    args.extend(["--json", "x@example.org"]);
+    let before = server.connections();
+    let out = smtp_send(&args, MESSAGE);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(75), "{all}");
+    assert!(all.contains("no access token"), "{all}");
+    assert!(!all.contains("SECRET"), "{all}");
+    assert_eq!(server.connections(), before);
+    // A secret file others can read is refused (exit 78), as msmtp does.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut args = base.to_vec();
+    args.extend(grant);
+    args.extend(["--dry-run", "x@example.org"]);
+    let out = smtp_send(&args, MESSAGE);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    // Flags without a token endpoint, or two ways to authenticate the
+    // client: usage errors.
+    for (extra, words) in [
+        (
+            &["--oauth2-client-id", "app"][..],
+            "need --oauth2-token-url",
+        ),
+        (
+            &[
+                "--oauth2-token-command",
+                "true",
+                "--oauth2-token-url",
+                "https://idp.invalid/t",
+            ][..],
+            "gives the token itself",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        args.extend(["--dry-run", "x@example.org"]);
+        let out = smtp_send(&args, MESSAGE);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains(words), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -168,9 +168,9 @@ pub trait Adapter {
     ) -> Result<DeliveryReport, Error>;
 
     /// `tasks` concurrent senders share one pool made for `settings`
-    /// with `config`; each sends message `message(i)` after message (`i`
-    /// counts every message of the run) until `until`. Then the pool is
-    /// closed. Each message's result, in no particular order.
+    /// with `config`; each sends message `message(i)` (`i` counts every
+    /// message of the run) once, then more until `until`. Then the pool
+    /// is closed. Each message's result, in no particular order.
     fn pool_send_until(
         settings: &ClientSettings,
         config: smtpkit_client::PoolConfig,
@@ -3561,6 +3561,8 @@ pub fn unix_socket_connect_is_bounded<A: Adapter + 'static>() {
 struct ScriptedTokens {
     tokens: Arc<Mutex<std::collections::VecDeque<&'static str>>>,
     fetched: Arc<std::sync::atomic::AtomicUsize>,
+    /// How long each request takes (a slow authorization server).
+    delay: Duration,
 }
 
 impl ScriptedTokens {
@@ -3568,6 +3570,7 @@ impl ScriptedTokens {
         ScriptedTokens {
             tokens: Arc::new(Mutex::new(tokens.iter().copied().collect())),
             fetched: Arc::default(),
+            delay: Duration::ZERO,
         }
     }
 
@@ -3580,6 +3583,7 @@ impl oauth2::TokenSource for ScriptedTokens {
     fn fetch(&self) -> Result<oauth2::AccessToken, oauth2::TokenError> {
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(self.delay);
         let next = self
             .tokens
             .lock()
@@ -3697,6 +3701,30 @@ pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
         );
         assert!(server.authentications().is_empty(), "{name}");
     }
+
+    // A pool whose sends all find no token: one request for all of them,
+    // however slow the authorization server.
+    let server = start(Script::new().auth(["XOAUTH2"], &users));
+    let mut s = settings_for(&server);
+    s.auth.allow_plaintext = true;
+    let mut source = ScriptedTokens::new(&["good-2"]);
+    source.delay = Duration::from_millis(300);
+    s.auth
+        .login_with_tokens("alice", oauth2::TokenCache::new(source.clone()));
+    let mut config = smtpkit_client::PoolConfig::default();
+    config.max_connections = 16;
+    eprintln!("POOLSTART {:?}", std::time::Instant::now());
+    let results = A::pool_send_until(&s, config, 64, Instant::now(), &|_| {
+        TestBody::Bytes(MESSAGE.to_vec())
+    });
+    assert_eq!(results.len(), 64, "{name}");
+    assert!(results.iter().all(Result::is_ok), "{name}: {results:?}");
+    eprintln!("POOLTIME {:?}", std::time::Instant::now());
+    assert_eq!(
+        source.fetched(),
+        1,
+        "{name}: 64 sends, 16 connections, one token request"
+    );
 
     // The token endpoint refuses the grant: a typed error, no connection.
     let server = start(Script::new().auth(["XOAUTH2"], &users));

@@ -95,10 +95,13 @@ impl Adapter for Blocking {
                 .map(|_| {
                     scope.spawn(|| {
                         let mut results = Vec::new();
-                        while std::time::Instant::now() < until {
+                        loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             let m = message(i);
                             results.push(body(&m).and_then(|b| pool.send_message(b)));
+                            if std::time::Instant::now() >= until {
+                                break;
+                            }
                         }
                         results
                     })

@@ -125,9 +125,12 @@ macro_rules! adapter {
                             let next = &next;
                             scope.spawn(move || {
                                 let mut results = Vec::new();
-                                while std::time::Instant::now() < until {
+                                loop {
                                     let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                     results.push(<$executor>::block_on(pool.send_message(body(message(i)))));
+                                    if std::time::Instant::now() >= until {
+                                        break;
+                                    }
                                 }
                                 results
                             })

@@ -102,7 +102,7 @@ impl Adapter for Tokio {
         let pool = Pool::new(settings.clone(), config);
         runtime.block_on(async {
             let mut results = Vec::new();
-            while std::time::Instant::now() < until {
+            loop {
                 let batch: Vec<_> = (0..tasks)
                     .map(|_| {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -115,6 +115,9 @@ impl Adapter for Tokio {
                         task.await
                             .unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e)))),
                     );
+                }
+                if std::time::Instant::now() >= until {
+                    break;
                 }
             }
             pool.close().await;
