@@ -78,7 +78,7 @@ send() {
 relayed() {
     local n
     for _ in $(seq 50); do
-        n=$(grep -l "Message-ID: <$1@cli.test>" "$OAUTH2_RELAY_DIR"/* 2>/dev/null | wc -l)
+        n=$(grep -rlF "Message-ID: <$1@cli.test>" "$OAUTH2_RELAY_DIR" | wc -l)
         [ "$n" -gt 0 ] && break
         sleep 0.1
     done

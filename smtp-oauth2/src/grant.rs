@@ -409,10 +409,7 @@ impl OAuth2Client {
 
     /// The form this request sends, and the `Authorization` header if the
     /// client authenticates with one; `now` dates the assertions.
-    fn request(
-        &self,
-        now: SystemTime,
-    ) -> Result<(Form, Option<Secret>), TokenError> {
+    fn request(&self, now: SystemTime) -> Result<(Form, Option<Secret>), TokenError> {
         let mut form: Vec<(&'static str, Secret)> = vec![("grant_type", self.grant.name().into())];
         let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         match &self.grant {
@@ -993,30 +990,27 @@ mod tests {
 
     #[test]
     fn transport_failures_and_huge_responses_are_typed() {
+        let fetch = |url: String| {
+            OAuth2Client::new(
+                TokenEndpoint::new(url).dangerous_allow_http(),
+                None,
+                ClientAuth::None,
+                Grant::ClientCredentials,
+            )
+            .unwrap()
+            .fetch()
+            .unwrap_err()
+        };
         // A port nothing listens on.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/token", closed.local_addr().unwrap());
         drop(closed);
-        let client = OAuth2Client::new(
-            TokenEndpoint::new(url).dangerous_allow_http(),
-            None,
-            ClientAuth::None,
-            Grant::ClientCredentials,
-        )
-        .unwrap();
-        let error = client.fetch().unwrap_err();
+        let error = fetch(url);
         assert!(matches!(error, TokenError::Unreachable { .. }), "{error}");
         assert!(error.is_transient());
 
         let (url, _requests) = endpoint_answering(vec![(200, "x".repeat(100_000))]);
-        let client = OAuth2Client::new(
-            TokenEndpoint::new(url).dangerous_allow_http(),
-            None,
-            ClientAuth::None,
-            Grant::ClientCredentials,
-        )
-        .unwrap();
-        let error = client.fetch().unwrap_err();
+        let error = fetch(url);
         assert!(
             matches!(&error, TokenError::Malformed { reason, .. } if reason.contains("longer than")),
             "{error}"

@@ -167,17 +167,9 @@ pub trait Adapter {
         message: BuiltMessage,
     ) -> Result<DeliveryReport, Error>;
 
-    /// `tasks` concurrent senders share one pool made for `settings`
-    /// with `config`; each sends message `message(i)` (`i` counts every
-    /// message of the run) once, then more until `until`. Then the pool
-    /// is closed. Each message's result, in no particular order.
-    fn pool_send_until(
-        settings: &ClientSettings,
-        config: smtpkit_client::PoolConfig,
-        tasks: usize,
-        until: Instant,
-        message: &(dyn Fn(usize) -> TestBody + Sync),
-    ) -> Vec<Result<DeliveryReport, Error>>;
+    /// A pool made for `settings` with `config`, shared by the threads of
+    /// [`pool_send_until`].
+    fn pool(settings: &ClientSettings, config: smtpkit_client::PoolConfig) -> Box<dyn SharedPool>;
 
     /// Connects, sends `messages` in one pipelined batch, then closes
     /// (QUIT). Returns the connection error, or each message's result.
@@ -199,6 +191,56 @@ pub trait Adapter {
         let _ = connection.close();
         Ok(results)
     }
+}
+
+/// A client's pool, driven from many threads at once (each call runs on
+/// the client's runtime).
+pub trait SharedPool: Sync {
+    /// The pool's `send_message`.
+    ///
+    /// # Errors
+    /// As the pool's `send_message`.
+    fn send_message(&self, message: TestBody) -> Result<DeliveryReport, Error>;
+
+    /// Closes the pool (QUIT on every idle connection).
+    fn close(self: Box<Self>);
+}
+
+/// `tasks` concurrent senders share one pool of `A` made for `settings`
+/// with `config`; each sends message `message(i)` (`i` counts every
+/// message of the run) once, then more until `until`. Then the pool is
+/// closed. Each message's result, in no particular order.
+pub fn pool_send_until<A: Adapter>(
+    settings: &ClientSettings,
+    config: smtpkit_client::PoolConfig,
+    tasks: usize,
+    until: Instant,
+    message: &(dyn Fn(usize) -> TestBody + Sync),
+) -> Vec<Result<DeliveryReport, Error>> {
+    let pool = A::pool(settings, config);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..tasks)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut results = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        results.push(pool.send_message(message(i)));
+                        if Instant::now() >= until {
+                            return results;
+                        }
+                    }
+                })
+            })
+            .collect();
+        senders
+            .into_iter()
+            .flat_map(|s| s.join().unwrap_or_default())
+            .collect()
+    });
+    pool.close();
+    results
 }
 
 /// A transcript recorder: the hook to pass, and the lines it saw.
@@ -3714,7 +3756,7 @@ pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
     let mut config = smtpkit_client::PoolConfig::default();
     config.max_connections = 16;
     eprintln!("POOLSTART {:?}", std::time::Instant::now());
-    let results = A::pool_send_until(&s, config, 64, Instant::now(), &|_| {
+    let results = pool_send_until::<A>(&s, config, 64, Instant::now(), &|_| {
         TestBody::Bytes(MESSAGE.to_vec())
     });
     assert_eq!(results.len(), 64, "{name}");

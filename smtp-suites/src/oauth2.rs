@@ -22,7 +22,7 @@ use smtpkit_client::exports::oauth2::{
 use smtpkit_client::{ClientSettings, Error, PoolConfig};
 use smtpkit_proto::{AuthError, ErrorClass, SessionError};
 
-use crate::conformance::{Adapter, TestBody, recorder};
+use crate::conformance::{Adapter, TestBody, pool_send_until, recorder};
 
 /// The instance's `OAUTH2_*` variable, or `None` (skip) when it is not
 /// running.
@@ -369,7 +369,7 @@ pub fn pool_outlives_token_lifetimes<A: Adapter>() {
     let prefix = format!("pool-{name}-{}", std::process::id());
     let started = Instant::now();
     let run = ttl * 4;
-    let results = A::pool_send_until(&s, config, 8, started + run, &|i| {
+    let results = pool_send_until::<A>(&s, config, 8, started + run, &|i| {
         TestBody::Bytes(message(&format!("{prefix}-{i}")))
     });
     let elapsed = started.elapsed();

@@ -1,7 +1,7 @@
 //! The blocking adapter of the shared suites (smtp-testkit's conformance
 //! and interop suites).
 
-use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, TestBody};
+use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, SharedPool, TestBody};
 use smtp_suites::with_built;
 use smtpkit_blocking::{
     Body, Client, ClientSettings, ConnectFailure, Error, Pool, PoolConfig, TranscriptHook,
@@ -12,6 +12,17 @@ use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 pub(crate) struct Blocking;
 
 struct BlockingConnection(Client);
+
+struct BlockingPool(Pool);
+
+impl SharedPool for BlockingPool {
+    fn send_message(&self, message: TestBody) -> Result<DeliveryReport, Error> {
+        self.0.send_message(body(&message)?)
+    }
+    fn close(self: Box<Self>) {
+        self.0.close();
+    }
+}
 
 fn body(b: &TestBody) -> Result<Body<'_>, Error> {
     Ok(match b {
@@ -81,39 +92,8 @@ impl Adapter for Blocking {
         report
     }
 
-    fn pool_send_until(
-        settings: &ClientSettings,
-        config: PoolConfig,
-        tasks: usize,
-        until: std::time::Instant,
-        message: &(dyn Fn(usize) -> TestBody + Sync),
-    ) -> Vec<Result<DeliveryReport, Error>> {
-        let pool = Pool::new(settings.clone(), config);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let results = std::thread::scope(|scope| {
-            let senders: Vec<_> = (0..tasks)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut results = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            let m = message(i);
-                            results.push(body(&m).and_then(|b| pool.send_message(b)));
-                            if std::time::Instant::now() >= until {
-                                break;
-                            }
-                        }
-                        results
-                    })
-                })
-                .collect();
-            senders
-                .into_iter()
-                .flat_map(|s| s.join().unwrap_or_default())
-                .collect()
-        });
-        pool.close();
-        results
+    fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
+        Box::new(BlockingPool(Pool::new(settings.clone(), config)))
     }
 
     fn send_built_once(

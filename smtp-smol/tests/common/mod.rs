@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use async_io::Async;
-use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, TestBody};
+use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, SharedPool, TestBody};
 use smtp_suites::with_built;
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_smol::{
@@ -39,6 +39,18 @@ fn body(b: TestBody) -> Body {
         TestBody::Bytes(b) => Body::from(b),
         TestBody::File(p) => Body::File(p),
         TestBody::Reader(b) => Body::Reader(Box::new(smol::io::Cursor::new(b))),
+    }
+}
+
+/// A pool driven on executor `E` from any thread.
+struct SmolPool<E>(Pool, std::marker::PhantomData<fn() -> E>);
+
+impl<E: Executor> SharedPool for SmolPool<E> {
+    fn send_message(&self, message: TestBody) -> Result<DeliveryReport, Error> {
+        E::block_on(self.0.send_message(body(message)))
+    }
+    fn close(self: Box<Self>) {
+        E::block_on(self.0.close());
     }
 }
 
@@ -107,42 +119,8 @@ macro_rules! adapter {
                 })
             }
 
-            fn pool_send_until(
-                settings: &ClientSettings,
-                config: PoolConfig,
-                tasks: usize,
-                until: std::time::Instant,
-                message: &(dyn Fn(usize) -> TestBody + Sync),
-            ) -> Vec<Result<DeliveryReport, Error>> {
-                // One pool, `tasks` senders on threads of their own, each
-                // driving its sends on the executor.
-                let pool = Pool::new(settings.clone(), config);
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                let results = std::thread::scope(|scope| {
-                    let senders: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let pool = pool.clone();
-                            let next = &next;
-                            scope.spawn(move || {
-                                let mut results = Vec::new();
-                                loop {
-                                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                                    results.push(<$executor>::block_on(pool.send_message(body(message(i)))));
-                                    if std::time::Instant::now() >= until {
-                                        break;
-                                    }
-                                }
-                                results
-                            })
-                        })
-                        .collect();
-                    senders
-                        .into_iter()
-                        .flat_map(|s| s.join().unwrap_or_default())
-                        .collect()
-                });
-                <$executor>::block_on(pool.close());
-                results
+            fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
+                Box::new(SmolPool::<$executor>(Pool::new(settings.clone(), config), std::marker::PhantomData))
             }
 
             fn send_built_once(

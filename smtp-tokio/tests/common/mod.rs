@@ -1,7 +1,9 @@
 //! The tokio adapter of the shared suites (smtp-testkit's conformance and
 //! interop suites), on a fresh multi-threaded runtime per connection.
 
-use smtp_suites::conformance::{Adapter, BuiltMessage, Connection, RunResult, TestBody};
+use smtp_suites::conformance::{
+    Adapter, BuiltMessage, Connection, RunResult, SharedPool, TestBody,
+};
 use smtp_suites::with_built;
 use smtpkit_proto::{DeliveryReport, Envelope, SessionInfo};
 use smtpkit_tokio::{
@@ -24,6 +26,27 @@ fn body(b: TestBody) -> Body {
         TestBody::Bytes(b) => Body::from(b),
         TestBody::File(p) => Body::File(p),
         TestBody::Reader(b) => Body::Reader(Box::new(std::io::Cursor::new(b).compat())),
+    }
+}
+
+/// A pool on a runtime of its own; each send is a task on it.
+struct TokioPool {
+    runtime: tokio::runtime::Runtime,
+    pool: Pool,
+}
+
+impl SharedPool for TokioPool {
+    fn send_message(&self, message: TestBody) -> Result<DeliveryReport, Error> {
+        let (pool, message) = (self.pool.clone(), body(message));
+        let task = self
+            .runtime
+            .spawn(async move { pool.send_message(message).await });
+        self.runtime
+            .block_on(task)
+            .unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e))))
+    }
+    fn close(self: Box<Self>) {
+        self.runtime.block_on(self.pool.close());
     }
 }
 
@@ -85,44 +108,10 @@ impl Adapter for Tokio {
         })
     }
 
-    fn pool_send_until(
-        settings: &ClientSettings,
-        config: PoolConfig,
-        tasks: usize,
-        until: std::time::Instant,
-        message: &(dyn Fn(usize) -> TestBody + Sync),
-    ) -> Vec<Result<DeliveryReport, Error>> {
-        let runtime = match runtime() {
-            Ok(r) => r,
-            Err(e) => return vec![Err(e)],
-        };
-        // The bodies are made here (the closure is not 'static); the tasks
-        // take them from a shared queue, spawned onto the runtime.
-        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let pool = Pool::new(settings.clone(), config);
-        runtime.block_on(async {
-            let mut results = Vec::new();
-            loop {
-                let batch: Vec<_> = (0..tasks)
-                    .map(|_| {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let (pool, m) = (pool.clone(), body(message(i)));
-                        tokio::spawn(async move { pool.send_message(m).await })
-                    })
-                    .collect();
-                for task in batch {
-                    results.push(
-                        task.await
-                            .unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e)))),
-                    );
-                }
-                if std::time::Instant::now() >= until {
-                    break;
-                }
-            }
-            pool.close().await;
-            results
-        })
+    fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
+        let runtime = runtime().unwrap_or_else(|e| panic!("tokio: {e}"));
+        let pool = runtime.block_on(async { Pool::new(settings.clone(), config) });
+        Box::new(TokioPool { runtime, pool })
     }
 
     fn send_built_once(
