@@ -3649,7 +3649,8 @@ impl oauth2::TokenSource for ScriptedTokens {
 /// each connection asks the cache; a token the server refuses is dropped
 /// and a new one tried once, on a new connection; a second refusal is a
 /// typed, final error; a token endpoint failure is [`Error::Token`]
-/// before any connection; no token reaches the transcript.
+/// before any connection; no token reaches the transcript; 1,000 pooled
+/// sends that find no token cause one request.
 pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
     let name = A::NAME;
     let users = [("alice", "good-2")];
@@ -3756,16 +3757,16 @@ pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
     let mut config = smtpkit_client::PoolConfig::default();
     config.max_connections = 16;
     eprintln!("POOLSTART {:?}", std::time::Instant::now());
-    let results = pool_send_until::<A>(&s, config, 64, Instant::now(), &|_| {
+    let results = pool_send_until::<A>(&s, config, 1000, Instant::now(), &|_| {
         TestBody::Bytes(MESSAGE.to_vec())
     });
-    assert_eq!(results.len(), 64, "{name}");
+    assert_eq!(results.len(), 1000, "{name}");
     assert!(results.iter().all(Result::is_ok), "{name}: {results:?}");
     eprintln!("POOLTIME {:?}", std::time::Instant::now());
     assert_eq!(
         source.fetched(),
         1,
-        "{name}: 64 sends, 16 connections, one token request"
+        "{name}: 1,000 sends, 16 connections, one token request"
     );
 
     // The token endpoint refuses the grant: a typed error, no connection.

@@ -339,9 +339,8 @@ fn auth_lines(seen: &Mutex<Vec<String>>, mechanism: &str) -> usize {
 
 /// A pool sends for four token lifetimes: every message delivered, the
 /// token renewed once per lifetime and never earlier than the renewal
-/// margin allows (the provider's log agrees with the cache's count), and
-/// a token revoked midway costs one extra request. The counts go to
-/// stderr for the notes.
+/// margin allows (the provider's log agrees with the cache's count). The
+/// counts go to stderr for the notes.
 pub fn pool_outlives_token_lifetimes<A: Adapter>() {
     if !running("pool_outlives_token_lifetimes") {
         return;
@@ -415,6 +414,67 @@ pub fn pool_outlives_token_lifetimes<A: Adapter>() {
     );
 }
 
+/// A token revoked while a pool sends: every message still delivered, and
+/// the revocation costs exactly one extra token request, however many
+/// connections found the token refused (each retries once, and they share
+/// the one renewal).
+pub fn pool_survives_a_revoked_token<A: Adapter>() {
+    if !running("pool_survives_a_revoked_token") {
+        return;
+    }
+    let name = A::NAME;
+    let ttl = Duration::from_secs(required("TTL").parse().unwrap_or_else(|e| panic!("{e}")));
+    let at = Arc::new(Mutex::new(Vec::new()));
+    let tokens = TokenCache::new(Timed {
+        inner: app_client(),
+        at: Arc::clone(&at),
+    });
+    let s = settings(tokens.clone());
+    let mut config = PoolConfig::default();
+    config.max_connections = 4;
+    config.max_messages_per_connection = 5;
+    let prefix = format!("revoked-pool-{name}-{}", std::process::id());
+    let started = Instant::now();
+    let revoker = {
+        let tokens = tokens.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(ttl / 2);
+            let token = tokens.token_blocking().unwrap_or_else(|e| panic!("{e}"));
+            revoke(&token);
+        })
+    };
+    let results = pool_send_until::<A>(&s, config, 8, started + ttl * 2, &|i| {
+        TestBody::Bytes(message(&format!("{prefix}-{i}")))
+    });
+    revoker
+        .join()
+        .unwrap_or_else(|_| panic!("the revoking thread failed"));
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    let times = at.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let renew_after = ttl - ttl / 10;
+    let early = times
+        .windows(2)
+        .filter(|w| w[1] - w[0] + Duration::from_millis(50) < renew_after)
+        .count();
+    eprintln!(
+        "{name}: a token revoked {:?} into a {:.1?} pool run: {} messages, {} failed, token requests {} ({early} before a renewal point)",
+        ttl / 2,
+        started.elapsed(),
+        results.len(),
+        failed.len(),
+        times.len()
+    );
+    assert!(failed.is_empty(), "{name}: {failed:?}");
+    assert_eq!(relayed(&prefix), results.len(), "{name}");
+    assert_eq!(
+        early, 1,
+        "{name}: the revocation cost one request: {times:?}"
+    );
+}
+
 /// The OAuth 2.0 interop tests for one adapter.
 #[macro_export]
 macro_rules! oauth2_interop_suite {
@@ -422,6 +482,10 @@ macro_rules! oauth2_interop_suite {
         #[test]
         fn oauth2_every_grant_authenticates() {
             $crate::oauth2::every_grant_authenticates::<$adapter>();
+        }
+        #[test]
+        fn oauth2_pool_survives_a_revoked_token() {
+            $crate::oauth2::pool_survives_a_revoked_token::<$adapter>();
         }
         #[test]
         fn oauth2_revoked_token_reauthenticates_once() {
