@@ -95,6 +95,7 @@ mod error;
 pub mod message;
 pub mod oauth2;
 pub mod pool;
+pub mod relay;
 pub mod settings;
 mod socket_timeouts;
 pub mod source;
