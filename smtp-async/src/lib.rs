@@ -122,9 +122,11 @@ use smtpkit_proto::UsageError;
 
 mod mailer;
 mod pool;
+mod relay_pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use relay_pool::RelayPool;
 pub use smtpkit_client::body::{IntoMessage, WholeMessage};
 
 /// What a runtime provides: TCP connections, the clock and timers, name
@@ -692,6 +694,8 @@ macro_rules! runtime_api {
         pub type Client = $crate::Client<$runtime>;
         #[doc = concat!("A connection pool on ", $name, ".")]
         pub type Pool = $crate::Pool<$runtime>;
+        #[doc = concat!("Connection pools to an ordered list of relays on ", $name, ": failover, per-recipient retries, rate limits.")]
+        pub type RelayPool = $crate::RelayPool<$runtime>;
 
         #[doc = concat!("Connects, sends one message to `envelope`, and closes ([`smtpkit_async::send`] on ", $name, ").")]
         ///
@@ -722,6 +726,7 @@ macro_rules! runtime_api {
             const fn send_and_sync<T: Send + Sync>() {}
             send::<Client>();
             send_and_sync::<Pool>();
+            send_and_sync::<RelayPool>();
         };
     };
 }

@@ -69,9 +69,11 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 mod mailer;
 mod pool;
+mod relay_pool;
 
 pub use mailer::Mailer;
 pub use pool::{Pool, PoolConfig, Pooled};
+pub use relay_pool::RelayPool;
 pub use smtpkit_client::body::{IntoMessage, WholeMessage};
 // The settings, envelope, report and error types and the test doubles,
 // so that a caller needs no other crate. (A `///` here would be glued to

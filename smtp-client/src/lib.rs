@@ -126,6 +126,10 @@ pub mod exports {
     #[cfg(feature = "dkim")]
     pub use crate::dkim;
     pub use crate::doubles::{FileMailer, RecordsMessages, SentMessage, StubFault, StubMailer};
+    pub use crate::relay::{
+        self, LocalRateLimiter, Outcome, Rate, RateLimiter, Relay, RelayPolicy, RelayReport,
+        RelaySet,
+    };
     pub use crate::{
         AuthSettings, ClientSettings, ConnectFailure, Credentials, Error, MessageSettings,
         PropertyError, Protocol, RootSource, TlsOptions, TlsSettings, TranscriptHook, Trust,

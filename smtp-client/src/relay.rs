@@ -289,6 +289,10 @@ pub struct RecipientPlan {
     entries: Vec<Entry>,
     /// A deferred recipient waits for this, on this relay.
     retry: Option<(Instant, usize)>,
+    /// The sessions this message lost: the relay, and why.
+    failures: Vec<(usize, String)>,
+    /// How many sends it took.
+    sends: u32,
 }
 
 impl RecipientPlan {
@@ -312,6 +316,8 @@ impl RecipientPlan {
         RecipientPlan {
             entries,
             retry: None,
+            failures: Vec::new(),
+            sends: 0,
         }
     }
 
@@ -324,6 +330,13 @@ impl RecipientPlan {
                     relay: e.last.as_ref().map(|(r, _)| *r),
                     reply: e.last.as_ref().map(|(_, reply)| reply.clone()),
                     attempts: e.attempts,
+                });
+            }
+        }
+        if breakers.is_empty() {
+            for e in self.entries.iter_mut().filter(|e| e.outcome.is_none()) {
+                e.outcome = Some(Outcome::Failed {
+                    reason: "the relay set has no relay".to_owned(),
                 });
             }
         }
@@ -355,7 +368,6 @@ impl RecipientPlan {
                 }
             },
         };
-        self.retry = None;
         Step::Send {
             relay,
             recipients: pending,
@@ -372,6 +384,8 @@ impl RecipientPlan {
         policy: &RelayPolicy,
         now: Instant,
     ) {
+        self.retry = None;
+        self.sends += 1;
         let sent: Vec<usize> = (0..self.entries.len())
             .filter(|&i| self.entries[i].outcome.is_none())
             .collect();
@@ -386,7 +400,7 @@ impl RecipientPlan {
         let Some(report) = report else {
             let Err(error) = result else { return };
             if relay_failure(error) {
-                breakers.trip(relay, error.chain(), now, policy);
+                self.trip(breakers, relay, error.chain(), now, policy);
             } else {
                 // Nothing any relay could do: the message itself.
                 for &i in &sent {
@@ -402,7 +416,7 @@ impl RecipientPlan {
                 Err(e) => e.chain(),
                 Ok(_) => "the connection could not be established".to_owned(),
             };
-            breakers.trip(relay, reason, now, policy);
+            self.trip(breakers, relay, reason, now, policy);
             return;
         }
         breakers.close(relay);
@@ -453,7 +467,13 @@ impl RecipientPlan {
                     relay,
                     reply: reply.clone(),
                 }),
-                RecipientStatus::AcceptedUnsent(_) if data_sent && !policy.resend_unknown => {
+                // The end of data went out and no reply came: the
+                // recipients the server took (the report cannot tell them
+                // from ones a later RCPTMAX transaction would have sent:
+                // none is sent twice, so all of them) may have it.
+                RecipientStatus::AcceptedUnsent(_) | RecipientStatus::Unsent(_)
+                    if data_sent && !policy.resend_unknown =>
+                {
                     Some(Outcome::Unknown { relay })
                 }
                 // Accepted at RCPT but not delivered, or not tried.
@@ -485,7 +505,7 @@ impl RecipientPlan {
                 Err(e) => e.chain(),
                 Ok(_) => "the connection was lost".to_owned(),
             };
-            breakers.trip(relay, reason, now, policy);
+            self.trip(breakers, relay, reason, now, policy);
         } else if deferred {
             let attempts = sent
                 .iter()
@@ -497,6 +517,29 @@ impl RecipientPlan {
                 .saturating_mul(1 << attempts.saturating_sub(1).min(16));
             self.retry = Some((now + wait, relay));
         }
+    }
+
+    fn trip(
+        &mut self,
+        breakers: &mut Breakers,
+        relay: usize,
+        reason: String,
+        now: Instant,
+        policy: &RelayPolicy,
+    ) {
+        self.failures.push((relay, reason.clone()));
+        breakers.trip(relay, reason, now, policy);
+    }
+
+    /// The sessions this message lost, in order: the relay, and why (a
+    /// failover followed each, or a wait when every relay was down).
+    pub fn failures(&self) -> &[(usize, String)] {
+        &self.failures
+    }
+
+    /// How many sends the message took.
+    pub fn sends(&self) -> u32 {
+        self.sends
     }
 
     /// `address`'s outcome, once it has one.
@@ -592,18 +635,341 @@ impl TokenBucket {
 
     /// Takes a token now, or says when one will be there.
     pub fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        self.ready(now)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Whether a token is there now (refilled up to now), or when one
+    /// will be; takes none.
+    pub fn ready(&mut self, now: Instant) -> Result<(), Instant> {
         let capacity = f64::from(self.rate.count.max(1));
         let per_token = self.rate.per.as_secs_f64() / capacity;
         if let Some(at) = self.at {
             let refill = now.saturating_duration_since(at).as_secs_f64() / per_token;
             self.tokens = (self.tokens + refill).min(capacity);
         }
-        self.at = Some(now);
+        self.at = Some(self.at.map_or(now, |at| at.max(now)));
         if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
             Ok(())
         } else {
             Err(now + Duration::from_secs_f64((1.0 - self.tokens) * per_token))
+        }
+    }
+}
+
+/// Where a relay set asks for a slot before each message it sends
+/// through a relay. The in-process [`LocalRateLimiter`] is the default;
+/// programs that send from several processes implement this over a store
+/// they share (a Redis `INCR` with an expiry per relay and window, say:
+/// `Ok` while the count is under the limit, else the window's end), so
+/// that the relay's limit holds for all of them together.
+pub trait RateLimiter: Send + Sync + std::fmt::Debug {
+    /// Takes a slot for one message through `relay` (its name, as
+    /// [`Relay::name`]) now, or says when to ask again. Called from
+    /// blocking and async code alike: it must not block for long.
+    ///
+    /// # Errors
+    /// `Err(when)`: no slot until then.
+    fn acquire(&self, relay: &str, now: Instant) -> Result<(), Instant>;
+}
+
+/// The default [`RateLimiter`]: token buckets in this process, one per
+/// relay and [`Rate`], shared by every task and thread that uses the
+/// relay set. A message takes a token from each of its relay's buckets,
+/// or from none.
+#[derive(Debug, Default)]
+pub struct LocalRateLimiter {
+    rates: Vec<(String, Rate)>,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, Vec<TokenBucket>>>,
+}
+
+impl LocalRateLimiter {
+    /// No limits.
+    pub fn new() -> LocalRateLimiter {
+        LocalRateLimiter::default()
+    }
+
+    /// Limits `relay` to `rate` too.
+    #[must_use]
+    pub fn limit(mut self, relay: impl Into<String>, rate: Rate) -> LocalRateLimiter {
+        self.rates.push((relay.into(), rate));
+        self
+    }
+}
+
+impl RateLimiter for LocalRateLimiter {
+    fn acquire(&self, relay: &str, now: Instant) -> Result<(), Instant> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let buckets = buckets.entry(relay.to_owned()).or_insert_with(|| {
+            self.rates
+                .iter()
+                .filter(|(r, _)| r == relay)
+                .map(|(_, rate)| TokenBucket::new(*rate))
+                .collect()
+        });
+        // All or none: a message waits for the slowest bucket.
+        if let Some(at) = buckets.iter_mut().filter_map(|b| b.ready(now).err()).max() {
+            return Err(at);
+        }
+        for bucket in buckets.iter_mut() {
+            let _ = bucket.take(now);
+        }
+        Ok(())
+    }
+}
+
+/// One relay of a set: its name (for reports and rate limits), its
+/// settings, and its rates.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    /// What reports call it: `host:port` (or the Unix socket's path) by
+    /// default.
+    pub name: String,
+    /// How to reach it, as for a single client.
+    pub settings: crate::ClientSettings,
+    /// Limits on how many messages go through it.
+    pub rates: Vec<Rate>,
+}
+
+impl Relay {
+    /// A relay for `settings`, named after its server.
+    pub fn new(settings: crate::ClientSettings) -> Relay {
+        let name = match &settings.unix_socket {
+            Some(path) => path.display().to_string(),
+            None => format!("{}:{}", settings.host, settings.port()),
+        };
+        Relay {
+            name,
+            settings,
+            rates: Vec::new(),
+        }
+    }
+
+    /// At most `rate` through it.
+    #[must_use]
+    pub fn with_rate(mut self, rate: Rate) -> Relay {
+        self.rates.push(rate);
+        self
+    }
+
+    /// Another name.
+    #[must_use]
+    pub fn with_name(mut self, name: impl Into<String>) -> Relay {
+        self.name = name.into();
+        self
+    }
+}
+
+/// An ordered list of relays, tried in order, with the policy and the
+/// rate limiter they share.
+#[derive(Debug, Clone)]
+pub struct RelaySet {
+    relays: Vec<Relay>,
+    policy: RelayPolicy,
+    limiter: std::sync::Arc<dyn RateLimiter>,
+}
+
+impl RelaySet {
+    /// The relays, first preferred; their rates go to a
+    /// [`LocalRateLimiter`].
+    pub fn new(relays: impl IntoIterator<Item = Relay>) -> RelaySet {
+        let relays: Vec<Relay> = relays.into_iter().collect();
+        let mut limiter = LocalRateLimiter::new();
+        for relay in &relays {
+            for rate in &relay.rates {
+                limiter = limiter.limit(relay.name.clone(), *rate);
+            }
+        }
+        RelaySet {
+            relays,
+            policy: RelayPolicy::default(),
+            limiter: std::sync::Arc::new(limiter),
+        }
+    }
+
+    /// With this policy.
+    #[must_use]
+    pub fn with_policy(mut self, policy: RelayPolicy) -> RelaySet {
+        self.policy = policy;
+        self
+    }
+
+    /// With a rate limiter of the caller's (shared between processes); the
+    /// relays' own rates are then the limiter's business.
+    #[must_use]
+    pub fn with_rate_limiter(mut self, limiter: std::sync::Arc<dyn RateLimiter>) -> RelaySet {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The relays, in order.
+    pub fn relays(&self) -> &[Relay] {
+        &self.relays
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &RelayPolicy {
+        &self.policy
+    }
+
+    /// The rate limiter.
+    pub fn limiter(&self) -> &std::sync::Arc<dyn RateLimiter> {
+        &self.limiter
+    }
+}
+
+/// One recipient in a [`RelayReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedRecipient {
+    /// The address.
+    pub address: Address,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The name of the relay its outcome came from, if one.
+    pub relay: Option<String>,
+}
+
+/// What a relay set did with one message: every recipient's outcome and
+/// the relay it came from, the sessions lost on the way, and how many
+/// sends and rate-limit waits it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Every recipient, in envelope order.
+    pub recipients: Vec<RelayedRecipient>,
+    /// The sessions lost, in order: the relay's name and why. When every
+    /// recipient is deferred with no reply, this is why (every relay's
+    /// reason).
+    pub failures: Vec<(String, String)>,
+    /// How many sends the message took.
+    pub sends: u32,
+    /// How many times it waited for a rate-limit slot, and how long in all.
+    pub rate_waits: u32,
+    /// The time spent waiting for slots.
+    pub rate_waited: Duration,
+}
+
+impl RelayReport {
+    /// Whether every recipient was delivered.
+    pub fn all_delivered(&self) -> bool {
+        self.recipients
+            .iter()
+            .all(|r| matches!(r.outcome, Outcome::Delivered { .. }))
+    }
+
+    /// How many relays it failed over from (sessions lost).
+    pub fn failovers(&self) -> usize {
+        self.failures.len()
+    }
+}
+
+/// What a relay pool does next for one message.
+#[derive(Debug)]
+pub enum RelayAction {
+    /// Send the message to `envelope` (the remaining recipients) through
+    /// relay `relay`.
+    Send {
+        /// The relay's index.
+        relay: usize,
+        /// The envelope for this send.
+        envelope: Envelope,
+    },
+    /// Sleep until then (a backoff, a cool-down, a rate-limit slot), then
+    /// ask again.
+    Sleep(Instant),
+    /// Every recipient has its outcome.
+    Done(RelayReport),
+}
+
+/// One message through a relay set: the loop every relay pool runs,
+/// blocking or async. [`next`](Self::next) says what to do;
+/// [`on_result`](Self::on_result) takes what a send returned.
+#[derive(Debug)]
+pub struct RelaySend<'s> {
+    set: &'s RelaySet,
+    envelope: Envelope,
+    plan: RecipientPlan,
+    rate_waits: u32,
+    rate_waited: Duration,
+    waiting_since: Option<Instant>,
+}
+
+impl<'s> RelaySend<'s> {
+    /// `envelope` through `set`.
+    pub fn new(set: &'s RelaySet, envelope: Envelope) -> RelaySend<'s> {
+        RelaySend {
+            plan: RecipientPlan::new(&envelope),
+            set,
+            envelope,
+            rate_waits: 0,
+            rate_waited: Duration::ZERO,
+            waiting_since: None,
+        }
+    }
+
+    /// What to do now, given the set's breakers.
+    pub fn next(&mut self, breakers: &Breakers, now: Instant) -> RelayAction {
+        match self.plan.next(breakers, &self.set.policy, now) {
+            Step::Done => RelayAction::Done(self.report()),
+            Step::Wait(at) => RelayAction::Sleep(at),
+            Step::Send { relay, recipients } => {
+                let name = self.set.relays.get(relay).map_or("", |r| r.name.as_str());
+                if let Err(at) = self.set.limiter.acquire(name, now) {
+                    if self.waiting_since.is_none() {
+                        self.waiting_since = Some(now);
+                        self.rate_waits += 1;
+                    }
+                    return RelayAction::Sleep(at);
+                }
+                if let Some(since) = self.waiting_since.take() {
+                    self.rate_waited += now.saturating_duration_since(since);
+                }
+                let mut envelope = self.envelope.clone();
+                envelope.recipients = recipients;
+                RelayAction::Send { relay, envelope }
+            }
+        }
+    }
+
+    /// The result of the send [`next`](Self::next) asked for.
+    pub fn on_result(
+        &mut self,
+        relay: usize,
+        result: &Result<DeliveryReport, Error>,
+        breakers: &mut Breakers,
+        now: Instant,
+    ) {
+        self.plan
+            .on_result(relay, result, breakers, &self.set.policy, now);
+    }
+
+    fn report(&self) -> RelayReport {
+        let name = |relay: usize| self.set.relays.get(relay).map(|r| r.name.clone());
+        RelayReport {
+            recipients: self
+                .plan
+                .outcomes()
+                .filter_map(|(address, outcome)| {
+                    let outcome = outcome?.clone();
+                    Some(RelayedRecipient {
+                        address: address.clone(),
+                        relay: outcome.relay().and_then(name),
+                        outcome,
+                    })
+                })
+                .collect(),
+            failures: self
+                .plan
+                .failures()
+                .iter()
+                .map(|(relay, why)| (name(*relay).unwrap_or_default(), why.clone()))
+                .collect(),
+            sends: self.plan.sends(),
+            rate_waits: self.rate_waits,
+            rate_waited: self.rate_waited,
         }
     }
 }
@@ -909,5 +1275,90 @@ mod tests {
             }
         }
         assert!((598..=600).contains(&taken), "{taken}");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn the_local_limiter_holds_every_rate_of_a_relay_and_no_other() {
+        let now = Instant::now();
+        let limiter = LocalRateLimiter::new()
+            .limit("a:25", Rate::per_second(5))
+            .limit("a:25", Rate::per_minute(6));
+        for _ in 0..5 {
+            assert_eq!(limiter.acquire("a:25", now), Ok(()));
+        }
+        assert_eq!(
+            limiter.acquire("a:25", now),
+            Err(now + Duration::from_millis(200))
+        );
+        let t = now + Duration::from_millis(200);
+        assert_eq!(
+            limiter.acquire("a:25", t),
+            Ok(()),
+            "the sixth of the minute"
+        );
+        let t = now + Duration::from_secs(1);
+        let Err(at) = limiter.acquire("a:25", t) else {
+            panic!("the minute's six are spent")
+        };
+        assert!(at >= now + Duration::from_secs(9), "{:?}", at - now);
+        for _ in 0..100 {
+            assert_eq!(limiter.acquire("b:25", now), Ok(()), "unlimited");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn a_relay_send_waits_for_its_slot_and_reports_names() {
+        let relay = |host: &str| {
+            let mut s = crate::ClientSettings::dangerous_plaintext(host);
+            s.port = Some(2525);
+            Relay::new(s).with_rate(Rate::per_second(1))
+        };
+        let set = RelaySet::new([relay("first.test"), relay("second.test")]);
+        let now = Instant::now();
+        let mut breakers = Breakers::new(2);
+        let mut first = RelaySend::new(&set, envelope(&["a@x.org"]));
+        let RelayAction::Send {
+            relay: 0,
+            envelope: e,
+        } = first.next(&breakers, now)
+        else {
+            panic!()
+        };
+        assert_eq!(e.recipients.len(), 1);
+        let delivered = report(&[("a@x.org", RecipientStatus::Delivered(reply(250)))], None);
+        first.on_result(0, &Ok(delivered), &mut breakers, now);
+        let RelayAction::Done(done) = first.next(&breakers, now) else {
+            panic!()
+        };
+        assert!(done.all_delivered());
+        assert_eq!(done.recipients[0].relay.as_deref(), Some("first.test:2525"));
+        // The second message waits a second for first.test's slot.
+        let mut second = RelaySend::new(&set, envelope(&["b@x.org"]));
+        let RelayAction::Sleep(at) = second.next(&breakers, now) else {
+            panic!()
+        };
+        assert_eq!(at, now + Duration::from_secs(1));
+        let RelayAction::Send { relay: 0, .. } = second.next(&breakers, at) else {
+            panic!()
+        };
+        let lost = Err(Error::Io(std::io::ErrorKind::ConnectionReset.into()));
+        second.on_result(0, &lost, &mut breakers, at);
+        let RelayAction::Send { relay: 1, .. } = second.next(&breakers, at) else {
+            panic!()
+        };
+        let delivered = report(&[("b@x.org", RecipientStatus::Delivered(reply(250)))], None);
+        second.on_result(1, &Ok(delivered), &mut breakers, at);
+        let RelayAction::Done(done) = second.next(&breakers, at) else {
+            panic!()
+        };
+        assert_eq!(
+            done.recipients[0].relay.as_deref(),
+            Some("second.test:2525")
+        );
+        assert_eq!((done.sends, done.failovers(), done.rate_waits), (2, 1, 1));
+        assert_eq!(done.rate_waited, Duration::from_secs(1));
+        assert_eq!(done.failures[0].0, "first.test:2525");
     }
 }

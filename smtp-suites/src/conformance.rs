@@ -167,6 +167,15 @@ pub trait Adapter {
         message: BuiltMessage,
     ) -> Result<DeliveryReport, Error>;
 
+    /// A relay pool for `set` with `config` sends each message (a
+    /// message-level send, one after the other), then is closed; each
+    /// message's report.
+    fn relay_send_messages(
+        set: smtpkit_client::relay::RelaySet,
+        config: smtpkit_client::PoolConfig,
+        messages: Vec<TestBody>,
+    ) -> Vec<Result<smtpkit_client::relay::RelayReport, Error>>;
+
     /// A pool made for `settings` with `config`, shared by the threads of
     /// [`pool_send_until`].
     fn pool(settings: &ClientSettings, config: smtpkit_client::PoolConfig) -> Box<dyn SharedPool>;
@@ -3800,6 +3809,261 @@ pub fn oauth2_tokens_renew_and_retry_once<A: Adapter>() {
     );
 }
 
+/// A message with these recipients, From: the suite's sender.
+fn message_to(rcpts: &[&str], tag: &str) -> Vec<u8> {
+    format!(
+        "From: <sender@client.example>\r\nTo: {}\r\nSubject: {tag}\r\nMessage-ID: <{tag}@relay.test>\r\n\r\nbody\r\n",
+        rcpts.join(", ")
+    )
+    .into_bytes()
+}
+
+/// A port nothing listens on: a relay that is down.
+fn down_relay() -> smtpkit_client::relay::Relay {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = closed
+        .local_addr()
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(closed);
+    let mut s = ClientSettings::dangerous_plaintext("127.0.0.1");
+    s.port = Some(port);
+    s.connect_timeout = Duration::from_secs(5);
+    smtpkit_client::relay::Relay::new(s)
+}
+
+fn relay_to(server: &TestServer) -> smtpkit_client::relay::Relay {
+    smtpkit_client::relay::Relay::new(settings_for(server))
+}
+
+/// How many of the server's accepted transactions name `rcpt`.
+fn accepted_for(server: &TestServer, rcpt: &str) -> usize {
+    server
+        .transactions()
+        .iter()
+        .filter(|t| t.reply.starts_with('2'))
+        .map(|t| {
+            t.rcpt_to
+                .iter()
+                .filter(|r| r.eq_ignore_ascii_case(rcpt))
+                .count()
+        })
+        .sum()
+}
+
+/// A relay set: failover from a relay that is down, with the breaker
+/// skipping it for the next message; a greylisted recipient (451) and a
+/// "452 too many recipients" rule retried on the same relay until each
+/// recipient is delivered exactly once; a permanent refusal never sent
+/// again; the end of data without a reply (unknown: not resent, unless
+/// asked); every relay down (each reason in the report); a rate limit.
+pub fn relay_failover_and_per_recipient_retry<A: Adapter>() {
+    use smtpkit_client::relay::{Outcome, Rate, RelayPolicy, RelaySet};
+    let name = A::NAME;
+    let quick = RelayPolicy::default()
+        .with_backoff(Duration::from_millis(20))
+        .with_cool_down(Duration::from_secs(60));
+    let config = smtpkit_client::PoolConfig::default();
+
+    // Failover, then the breaker.
+    let server = start(Script::new());
+    let set = RelaySet::new([down_relay(), relay_to(&server)]).with_policy(quick);
+    let reports = A::relay_send_messages(
+        set,
+        config,
+        vec![
+            TestBody::Bytes(message_to(
+                &["a@example.org", "b@example.org"],
+                "failover-1",
+            )),
+            TestBody::Bytes(message_to(&["c@example.org"], "failover-2")),
+        ],
+    );
+    let relay1 = format!("127.0.0.1:{}", server.addr().port());
+    let first = reports[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(first.all_delivered(), "{name}: {first:?}");
+    assert!(
+        first
+            .recipients
+            .iter()
+            .all(|r| r.relay.as_deref() == Some(relay1.as_str())),
+        "{name}: {first:?}"
+    );
+    assert_eq!((first.sends, first.failovers()), (2, 1), "{name}");
+    assert!(
+        first.failures[0].1.contains("refused"),
+        "{name}: {:?}",
+        first.failures
+    );
+    let second = reports[1]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        (second.sends, second.failovers()),
+        (1, 0),
+        "{name}: the relay that is down is skipped"
+    );
+    assert_eq!(server.transactions().len(), 2, "{name}");
+
+    // Greylisting, 452 after two recipients, and a permanent refusal.
+    let rcpts = [
+        "a@example.org",
+        "b@example.org",
+        "c@example.org",
+        "d@example.org",
+        "e@example.org",
+        "x@example.org",
+    ];
+    let server = start(
+        Script::new()
+            .rule_times(
+                When::RcptTo("b@example.org".into()),
+                Action::reply("451 4.7.1 greylisted, try again\r\n"),
+                1,
+            )
+            .rule(
+                When::RcptTo("x@example.org".into()),
+                Action::reply("550 5.1.1 no such user\r\n"),
+            )
+            .rule(
+                When::RcptFrom(2),
+                Action::reply("452 4.5.3 too many recipients\r\n"),
+            ),
+    );
+    let set = RelaySet::new([relay_to(&server)]).with_policy(quick);
+    let reports = A::relay_send_messages(
+        set,
+        config,
+        vec![TestBody::Bytes(message_to(&rcpts, "retry"))],
+    );
+    let report = reports[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    for rcpt in &rcpts[..5] {
+        assert_eq!(
+            accepted_for(&server, rcpt),
+            1,
+            "{name}: {rcpt} delivered once: {report:?}"
+        );
+    }
+    assert_eq!(accepted_for(&server, "x@example.org"), 0, "{name}");
+    let x = report
+        .recipients
+        .iter()
+        .find(|r| r.address.to_string() == "x@example.org");
+    assert!(
+        matches!(x.map(|r| &r.outcome), Some(Outcome::Rejected { .. })),
+        "{name}: {report:?}"
+    );
+    assert_eq!(
+        report
+            .recipients
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Delivered { .. }))
+            .count(),
+        5,
+        "{name}: {report:?}"
+    );
+    // x is refused at once (permanent) and never sent again.
+    let x_rcpts = server
+        .commands()
+        .iter()
+        .filter(|c| c.to_ascii_uppercase().starts_with("RCPT TO:<X@"))
+        .count();
+    assert_eq!(x_rcpts, 1, "{name}");
+
+    // The end of data without a reply: unknown, not resent; resent when
+    // asked (the same Message-ID), to the next relay.
+    for resend in [false, true] {
+        let silent = start(Script::new().rule(When::EndOfData, Action::Disconnect));
+        let healthy = start(Script::new());
+        let set = RelaySet::new([relay_to(&silent), relay_to(&healthy)])
+            .with_policy(quick.with_resend_unknown(resend));
+        let reports = A::relay_send_messages(
+            set,
+            config,
+            vec![TestBody::Bytes(message_to(&["a@example.org"], "unknown"))],
+        );
+        let report = reports[0]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if resend {
+            assert!(report.all_delivered(), "{name}: {report:?}");
+            assert_eq!(healthy.transactions().len(), 1, "{name}");
+            let data = String::from_utf8_lossy(&healthy.transactions()[0].data).into_owned();
+            assert!(data.contains("Message-ID: <unknown@relay.test>"), "{name}");
+        } else {
+            assert!(
+                matches!(report.recipients[0].outcome, Outcome::Unknown { relay: 0 }),
+                "{name}: {report:?}"
+            );
+            assert!(
+                healthy.transactions().is_empty(),
+                "{name}: never sent twice"
+            );
+        }
+    }
+
+    // Every relay down: each recipient deferred, every relay's reason.
+    let set = RelaySet::new([down_relay(), down_relay()]).with_policy(
+        quick
+            .with_max_attempts(2)
+            .with_cool_down(Duration::from_millis(10)),
+    );
+    let reports = A::relay_send_messages(
+        set,
+        config,
+        vec![TestBody::Bytes(message_to(&["a@example.org"], "down"))],
+    );
+    let report = reports[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        matches!(
+            report.recipients[0].outcome,
+            Outcome::Deferred { reply: None, .. }
+        ),
+        "{name}: {report:?}"
+    );
+    assert!(report.failures.len() >= 2, "{name}: {report:?}");
+    assert_ne!(
+        report.failures[0].0, report.failures[1].0,
+        "{name}: both relays named"
+    );
+
+    // A rate limit: 3 per second, 6 messages: the last waits.
+    let server = start(Script::new());
+    let set = RelaySet::new([relay_to(&server).with_rate(Rate::per_second(3))]);
+    let started = Instant::now();
+    let reports = A::relay_send_messages(
+        set,
+        config,
+        (0..6)
+            .map(|i| TestBody::Bytes(message_to(&["a@example.org"], &format!("rate-{i}"))))
+            .collect(),
+    );
+    let waits: u32 = reports
+        .iter()
+        .map(|r| r.as_ref().map_or(0, |r| r.rate_waits))
+        .sum();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.all_delivered())),
+        "{name}"
+    );
+    assert!(waits >= 1, "{name}: {reports:?}");
+    // At most 3 in the first second: the sixth cannot go before 1 s
+    // (a lower bound only: a slow machine is slower, never faster).
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{name}: {:?}",
+        started.elapsed()
+    );
+}
+
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
@@ -3810,6 +4074,10 @@ macro_rules! conformance_suite {
         #[test]
         fn conformance_oauth2_tokens_renew_and_retry_once() {
             $crate::conformance::oauth2_tokens_renew_and_retry_once::<$adapter>();
+        }
+        #[test]
+        fn conformance_relay_failover_and_per_recipient_retry() {
+            $crate::conformance::relay_failover_and_per_recipient_retry::<$adapter>();
         }
         #[test]
         fn conformance_built_messages() {

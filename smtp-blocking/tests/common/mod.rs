@@ -92,6 +92,20 @@ impl Adapter for Blocking {
         report
     }
 
+    fn relay_send_messages(
+        set: smtpkit_blocking::RelaySet,
+        config: PoolConfig,
+        messages: Vec<TestBody>,
+    ) -> Vec<Result<smtpkit_blocking::RelayReport, Error>> {
+        let pool = smtpkit_blocking::RelayPool::new(set, config);
+        let reports = messages
+            .iter()
+            .map(|m| body(m).and_then(|b| pool.send_message(b)))
+            .collect();
+        pool.close();
+        reports
+    }
+
     fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
         Box::new(BlockingPool(Pool::new(settings.clone(), config)))
     }

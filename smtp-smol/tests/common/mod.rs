@@ -119,6 +119,22 @@ macro_rules! adapter {
                 })
             }
 
+            fn relay_send_messages(
+                set: smtpkit_smol::RelaySet,
+                config: PoolConfig,
+                messages: Vec<TestBody>,
+            ) -> Vec<Result<smtpkit_smol::RelayReport, Error>> {
+                <$executor>::block_on(async {
+                    let pool = smtpkit_smol::RelayPool::new(set, config);
+                    let mut reports = Vec::new();
+                    for m in messages {
+                        reports.push(pool.send_message(body(m)).await);
+                    }
+                    pool.close().await;
+                    reports
+                })
+            }
+
             fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
                 Box::new(SmolPool::<$executor>(Pool::new(settings.clone(), config), std::marker::PhantomData))
             }

@@ -108,6 +108,32 @@ impl Adapter for Tokio {
         })
     }
 
+    fn relay_send_messages(
+        set: smtpkit_tokio::RelaySet,
+        config: PoolConfig,
+        messages: Vec<TestBody>,
+    ) -> Vec<Result<smtpkit_tokio::RelayReport, Error>> {
+        let runtime = match runtime() {
+            Ok(r) => r,
+            Err(e) => return vec![Err(e)],
+        };
+        runtime.block_on(async {
+            let pool = smtpkit_tokio::RelayPool::new(set, config);
+            let mut reports = Vec::new();
+            for m in messages {
+                // Spawned, to prove the future is Send.
+                let (pool, m) = (pool.clone(), body(m));
+                let task = tokio::spawn(async move { pool.send_message(m).await });
+                reports.push(
+                    task.await
+                        .unwrap_or_else(|e| Err(Error::Io(std::io::Error::other(e)))),
+                );
+            }
+            pool.close().await;
+            reports
+        })
+    }
+
     fn pool(settings: &ClientSettings, config: PoolConfig) -> Box<dyn SharedPool> {
         let runtime = runtime().unwrap_or_else(|e| panic!("tokio: {e}"));
         let pool = runtime.block_on(async { Pool::new(settings.clone(), config) });
