@@ -46,14 +46,15 @@ pub(crate) struct Cli {
     pub(crate) command: Option<Commands>,
 
     /// Server as HOST[:PORT] (default localhost:25, 24 with --lmtp), or
-    /// unix:PATH for a Unix domain socket
+    /// unix:PATH for a Unix domain socket; repeat it for relays to fail
+    /// over to, in order (each recipient's relay is in the report)
     #[arg(
         global = true,
         short = 's',
         long = "server",
         value_name = "HOST[:PORT]|unix:PATH"
     )]
-    pub(crate) server: Option<String>,
+    pub(crate) server: Vec<String>,
 
     /// Speak LMTP (RFC 2033): LHLO, and one reply per recipient after the
     /// data (a recipient refused then counts as refused)

@@ -18,6 +18,7 @@ mod oauth;
 mod output;
 mod probe;
 mod quick;
+mod relay;
 mod send;
 mod settings;
 
@@ -91,6 +92,16 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     if cli.dry_run {
         output::dry_run(cli, &resolved, &envelope, &message.header);
         return Ok(exit::OK);
+    }
+    let relays = settings::relays(cli, &resolved.settings)?;
+    if !relays.is_empty() {
+        if cli.count.is_some() {
+            return Err(fail(
+                exit::USAGE,
+                "--count sends through one server: give one -s",
+            ));
+        }
+        return relay::one(cli, relays, envelope, message);
     }
     if let Some(count) = cli.count {
         let data = message.into_bytes()?;

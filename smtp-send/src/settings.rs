@@ -178,7 +178,7 @@ fn msmtp_file(cli: &Cli) -> Result<Option<PathBuf>, Fail> {
             )
         });
     }
-    Ok(if cli.server.is_none() {
+    Ok(if cli.server.is_empty() {
         msmtprc::user_file()
     } else {
         None
@@ -281,24 +281,52 @@ fn server_flags(cli: &Cli, settings: &mut ClientSettings) -> Result<(), Fail> {
     if cli.lmtp {
         settings.protocol = Protocol::Lmtp;
     }
-    if let Some(path) = cli.server.as_deref().and_then(|s| s.strip_prefix("unix:")) {
+    match cli.server.first() {
+        Some(server) => set_server(server, settings),
+        None => Ok(()),
+    }
+}
+
+/// One `-s` value: `mail.smtp.host` and `.port`, or the Unix socket.
+fn set_server(server: &str, settings: &mut ClientSettings) -> Result<(), Fail> {
+    if let Some(path) = server.strip_prefix("unix:") {
         if path.is_empty() {
             return Err(fail(exit::USAGE, "--server unix:PATH: the path is empty"));
         }
         settings.unix_socket = Some(PathBuf::from(path));
-    } else if let Some(server) = &cli.server {
-        let (host, port) = split_host_port(server).ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!("--server {server}: expected HOST[:PORT]"),
-            )
-        })?;
-        settings.set("mail.smtp.host", host).map_err(config)?;
-        if let Some(port) = port {
-            settings.set("mail.smtp.port", port).map_err(config)?;
-        }
+        return Ok(());
+    }
+    let (host, port) = split_host_port(server).ok_or_else(|| {
+        fail(
+            exit::USAGE,
+            format!("--server {server}: expected HOST[:PORT]"),
+        )
+    })?;
+    settings.unix_socket = None;
+    settings.set("mail.smtp.host", host).map_err(config)?;
+    if let Some(port) = port {
+        settings.set("mail.smtp.port", port).map_err(config)?;
     }
     Ok(())
+}
+
+/// The relays of a repeated `-s`, in order: the resolved settings, each
+/// with its server (the first is `settings` itself). Empty with one `-s`
+/// or none.
+pub(crate) fn relays(cli: &Cli, settings: &ClientSettings) -> Result<Vec<ClientSettings>, Fail> {
+    if cli.server.len() < 2 {
+        return Ok(Vec::new());
+    }
+    cli.server
+        .iter()
+        .map(|server| {
+            let mut relay = settings.clone();
+            // Each relay's own port, or the protocol's default.
+            relay.port = None;
+            set_server(server, &mut relay)?;
+            Ok(relay)
+        })
+        .collect()
 }
 
 /// `-f` and `--ehlo`: `mail.smtp.from` and `mail.smtp.localhost`.

@@ -1168,3 +1168,71 @@ fn oauth2_tokens_from_flags_and_accounts() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A repeated `-s`: the first relay is down, the second takes the
+/// message; `--json` names each recipient's relay and the failover; a
+/// recipient refused for good exits 67, one refused for now, on every
+/// try, 75.
+#[test]
+fn repeated_servers_fail_over_in_order() {
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_addr = down.local_addr().unwrap().to_string();
+    drop(down);
+    let server = TestServer::start(
+        Script::new()
+            .rule(
+                When::RcptTo("gone@example.org".into()),
+                Action::reply("550 5.1.1 no such user\r\n"),
+            )
+            .rule(
+                When::RcptTo("later@example.org".into()),
+                Action::reply("451 4.7.1 try later\r\n"),
+            ),
+    )
+    .unwrap();
+    let addr = server.addr().to_string();
+    let args = [
+        "-s",
+        &down_addr,
+        "-s",
+        &addr,
+        "--tls",
+        "none",
+        "--json",
+        "-f",
+        "me@example.org",
+    ];
+    let mut ok = args.to_vec();
+    ok.extend(["a@example.org", "b@example.org"]);
+    let out = smtp_send(&ok, b"Subject: relays\n\nbody\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for r in report["recipients"].as_array().unwrap() {
+        assert_eq!(r["status"], "delivered", "{stdout}");
+        assert_eq!(r["relay"], addr.as_str(), "{stdout}");
+    }
+    assert_eq!(
+        report["failovers"][0]["relay"],
+        down_addr.as_str(),
+        "{stdout}"
+    );
+    assert_eq!(server.transactions().len(), 1);
+
+    let mut refused = args.to_vec();
+    refused.extend(["a@example.org", "gone@example.org"]);
+    let out = smtp_send(&refused, b"Subject: relays\n\nbody\n");
+    assert_eq!(
+        out.status.code(),
+        Some(67),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let mut deferred = args.to_vec();
+    deferred.extend(["later@example.org"]);
+    let out = smtp_send(&deferred, b"Subject: relays\n\nbody\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(75), "{stdout}");
+    assert!(stdout.contains("\"deferred\""), "{stdout}");
+}
