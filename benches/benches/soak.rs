@@ -5,8 +5,13 @@
 //!
 //! ```text
 //! cargo bench -p smtp-benches --bench soak -- [--messages N] [--runtime blocking|tokio|both]
-//!     [--concurrency C] [--rate R] [--seed S]
+//!     [--concurrency C] [--rate R] [--seed S] [--relays]
 //! ```
+//!
+//! `--relays` sends through a `RelayPool` of three relays instead: the
+//! first and third are chaotic, the second refuses its first connections
+//! with 421 (down for a stretch); a recipient stored by any of them
+//! counts, and the failovers and retries are counted.
 //!
 //! A recipient is *lost* when reported delivered but never stored,
 //! *duplicated* when stored twice (a retry after an end of data that went
@@ -29,6 +34,7 @@ use smtpkit_proto::Address;
 use smtpkit_testserver::{Chaos, Fault, Script, TestServer};
 
 struct Options {
+    relays: bool,
     messages: u64,
     runtimes: Vec<&'static str>,
     concurrency: usize,
@@ -38,6 +44,7 @@ struct Options {
 
 fn options() -> Options {
     let mut o = Options {
+        relays: false,
         messages: 1_000_000,
         runtimes: vec!["blocking", "tokio"],
         concurrency: 16,
@@ -52,6 +59,7 @@ fn options() -> Options {
             "--concurrency" => o.concurrency = value().parse().expect("--concurrency C"),
             "--rate" => o.rate = value().parse().expect("--rate R"),
             "--seed" => o.seed = value().parse().expect("--seed S"),
+            "--relays" => o.relays = true,
             "--runtime" => {
                 o.runtimes = match value().as_str() {
                     "blocking" => vec!["blocking"],
@@ -136,6 +144,56 @@ fn outcome(id: u64, result: &Result<DeliveryReport, Error>) -> Outcome {
     }
 }
 
+/// What a relay set reported for one message.
+fn relay_outcome(
+    id: u64,
+    result: &Result<smtpkit_blocking::relay::RelayReport, Error>,
+    counts: &RelayCounts,
+) -> Outcome {
+    use smtpkit_blocking::relay::Outcome as O;
+    let n = recipients_of(id);
+    let said: Vec<Said> = match result {
+        Ok(report) => {
+            counts
+                .sends
+                .fetch_add(u64::from(report.sends), Ordering::Relaxed);
+            counts
+                .failovers
+                .fetch_add(report.failovers() as u64, Ordering::Relaxed);
+            report
+                .recipients
+                .iter()
+                .map(|r| match r.outcome {
+                    O::Delivered { .. } => Said::Delivered,
+                    O::Unknown { .. } => Said::MayHaveBeenDelivered,
+                    _ => Said::NotDelivered,
+                })
+                .collect()
+        }
+        Err(e) => {
+            eprintln!("message {id}: {e}");
+            Vec::new()
+        }
+    };
+    let accounted = said.len() == n;
+    Outcome {
+        id,
+        said: if accounted {
+            said
+        } else {
+            vec![Said::NotDelivered; n]
+        },
+        accounted,
+    }
+}
+
+/// Sends and failovers over a relay run.
+#[derive(Default)]
+struct RelayCounts {
+    sends: AtomicU64,
+    failovers: AtomicU64,
+}
+
 #[derive(Default)]
 struct Tally {
     messages: u64,
@@ -212,6 +270,15 @@ fn settings(server: &TestServer) -> ClientSettings {
     s
 }
 
+fn relay_set(servers: &[TestServer]) -> smtpkit_blocking::relay::RelaySet {
+    use smtpkit_blocking::relay::{Relay, RelayPolicy, RelaySet};
+    RelaySet::new(servers.iter().map(|s| Relay::new(settings(s)))).with_policy(
+        RelayPolicy::default()
+            .with_backoff(Duration::from_millis(2))
+            .with_cool_down(Duration::from_millis(200)),
+    )
+}
+
 fn pool_config(concurrency: usize) -> smtpkit_blocking::PoolConfig {
     let mut c = smtpkit_blocking::PoolConfig::default();
     c.max_connections = concurrency;
@@ -239,13 +306,17 @@ fn open_fds() -> usize {
 fn spawn_senders(
     runtime: &'static str,
     o: &Options,
-    server: &TestServer,
+    servers: &[TestServer],
     tx: mpsc::Sender<Outcome>,
+    counts: &Arc<RelayCounts>,
 ) -> std::thread::JoinHandle<()> {
     let next = Arc::new(AtomicU64::new(0));
     let total = o.messages;
     let concurrency = o.concurrency;
-    let settings = settings(server);
+    if o.relays {
+        return spawn_relay_senders(runtime, o, relay_set(servers), tx, counts);
+    }
+    let settings = settings(&servers[0]);
     std::thread::spawn(move || match runtime {
         "blocking" => {
             let pool = smtpkit_blocking::Pool::new(settings, pool_config(concurrency));
@@ -301,14 +372,109 @@ fn spawn_senders(
     })
 }
 
+/// [`spawn_senders`] through a relay pool.
+fn spawn_relay_senders(
+    runtime: &'static str,
+    o: &Options,
+    set: smtpkit_blocking::relay::RelaySet,
+    tx: mpsc::Sender<Outcome>,
+    counts: &Arc<RelayCounts>,
+) -> std::thread::JoinHandle<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let total = o.messages;
+    let concurrency = o.concurrency;
+    let counts = Arc::clone(counts);
+    std::thread::spawn(move || match runtime {
+        "blocking" => {
+            let pool = smtpkit_blocking::RelayPool::new(set, pool_config(concurrency));
+            std::thread::scope(|scope| {
+                for _ in 0..concurrency {
+                    scope.spawn(|| {
+                        loop {
+                            let id = next.fetch_add(1, Ordering::Relaxed);
+                            if id >= total {
+                                return;
+                            }
+                            let result = pool.send(envelope(id), &body(id));
+                            let _ = tx.send(relay_outcome(id, &result, &counts));
+                        }
+                    });
+                }
+            });
+            pool.close();
+        }
+        _ => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let pool = smtpkit_tokio::RelayPool::new(set, pool_config(concurrency));
+                let tasks: Vec<_> = (0..concurrency)
+                    .map(|_| {
+                        let (pool, next, tx, counts) = (
+                            pool.clone(),
+                            Arc::clone(&next),
+                            tx.clone(),
+                            Arc::clone(&counts),
+                        );
+                        tokio::spawn(async move {
+                            loop {
+                                let id = next.fetch_add(1, Ordering::Relaxed);
+                                if id >= total {
+                                    return;
+                                }
+                                let result = pool.send(envelope(id), body(id)).await;
+                                let _ = tx.send(relay_outcome(id, &result, &counts));
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                pool.close().await;
+            });
+        }
+    })
+}
+
+/// The servers of a run: one chaotic server, or (`--relays`) two chaotic
+/// ones around a relay that refuses its first connections with 421.
+fn servers(o: &Options) -> Vec<TestServer> {
+    let chaotic = |seed: u64| {
+        let mut chaos = Chaos::uniform(seed, o.rate);
+        chaos.withhold = o.rate / 50.0;
+        TestServer::start(Script::new().chaos(chaos).without_command_log()).unwrap()
+    };
+    if !o.relays {
+        return vec![chaotic(o.seed)];
+    }
+    // Down for a stretch: its first connections (a few per cool-down, as
+    // the breaker lets them through) are refused.
+    let down = TestServer::start(
+        Script::new()
+            .rule_times(
+                smtpkit_testserver::When::Connect,
+                smtpkit_testserver::Action::reply("421 4.3.2 down for maintenance\r\n"),
+                (o.messages / 10_000).clamp(5, 200) as usize,
+            )
+            .without_command_log(),
+    )
+    .unwrap();
+    // The down relay second: the first's failures send traffic to it,
+    // and while it is down, on to the third.
+    vec![chaotic(o.seed), down, chaotic(o.seed + 1)]
+}
+
 fn soak(runtime: &'static str, o: &Options) -> bool {
-    let mut chaos = Chaos::uniform(o.seed, o.rate);
-    chaos.withhold = o.rate / 50.0;
-    let server = TestServer::start(Script::new().chaos(chaos).without_command_log()).unwrap();
+    let servers = servers(o);
+    let counts = Arc::new(RelayCounts::default());
     let fds_before = open_fds();
     let started = Instant::now();
     let (tx, rx) = mpsc::channel();
-    let senders = spawn_senders(runtime, o, &server, tx);
+    let senders = spawn_senders(runtime, o, &servers, tx, &counts);
     let mut done = vec![0u64; (o.messages / 64 + 1) as usize];
     let mut stores = Stores::default();
     let mut tally = Tally::default();
@@ -324,7 +490,9 @@ fn soak(runtime: &'static str, o: &Options) -> bool {
         }
         if batch.len() >= 1000 || finished || (idle && !batch.is_empty()) {
             // Every store of these messages happened before their outcome.
-            stores.drain(&server, &done, &mut tally);
+            for server in &servers {
+                stores.drain(server, &done, &mut tally);
+            }
             for outcome in batch.drain(..) {
                 reconcile(&outcome, &mut stores, &mut tally);
                 done[(outcome.id / 64) as usize] |= 1 << (outcome.id % 64);
@@ -336,13 +504,22 @@ fn soak(runtime: &'static str, o: &Options) -> bool {
         }
     }
     senders.join().unwrap();
-    stores.drain(&server, &done, &mut tally);
+    for server in &servers {
+        stores.drain(server, &done, &mut tally);
+    }
     let wall = started.elapsed();
     std::thread::sleep(Duration::from_millis(300));
     let fds_after = open_fds();
-    let connections = server.connections();
-    let faults = server.faults();
-    drop(server);
+    let connections: usize = servers.iter().map(TestServer::connections).sum();
+    let mut faults: Vec<(Fault, u64)> = Vec::new();
+    for (fault, n) in servers.iter().flat_map(TestServer::faults) {
+        match faults.iter_mut().find(|(f, _)| *f == fault) {
+            Some((_, total)) => *total += n,
+            None => faults.push((fault, n)),
+        }
+    }
+    let per_relay: Vec<usize> = servers.iter().map(TestServer::connections).collect();
+    drop(servers);
 
     let injected: u64 = faults.iter().map(|(_, n)| n).sum();
     // Faults that end a connection (refusals do not).
@@ -356,7 +533,25 @@ fn soak(runtime: &'static str, o: &Options) -> bool {
         })
         .map(|(_, n)| n)
         .sum();
-    println!("## soak: {runtime}");
+    println!(
+        "## soak: {runtime}{}",
+        if o.relays {
+            " through three relays"
+        } else {
+            ""
+        }
+    );
+    if o.relays {
+        println!(
+            "sends {} (retries {}), failovers {}, connections per relay {per_relay:?}",
+            counts.sends.load(Ordering::Relaxed),
+            counts
+                .sends
+                .load(Ordering::Relaxed)
+                .saturating_sub(tally.messages),
+            counts.failovers.load(Ordering::Relaxed)
+        );
+    }
     println!(
         "messages {} recipients {} delivered {} may-have-been-delivered {}",
         tally.messages, tally.recipients, tally.delivered, tally.ambiguous
