@@ -28,7 +28,7 @@ Exit status (sysexits):
   78  configuration error, or an unknown mail.smtp.* key (-o, --properties;
       the closest known key is named)";
 
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "smtp-send",
     version,
@@ -310,8 +310,14 @@ pub(crate) struct Cli {
     #[arg(global = true, short = 'C', long = "file", value_name = "FILE")]
     pub(crate) msmtp_file: Option<std::path::PathBuf>,
 
-    /// The account of the msmtp configuration file (default: its default account)
-    #[arg(global = true, short = 'a', long = "account", value_name = "NAME")]
+    /// The account of the msmtp configuration file (default: its default
+    /// account); NAME,NAME,... is a list of relays to fail over to, in order
+    #[arg(
+        global = true,
+        short = 'a',
+        long = "account",
+        value_name = "NAME[,NAME...]"
+    )]
     pub(crate) account: Option<String>,
 
     /// Append one line per message to FILE, as msmtp's log (`-`: standard output)
@@ -376,7 +382,7 @@ pub(crate) struct Cli {
     pub(crate) recipients: Vec<String>,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 pub(crate) enum Commands {
     /// Start an in-process test server and send a sample message to two
     /// recipients, one of which is refused; exit 0 when all went as expected

@@ -86,14 +86,38 @@ fn main() -> ExitCode {
 /// Sends the message: the settings, then the message and its envelope,
 /// then what was asked: a dry run, `--count` sends, or one send.
 fn run(cli: &Cli) -> Result<u8, Fail> {
-    let resolved = settings::resolve(cli)?;
+    // With a list of accounts, the first one's settings prepare the
+    // message (its From:, Date:, Message-ID:, DKIM).
+    let first = account_list(cli).map(|names| {
+        let mut first = cli.clone();
+        first.account = names.into_iter().next();
+        first
+    });
+    let resolved = settings::resolve(first.as_ref().unwrap_or(cli))?;
     let runtime = runtime_kind(cli)?;
     let (envelope, message) = message::prepare(cli, &resolved.settings)?;
     if cli.dry_run {
         output::dry_run(cli, &resolved, &envelope, &message.header);
         return Ok(exit::OK);
     }
-    let relays = settings::relays(cli, &resolved.settings)?;
+    let relays = match account_list(cli) {
+        // `-a first,second,...`: each account resolved as if alone.
+        Some(names) => names
+            .into_iter()
+            .map(|name| {
+                let mut one = cli.clone();
+                one.account = Some(name);
+                settings::resolve(&one).map(|r| r.settings)
+            })
+            .collect::<Result<Vec<_>, Fail>>()?,
+        None => settings::relays(cli, &resolved.settings)?,
+    };
+    if account_list(cli).is_some() && cli.server.len() > 1 {
+        return Err(fail(
+            exit::USAGE,
+            "relays come from a list of accounts or from repeated -s, not both",
+        ));
+    }
     if !relays.is_empty() {
         if cli.count.is_some() {
             return Err(fail(
@@ -108,6 +132,19 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
         return bulk::run(cli, &resolved.settings, runtime, envelope, data, count);
     }
     send::one(cli, &resolved, runtime, envelope, message)
+}
+
+/// `-a NAME,NAME,...`: the accounts of a relay set, in order.
+fn account_list(cli: &Cli) -> Option<Vec<String>> {
+    let names = cli.account.as_deref()?;
+    names.contains(',').then(|| {
+        names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// `--runtime` (tokio when not given); a runtime not built in is a usage

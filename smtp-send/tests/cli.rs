@@ -1236,3 +1236,56 @@ fn repeated_servers_fail_over_in_order() {
     assert_eq!(out.status.code(), Some(75), "{stdout}");
     assert!(stdout.contains("\"deferred\""), "{stdout}");
 }
+
+/// `-a first,second`: msmtp accounts as a relay set, in order.
+#[test]
+fn a_list_of_accounts_is_a_relay_set() {
+    use std::os::unix::fs::PermissionsExt;
+    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_port = down.local_addr().unwrap().port();
+    drop(down);
+    let server = TestServer::start(Script::new()).unwrap();
+    let dir = std::env::temp_dir().join(format!("smtp-send-accounts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rc = dir.join("msmtprc");
+    std::fs::write(
+        &rc,
+        format!(
+            "defaults\ntls off\nfrom me@example.org\n\
+             account primary\nhost 127.0.0.1\nport {down_port}\n\
+             account backup\nhost 127.0.0.1\nport {}\n",
+            server.addr().port()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = smtp_send(
+        &[
+            "-C",
+            rc.to_str().unwrap(),
+            "-a",
+            "primary,backup",
+            "--json",
+            "a@example.org",
+        ],
+        b"Subject: accounts\n\nbody\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["recipients"][0]["relay"],
+        format!("127.0.0.1:{}", server.addr().port())
+    );
+    assert_eq!(
+        report["failovers"][0]["relay"],
+        format!("127.0.0.1:{down_port}")
+    );
+    assert_eq!(server.transactions().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
