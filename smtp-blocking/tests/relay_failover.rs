@@ -5,6 +5,9 @@
 //! message in the two servers' deliveries by its Message-ID; without it
 //! the test says it was skipped.
 
+// A test: a panic is its failure.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
