@@ -21,10 +21,8 @@ use crate::{Body, BodySource, Error, IntoMessage, Pool, PoolConfig, Runtime};
 /// A wait for a rate-limit slot sleeps on the runtime and is counted in
 /// the report.
 ///
-/// The relay set decides the retries: the relays' pools do not retry
-/// themselves (their `retries` is 0). Sends are partial
-/// (`mail.smtp.sendpartial`): a recipient refused for now does not keep
-/// the others from getting the message.
+/// The relay set decides the retries and sends partially
+/// ([`RelaySet::pools`]).
 pub struct RelayPool<R: Runtime> {
     set: Arc<RelaySet>,
     pools: Arc<Vec<Pool<R>>>,
@@ -44,19 +42,9 @@ impl<R: Runtime> Clone for RelayPool<R> {
 impl<R: Runtime> RelayPool<R> {
     /// Pools for `set`'s relays, each with `config` (but no retries).
     pub fn new(set: RelaySet, config: PoolConfig) -> RelayPool<R> {
-        let config = config.with_retries(0);
         let pools = set
-            .relays()
-            .iter()
-            .map(|relay| {
-                // Partial sends: the recipients a relay takes get the
-                // message now; the ones it refuses for now wait for the
-                // retry. (All-or-nothing would hold every recipient
-                // hostage to the slowest.)
-                let mut settings = relay.settings.clone();
-                settings.session.send_partial = true;
-                Pool::new(settings, config)
-            })
+            .pools(config)
+            .map(|(settings, config)| Pool::new(settings, config))
             .collect();
         RelayPool {
             breakers: Arc::new(Mutex::new(Breakers::new(set.relays().len()))),

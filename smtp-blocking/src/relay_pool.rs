@@ -17,10 +17,8 @@ use crate::{Body, BodySource, Clock, Error, IntoMessage, Pool, PoolConfig, Syste
 /// for the cool-down while the others carry on. Each message ends with a
 /// [`RelayReport`]: every recipient's outcome and the relay it came from.
 ///
-/// The relay set decides the retries: the relays' pools do not retry
-/// themselves (their `retries` is 0). Sends are partial
-/// (`mail.smtp.sendpartial`): a recipient refused for now does not keep
-/// the others from getting the message.
+/// The relay set decides the retries and sends partially
+/// ([`RelaySet::pools`]).
 pub struct RelayPool<C: Clock = SystemClock> {
     set: Arc<RelaySet>,
     pools: Arc<Vec<Pool<C>>>,
@@ -47,19 +45,9 @@ impl RelayPool {
 impl<C: Clock> RelayPool<C> {
     /// [`RelayPool::new`] on clock `C`.
     pub fn with_clock(set: RelaySet, config: PoolConfig) -> RelayPool<C> {
-        let config = config.with_retries(0);
         let pools = set
-            .relays()
-            .iter()
-            .map(|relay| {
-                // Partial sends: the recipients a relay takes get the
-                // message now; the ones it refuses for now wait for the
-                // retry. (All-or-nothing would hold every recipient
-                // hostage to the slowest.)
-                let mut settings = relay.settings.clone();
-                settings.session.send_partial = true;
-                Pool::with_clock(settings, config)
-            })
+            .pools(config)
+            .map(|(settings, config)| Pool::with_clock(settings, config))
             .collect();
         RelayPool {
             breakers: Arc::new(Mutex::new(Breakers::new(set.relays().len()))),

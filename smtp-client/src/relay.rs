@@ -820,6 +820,23 @@ impl RelaySet {
     pub fn limiter(&self) -> &std::sync::Arc<dyn RateLimiter> {
         &self.limiter
     }
+
+    /// What each relay's connection pool is made with, in order: the
+    /// relay's settings, sending partially (`mail.smtp.sendpartial`: the
+    /// recipients a relay takes get the message now, the ones it refuses
+    /// for now wait for their retry; all-or-nothing would hold every
+    /// recipient hostage to the slowest), and `config` without retries of
+    /// its own (the relay set decides them).
+    pub fn pools(
+        &self,
+        config: crate::PoolConfig,
+    ) -> impl Iterator<Item = (crate::ClientSettings, crate::PoolConfig)> + '_ {
+        self.relays.iter().map(move |relay| {
+            let mut settings = relay.settings.clone();
+            settings.session.send_partial = true;
+            (settings, config.with_retries(0))
+        })
+    }
 }
 
 /// One recipient in a [`RelayReport`].
