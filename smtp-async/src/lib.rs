@@ -664,6 +664,38 @@ pub async fn send_message<R: Runtime>(
     send_once::<R>(settings, envelope, body).await
 }
 
+/// Sends one RFC 5322 message through a relay set and closes: the
+/// one-call [`send_message`] with failover, per-recipient retries and
+/// rate limits ([`RelayPool::send_message`] on a pool made for this
+/// message).
+///
+/// # Errors
+/// As [`RelayPool::send_message`].
+pub async fn send_message_via<R: Runtime>(
+    set: &smtpkit_client::relay::RelaySet,
+    message: impl IntoMessage<Body>,
+) -> Result<smtpkit_client::relay::RelayReport, Error> {
+    let pool = RelayPool::<R>::new(set.clone(), PoolConfig::default());
+    let report = pool.send_message(message).await;
+    pool.close().await;
+    report
+}
+
+/// [`send_message_via`] for a message to `envelope`.
+///
+/// # Errors
+/// As [`RelayPool::send`].
+pub async fn send_via<R: Runtime>(
+    set: &smtpkit_client::relay::RelaySet,
+    envelope: Envelope,
+    body: impl Into<Body>,
+) -> Result<smtpkit_client::relay::RelayReport, Error> {
+    let pool = RelayPool::<R>::new(set.clone(), PoolConfig::default());
+    let report = pool.send(envelope, body).await;
+    pool.close().await;
+    report
+}
+
 async fn send_once<R: Runtime>(
     settings: &ClientSettings,
     envelope: Envelope,
@@ -718,6 +750,29 @@ macro_rules! runtime_api {
             message: impl $crate::IntoMessage<$crate::Body>,
         ) -> Result<$crate::DeliveryReport, $crate::Error> {
             $crate::send_message::<$runtime>(settings, message).await
+        }
+
+        #[doc = concat!("Sends one RFC 5322 message through a relay set, and closes ([`smtpkit_async::send_message_via`] on ", $name, ").")]
+        ///
+        /// # Errors
+        /// As [`smtpkit_async::send_message_via`].
+        pub async fn send_message_via(
+            set: &$crate::relay::RelaySet,
+            message: impl $crate::IntoMessage<$crate::Body>,
+        ) -> Result<$crate::relay::RelayReport, $crate::Error> {
+            $crate::send_message_via::<$runtime>(set, message).await
+        }
+
+        #[doc = concat!("Sends one message to `envelope` through a relay set, and closes ([`smtpkit_async::send_via`] on ", $name, ").")]
+        ///
+        /// # Errors
+        /// As [`smtpkit_async::send_via`].
+        pub async fn send_via(
+            set: &$crate::relay::RelaySet,
+            envelope: $crate::Envelope,
+            body: impl Into<$crate::Body>,
+        ) -> Result<$crate::relay::RelayReport, $crate::Error> {
+            $crate::send_via::<$runtime>(set, envelope, body).await
         }
 
         // A client moves between tasks and threads; a pool is also shared.

@@ -647,3 +647,35 @@ fn send_once(
     let _ = client.close();
     Ok(report)
 }
+
+/// Sends one RFC 5322 message through a relay set and closes: the
+/// one-call [`send_message`] with failover, per-recipient retries and
+/// rate limits ([`RelayPool::send_message`] on a pool made for this
+/// message). Each recipient's outcome and relay is in the report.
+///
+/// # Errors
+/// As [`RelayPool::send_message`].
+pub fn send_message_via<'a>(
+    set: &smtpkit_client::relay::RelaySet,
+    message: impl IntoMessage<Body<'a>>,
+) -> Result<smtpkit_client::relay::RelayReport, Error> {
+    let pool = RelayPool::new(set.clone(), PoolConfig::default());
+    let report = pool.send_message(message);
+    pool.close();
+    report
+}
+
+/// [`send_message_via`] for a message to `envelope`.
+///
+/// # Errors
+/// As [`RelayPool::send`].
+pub fn send_via<'a>(
+    set: &smtpkit_client::relay::RelaySet,
+    envelope: Envelope,
+    body: impl Into<Body<'a>>,
+) -> Result<smtpkit_client::relay::RelayReport, Error> {
+    let pool = RelayPool::new(set.clone(), PoolConfig::default());
+    let report = pool.send(envelope, body);
+    pool.close();
+    report
+}

@@ -176,6 +176,16 @@ pub trait Adapter {
         messages: Vec<TestBody>,
     ) -> Vec<Result<smtpkit_client::relay::RelayReport, Error>>;
 
+    /// The client's one-call `send_message_via`: a message through a
+    /// relay set.
+    ///
+    /// # Errors
+    /// As the client's `send_message_via`.
+    fn relay_send_once(
+        set: &smtpkit_client::relay::RelaySet,
+        message: TestBody,
+    ) -> Result<smtpkit_client::relay::RelayReport, Error>;
+
     /// A pool made for `settings` with `config`, shared by the threads of
     /// [`pool_send_until`].
     fn pool(settings: &ClientSettings, config: smtpkit_client::PoolConfig) -> Box<dyn SharedPool>;
@@ -3906,6 +3916,18 @@ pub fn relay_failover_and_per_recipient_retry<A: Adapter>() {
         "{name}: the relay that is down is skipped"
     );
     assert_eq!(server.transactions().len(), 2, "{name}");
+    // The one-call function fails over the same way.
+    let set = RelaySet::new([down_relay(), relay_to(&server)]).with_policy(quick);
+    let once = A::relay_send_once(
+        &set,
+        TestBody::Bytes(message_to(&["d@example.org"], "once")),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(
+        once.all_delivered() && once.failovers() == 1,
+        "{name}: {once:?}"
+    );
+    assert_eq!(server.transactions().len(), 3, "{name}");
 
     // Greylisting, 452 after two recipients, and a permanent refusal.
     let rcpts = [

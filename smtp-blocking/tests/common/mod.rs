@@ -92,6 +92,13 @@ impl Adapter for Blocking {
         report
     }
 
+    fn relay_send_once(
+        set: &smtpkit_blocking::RelaySet,
+        message: TestBody,
+    ) -> Result<smtpkit_blocking::RelayReport, Error> {
+        smtpkit_blocking::send_message_via(set, body(&message)?)
+    }
+
     fn relay_send_messages(
         set: smtpkit_blocking::RelaySet,
         config: PoolConfig,

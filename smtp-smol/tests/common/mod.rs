@@ -119,6 +119,13 @@ macro_rules! adapter {
                 })
             }
 
+            fn relay_send_once(
+                set: &smtpkit_smol::RelaySet,
+                message: TestBody,
+            ) -> Result<smtpkit_smol::RelayReport, Error> {
+                <$executor>::block_on(smtpkit_smol::send_message_via(set, body(message)))
+            }
+
             fn relay_send_messages(
                 set: smtpkit_smol::RelaySet,
                 config: PoolConfig,

@@ -108,6 +108,13 @@ impl Adapter for Tokio {
         })
     }
 
+    fn relay_send_once(
+        set: &smtpkit_tokio::RelaySet,
+        message: TestBody,
+    ) -> Result<smtpkit_tokio::RelayReport, Error> {
+        runtime()?.block_on(smtpkit_tokio::send_message_via(set, body(message)))
+    }
+
     fn relay_send_messages(
         set: smtpkit_tokio::RelaySet,
         config: PoolConfig,
