@@ -31,7 +31,9 @@ const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type
 
 /// Where tokens come from: the endpoint URL and how its certificate is
 /// checked. HTTPS only, verified against the operating system's roots by
-/// default (as smtpkit-tls's [`RootSource`]), plus any CA added.
+/// default (as smtpkit-tls's [`RootSource`]), plus any CA added. A proxy
+/// named by the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`:
+/// ureq's defaults) is used, as curl would.
 #[derive(Debug, Clone)]
 pub struct TokenEndpoint {
     url: String,

@@ -96,10 +96,6 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
     let resolved = settings::resolve(first.as_ref().unwrap_or(cli))?;
     let runtime = runtime_kind(cli)?;
     let (envelope, message) = message::prepare(cli, &resolved.settings)?;
-    if cli.dry_run {
-        output::dry_run(cli, &resolved, &envelope, &message.header);
-        return Ok(exit::OK);
-    }
     let relays = match account_list(cli) {
         // `-a first,second,...`: each account resolved as if alone.
         Some(names) => names
@@ -117,6 +113,10 @@ fn run(cli: &Cli) -> Result<u8, Fail> {
             exit::USAGE,
             "relays come from a list of accounts or from repeated -s, not both",
         ));
+    }
+    if cli.dry_run {
+        output::dry_run(cli, &resolved, &relays, &envelope, &message.header);
+        return Ok(exit::OK);
     }
     if !relays.is_empty() {
         if cli.count.is_some() {

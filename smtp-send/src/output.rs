@@ -14,8 +14,24 @@ use crate::settings::Resolved;
 
 /// `--dry-run`: what would be sent, and to whom; secrets are `[redacted]`,
 /// and a `passwordeval` command is not run.
-pub(crate) fn dry_run(cli: &Cli, resolved: &Resolved, envelope: &Envelope, header: &[u8]) {
+pub(crate) fn dry_run(
+    cli: &Cli,
+    resolved: &Resolved,
+    relays: &[smtpkit_blocking::ClientSettings],
+    envelope: &Envelope,
+    header: &[u8],
+) {
     let mut object = settings_json(resolved);
+    if !relays.is_empty() {
+        // A relay set: the servers in the order they are tried (the
+        // other settings shown are the first one's).
+        object["relays"] = json!(
+            relays
+                .iter()
+                .map(|s| smtpkit_blocking::relay::Relay::new(s.clone()).name)
+                .collect::<Vec<_>>()
+        );
+    }
     object["from"] = json!(envelope.from.to_string());
     object["recipients"] = json!(
         envelope

@@ -1229,6 +1229,20 @@ fn repeated_servers_fail_over_in_order() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // --dry-run lists the relays in order, and sends nothing.
+    let mut dry = args.to_vec();
+    dry.extend(["--dry-run", "a@example.org"]);
+    let out = smtp_send(&dry, b"Subject: relays\n\nbody\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        shown["relays"],
+        serde_json::json!([down_addr, addr]),
+        "{stdout}"
+    );
+    assert_eq!(server.transactions().len(), 2);
+
     let mut deferred = args.to_vec();
     deferred.extend(["later@example.org"]);
     let out = smtp_send(&deferred, b"Subject: relays\n\nbody\n");
