@@ -54,7 +54,7 @@
 use std::time::{Duration, Instant};
 
 use smtpkit_proto::{
-    Address, DeliveryReport, Envelope, FailureKind, Recipient, RecipientStatus, Reply,
+    Address, DeliveryReport, Envelope, FailureKind, Recipient, RecipientStatus, Reply, SessionError,
 };
 
 use crate::error::Error;
@@ -573,6 +573,9 @@ fn message_refusal(report: &DeliveryReport) -> Option<&Reply> {
 /// than that the message cannot be sent by anyone.
 fn relay_failure(error: &Error) -> bool {
     match error {
+        // The message's content, not the relay: 8-bit or NUL octets the
+        // declared body type does not allow, a body the caller abandoned.
+        Error::Session(SessionError::ContentNotAllowed(_) | SessionError::BodyAborted) => false,
         Error::Io(_)
         | Error::Session(_)
         | Error::Proxy(_)
@@ -994,7 +997,7 @@ impl<'s> RelaySend<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smtpkit_proto::{MessageId, RecipientReport, ReplyCode, SessionError, UnsentReason};
+    use smtpkit_proto::{MessageId, RecipientReport, ReplyCode, UnsentReason};
 
     fn address(a: &str) -> Address {
         Address::parse(a).unwrap()
@@ -1266,6 +1269,17 @@ mod tests {
         assert!(!b.is_open(0, now));
         assert!(matches!(
             plan.outcome(&address("a@x.org")),
+            Some(Outcome::Failed { .. })
+        ));
+        // A body the caller abandoned is the message's failure, not the
+        // relay's: no breaker trips.
+        let mut plan = RecipientPlan::new(&envelope(&["b@x.org"]));
+        send_step(&mut plan, &b, &p, now);
+        let aborted = Err(Error::Session(SessionError::BodyAborted));
+        plan.on_result(0, &aborted, &mut b, &p, now);
+        assert!(!b.is_open(0, now));
+        assert!(matches!(
+            plan.outcome(&address("b@x.org")),
             Some(Outcome::Failed { .. })
         ));
     }

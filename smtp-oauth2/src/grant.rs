@@ -34,7 +34,7 @@ const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type
 /// default (as smtpkit-tls's [`RootSource`]), plus any CA added. A proxy
 /// named by the environment (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`:
 /// ureq's defaults) is used, as curl would.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenEndpoint {
     url: String,
     roots: RootSource,
@@ -87,6 +87,21 @@ impl TokenEndpoint {
         &self.url
     }
 
+    /// The URL as errors, logs and `describe` show it: credentials in it
+    /// (`https://user:secret@host/…`) are `[redacted]`.
+    pub fn shown_url(&self) -> String {
+        match self.url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                match rest[..authority_end].rfind('@') {
+                    Some(at) => format!("{scheme}://[redacted]{}", &rest[at..]),
+                    None => self.url.clone(),
+                }
+            }
+            None => self.url.clone(),
+        }
+    }
+
     fn agent(&self) -> Result<ureq::Agent, TokenError> {
         let https = self
             .url
@@ -101,12 +116,12 @@ impl TokenEndpoint {
                 format!(
                     "the token endpoint {} is not HTTPS: secrets would cross the network in \
                      the clear (TokenEndpoint::dangerous_allow_http allows it)",
-                    smtpkit_proto::escape_text(&self.url)
+                    smtpkit_proto::escape_text(&self.shown_url())
                 )
             } else {
                 format!(
                     "the token endpoint {} is not an https:// URL",
-                    smtpkit_proto::escape_text(&self.url)
+                    smtpkit_proto::escape_text(&self.shown_url())
                 )
             }));
         }
@@ -168,6 +183,18 @@ impl TokenEndpoint {
             .tls_config(tls)
             .build();
         Ok(config.into())
+    }
+}
+
+impl std::fmt::Debug for TokenEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenEndpoint")
+            .field("url", &self.shown_url())
+            .field("roots", &self.roots)
+            .field("extra_cas", &self.extra_ca_pem.len())
+            .field("timeout", &self.timeout)
+            .field("allow_http", &self.allow_http)
+            .finish()
     }
 }
 
@@ -488,9 +515,10 @@ impl TokenSource for OAuth2Client {
         if let Some(authorization) = &authorization {
             request = request.header("Authorization", authorization.expose());
         }
+        let shown = self.endpoint.shown_url();
         let unreachable = |e: ureq::Error| TokenError::Unreachable {
-            endpoint: self.endpoint.url.clone(),
-            reason: e.to_string(),
+            endpoint: shown.clone(),
+            reason: e.to_string().replace(&self.endpoint.url, &shown),
         };
         let mut response = request
             .send_form(form.iter().map(|(k, v)| (*k, v.expose())))
@@ -530,7 +558,7 @@ impl TokenSource for OAuth2Client {
         let mut text = format!(
             "OAuth 2.0 {} grant at {}",
             self.grant.name(),
-            self.endpoint.url
+            self.endpoint.shown_url()
         );
         if let Some(id) = &self.client_id {
             text.push_str(&format!(", client {id}"));
@@ -549,7 +577,7 @@ impl TokenSource for OAuth2Client {
 impl std::fmt::Debug for OAuth2Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuth2Client")
-            .field("endpoint", &self.endpoint.url)
+            .field("endpoint", &self.endpoint.shown_url())
             .field("client_id", &self.client_id)
             .field("auth", &self.auth)
             .field("grant", &self.grant)
@@ -590,10 +618,7 @@ pub(crate) fn parse_response(
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| malformed("no access_token".into()))?;
-    // A token with a line break or a byte outside printable ASCII would
-    // corrupt the SASL message it goes into (RFC 6750's b64token is
-    // printable ASCII without spaces).
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+    if !crate::is_bearer_token(token) {
         return Err(malformed(
             "the access_token has characters a bearer token cannot have".into(),
         ));
@@ -839,6 +864,43 @@ mod tests {
             assert!(e.to_string().contains(why), "{e} lacks {why}");
         }
         assert!(parse_response(503, b"").unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn credentials_in_the_endpoint_url_are_never_shown() {
+        let endpoint = TokenEndpoint::new("http://app:pa55word@127.0.0.1:1/token?x=1");
+        assert_eq!(
+            endpoint.shown_url(),
+            "http://[redacted]@127.0.0.1:1/token?x=1"
+        );
+        assert_eq!(
+            TokenEndpoint::new("https://idp.example/a@b").shown_url(),
+            "https://idp.example/a@b",
+            "an @ in the path is not credentials"
+        );
+        let e = OAuth2Client::new(
+            endpoint.clone(),
+            None,
+            ClientAuth::None,
+            Grant::ClientCredentials,
+        )
+        .unwrap_err();
+        let client = OAuth2Client::new(
+            endpoint.dangerous_allow_http(),
+            None,
+            ClientAuth::None,
+            Grant::ClientCredentials,
+        )
+        .unwrap();
+        let unreachable = client.fetch().unwrap_err();
+        for text in [
+            e.to_string(),
+            unreachable.to_string(),
+            format!("{client:?}"),
+            client.describe(),
+        ] {
+            assert!(!text.contains("pa55word"), "{text}");
+        }
     }
 
     #[test]

@@ -130,6 +130,14 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
+/// Whether `token` can be a bearer token: printable ASCII without spaces
+/// (RFC 6750's b64token, roughly). A line break or a control byte would
+/// corrupt the SASL message it goes into; every source's token is checked
+/// with this before it is used.
+pub fn is_bearer_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// Why no token could be had. `Display` says which and why, with the
 /// server's text escaped; no variant holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
